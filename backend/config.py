@@ -1,0 +1,66 @@
+"""One Settings object, read from ``INDELIBLE_*`` environment variables.
+
+Every setting has a safe local default, so that a fresh clone runs with none
+set. README's configuration table lists them all.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Hardhat's and anvil's well-known development mnemonic: these keys hold only
+# worthless ether on local chains and must never guard anything real.
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"INDELIBLE_{name}", default)
+
+
+def _list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration; build one with ``Settings()`` after setting the environment."""
+
+    data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", "./data")).resolve())
+    rpc_url: str = field(default_factory=lambda: _env("RPC_URL", "http://127.0.0.1:8545"))
+    host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
+    port: int = field(default_factory=lambda: int(_env("PORT", "8000")))
+    database_url: str = field(default_factory=lambda: _env("DATABASE_URL", ""))
+    start_chain: bool = field(default_factory=lambda: _env("START_CHAIN", "auto") != "never")
+    contract_address: str = field(default_factory=lambda: _env("CONTRACT_ADDRESS", ""))
+    confirmations: int = field(default_factory=lambda: int(_env("CONFIRMATIONS", "0")))
+    collapse_score: int = field(default_factory=lambda: int(_env("COLLAPSE_SCORE", "-5")))
+    ipfs_gateways: list[str] = field(default_factory=lambda: _list(_env("IPFS_GATEWAYS", "")))
+    ipfs_api_url: str = field(default_factory=lambda: _env("IPFS_API_URL", ""))
+    dev_mnemonic: str = field(default_factory=lambda: _env("DEV_MNEMONIC", DEV_MNEMONIC))
+    dev_chain_id: int = 1337
+    dev_accounts: int = 20
+    gas_limit: int = 30_000_000
+
+    @property
+    def chain_dir(self) -> Path:
+        """Where a Ganache started by the app keeps its chain."""
+        return self.data_dir / "chain"
+
+    @property
+    def content_dir(self) -> Path:
+        """The local pin store: one file per CID."""
+        return self.data_dir / "content"
+
+    @property
+    def deployments_path(self) -> Path:
+        """The deployment record written by ``scripts/deploy.py``."""
+        return self.data_dir / "deployments.json"
+
+    @property
+    def effective_database_url(self) -> str:
+        """``INDELIBLE_DATABASE_URL``, or SQLite under the data directory."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'index.sqlite3'}"
