@@ -1,0 +1,116 @@
+"""Command line: ``python -m backend run|serve|deploy``.
+
+* ``run``: what ``make run`` does. Start Ganache when nothing answers at
+  ``INDELIBLE_RPC_URL`` (a local URL only), deploy the contracts when this
+  chain has no deployment yet, then serve until Ctrl-C and stop what it started.
+* ``serve``: the web app and API only, against whatever node is configured.
+* ``deploy``: deploy through brownie to the configured node and record it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+from urllib.parse import urlparse
+
+import uvicorn
+
+from backend import chain
+from backend.config import PROJECT_ROOT, Settings
+from backend.devchain import Ganache, is_local_url, rpc_answers
+
+log = logging.getLogger("indelible")
+
+
+def deploy(settings: Settings) -> None:
+    """Deploy Board with ``brownie run scripts/deploy.py`` on the configured node."""
+    env = {**os.environ, "INDELIBLE_DATA_DIR": str(settings.data_dir), "INDELIBLE_RPC_URL": settings.rpc_url}
+    python = sys.executable
+    network_id = subprocess.run(
+        [python, "scripts/brownie_network.py"], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    log.info("deploying Board to %s (brownie network %s)", settings.rpc_url, network_id)
+    subprocess.run(
+        [python, "-m", "brownie", "run", "scripts/deploy.py", "--network", network_id],
+        cwd=PROJECT_ROOT, env=env, check=True,
+    )  # fmt: skip
+
+
+def ensure_deployment(settings: Settings) -> chain.Deployment:
+    """The deployment for this chain, deploying first on a fresh dev chain."""
+    w3 = chain.connect(settings)
+    try:
+        return chain.find_deployment(w3, settings)
+    except chain.DeploymentError as exc:
+        if settings.contract_address or w3.eth.chain_id != settings.dev_chain_id:
+            raise
+        log.info("%s: deploying", exc)
+    deploy(settings)
+    return chain.find_deployment(w3, settings)
+
+
+def run(settings: Settings) -> int:
+    """Start what is missing, then serve in the foreground until Ctrl-C."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ganache: Ganache | None = None
+    try:
+        if not rpc_answers(settings.rpc_url):
+            if not (settings.start_chain and is_local_url(settings.rpc_url)):
+                log.error("nothing answers at %s and it is not ours to start", settings.rpc_url)
+                return 1
+            port = urlparse(settings.rpc_url).port or 8545
+            log.info("starting Ganache on port %s, chain data in %s", port, settings.chain_dir)
+            ganache = Ganache(
+                port, settings.chain_dir, mnemonic=settings.dev_mnemonic, log_path=settings.data_dir / "ganache.log"
+            ).start()
+        else:
+            log.info("using the node at %s", settings.rpc_url)
+        deployment = ensure_deployment(settings)
+        base = f"http://{settings.host}:{settings.port}"
+        print(
+            f"\nIndelible is up: chain {deployment.chain_id}, Board at {deployment.address}\n"
+            f"  web UI   {base}/\n  API      {base}/api/status\n  API docs {base}/docs\n"
+            "Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        serve(settings)
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if ganache is not None:
+            log.info("stopping Ganache")
+            ganache.stop()
+
+
+def serve(settings: Settings) -> None:
+    """Serve the app with uvicorn (blocks until SIGINT/SIGTERM)."""
+    from backend.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start chain if needed, deploy if needed, serve (make run)")
+    sub.add_parser("serve", help="serve the web UI and API")
+    sub.add_parser("deploy", help="deploy Board to the configured node and record it")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    if args.command == "run":
+        return run(settings)
+    if args.command == "serve":
+        serve(settings)
+        return 0
+    deploy(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""JSON routes. They only read the index; the indexer alone writes it."""

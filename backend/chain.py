@@ -1,0 +1,104 @@
+"""The web3 connection, the deployment record and the contract handle.
+
+``scripts/deploy.py`` appends one record per deployment to
+``<data dir>/deployments.json``; the backend uses the newest record whose chain
+(id and genesis block) is the node's and whose code is really there, unless
+``INDELIBLE_CONTRACT_ADDRESS`` names one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+from web3.contract import Contract
+
+from backend.config import Settings
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One deployed Board contract, as recorded by ``scripts/deploy.py``."""
+
+    chain_id: int
+    address: str
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    genesis_hash: str
+    abi: list[dict[str, Any]]
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Deployment:
+        """Build from one entry of ``deployments.json``."""
+        return cls(
+            chain_id=int(record["chain_id"]),
+            address=Web3.to_checksum_address(record["address"]),
+            block_number=int(record["block_number"]),
+            block_hash=str(record["block_hash"]),
+            tx_hash=str(record["tx_hash"]),
+            genesis_hash=str(record.get("genesis_hash", "")),
+            abi=list(record["abi"]),
+        )
+
+
+class DeploymentError(RuntimeError):
+    """No usable deployment for the node we are connected to."""
+
+
+def connect(settings: Settings, timeout: float = 30.0) -> Web3:
+    """A web3 handle on ``INDELIBLE_RPC_URL``."""
+    return Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": timeout}))
+
+
+def load_records(path: Path) -> list[dict[str, Any]]:
+    """All deployment records, oldest first (empty when there are none)."""
+    if not path.exists():
+        return []
+    return list(json.loads(path.read_text())["deployments"])
+
+
+def genesis_hash(w3: Web3) -> str:
+    """The hash of block 0, which tells two chains with one chain id apart."""
+    return Web3.to_hex(w3.eth.get_block(0)["hash"])
+
+
+def find_deployment(w3: Web3, settings: Settings) -> Deployment:
+    """The newest recorded deployment that lives on the node's chain.
+
+    Raises DeploymentError saying why when none does (another chain, a
+    Ganache restarted without its data, or nothing deployed yet).
+    """
+    chain_id = w3.eth.chain_id
+    genesis = genesis_hash(w3)
+    records = load_records(settings.deployments_path)
+    wanted = settings.contract_address.lower()
+    candidates = [
+        r
+        for r in reversed(records)
+        if int(r["chain_id"]) == chain_id and (not wanted or r["address"].lower() == wanted)
+    ]
+    if not candidates:
+        raise DeploymentError(
+            f"no deployment recorded for chain {chain_id} in {settings.deployments_path}"
+            + (f" at {settings.contract_address}" if wanted else "")
+        )
+    for record in candidates:
+        deployment = Deployment.from_record(record)
+        if deployment.genesis_hash and deployment.genesis_hash != genesis:
+            continue
+        if w3.eth.get_code(deployment.address) in (b"", b"\x00"):
+            continue
+        return deployment
+    raise DeploymentError(
+        f"the recorded deployments for chain {chain_id} are not on this node's chain "
+        f"(genesis {genesis}): the chain was replaced; deploy again"
+    )
+
+
+def board(w3: Web3, deployment: Deployment) -> Contract:
+    """The Board contract handle."""
+    return w3.eth.contract(address=deployment.address, abi=deployment.abi)

@@ -1,0 +1,143 @@
+"""Start and stop a local Ganache chain for development and tests.
+
+The app starts one when nothing answers at ``INDELIBLE_RPC_URL`` and the URL
+points at this machine; tests start throwaway ones on free ports.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import urlparse
+
+import httpx
+
+from backend.config import DEV_MNEMONIC, PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def ganache_executable() -> str:
+    """The project's pinned Ganache from node_modules, else one on PATH."""
+    local = PROJECT_ROOT / "node_modules" / ".bin" / "ganache"
+    if local.exists():
+        return str(local)
+    found = shutil.which("ganache")
+    if not found:
+        raise RuntimeError("Ganache is not installed: run `make setup` (npm ci) first")
+    return found
+
+
+def rpc_answers(url: str, timeout: float = 2.0) -> bool:
+    """True when a JSON-RPC node answers ``eth_chainId`` at ``url``."""
+    try:
+        response = httpx.post(
+            url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=timeout
+        )
+        return response.status_code == 200 and "result" in response.json()
+    except (httpx.HTTPError, ValueError):
+        return False
+
+
+def is_local_url(url: str) -> bool:
+    """True when ``url`` points at this machine, where the app may start a chain."""
+    return (urlparse(url).hostname or "") in LOCAL_HOSTS
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (for tests and benchmarks)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Ganache:
+    """A Ganache process: deterministic accounts, chain id 1337, shanghai rules."""
+
+    def __init__(
+        self,
+        port: int,
+        db_path: Path | None = None,
+        *,
+        mnemonic: str = DEV_MNEMONIC,
+        chain_id: int = 1337,
+        accounts: int = 20,
+        gas_limit: int = 30_000_000,
+        log_path: Path | None = None,
+        extra_args: list[str] | None = None,
+    ) -> None:
+        self.port = port
+        self.db_path = db_path
+        self.url = f"http://127.0.0.1:{port}"
+        self._args = [
+            ganache_executable(),
+            "--server.host", "127.0.0.1",
+            "--server.port", str(port),
+            "--chain.chainId", str(chain_id),
+            "--chain.networkId", str(chain_id),
+            "--hardfork", "shanghai",
+            "--wallet.mnemonic", mnemonic,
+            "--wallet.totalAccounts", str(accounts),
+            "--wallet.defaultBalance", "10000",
+            "--miner.blockGasLimit", str(gas_limit),
+            # brownie reads revert reasons from the RPC error
+            "--chain.vmErrorsOnRPCResponse", "true",
+            *(extra_args or []),
+        ]  # fmt: skip
+        if db_path is not None:
+            self._args += ["--database.dbPath", str(db_path)]
+        self._log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> Ganache:
+        """Launch the process and wait until it answers JSON-RPC."""
+        if self.db_path is not None:
+            self.db_path.mkdir(parents=True, exist_ok=True)
+        if self._log_path is not None:
+            self._log_path.parent.mkdir(parents=True, exist_ok=True)
+            out = self._log_path.open("ab")
+        else:
+            out = subprocess.DEVNULL  # type: ignore[assignment]
+        # Its own session: Ctrl-C reaches the app, which then stops Ganache cleanly.
+        self.process = subprocess.Popen(
+            self._args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy()
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Ganache exited with code {self.process.returncode}; see {self._log_path}")
+            if rpc_answers(self.url, timeout=1.0):
+                log.info("Ganache answers at %s (pid %s)", self.url, self.process.pid)
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"Ganache did not answer at {self.url} within {timeout:.0f} s")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM (Ganache flushes its database), then SIGKILL if it lingers."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def __enter__(self) -> Ganache:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,1 @@
+"""Page routes: the same data as the JSON API, rendered with Jinja2."""
