@@ -1,0 +1,52 @@
+# Indelible: `make run` starts everything, `make test` runs every test.
+# Both install what is missing first; a second run starts in seconds.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+SOLC_VERSION := 0.8.28
+
+export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup compile run test test-contracts test-backend lint clean
+
+setup: $(VENV)/.installed node_modules/.installed .solcx/solc-v$(SOLC_VERSION)
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.solcx/solc-v$(SOLC_VERSION): scripts/setup_solc.py $(VENV)/.installed node_modules/.installed
+	$(PY) scripts/setup_solc.py $(SOLC_VERSION)
+
+compile: setup
+	@$(PY) scripts/brownie_network.py >/dev/null
+	brownie compile
+
+run: compile
+	$(PY) -m backend run
+
+# Two pytest runs: brownie's plugin drives the contract tests on a Ganache it
+# launches; the rest runs without it. pytest exits 5 when it collects nothing,
+# which make treats as a failure like any other non-zero code.
+test: test-contracts test-backend
+
+test-contracts: compile
+	$(PY) -m pytest tests/contracts --network indelible-test -ra
+
+test-backend: compile
+	$(PY) -m pytest -p no:pytest-brownie tests/backend tests/browser -ra
+
+lint: setup
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf build reports .solcx .pytest_cache

@@ -1,0 +1,103 @@
+"""`python -m backend run` (what `make run` calls) on a real Ganache.
+
+Cold start deploys, Ctrl-C leaves no process behind, a warm start finds the
+same chain and contract, and a second instance runs beside the first.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from backend.config import PROJECT_ROOT
+from backend.devchain import free_port, rpc_answers
+
+
+def _start(data_dir: Path, port: int, rpc_port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "INDELIBLE_DATA_DIR": str(data_dir),
+        "INDELIBLE_PORT": str(port),
+        "INDELIBLE_RPC_URL": f"http://127.0.0.1:{rpc_port}",
+    }
+    env.pop("INDELIBLE_DATABASE_URL", None)
+    log = (data_dir.parent / f"run-{port}.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "backend", "run"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def _wait_status(port: int, timeout: float = 180.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=2)
+            body = response.json()
+            if response.status_code == 200 and body.get("contract_address"):
+                return body
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"no status with a contract on port {port} within {timeout} s")
+
+
+def _interrupt(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    _, alive = psutil.wait_procs(children, timeout=30)
+    return alive
+
+
+@pytest.fixture
+def ports() -> tuple[int, int]:
+    return free_port(), free_port()
+
+
+def test_run_deploys_serves_and_stops_cleanly_then_restarts_on_same_chain(tmp_path: Path, ports: tuple[int, int]):
+    port, rpc_port = ports
+    data_dir = tmp_path / "data"
+
+    proc = _start(data_dir, port, rpc_port)
+    try:
+        first = _wait_status(port)
+    finally:
+        leftovers = _interrupt(proc)
+    assert first["chain_id"] == 1337
+    assert first["head_block"] >= 1
+    assert leftovers == [], f"processes left running after Ctrl-C: {leftovers}"
+    assert not rpc_answers(f"http://127.0.0.1:{rpc_port}")
+    assert (data_dir / "deployments.json").exists()
+
+    proc = _start(data_dir, port, rpc_port)
+    try:
+        second = _wait_status(port, timeout=60)
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+    finally:
+        leftovers = _interrupt(proc)
+    assert second["contract_address"] == first["contract_address"]
+    assert second["head_block"] >= first["head_block"]
+    assert page.status_code == 200 and "Indelible" in page.text
+    assert leftovers == []
+
+
+def test_two_instances_with_their_own_data_dirs_and_ports_run_side_by_side(tmp_path: Path):
+    instances = []
+    for name in ("a", "b"):
+        port, rpc_port = free_port(), free_port()
+        instances.append((port, _start(tmp_path / name, port, rpc_port)))
+    try:
+        statuses = [_wait_status(port) for port, _ in instances]
+    finally:
+        leftovers = [p for _, proc in instances for p in _interrupt(proc)]
+    assert {s["chain_id"] for s in statuses} == {1337}
+    assert statuses[0]["rpc_url"] != statuses[1]["rpc_url"]
+    assert leftovers == []
