@@ -39,14 +39,23 @@ def test_signed_post_is_stored_under_the_signer_not_the_relayer(board, relayer, 
 def test_signed_reply_is_stored_with_its_parent(board, relayer, signers, sign_post):
     board.postBySig(sign_post(signers[0]), {"from": relayer})
     tx = board.postBySig(sign_post(signers[1], OTHER_DIGEST, parent_id=1), {"from": relayer})
-    assert tx.events["PostCreated"] == {"postId": 2, "parentId": 1, "author": signers[1].address, "digest": OTHER_DIGEST}
+    assert tx.events["PostCreated"] == {
+        "postId": 2,
+        "parentId": 1,
+        "author": signers[1].address,
+        "digest": OTHER_DIGEST,
+    }
 
 
 def test_signed_vote_counts_for_the_signer_not_the_relayer(board, accounts, relayer, signers, sign_vote):
     board.post(DIGEST, 0, {"from": accounts[1]})
     tx = board.voteBySig(sign_vote(signers[0], 1, -1), {"from": relayer})
     assert tx.events["VoteCast"] == {
-        "postId": 1, "voter": signers[0].address, "direction": -1, "upvotes": 0, "downvotes": 1,
+        "postId": 1,
+        "voter": signers[0].address,
+        "direction": -1,
+        "upvotes": 0,
+        "downvotes": 1,
     }
     assert tx.events["NonceUsed"] == {"signer": signers[0].address, "nonce": 0}
     assert board.voteOf(1, signers[0].address) == -1
