@@ -1,0 +1,44 @@
+"""GET /ipfs/{cid}: a trustless IPFS gateway for the content this node has pinned.
+
+Plain requests get the document (``application/json``); ``?format=raw`` or
+``Accept: application/vnd.ipld.raw`` get the raw block as the trustless
+gateway spec says. Bytes are verified against the CID before they are served.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import Response
+
+from backend.content.cid import InvalidCid, cid_to_digest
+
+router = APIRouter(tags=["gateway"])
+
+RAW = "application/vnd.ipld.raw"
+IMMUTABLE = "public, max-age=29030400, immutable"
+
+
+def _wants_raw(request: Request, format_: str | None) -> bool:
+    if format_ is not None:
+        if format_ != "raw":
+            raise HTTPException(status_code=400, detail=f"unsupported format {format_!r}: only 'raw' is served")
+        return True
+    return RAW in request.headers.get("accept", "")
+
+
+@router.get("/ipfs/{cid}", response_class=Response, responses={200: {"content": {RAW: {}, "application/json": {}}}})
+def get_ipfs(request: Request, cid: str, format_: str | None = Query(None, alias="format")) -> Response:
+    """The verified bytes of ``cid``: JSON by default, a raw block for trustless clients."""
+    try:
+        cid_to_digest(cid)
+    except InvalidCid as exc:
+        raise HTTPException(status_code=400, detail=f"invalid CID: {exc}") from exc
+    raw = _wants_raw(request, format_)
+    data = request.app.state.indelible.content.local(cid)
+    if data is None:
+        raise HTTPException(status_code=404, detail="content not found")
+    headers = {"Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff", "X-Ipfs-Path": f"/ipfs/{cid}"}
+    if not raw:
+        return Response(data, media_type="application/json", headers={**headers, "ETag": f'"{cid}"'})
+    headers |= {"ETag": f'"{cid}.raw"', "Content-Disposition": f'attachment; filename="{cid}.bin"', "Vary": "Accept"}
+    return Response(data, media_type=RAW, headers=headers)

@@ -1,0 +1,1 @@
+"""Content addressing and storage: CIDs, documents, the local pin store, Kubo, remote fetching."""

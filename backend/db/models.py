@@ -1,0 +1,165 @@
+"""The index schema (SQLAlchemy 2). Every row can be rebuilt from the chain plus the content store.
+
+Tables, and who may rely on what:
+
+* ``posts``: one row per ``PostCreated``; ``id`` is the on-chain post id.
+  ``author`` is a checksum address; ``parent_id`` is NULL for a top-level post;
+  ``root_id`` is the top-level post of the thread (itself for a top-level post)
+  and ``depth`` is 0 for it; ``digest`` is ``0x`` + 64 hex, ``cid`` its CIDv1
+  (``bafkrei...``). ``title`` and ``body`` are NULL unless ``content_status`` is
+  ``'pinned'`` (bytes hash to the digest and the document fits the post's kind);
+  ``'missing'`` (not fetched yet, retried) or ``'invalid'`` (bytes hash right
+  but are not a valid document of this kind) otherwise. ``created_at`` is the
+  block timestamp in seconds. ``upvotes``/``downvotes`` come from the latest
+  ``VoteCast`` of the post; ``score`` = up - down; ``reply_count`` counts direct
+  replies; ``hot``, ``controversial`` and ``wilson`` are ``backend.ranking``
+  of those. Sort "new" by ``id``, "top" by ``score``.
+* ``vote_events``: every ``VoteCast`` (append-only, keyed by tx hash + log
+  index), with the tallies after it.
+* ``votes``: each (post, voter)'s current non-zero vote (+1/-1), derived from
+  the latest ``vote_events`` row of the pair; a withdrawn vote has no row.
+* ``nonce_events``: every ``NonceUsed``; a signer's next nonce is max + 1.
+* ``blocks``: recent block hashes (about the last 128 indexed, plus the
+  checkpoint), to find the fork point of a reorganisation.
+* ``meta``: key/value: which chain and deployment the index is for, the
+  checkpoint (``indexed_block``/``indexed_block_hash``), the schema version.
+* ``content_queue``: CIDs of posts whose content is missing, with retry state.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Float, Index, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Bump when a table changes: the indexer then drops the index and rebuilds it from the chain.
+SCHEMA_VERSION = "1"
+
+HASH = String(66)  # 0x + 64 hex
+ADDRESS = String(42)  # checksum address
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the index tables."""
+
+
+class Meta(Base):
+    """Key/value facts about the index: chain identity, deployment, checkpoint."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Block(Base):
+    """A block we indexed through: its hash, to notice and locate reorganisations."""
+
+    __tablename__ = "blocks"
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(HASH)
+    parent_hash: Mapped[str | None] = mapped_column(HASH, nullable=True)
+
+
+class Post(Base):
+    """A post or reply, with its content (when pinned and valid) and derived rankings."""
+
+    __tablename__ = "posts"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    author: Mapped[str] = mapped_column(ADDRESS)
+    parent_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    root_id: Mapped[int] = mapped_column(BigInteger)
+    depth: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(HASH)
+    cid: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(Text, nullable=True)
+    body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    content_status: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(HASH)
+    tx_hash: Mapped[str] = mapped_column(HASH)
+    log_index: Mapped[int] = mapped_column(Integer)
+    upvotes: Mapped[int] = mapped_column(BigInteger, default=0)
+    downvotes: Mapped[int] = mapped_column(BigInteger, default=0)
+    score: Mapped[int] = mapped_column(BigInteger, default=0)
+    reply_count: Mapped[int] = mapped_column(Integer, default=0)
+    hot: Mapped[float] = mapped_column(Float)
+    controversial: Mapped[float] = mapped_column(Float, default=0.0)
+    wilson: Mapped[float] = mapped_column(Float, default=0.0)
+
+    __table_args__ = (
+        UniqueConstraint("tx_hash", "log_index", name="uq_posts_log"),
+        Index("ix_posts_hot", "hot"),
+        Index("ix_posts_score", "score"),
+        Index("ix_posts_controversial", "controversial"),
+        Index("ix_posts_author", "author", "id"),
+        Index("ix_posts_parent", "parent_id", "id"),
+        Index("ix_posts_root", "root_id"),
+        Index("ix_posts_block", "block_number"),
+        Index("ix_posts_cid", "cid"),
+        Index("ix_posts_content_status", "content_status"),
+    )
+
+
+class VoteEvent(Base):
+    """One ``VoteCast`` log: append-only; tallies are those after the vote."""
+
+    __tablename__ = "vote_events"
+    tx_hash: Mapped[str] = mapped_column(HASH, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(HASH)
+    post_id: Mapped[int] = mapped_column(BigInteger)
+    voter: Mapped[str] = mapped_column(ADDRESS)
+    direction: Mapped[int] = mapped_column(SmallInteger)
+    upvotes: Mapped[int] = mapped_column(BigInteger)
+    downvotes: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_vote_events_post", "post_id", "block_number", "log_index"),
+        Index("ix_vote_events_voter", "voter"),
+        Index("ix_vote_events_block", "block_number"),
+    )
+
+
+class Vote(Base):
+    """A voter's current vote on a post (+1 or -1), derived from the latest vote event."""
+
+    __tablename__ = "votes"
+    post_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    voter: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
+    direction: Mapped[int] = mapped_column(SmallInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    log_index: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_votes_voter", "voter"),)
+
+
+class NonceEvent(Base):
+    """One ``NonceUsed`` log (signed actions); the relay's next nonce is max(nonce) + 1."""
+
+    __tablename__ = "nonce_events"
+    tx_hash: Mapped[str] = mapped_column(HASH, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    signer: Mapped[str] = mapped_column(ADDRESS)
+    nonce: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_nonce_events_signer", "signer", "nonce"),
+        Index("ix_nonce_events_block", "block_number"),
+    )
+
+
+class ContentQueue(Base):
+    """A CID whose bytes we lack: fetched again with exponential backoff until pinned."""
+
+    __tablename__ = "content_queue"
+    cid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float, default=0.0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_content_queue_due", "next_attempt_at"),)
+
+
+INDEX_TABLES = (Post.__table__, VoteEvent.__table__, Vote.__table__, NonceEvent.__table__, Block.__table__)

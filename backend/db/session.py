@@ -1,0 +1,46 @@
+"""Engines for the index: SQLite under the data dir by default, PostgreSQL when configured."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy.engine import make_url
+
+from backend.db.models import SCHEMA_VERSION, Base, Meta
+from backend.db.write import set_meta
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL (readers never block the indexer) and a busy timeout."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode survives a killed process; only an OS crash may lose the last commits,
+    # and then their checkpoint goes with them.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the tables; drop and recreate them when they come from another schema version."""
+    with engine.begin() as conn:
+        if inspect(conn).has_table(Meta.__tablename__):
+            version = conn.execute(select(Meta.value).where(Meta.key == "schema_version")).scalar()
+            if version not in (None, SCHEMA_VERSION):
+                Base.metadata.drop_all(conn)
+        Base.metadata.create_all(conn)
+        set_meta(conn, "schema_version", SCHEMA_VERSION)
