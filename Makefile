@@ -14,6 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 .PHONY: setup compile run test test-contracts test-backend lint clean
 
 setup: $(VENV)/.installed node_modules/.installed .solcx/solc-v$(SOLC_VERSION)
+setup: vendor
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +27,21 @@ node_modules/.installed: package.json package-lock.json
 
 .solcx/solc-v$(SOLC_VERSION): scripts/setup_solc.py $(VENV)/.installed node_modules/.installed
 	$(PY) scripts/setup_solc.py $(SOLC_VERSION)
+
+# Browser libraries, served by the app itself (no CDN): copied from node_modules.
+VENDOR := backend/static/vendor
+VENDOR_FILES := $(VENDOR)/ethers.min.js $(VENDOR)/purify.es.mjs $(VENDOR)/marked.esm.js
+.PHONY: vendor
+vendor: $(VENDOR_FILES)
+
+$(VENDOR)/ethers.min.js: node_modules/.installed
+	@mkdir -p $(VENDOR) && cp node_modules/ethers/dist/ethers.min.js $@
+
+$(VENDOR)/purify.es.mjs: node_modules/.installed
+	@mkdir -p $(VENDOR) && cp node_modules/dompurify/dist/purify.es.mjs $@
+
+$(VENDOR)/marked.esm.js: node_modules/.installed
+	@mkdir -p $(VENDOR) && cp node_modules/marked/lib/marked.esm.js $@
 
 compile: setup
 	@$(PY) scripts/brownie_network.py >/dev/null
