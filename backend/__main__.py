@@ -1,10 +1,11 @@
-"""Command line: ``python -m backend run|serve|deploy``.
+"""Command line: ``python -m backend run|serve|deploy|index``.
 
 * ``run``: what ``make run`` does. Start Ganache when nothing answers at
   ``INDELIBLE_RPC_URL`` (a local URL only), deploy the contracts when this
   chain has no deployment yet, then serve until Ctrl-C and stop what it started.
 * ``serve``: the web app and API only, against whatever node is configured.
 * ``deploy``: deploy through brownie to the configured node and record it.
+* ``index``: run the indexer alone (``--once``: stop when caught up with the head).
 """
 
 from __future__ import annotations
@@ -93,6 +94,19 @@ def serve(settings: Settings) -> None:
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
 
+def index(settings: Settings, *, once: bool, max_span: int) -> int:
+    """Run the indexer in the foreground until Ctrl-C (or the head, with ``once``)."""
+    from backend.indexer.runner import Indexer
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per RPC call drowns the progress
+    indexer = Indexer(settings, max_span=max_span)
+    try:
+        indexer.run(once=once)
+    except KeyboardInterrupt:
+        return 130
+    return 0 if indexer.state.error is None else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__.splitlines()[0])
@@ -100,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="start chain if needed, deploy if needed, serve (make run)")
     sub.add_parser("serve", help="serve the web UI and API")
     sub.add_parser("deploy", help="deploy Board to the configured node and record it")
+    index_parser = sub.add_parser("index", help="run the indexer alone (the web app runs one by itself)")
+    index_parser.add_argument("--once", action="store_true", help="stop when the index reaches the head")
+    index_parser.add_argument("--max-range", type=int, default=5000, help="most blocks per eth_getLogs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
@@ -108,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         serve(settings)
         return 0
+    if args.command == "index":
+        return index(settings, once=args.once, max_span=args.max_range)
     deploy(settings)
     return 0
 

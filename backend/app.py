@@ -1,8 +1,13 @@
-"""The FastAPI application: JSON API under /api, pages at /, static files."""
+"""The FastAPI application: JSON API under /api, the IPFS gateway, pages at /, static files.
+
+By default the indexer runs in a background thread started in the lifespan; the
+routes only read the index it writes.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -10,11 +15,15 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
 from web3 import Web3
 
 from backend import __version__, chain
-from backend.api import status
+from backend.api import content, gateway, status
 from backend.config import Settings
+from backend.content.service import ContentService
+from backend.db.session import ensure_schema, make_engine
+from backend.indexer.runner import Indexer
 from backend.web import pages
 
 log = logging.getLogger(__name__)
@@ -24,12 +33,15 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 @dataclass
 class AppState:
-    """What every request may read: settings, the chain handle, the deployment."""
+    """What every request may read: settings, the chain handle, the deployment, the index."""
 
     settings: Settings
     w3: Web3
+    engine: Engine
+    content: ContentService
     deployment: chain.Deployment | None = None
     deployment_error: str | None = None
+    indexer: Indexer | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
     def refresh_deployment(self) -> None:
@@ -43,17 +55,48 @@ class AppState:
             self.deployment, self.deployment_error = None, f"node at {self.settings.rpc_url} unreachable: {exc}"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class _HintingContent(ContentService):
+    """The app's content service: tells the in-process indexer when a CID gets pinned."""
+
+    def __init__(self, base: ContentService, state: AppState) -> None:
+        super().__init__(base.store, kubo=base.kubo, gateways=base.gateways)
+        self._state = state
+
+    def pin(self, data: bytes) -> tuple[str, bool]:
+        """Pin, then let the indexer resolve posts waiting for this CID."""
+        cid, created = super().pin(data)
+        if self._state.indexer is not None:
+            self._state.indexer.content.hint(cid)
+        return cid, created
+
+
+def create_app(settings: Settings | None = None, *, run_indexer: bool = True) -> FastAPI:
     """Build the app for ``settings`` (read from the environment by default)."""
     settings = settings or Settings()
-    state = AppState(settings=settings, w3=chain.connect(settings))
+    engine = make_engine(settings.effective_database_url)
+    ensure_schema(engine)
+    base = ContentService.from_settings(settings)
+    state = AppState(settings=settings, w3=chain.connect(settings), engine=engine, content=base)
+    state.content = _HintingContent(base, state)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.refresh_deployment()
         if state.deployment_error:
             log.warning("%s", state.deployment_error)
-        yield
+        stop = threading.Event()
+        thread = None
+        if run_indexer:
+            state.indexer = Indexer(settings, engine=engine, content=state.content)
+            thread = threading.Thread(target=state.indexer.run, args=(stop,), name="indexer", daemon=True)
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread is not None:
+                thread.join(timeout=10)
+            engine.dispose()
 
     app = FastAPI(
         title="Indelible",
@@ -63,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.indelible = state
     app.include_router(status.router)
+    app.include_router(content.router)
+    app.include_router(gateway.router)
     app.include_router(pages.router)
     STATIC_DIR.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

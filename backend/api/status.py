@@ -1,12 +1,37 @@
-"""GET /api/status: which chain and contract this node indexes, and how far."""
+"""GET /api/status: which chain and contract this node indexes, how far, and what the index holds."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Request
+from sqlalchemy.exc import SQLAlchemyError
+
+from backend.chain import genesis_hash
+from backend.db.stats import index_summary
 
 router = APIRouter(prefix="/api", tags=["status"])
+
+
+def _index_status(state: Any, chain_id: int | None, genesis: str | None, head: int | None) -> dict[str, Any]:
+    """The index's checkpoint and counts, and whether it is of the node's chain and deployment."""
+    try:
+        summary = index_summary(state.engine)
+    except SQLAlchemyError as exc:
+        return {"current": False, "error": f"database unavailable: {exc.__class__.__name__}"}
+    deployment = state.deployment
+    error = None
+    if summary["genesis_hash"] is not None and genesis is not None and summary["genesis_hash"] != genesis:
+        error = "the index is of another chain (the node was replaced); it is being rebuilt"
+    elif deployment is not None and summary["contract_address"] not in (None, deployment.address):
+        error = "the index is of another deployment; it is being rebuilt"
+    indexer = state.indexer.state.as_dict() if state.indexer is not None else None
+    if error is None and indexer is not None and indexer["error"]:
+        error = indexer["error"]
+    current = error is None and summary["contract_address"] is not None and deployment is not None
+    indexed = summary["indexed_block"]
+    lag = head - indexed if head is not None and indexed is not None and current else None
+    return {**summary, "current": current, "lag": lag, "error": error, "indexer": indexer}
 
 
 def build_status(request: Request) -> dict[str, Any]:
@@ -16,23 +41,27 @@ def build_status(request: Request) -> dict[str, Any]:
     try:
         chain_id: int | None = w3.eth.chain_id
         head_block: int | None = w3.eth.block_number
+        genesis: str | None = genesis_hash(w3)
         node_error = None
     except Exception as exc:  # node down: say so instead of failing
-        chain_id, head_block, node_error = None, None, str(exc)
-    if state.deployment is None or (chain_id is not None and state.deployment.chain_id != chain_id):
+        chain_id, head_block, genesis, node_error = None, None, None, str(exc)
+    known = state.deployment
+    if known is None or (chain_id is not None and known.chain_id != chain_id) or known.genesis_hash != genesis:
         state.refresh_deployment()
     deployment = state.deployment
+    index = _index_status(state, chain_id, genesis, head_block)
     return {
         "rpc_url": state.settings.rpc_url,
         "chain_id": chain_id,
         "head_block": head_block,
         "contract_address": deployment.address if deployment else None,
         "deployment_block": deployment.block_number if deployment else None,
-        "error": node_error or state.deployment_error,
+        "error": node_error or state.deployment_error or index["error"],
+        "index": index,
     }
 
 
 @router.get("/status")
 def get_status(request: Request) -> dict[str, Any]:
-    """Chain id, contract address and head block of the node this index follows."""
+    """Chain, contract, head block, and the index's progress and counts."""
     return build_status(request)

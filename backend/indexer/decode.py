@@ -1,0 +1,136 @@
+"""Decode raw Board logs into small typed events (pure; no web3 formatting, no I/O).
+
+The event layout is fixed by the contract's interface: indexed arguments are
+topics, the rest are 32-byte words of ``data``. Anything that does not fit
+raises MalformedLog, which the caller logs with the tx hash and skips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from eth_utils import keccak, to_checksum_address
+
+POST_CREATED = "0x" + keccak(text="PostCreated(uint256,uint256,address,bytes32)").hex()
+VOTE_CAST = "0x" + keccak(text="VoteCast(uint256,address,int8,uint128,uint128)").hex()
+NONCE_USED = "0x" + keccak(text="NonceUsed(address,uint256)").hex()
+TOPICS = (POST_CREATED, VOTE_CAST, NONCE_USED)
+
+
+class MalformedLog(ValueError):
+    """A log that is not one of Board's events as the interface defines them."""
+
+
+@dataclass(frozen=True)
+class LogPosition:
+    """Where a log sits on chain: its identity for idempotent writes and rollbacks."""
+
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    log_index: int
+
+
+@dataclass(frozen=True)
+class PostCreated:
+    """A post; ``parent_id`` 0 is a top-level post."""
+
+    at: LogPosition
+    post_id: int
+    parent_id: int
+    author: str
+    digest: bytes
+
+
+@dataclass(frozen=True)
+class VoteCast:
+    """A vote and the post's tallies after it."""
+
+    at: LogPosition
+    post_id: int
+    voter: str
+    direction: int
+    upvotes: int
+    downvotes: int
+
+
+@dataclass(frozen=True)
+class NonceUsed:
+    """A signed action's nonce."""
+
+    at: LogPosition
+    signer: str
+    nonce: int
+
+
+Event = PostCreated | VoteCast | NonceUsed
+
+
+@lru_cache(maxsize=65536)
+def _address(topic: str) -> str:
+    raw = bytes.fromhex(topic[2:])
+    if len(raw) != 32 or any(raw[:12]):
+        raise MalformedLog(f"topic {topic} is not an address")
+    return to_checksum_address(raw[12:])
+
+
+def _uint(topic: str, bits: int = 256) -> int:
+    value = int(topic, 16)
+    if value >= 1 << bits:
+        raise MalformedLog(f"{topic} does not fit uint{bits}")
+    return value
+
+
+def _words(data: str, count: int) -> list[bytes]:
+    raw = bytes.fromhex(data[2:] if data.startswith("0x") else data)
+    if len(raw) != 32 * count:
+        raise MalformedLog(f"data has {len(raw)} bytes, expected {32 * count}")
+    return [raw[i : i + 32] for i in range(0, len(raw), 32)]
+
+
+def position(log: dict[str, Any]) -> LogPosition:
+    """The log's block, tx and index."""
+    return LogPosition(
+        block_number=int(log["blockNumber"], 16),
+        block_hash=str(log["blockHash"]).lower(),
+        tx_hash=str(log["transactionHash"]).lower(),
+        log_index=int(log["logIndex"], 16),
+    )
+
+
+def decode_log(log: dict[str, Any]) -> Event:
+    """One raw ``eth_getLogs`` entry as an event; MalformedLog when it does not fit."""
+    try:
+        topics = [str(t).lower() for t in log["topics"]]
+        at = position(log)
+        data = str(log["data"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedLog(f"log fields missing or malformed: {exc}") from exc
+    if not topics:
+        raise MalformedLog("log without topics")
+    try:
+        return _decode(topics, data, at)
+    except (ValueError, IndexError) as exc:
+        raise MalformedLog(str(exc)) from exc
+
+
+def _decode(topics: list[str], data: str, at: LogPosition) -> Event:
+    kind = topics[0]
+    if kind == POST_CREATED and len(topics) == 4:
+        (digest,) = _words(data, 1)
+        return PostCreated(at, _uint(topics[1]), _uint(topics[2]), _address(topics[3]), digest)
+    if kind == VOTE_CAST and len(topics) == 3:
+        direction_word, up, down = _words(data, 3)
+        direction = int.from_bytes(direction_word, "big", signed=True)
+        if direction not in (-1, 0, 1):
+            raise MalformedLog(f"vote direction {direction} is not -1, 0 or 1")
+        upvotes, downvotes = int.from_bytes(up, "big"), int.from_bytes(down, "big")
+        if max(upvotes, downvotes) >= 1 << 128:
+            raise MalformedLog("tally does not fit uint128")
+        return VoteCast(at, _uint(topics[1]), _address(topics[2]), direction, upvotes, downvotes)
+    if kind == NONCE_USED and len(topics) == 2:
+        (nonce,) = _words(data, 1)
+        return NonceUsed(at, _address(topics[1]), int.from_bytes(nonce, "big"))
+    raise MalformedLog(f"unknown event topic {kind} with {len(topics)} topics")

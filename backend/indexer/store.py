@@ -1,0 +1,277 @@
+"""Map decoded events to rows and store them; roll back above a fork point; wipe.
+
+Every function here runs inside the caller's transaction. Writes are
+insert-or-ignore keyed by (tx hash, log index) or the on-chain post id, and
+derived columns (tallies, rankings, reply counts, current votes) are recomputed
+from the stored events rather than incremented, so applying a range twice, or
+rolling back and applying again, always ends in the same rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import aliased
+
+from backend import ranking
+from backend.content.cid import digest_hex, digest_to_cid
+from backend.db.models import Block, ContentQueue, Meta, NonceEvent, Post, Vote, VoteEvent
+from backend.db.write import chunks, insert_ignore, set_meta
+from backend.indexer.decode import Event, NonceUsed, PostCreated, VoteCast
+
+log = logging.getLogger(__name__)
+
+KEEP_BLOCKS = 128  # recent block hashes kept to find a fork point
+
+# (cid, is_reply) -> {"content_status", "title", "body"}
+ContentLookup = Callable[[str, bool], dict[str, Any]]
+
+
+@dataclass
+class RangeBatch:
+    """One block range, decoded: what goes into the database in one transaction with its checkpoint."""
+
+    start: int
+    end: int
+    end_hash: str
+    headers: dict[int, dict[str, Any]]  # block number -> raw header (hash, parentHash, timestamp)
+    events: list[Event] = field(default_factory=list)
+
+
+# -- map: events -> rows (pure) ------------------------------------------------------------------
+
+
+def post_row(event: PostCreated, root_id: int, depth: int, created_at: int, content: dict[str, Any]) -> dict[str, Any]:
+    """The posts row of a PostCreated, before any votes."""
+    return {
+        "id": event.post_id,
+        "author": event.author,
+        "parent_id": event.parent_id or None,
+        "root_id": root_id,
+        "depth": depth,
+        "digest": digest_hex(event.digest),
+        "cid": digest_to_cid(event.digest),
+        "created_at": created_at,
+        "block_number": event.at.block_number,
+        "block_hash": event.at.block_hash,
+        "tx_hash": event.at.tx_hash,
+        "log_index": event.at.log_index,
+        "upvotes": 0,
+        "downvotes": 0,
+        "score": 0,
+        "reply_count": 0,
+        "hot": ranking.hot(0, 0, created_at),
+        "controversial": 0.0,
+        "wilson": 0.0,
+        **content,
+    }
+
+
+def vote_event_row(event: VoteCast) -> dict[str, Any]:
+    """The vote_events row of a VoteCast."""
+    return {
+        "tx_hash": event.at.tx_hash,
+        "log_index": event.at.log_index,
+        "block_number": event.at.block_number,
+        "block_hash": event.at.block_hash,
+        "post_id": event.post_id,
+        "voter": event.voter,
+        "direction": event.direction,
+        "upvotes": event.upvotes,
+        "downvotes": event.downvotes,
+    }
+
+
+def nonce_event_row(event: NonceUsed) -> dict[str, Any]:
+    """The nonce_events row of a NonceUsed."""
+    return {
+        "tx_hash": event.at.tx_hash,
+        "log_index": event.at.log_index,
+        "block_number": event.at.block_number,
+        "signer": event.signer,
+        "nonce": event.nonce,
+    }
+
+
+def tally_row(post_id: int, upvotes: int, downvotes: int, created_at: int) -> dict[str, Any]:
+    """Derived columns of a post from its tallies."""
+    return {
+        "pid": post_id,
+        "upvotes": upvotes,
+        "downvotes": downvotes,
+        "score": upvotes - downvotes,
+        "hot": ranking.hot(upvotes, downvotes, created_at),
+        "controversial": ranking.controversial(upvotes, downvotes),
+        "wilson": ranking.wilson(upvotes, downvotes),
+    }
+
+
+# -- store --------------------------------------------------------------------------------------
+
+
+def store_range(conn: Connection, batch: RangeBatch, content: ContentLookup) -> None:
+    """Write a decoded range and move the checkpoint to its end, in the caller's transaction."""
+    posts = sorted((e for e in batch.events if isinstance(e, PostCreated)), key=lambda e: e.post_id)
+    votes = [e for e in batch.events if isinstance(e, VoteCast)]
+    nonces = [e for e in batch.events if isinstance(e, NonceUsed)]
+    if posts:
+        _store_posts(conn, posts, batch.headers, content)
+    if votes:
+        insert_ignore(conn, VoteEvent.__table__, [vote_event_row(e) for e in votes])
+        refresh_tallies(conn, sorted({e.post_id for e in votes}))
+        refresh_votes(conn, sorted({(e.post_id, e.voter) for e in votes}))
+    if nonces:
+        insert_ignore(conn, NonceEvent.__table__, [nonce_event_row(e) for e in nonces])
+    blocks = [
+        {"number": n, "hash": h["hash"], "parent_hash": h.get("parentHash")}
+        for n, h in sorted(batch.headers.items())
+        if h is not None
+    ]
+    insert_ignore(conn, Block.__table__, blocks)
+    conn.execute(delete(Block).where(and_(Block.number < batch.end - KEEP_BLOCKS, Block.number != batch.end)))
+    set_checkpoint(conn, batch.end, batch.end_hash)
+
+
+def _store_posts(
+    conn: Connection, posts: list[PostCreated], headers: dict[int, dict[str, Any]], content: ContentLookup
+) -> None:
+    shape: dict[int, tuple[int, int]] = {}  # post id -> (root id, depth)
+    outside = sorted({e.parent_id for e in posts if e.parent_id} - {e.post_id for e in posts})
+    for part in chunks(outside):
+        for pid, root, depth in conn.execute(select(Post.id, Post.root_id, Post.depth).where(Post.id.in_(part))):
+            shape[pid] = (root, depth)
+    rows, missing = [], []
+    for event in posts:
+        if event.parent_id == 0:
+            root, depth = event.post_id, 0
+        elif event.parent_id in shape:
+            parent_root, parent_depth = shape[event.parent_id]
+            root, depth = parent_root, parent_depth + 1
+        else:  # cannot happen with the real contract: ParentNotFound
+            log.error("post %s (tx %s) replies to unknown post %s", event.post_id, event.at.tx_hash, event.parent_id)
+            root, depth = event.parent_id, 1
+        shape[event.post_id] = (root, depth)
+        created_at = int(headers[event.at.block_number]["timestamp"], 16)
+        cid = digest_to_cid(event.digest)
+        fields = content(cid, event.parent_id != 0)
+        rows.append(post_row(event, root, depth, created_at, fields))
+        if fields["content_status"] == "missing":
+            missing.append({"cid": cid, "attempts": 0, "next_attempt_at": 0.0, "last_error": None})
+    insert_ignore(conn, Post.__table__, rows)
+    insert_ignore(conn, ContentQueue.__table__, missing)
+    refresh_reply_counts(conn, sorted({e.parent_id for e in posts if e.parent_id}))
+
+
+def set_checkpoint(conn: Connection, number: int, block_hash: str) -> None:
+    """The last block whose logs are all in the index."""
+    set_meta(conn, "indexed_block", str(number))
+    set_meta(conn, "indexed_block_hash", block_hash)
+
+
+# -- derived columns ------------------------------------------------------------------------------
+
+
+def refresh_reply_counts(conn: Connection, parent_ids: Iterable[int]) -> None:
+    """reply_count = number of direct replies, for these posts."""
+    child = aliased(Post)
+    count = select(func.count()).where(child.parent_id == Post.id).scalar_subquery()
+    for part in chunks(list(parent_ids)):
+        conn.execute(update(Post).where(Post.id.in_(part)).values(reply_count=count))
+
+
+def refresh_tallies(conn: Connection, post_ids: list[int]) -> None:
+    """Tallies and rankings from each post's latest VoteCast (0/0 when it has none)."""
+    table = Post.__table__
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("pid"))
+        .values(
+            upvotes=bindparam("upvotes"),
+            downvotes=bindparam("downvotes"),
+            score=bindparam("score"),
+            hot=bindparam("hot"),
+            controversial=bindparam("controversial"),
+            wilson=bindparam("wilson"),
+        )
+    )
+    for part in chunks(post_ids):
+        ranked = select(
+            VoteEvent.post_id,
+            VoteEvent.upvotes,
+            VoteEvent.downvotes,
+            func.row_number()
+            .over(partition_by=VoteEvent.post_id, order_by=(VoteEvent.block_number.desc(), VoteEvent.log_index.desc()))
+            .label("rn"),
+        ).where(VoteEvent.post_id.in_(part))
+        sub = ranked.subquery()
+        latest = {pid: (up, down) for pid, up, down, _ in conn.execute(select(sub).where(sub.c.rn == 1))}
+        created = dict(conn.execute(select(Post.id, Post.created_at).where(Post.id.in_(part))).tuples().all())
+        rows = [tally_row(pid, *latest.get(pid, (0, 0)), created_at) for pid, created_at in created.items()]
+        if rows:
+            conn.execute(statement, rows)
+
+
+def refresh_votes(conn: Connection, pairs: list[tuple[int, str]]) -> None:
+    """Each (post, voter)'s current vote from its latest VoteCast; no row when withdrawn or none."""
+    for part in chunks(pairs, 250):
+        post_ids = sorted({pid for pid, _ in part})
+        wanted = set(part)
+        ranked = select(
+            VoteEvent.post_id,
+            VoteEvent.voter,
+            VoteEvent.direction,
+            VoteEvent.block_number,
+            VoteEvent.log_index,
+            func.row_number()
+            .over(
+                partition_by=(VoteEvent.post_id, VoteEvent.voter),
+                order_by=(VoteEvent.block_number.desc(), VoteEvent.log_index.desc()),
+            )
+            .label("rn"),
+        ).where(VoteEvent.post_id.in_(post_ids), VoteEvent.voter.in_(sorted({v for _, v in part})))
+        sub = ranked.subquery()
+        current = [
+            {"post_id": pid, "voter": voter, "direction": direction, "block_number": block, "log_index": index}
+            for pid, voter, direction, block, index, _ in conn.execute(select(sub).where(sub.c.rn == 1))
+            if (pid, voter) in wanted and direction != 0
+        ]
+        table = Vote.__table__
+        conn.execute(
+            delete(table).where(and_(table.c.post_id == bindparam("p"), table.c.voter == bindparam("v"))),
+            [{"p": pid, "v": voter} for pid, voter in part],
+        )
+        if current:
+            conn.execute(table.insert(), current)
+
+
+# -- rollback and wipe ----------------------------------------------------------------------------
+
+
+def rollback_above(conn: Connection, fork_block: int, fork_hash: str) -> int:
+    """Delete everything from blocks above ``fork_block``, recompute what it touched; returns rows removed."""
+    parents = [p for (p,) in conn.execute(select(Post.parent_id).where(Post.block_number > fork_block).distinct())]
+    pairs = list(
+        conn.execute(select(VoteEvent.post_id, VoteEvent.voter).where(VoteEvent.block_number > fork_block).distinct())
+    )
+    removed = 0
+    for model in (Post, VoteEvent, NonceEvent):
+        removed += conn.execute(delete(model).where(model.block_number > fork_block)).rowcount or 0
+    conn.execute(delete(Block).where(Block.number > fork_block))
+    conn.execute(delete(ContentQueue).where(ContentQueue.cid.not_in(select(Post.cid))))
+    refresh_reply_counts(conn, sorted({p for p in parents if p}))
+    refresh_tallies(conn, sorted({pid for pid, _ in pairs}))
+    refresh_votes(conn, sorted((pid, voter) for pid, voter in pairs))
+    set_checkpoint(conn, fork_block, fork_hash)
+    return removed
+
+
+def wipe(conn: Connection) -> None:
+    """Empty the index, keeping only the schema version (the chain identity is set again by the caller)."""
+    for model in (Post, VoteEvent, Vote, NonceEvent, Block, ContentQueue):
+        conn.execute(delete(model))
+    conn.execute(delete(Meta).where(Meta.key != "schema_version"))
