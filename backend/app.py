@@ -106,6 +106,11 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool = True) ->
     )
     app.state.indelible = state
     app.include_router(status.router)
+    app.include_router(posts.router)
+    app.include_router(authors.router)
+    app.include_router(contract.router)
+    app.include_router(relay.router)
+    app.include_router(feeds.router)
     app.include_router(content.router)
     app.include_router(gateway.router)
     app.include_router(pages.router)

@@ -1,0 +1,36 @@
+"""GET /api/authors/{address}: an author's posts and replies, and what they received."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path
+from web3 import Web3
+
+from backend.api.posts import Cursor, DbSession, Limit
+from backend.api.schemas import ADDRESS_PATTERN, ApiRoute, AuthorOut, error_responses
+from backend.db.queries import DEFAULT_LIMIT, BadCursor, build_author
+
+router = APIRouter(prefix="/api", tags=["authors"], route_class=ApiRoute)
+
+AddressPath = Annotated[str, Path(pattern=ADDRESS_PATTERN, description="0x + 40 hex digits, any case")]
+
+
+def checksum(address: str) -> str:
+    """The EIP-55 spelling of ``address``; 422 when mixed case fails its checksum."""
+    body = address[2:]
+    if body != body.lower() and body != body.upper() and not Web3.is_checksum_address(address):
+        raise HTTPException(status_code=422, detail="address: mixed-case address fails its EIP-55 checksum")
+    return str(Web3.to_checksum_address(address.lower()))
+
+
+@router.get("/authors/{address}", response_model=AuthorOut, responses=error_responses(404))
+def get_author(session: DbSession, address: AddressPath, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Any:
+    """An author's totals and their posts and replies, newest first (never collapsed here)."""
+    try:
+        author = build_author(session, checksum(address), limit, cursor)
+    except BadCursor as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    if author is None:
+        raise HTTPException(status_code=404, detail="Author has no posts")
+    return author

@@ -1,0 +1,54 @@
+"""POST /api/relay: send a wallet's signed post, vote or batch, paying its gas."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+
+from backend import chain
+from backend.api.contract import current_deployment
+from backend.api.schemas import ApiRoute, RelayIn, RelayOut, error_responses
+from backend.content.store import PinStore
+from backend.ratelimit import TokenBucket
+from backend.relay import Relayer, RelayError
+
+router = APIRouter(prefix="/api", tags=["relay"], route_class=ApiRoute)
+
+
+def _limiter(request: Request) -> TokenBucket:
+    extras = request.app.state.indelible.extras
+    if "relay_limiter" not in extras:
+        extras["relay_limiter"] = TokenBucket.from_env()
+    return extras["relay_limiter"]
+
+
+def _relayer(request: Request) -> Relayer:
+    state = request.app.state.indelible
+    deployment = current_deployment(request)
+    relayer = state.extras.get("relayer")
+    if relayer is None or relayer.board.address != deployment.address:
+        pins = PinStore(state.settings.content_dir)
+        relayer = state.extras["relayer"] = Relayer.from_env(state.w3, chain.board(state.w3, deployment), pins)
+    return relayer
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.post("/relay", response_model=RelayOut, responses=error_responses(400, 429, 502, 503))
+async def relay(action: RelayIn, request: Request) -> dict[str, Any]:
+    """Check a signed post, vote or batch (signature, deadline, nonce, pinned content) and send it."""
+    wait = _limiter(request).take(_client(request))
+    if wait > 0:
+        raise HTTPException(status_code=429, detail=f"too many relay requests: try again in {math.ceil(wait)} s")
+    body = action.model_dump()
+    try:
+        relayer = _relayer(request)
+        tx_hash = await run_in_threadpool(relayer.relay, action.kind, body)
+    except RelayError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=exc.detail) from exc
+    return {"tx_hash": tx_hash, "kind": action.kind}

@@ -1,0 +1,234 @@
+"""Response and request models of the JSON API, and the route class that words its 422s.
+
+Every JSON route declares one of these as its response model, so /openapi.json
+describes exactly what it returns; every error is ``{"detail": "..."}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, Literal
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
+
+ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
+BYTES32_PATTERN = r"^0x[0-9a-fA-F]{64}$"
+SIGNATURE_PATTERN = r"^0x[0-9a-fA-F]{130}$"
+UINT256_MAX = 2**256 - 1
+# ids are uint48 on chain (and must fit a signed 64-bit SQL column)
+POST_ID_MAX = 2**48 - 1
+
+Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, examples=["0x70997970C51812dc3A010C7d01b50e0d17dc79C8"])]
+Bytes32 = Annotated[str, Field(pattern=BYTES32_PATTERN)]
+Uint256 = Annotated[int, Field(ge=0, le=UINT256_MAX)]
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx body: one sentence saying what is wrong."""
+
+    detail: str
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route may answer, all ``{"detail": ...}``."""
+    return {code: {"model": ErrorResponse} for code in (*codes, 422)}
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = [str(part) for part in loc if part not in ("query", "path", "body")]
+    return ".".join(parts) or "request body"
+
+
+_PATTERN_HINTS = {
+    ADDRESS_PATTERN: "expected 0x followed by 40 hex digits",
+    BYTES32_PATTERN: "expected 0x followed by 64 hex digits",
+    SIGNATURE_PATTERN: "expected 0x followed by 130 hex digits (65 bytes: r, s, v)",
+}
+
+
+def _message(error: dict[str, Any]) -> str:
+    if error.get("type") == "string_pattern_mismatch":
+        hint = _PATTERN_HINTS.get(str((error.get("ctx") or {}).get("pattern")))
+        if hint:
+            return hint
+    return str(error.get("msg", "invalid"))
+
+
+def validation_message(errors: Any) -> str:
+    """One line out of pydantic's errors: ``limit: Input should be less than or equal to 100``."""
+    return "; ".join(f"{_location(tuple(error.get('loc', ())))}: {_message(error)}" for error in errors)
+
+
+class ApiRoute(APIRoute):
+    """A route whose request-validation errors read ``{"detail": "<field>: <what is wrong>"}``."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Wrap the handler so a RequestValidationError becomes a 422 with a one-line detail."""
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return JSONResponse(status_code=422, content={"detail": validation_message(exc.errors())})
+
+        return route_handler
+
+
+class PostOut(BaseModel):
+    """A post or reply as the index knows it."""
+
+    id: int = Field(description="On-chain post id")
+    author: str = Field(description="Checksum address of the author (the signer for relayed posts)")
+    parent_id: int | None = Field(description="The post this replies to; null for a top-level post")
+    root_id: int = Field(description="The top-level post of the thread")
+    depth: int = Field(description="0 for a top-level post, 1 for its replies, ...")
+    cid: str = Field(description="CIDv1 (raw, sha2-256) of the content: its IPFS address")
+    digest: str = Field(description="The sha256 digest stored on chain, 0x + 64 hex")
+    title: str | None = Field(description="Title of a top-level post; null for replies and unpinned content")
+    body: str | None = Field(description="Markdown body; null unless the content is pinned and valid")
+    content_status: Literal["pinned", "missing", "invalid"]
+    created_at: int = Field(description="Block timestamp, seconds since the epoch")
+    block_number: int
+    tx_hash: str
+    upvotes: int
+    downvotes: int
+    score: int = Field(description="upvotes - downvotes")
+    reply_count: int = Field(description="Direct replies")
+    collapsed: bool = Field(description="score <= the collapse threshold: shown folded, never hidden")
+
+
+class FeedOut(BaseModel):
+    """One page of a listing; pass next_cursor back as ``cursor`` for the next page."""
+
+    posts: list[PostOut]
+    next_cursor: str | None = Field(description="Opaque cursor of the next page; null on the last page")
+
+
+class ThreadPostOut(PostOut):
+    """A post with its replies, best first; ``more_replies`` counts those not loaded at this depth."""
+
+    replies: list[ThreadPostOut]
+    more_replies: int = Field(description="Replies not included here (depth limit): load them from ``url``")
+    url: str = Field(description="This post's JSON permalink")
+
+
+class ThreadOut(BaseModel):
+    """A post and its thread below it."""
+
+    post: ThreadPostOut
+    depth: int = Field(description="How many levels of replies were loaded")
+
+
+class AuthorTotals(BaseModel):
+    """What an author has written and received."""
+
+    posts: int
+    replies: int
+    upvotes_received: int
+    downvotes_received: int
+
+
+class AuthorOut(BaseModel):
+    """An author's posts and replies, newest first."""
+
+    address: str
+    totals: AuthorTotals
+    posts: list[PostOut]
+    next_cursor: str | None
+
+
+class Eip712Field(BaseModel):
+    """One member of an EIP-712 struct type."""
+
+    name: str
+    type: str
+
+
+class Eip712Domain(BaseModel):
+    """The EIP-712 domain every signed action is bound to."""
+
+    name: str
+    version: str
+    chainId: int
+    verifyingContract: str
+
+
+class Eip712Out(BaseModel):
+    """Everything a wallet needs for eth_signTypedData_v4."""
+
+    domain: Eip712Domain
+    types: dict[str, list[Eip712Field]]
+    primary_types: dict[str, str] = Field(description="Relay kind -> EIP-712 primary type")
+
+
+class ContractOut(BaseModel):
+    """Where the board lives and how to talk to it without us."""
+
+    address: str
+    chain_id: int
+    deployment_block: int
+    abi: list[dict[str, Any]]
+    eip712: Eip712Out
+
+
+class SignedPostIn(BaseModel):
+    """An EIP-712 ``Post`` message as signed by its author, with the 65-byte signature."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    author: Address
+    digest: Bytes32
+    parentId: Annotated[int, Field(ge=0, le=POST_ID_MAX)] = 0
+    nonce: Uint256
+    deadline: Uint256
+    signature: Annotated[str, Field(pattern=SIGNATURE_PATTERN, description="0x + r (32) + s (32) + v (1)")]
+
+
+class SignedVoteIn(BaseModel):
+    """An EIP-712 ``Vote`` message as signed by its voter, with the 65-byte signature."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    voter: Address
+    postId: Annotated[int, Field(ge=1, le=POST_ID_MAX)]
+    direction: Annotated[int, Field(ge=-1, le=1, description="+1 up, -1 down, 0 withdraw")]
+    nonce: Uint256
+    deadline: Uint256
+    signature: Annotated[str, Field(pattern=SIGNATURE_PATTERN, description="0x + r (32) + s (32) + v (1)")]
+
+
+class RelayPostIn(SignedPostIn):
+    """Relay one signed post."""
+
+    kind: Literal["post"]
+
+
+class RelayVoteIn(SignedVoteIn):
+    """Relay one signed vote."""
+
+    kind: Literal["vote"]
+
+
+class RelayBatchIn(BaseModel):
+    """Relay signed posts then signed votes in one all-or-nothing transaction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["batch"]
+    posts: Annotated[list[SignedPostIn], Field(max_length=50)] = []
+    votes: Annotated[list[SignedVoteIn], Field(max_length=200)] = []
+
+
+RelayIn = Annotated[RelayPostIn | RelayVoteIn | RelayBatchIn, Field(discriminator="kind")]
+
+
+class RelayOut(BaseModel):
+    """The relayed transaction."""
+
+    tx_hash: str
+    kind: Literal["post", "vote", "batch"]

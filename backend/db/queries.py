@@ -1,0 +1,269 @@
+"""Read queries of the API and pages: feeds, threads, authors. They only read the index.
+
+Each ``build_*`` function returns exactly the JSON document its API route
+returns, so a page renders the same data as its JSON twin. Listings use keyset
+pagination on (tier, sort key, id): an opaque cursor names the last row seen, so
+new posts arriving between pages never make a page skip or repeat a post.
+
+Collapsed posts (score <= the collapse threshold) form the second tier of the
+hot, top and controversial listings and of a thread's replies: they come after
+every other post, in the same order among themselves, and are never left out.
+"new" is a timeline and keeps them in place. See docs/ranking.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import time
+from collections import defaultdict
+from typing import Any, Literal
+
+from sqlalchemy import Engine, Index, Select, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from backend.db.models import Post
+
+Sort = Literal["hot", "new", "top", "controversial"]
+Window = Literal["day", "week", "month", "year", "all"]
+WINDOW_SECONDS = {"day": 86_400, "week": 7 * 86_400, "month": 30 * 86_400, "year": 365 * 86_400, "all": None}
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 100
+DEFAULT_DEPTH = 6
+MAX_DEPTH = 20
+
+POSTS = Post.__table__
+OUT_FIELDS = (
+    "id", "author", "parent_id", "root_id", "depth", "cid", "digest", "title", "body", "content_status",
+    "created_at", "block_number", "tx_hash", "upvotes", "downvotes", "score", "reply_count",
+)  # fmt: skip
+_COLUMNS = [POSTS.c[name] for name in (*OUT_FIELDS, "hot", "controversial", "wilson")]
+_SORT_KEYS = {"hot": POSTS.c.hot, "top": POSTS.c.score, "controversial": POSTS.c.controversial, "new": POSTS.c.id}
+
+_TOP_LEVEL = POSTS.c.parent_id.is_(None)
+# Read-path indexes: partial on top-level posts, each covering its sort key, the id tie-break and the
+# columns the listing filters on (score for the collapsed tier, created_at for top's window).
+READ_INDEXES = (
+    Index("ix_read_top_hot", POSTS.c.hot, POSTS.c.id, POSTS.c.score,
+          sqlite_where=_TOP_LEVEL, postgresql_where=_TOP_LEVEL),
+    Index("ix_read_top_score", POSTS.c.score, POSTS.c.id, POSTS.c.created_at,
+          sqlite_where=_TOP_LEVEL, postgresql_where=_TOP_LEVEL),
+    Index("ix_read_top_controversial", POSTS.c.controversial, POSTS.c.id, POSTS.c.score,
+          sqlite_where=_TOP_LEVEL, postgresql_where=_TOP_LEVEL),
+    Index("ix_read_top_new", POSTS.c.id, sqlite_where=_TOP_LEVEL, postgresql_where=_TOP_LEVEL),
+    Index("ix_read_author_totals", POSTS.c.author, POSTS.c.parent_id, POSTS.c.upvotes, POSTS.c.downvotes),
+    Index("ix_read_thread", POSTS.c.root_id, POSTS.c.depth),
+)  # fmt: skip
+_indexed_engines: set[int] = set()
+
+
+def ensure_read_indexes(engine: Engine) -> None:
+    """Create the read-path indexes once per engine (new databases get them from create_all)."""
+    if id(engine) in _indexed_engines:
+        return
+    with engine.begin() as conn:
+        for index in READ_INDEXES:
+            index.create(conn, checkfirst=True)
+    _indexed_engines.add(id(engine))
+
+
+MALFORMED_CURSOR = "cursor: malformed; pass next_cursor back exactly as it was given"
+
+
+class BadCursor(ValueError):
+    """A cursor that this listing did not make; the message says what is wrong."""
+
+
+def encode_cursor(payload: dict[str, Any]) -> str:
+    """Opaque cursor: base64url of compact JSON, without padding."""
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, listing: str) -> dict[str, Any]:
+    """The payload of ``cursor``, checked to belong to ``listing``; BadCursor otherwise."""
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise BadCursor(MALFORMED_CURSOR) from exc
+    if not isinstance(payload, dict):
+        raise BadCursor(MALFORMED_CURSOR)
+    if payload.get("l") != listing:
+        raise BadCursor(f"cursor: made for another listing, not {listing}")
+    if not (_is_int(payload.get("i")) and payload.get("t") in (0, 1) and _is_number(payload.get("k", 0))):
+        raise BadCursor(MALFORMED_CURSOR)
+    if "w" in payload and not _is_int(payload["w"]):
+        raise BadCursor(MALFORMED_CURSOR)
+    return payload
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**62
+
+
+def _is_number(value: Any) -> bool:
+    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
+
+
+def post_out(row: Any, threshold: int | None) -> dict[str, Any]:
+    """A post row as the API shows it; ``threshold`` None never collapses (an author's own page)."""
+    out = {name: row[name] for name in OUT_FIELDS}
+    out["collapsed"] = threshold is not None and row["score"] <= threshold
+    return out
+
+
+def _rows(session: Session, statement: Select[Any]) -> list[Any]:
+    return list(session.execute(statement).mappings())
+
+
+def _tier_page(
+    session: Session, sort: Sort, tier: int, threshold: int, since: int | None, after: tuple[Any, int] | None, n: int
+) -> list[Any]:
+    key = _SORT_KEYS[sort]
+    statement = select(*_COLUMNS).where(_TOP_LEVEL)
+    if sort != "new":
+        statement = statement.where(POSTS.c.score > threshold if tier == 0 else POSTS.c.score <= threshold)
+    if since is not None:
+        statement = statement.where(POSTS.c.created_at >= since)
+    if after is not None:
+        statement = statement.where(
+            POSTS.c.id < after[1] if sort == "new" else tuple_(key, POSTS.c.id) < tuple_(after[0], after[1])
+        )
+    order = (POSTS.c.id.desc(),) if sort == "new" else (key.desc(), POSTS.c.id.desc())
+    return _rows(session, statement.order_by(*order).limit(n))
+
+
+def build_feed(
+    session: Session,
+    sort: Sort = "hot",
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+    *,
+    window: Window = "all",
+    collapse_score: int = -5,
+    now: int | None = None,
+) -> dict[str, Any]:
+    """One page of top-level posts: ``{"posts": [...], "next_cursor": ...}``; BadCursor for a bad cursor."""
+    listing = f"posts:{sort}:{window}" if sort == "top" else f"posts:{sort}"
+    state = decode_cursor(cursor, listing) if cursor else None
+    seconds = WINDOW_SECONDS[window] if sort == "top" else None
+    since = (state or {}).get("w") if state else None
+    if seconds is not None and since is None:
+        since = int(now if now is not None else time.time()) - seconds
+    tier = state["t"] if state else 0
+    after = (state["k"], state["i"]) if state else None
+    rows = _tier_page(session, sort, tier, collapse_score, since, after, limit + 1)
+    if sort != "new" and tier == 0 and len(rows) <= limit:
+        rows += _tier_page(session, sort, 1, collapse_score, since, None, limit + 1 - len(rows))
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        last_tier = 0 if sort == "new" or last["score"] > collapse_score else 1
+        payload = {"l": listing, "t": last_tier, "k": last[_SORT_KEYS[sort].name], "i": last["id"]}
+        if since is not None:
+            payload["w"] = since
+        next_cursor = encode_cursor(payload)
+    return {"posts": [post_out(row, collapse_score) for row in page], "next_cursor": next_cursor}
+
+
+def get_post(session: Session, post_id: int) -> Any | None:
+    """One post row, or None."""
+    return session.execute(select(*_COLUMNS).where(POSTS.c.id == post_id)).mappings().first()
+
+
+def _reply_order(threshold: int) -> Any:
+    # best first: not collapsed, then Wilson lower bound, then the older reply
+    return lambda row: (row["score"] <= threshold, -row["wilson"], row["id"])
+
+
+def build_thread(
+    session: Session, post_id: int, depth: int = DEFAULT_DEPTH, *, collapse_score: int = -5
+) -> dict[str, Any] | None:
+    """The post with ``depth`` levels of replies nested under ``replies``, best first; None when absent."""
+    top = get_post(session, post_id)
+    if top is None:
+        return None
+    rows = _rows(
+        session,
+        select(*_COLUMNS).where(
+            POSTS.c.root_id == top["root_id"], POSTS.c.depth > top["depth"], POSTS.c.depth <= top["depth"] + depth
+        ),
+    )
+    children: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        children[row["parent_id"]].append(row)
+    order = _reply_order(collapse_score)
+
+    def node(row: Any) -> dict[str, Any]:
+        replies = sorted(children.get(row["id"], []), key=order)
+        out = post_out(row, collapse_score)
+        out["replies"] = [node(child) for child in replies]
+        out["more_replies"] = max(row["reply_count"] - len(replies), 0)
+        out["url"] = f"/api/posts/{row['id']}"
+        return out
+
+    return {"post": node(top), "depth": depth}
+
+
+def thread_rows(session: Session, post_id: int, limit: int) -> tuple[Any, list[Any]] | None:
+    """The post and its newest ``limit`` descendants, newest first (for the thread's Atom feed)."""
+    top = get_post(session, post_id)
+    if top is None:
+        return None
+    rows = _rows(
+        session,
+        select(*_COLUMNS)
+        .where(POSTS.c.root_id == top["root_id"], POSTS.c.depth > top["depth"])
+        .order_by(POSTS.c.id.desc()),
+    )
+    if top["depth"] == 0:
+        return top, rows[:limit]
+    inside = {top["id"]}
+    for row in sorted(rows, key=lambda r: r["id"]):  # a parent's id is always below its replies'
+        if row["parent_id"] in inside:
+            inside.add(row["id"])
+    return top, [row for row in rows if row["id"] in inside][:limit]
+
+
+def author_totals(session: Session, address: str) -> dict[str, int]:
+    """Posts, replies, upvotes and downvotes received by ``address`` (a checksum address)."""
+    row = session.execute(
+        select(
+            func.count().filter(_TOP_LEVEL),
+            func.count().filter(POSTS.c.parent_id.is_not(None)),
+            func.coalesce(func.sum(POSTS.c.upvotes), 0),
+            func.coalesce(func.sum(POSTS.c.downvotes), 0),
+        ).where(POSTS.c.author == address)
+    ).one()
+    return {"posts": row[0], "replies": row[1], "upvotes_received": int(row[2]), "downvotes_received": int(row[3])}
+
+
+def build_author(
+    session: Session, address: str, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+) -> dict[str, Any] | None:
+    """An author's posts and replies, newest first, never collapsed; None when they wrote nothing."""
+    state = decode_cursor(cursor, f"author:{address}") if cursor else None
+    totals = author_totals(session, address)
+    if totals["posts"] + totals["replies"] == 0:
+        return None
+    statement = select(*_COLUMNS).where(POSTS.c.author == address)
+    if state:
+        statement = statement.where(POSTS.c.id < state["i"])
+    rows = _rows(session, statement.order_by(POSTS.c.id.desc()).limit(limit + 1))
+    page = rows[:limit]
+    next_cursor = encode_cursor({"l": f"author:{address}", "t": 0, "i": page[-1]["id"]}) if len(rows) > limit else None
+    return {
+        "address": address,
+        "totals": totals,
+        "posts": [post_out(row, None) for row in page],
+        "next_cursor": next_cursor,
+    }
+
+
+def recent_posts(session: Session, limit: int, author: str | None = None) -> list[Any]:
+    """Newest top-level posts, or newest posts and replies of ``author`` (for Atom feeds)."""
+    condition = _TOP_LEVEL if author is None else POSTS.c.author == author
+    return _rows(session, select(*_COLUMNS).where(condition).order_by(POSTS.c.id.desc()).limit(limit))
