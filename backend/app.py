@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from web3 import Web3
 
 from backend import __version__, chain
-from backend.api import content, gateway, status
+from backend.api import authors, content, contract, feeds, gateway, posts, relay, status
 from backend.config import Settings
 from backend.content.service import ContentService
 from backend.db.session import ensure_schema, make_engine
