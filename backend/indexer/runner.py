@@ -97,6 +97,8 @@ class Indexer:
                     self.state.error = None
                 except (RpcError, chain.DeploymentError, OSError) as exc:
                     self._fail(str(exc))
+                    if once and isinstance(exc, chain.DeploymentError):
+                        break  # nothing to index: a one-shot run reports it instead of waiting
                     caught_up = False
                     stop.wait(POLL_SECONDS * 2)
                 except Exception as exc:  # never let one bad step kill the loop
