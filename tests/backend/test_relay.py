@@ -1,0 +1,238 @@
+"""POST /api/relay on a real chain: signed posts, votes and batches land with the SIGNER as author/voter.
+
+Signers are local eth-account keys holding no ether; the relayer (Ganache
+account 1) pays. Each refusal comes back as a 4xx with a sentence saying why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_utils import keccak
+from fastapi.testclient import TestClient
+
+from backend.content.cid import digest_hex, sha256
+from backend.content.document import encode_document
+from backend.db.stats import index_summary
+from backend.ratelimit import TokenBucket
+from backend.relay import sign
+from tests.backend.conftest import BoardHandle, wait_for
+
+ALICE = Account.from_key(keccak(text="indelible relay alice"))
+BOB = Account.from_key(keccak(text="indelible relay bob"))
+
+
+def _deadline(board: BoardHandle, seconds: int = 3600) -> int:
+    return int(board.w3.eth.get_block("latest")["timestamp"]) + seconds
+
+
+def _pin(client: TestClient, title: str | None, body: str) -> str:
+    data = encode_document(title, body)
+    assert client.post("/api/content", content=data, headers={"content-type": "application/json"}).status_code in (
+        200,
+        201,
+    )
+    return digest_hex(sha256(data))
+
+
+def _nonce(board: BoardHandle, account: Any) -> int:
+    return int(board.contract.functions.nonces(account.address).call())
+
+
+def signed_post(board: BoardHandle, account: Any, digest: str, parent: int = 0, **over: Any) -> dict[str, Any]:
+    message = {
+        "author": account.address,
+        "digest": digest,
+        "parentId": parent,
+        "nonce": over.pop("nonce", _nonce(board, account)),
+        "deadline": over.pop("deadline", _deadline(board)),
+    }
+    signature = sign(account, "post", message, board.deployment.chain_id, board.deployment.address)
+    return {**message, "signature": signature, **over}
+
+
+def signed_vote(board: BoardHandle, account: Any, post_id: int, direction: int, **over: Any) -> dict[str, Any]:
+    message = {
+        "voter": account.address,
+        "postId": post_id,
+        "direction": direction,
+        "nonce": over.pop("nonce", _nonce(board, account)),
+        "deadline": over.pop("deadline", _deadline(board)),
+    }
+    signature = sign(account, "vote", message, board.deployment.chain_id, board.deployment.address)
+    return {**message, "signature": signature, **over}
+
+
+def relay(client: TestClient, kind: str, body: dict[str, Any]) -> Any:
+    return client.post("/api/relay", json={"kind": kind, **body})
+
+
+def _receipt(board: BoardHandle, response: Any) -> Any:
+    assert response.status_code == 200, response.text
+    return board.w3.eth.wait_for_transaction_receipt(response.json()["tx_hash"])
+
+
+def test_relayed_post_lands_with_the_signer_as_author(client: TestClient, board: BoardHandle):
+    digest = _pin(client, "Relayed", "paid by someone else")
+    receipt = _receipt(board, relay(client, "post", signed_post(board, ALICE, digest)))
+    event = board.contract.events.PostCreated().process_receipt(receipt)[0]["args"]
+    assert event["author"] == ALICE.address
+    assert receipt["from"] == board.w3.eth.accounts[1]
+    engine = client.app.state.indelible.engine
+    wait_for(lambda: index_summary(engine)["posts"] == 1)
+    assert client.get("/api/posts?sort=new").json()["posts"][0]["author"] == ALICE.address
+
+
+def test_relayed_vote_lands_with_the_signer_as_voter(client: TestClient, board: BoardHandle):
+    post_id = board.post(sha256(b"x"))
+    receipt = _receipt(board, relay(client, "vote", signed_vote(board, BOB, post_id, -1)))
+    event = board.contract.events.VoteCast().process_receipt(receipt)[0]["args"]
+    assert (event["voter"], event["direction"], event["downvotes"]) == (BOB.address, -1, 1)
+
+
+def test_relayed_batch_posts_then_votes_on_the_new_post(client: TestClient, board: BoardHandle):
+    digest = _pin(client, "Batch", "with a vote")
+    post = signed_post(board, ALICE, digest)
+    vote = signed_vote(board, ALICE, 1, 1, nonce=post["nonce"] + 1)
+    receipt = _receipt(board, client.post("/api/relay", json={"kind": "batch", "posts": [post], "votes": [vote]}))
+    assert board.contract.functions.getPost(1).call()[0] == ALICE.address
+    assert board.contract.functions.voteOf(1, ALICE.address).call() == 1
+    assert receipt["status"] == 1
+
+
+def test_replayed_message_is_refused(client: TestClient, board: BoardHandle):
+    body = signed_post(board, ALICE, _pin(client, "Once", "only"))
+    _receipt(board, relay(client, "post", body))
+    response = relay(client, "post", body)
+    assert response.status_code == 400
+    assert response.json() == {"detail": f"invalid nonce for {ALICE.address}: expected 1, got 0"}
+
+
+def test_expired_deadline_is_refused(client: TestClient, board: BoardHandle):
+    deadline = _deadline(board, -10)
+    response = relay(client, "post", signed_post(board, ALICE, _pin(client, "Late", "too"), deadline=deadline))
+    assert response.status_code == 400
+    assert response.json() == {"detail": f"signature expired: deadline {deadline} has passed"}
+
+
+@pytest.mark.parametrize("field", ["digest", "parentId", "deadline", "author"])
+def test_tampered_post_is_refused(client: TestClient, board: BoardHandle, field: str):
+    board.post(sha256(b"parent"))
+    body = signed_post(board, ALICE, _pin(client, "Signed", "as is"))
+    tampered = {
+        "digest": _pin(client, "Swapped", "by the relayer"),
+        "parentId": 1,
+        "deadline": body["deadline"] + 1,
+        "author": BOB.address,
+    }
+    response = relay(client, "post", {**body, field: tampered[field]})
+    claimed = BOB.address if field == "author" else ALICE.address
+    assert response.status_code == 400
+    assert response.json() == {"detail": f"invalid signature: not signed by {claimed}"}
+
+
+def test_tampered_vote_direction_is_refused(client: TestClient, board: BoardHandle):
+    post_id = board.post(sha256(b"y"))
+    response = relay(client, "vote", {**signed_vote(board, BOB, post_id, 1), "direction": -1})
+    assert response.status_code == 400
+    assert response.json() == {"detail": f"invalid signature: not signed by {BOB.address}"}
+
+
+@pytest.mark.parametrize(
+    ("signature", "detail"),
+    [
+        ("0x" + "11" * 64 + "1e", "invalid signature: v must be 27 or 28, got 30"),
+        (
+            "0x" + "11" * 32 + "ff" * 32 + "1b",
+            "invalid signature: s is in the upper half of the curve order (malleable)",
+        ),
+        ("0x" + "00" * 64 + "1b", "invalid signature: no signer can be recovered from it"),
+    ],
+)
+def test_bad_signature_is_refused(client: TestClient, board: BoardHandle, signature: str, detail: str):
+    body = signed_post(board, ALICE, _pin(client, "Bad", "sig"))
+    response = relay(client, "post", {**body, "signature": signature})
+    assert response.status_code == 400
+    assert response.json() == {"detail": detail}
+
+
+def test_unpinned_content_is_refused(client: TestClient, board: BoardHandle):
+    data = encode_document("Not pinned", "anywhere")
+    response = relay(client, "post", signed_post(board, ALICE, digest_hex(sha256(data))))
+    assert response.status_code == 400
+    assert "is not pinned here: upload it first (POST /api/content)" in response.json()["detail"]
+
+
+def test_vote_on_missing_post_is_refused_from_the_contracts_error(client: TestClient, board: BoardHandle):
+    response = relay(client, "vote", signed_vote(board, BOB, 99, 1))
+    assert response.status_code == 400
+    assert response.json() == {"detail": "post 99 does not exist"}
+
+
+def test_reply_to_missing_parent_is_refused(client: TestClient, board: BoardHandle):
+    response = relay(client, "post", signed_post(board, ALICE, _pin(client, None, "orphan"), parent=7))
+    assert response.status_code == 400
+    assert response.json() == {"detail": "parent post 7 does not exist"}
+
+
+def test_failing_batch_item_is_named(client: TestClient, board: BoardHandle):
+    post = signed_post(board, ALICE, _pin(client, "Fine", "post"))
+    vote = signed_vote(board, BOB, 42, 1)
+    response = client.post("/api/relay", json={"kind": "batch", "posts": [post], "votes": [vote]})
+    assert response.status_code == 400
+    assert response.json() == {"detail": "batch item 1: post 42 does not exist"}
+    assert _nonce(board, ALICE) == 0  # all or nothing
+
+
+def test_batch_nonces_must_follow_each_other(client: TestClient, board: BoardHandle):
+    first = signed_post(board, ALICE, _pin(client, "One", "1"))
+    second = signed_post(board, ALICE, _pin(client, "Two", "2"))  # same nonce as the first
+    response = client.post("/api/relay", json={"kind": "batch", "posts": [first, second]})
+    assert response.status_code == 400
+    assert response.json() == {"detail": f"batch item 1: invalid nonce for {ALICE.address}: expected 1, got 0"}
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({"kind": "like"}, "request body: Input tag 'like' found using 'kind' does not match any of the expected tags: "
+         "'post', 'vote', 'batch'"),
+        ({"kind": "batch"}, "batch is empty: give at least one post or vote"),
+        ({"kind": "vote", "voter": "0x" + "11" * 20, "postId": 1, "direction": 2, "nonce": 0, "deadline": 1,
+          "signature": "0x" + "11" * 65}, "vote.direction: Input should be less than or equal to 1"),
+        ({"kind": "post", "author": "0x1", "digest": "0x" + "ab" * 32, "nonce": 0, "deadline": 1,
+          "signature": "0x" + "11" * 65}, "post.author: expected 0x followed by 40 hex digits"),
+        ({"kind": "post", "author": "0x" + "11" * 20, "digest": "0x" + "ab" * 32, "nonce": 0, "deadline": 1},
+         "post.signature: Field required"),
+    ],
+)  # fmt: skip
+def test_malformed_relay_body_is_4xx_with_reason(client: TestClient, body: dict, detail: str):
+    response = client.post("/api/relay", json=body)
+    assert response.status_code == 422
+    assert response.json() == {"detail": detail}
+
+
+def test_non_json_relay_body_is_422(client: TestClient):
+    response = client.post("/api/relay", content=b"{nope", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_relay_is_rate_limited_per_client(client: TestClient, board: BoardHandle, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(client.app.state.indelible.extras, "relay_limiter", TokenBucket(per_minute=1, burst=2))
+    body = {"kind": "vote", **signed_vote(board, BOB, 5, 1)}
+    statuses = [client.post("/api/relay", json=body).status_code for _ in range(3)]
+    assert statuses == [400, 400, 429]
+    response = client.post("/api/relay", json=body)
+    assert response.json()["detail"].startswith("too many relay requests: try again in ")
+
+
+def test_token_bucket_refills_over_time():
+    now = [0.0]
+    bucket = TokenBucket(per_minute=60, burst=1, clock=lambda: now[0])
+    assert bucket.take("a") == 0.0
+    assert bucket.take("a") == pytest.approx(1.0)
+    assert bucket.take("b") == 0.0
+    now[0] = 1.0
+    assert bucket.take("a") == 0.0
