@@ -25,6 +25,7 @@ from backend.content.service import ContentService
 from backend.db.session import ensure_schema, make_engine
 from backend.indexer.runner import Indexer
 from backend.web import pages
+from backend.web.security import SecurityHeaders
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool = True) ->
     app.include_router(content.router)
     app.include_router(gateway.router)
     app.include_router(pages.router)
+    app.add_middleware(SecurityHeaders)
     STATIC_DIR.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

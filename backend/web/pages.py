@@ -1,22 +1,133 @@
-"""Server-rendered pages."""
+"""Page routes: the JSON API's documents, built by the same functions, rendered with Jinja2.
+
+Each handler builds exactly what its JSON twin returns (``backend.db.queries``,
+``backend.api.status``, ``backend.api.contract``) and links to it; templates
+only lay it out.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from backend.api.authors import AddressPath, checksum
+from backend.api.posts import Cursor, DbSession, PostId, collapse_score
 from backend.api.status import build_status
-
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
-templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+from backend.db.queries import BadCursor, Sort, Window, build_author, build_feed, build_thread
+from backend.web.render import page
 
 router = APIRouter(include_in_schema=False)
 
+TABS: list[tuple[Sort, str]] = [("hot", "Hot"), ("new", "New"), ("top", "Top"), ("controversial", "Controversial")]
+
+
+def _url(path: str, **params: Any) -> str:
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return f"{path}?{query}" if query else path
+
+
+def _sort_path(sort: Sort) -> str:
+    return "/" if sort == "hot" else f"/{sort}"
+
+
+def error_page(request: Request, status_code: int, detail: str) -> HTMLResponse:
+    """An HTML error page with the same one-sentence detail as the API's."""
+    titles = {404: "Not found", 422: "Bad request"}
+    return page(
+        request, "error.html", None, status_code=status_code, title=titles.get(status_code, "Error"), detail=detail
+    )
+
+
+def _feed(request: Request, session: DbSession, sort: Sort, window: Window, cursor: str | None) -> HTMLResponse:
+    try:
+        feed = build_feed(session, sort, cursor=cursor, window=window, collapse_score=collapse_score(request))
+    except BadCursor as exc:
+        return error_page(request, 422, str(exc))
+    path = _sort_path(sort)
+    top_window = window if sort == "top" and window != "all" else None
+    return page(
+        request,
+        "feeds/front.html",
+        _url("/api/posts", sort=sort, window=top_window, cursor=cursor),
+        feed=feed,
+        sort=sort,
+        tabs=[{"sort": s, "label": label, "url": _sort_path(s)} for s, label in TABS],
+        cursor=cursor,
+        first_url=path,
+        next_url=_url(path, window=top_window, cursor=feed["next_cursor"]) if feed["next_cursor"] else None,
+    )
+
+
+WindowQuery = Annotated[Window, Query(description="Time window of the top listing")]
+
 
 @router.get("/", response_class=HTMLResponse)
-def front_page(request: Request) -> HTMLResponse:
-    """The front page."""
-    return templates.TemplateResponse(request, "pages/front.html", {"status": build_status(request)})
+def front_page(request: Request, session: DbSession, cursor: Cursor = None) -> HTMLResponse:
+    """The front page: hot posts."""
+    return _feed(request, session, "hot", "all", cursor)
+
+
+@router.get("/new", response_class=HTMLResponse)
+@router.get("/top", response_class=HTMLResponse)
+@router.get("/controversial", response_class=HTMLResponse)
+def sorted_page(
+    request: Request, session: DbSession, window: WindowQuery = "all", cursor: Cursor = None
+) -> HTMLResponse:
+    """Top-level posts sorted new, top or controversial (the path names the sort)."""
+    sort: Sort = {"/new": "new", "/top": "top"}.get(request.url.path, "controversial")  # type: ignore[assignment]
+    return _feed(request, session, sort, window, cursor)
+
+
+@router.get("/posts/{post_id}", response_class=HTMLResponse)
+def post_page(request: Request, session: DbSession, post_id: PostId) -> HTMLResponse:
+    """A post with its thread of replies."""
+    thread = build_thread(session, post_id, collapse_score=collapse_score(request))
+    if thread is None:
+        return error_page(request, 404, "Post not found")
+    return page(request, "posts/thread.html", f"/api/posts/{post_id}", thread=thread)
+
+
+@router.get("/authors/{address}", response_class=HTMLResponse)
+def author_page(request: Request, session: DbSession, address: AddressPath, cursor: Cursor = None) -> HTMLResponse:
+    """An author's totals, posts and replies."""
+    try:
+        canonical = checksum(address)
+        author = build_author(session, canonical, cursor=cursor)
+    except BadCursor as exc:
+        return error_page(request, 422, str(exc))
+    except StarletteHTTPException as exc:
+        return error_page(request, exc.status_code, str(exc.detail))
+    if author is None:
+        return error_page(request, 404, "Author has no posts")
+    path = f"/authors/{canonical}"
+    return page(
+        request,
+        "authors/author.html",
+        _url(f"/api/authors/{canonical}", cursor=cursor),
+        author=author,
+        cursor=cursor,
+        first_url=path,
+        next_url=_url(path, cursor=author["next_cursor"]) if author["next_cursor"] else None,
+    )
+
+
+@router.get("/compose", response_class=HTMLResponse)
+def compose_page(request: Request, parent: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+    """The form for a new post (or a reply to ``parent``)."""
+    return page(request, "compose/compose.html", "/api/contract", parent_id=parent or None, nav="compose")
+
+
+@router.get("/key", response_class=HTMLResponse)
+def key_page(request: Request) -> HTMLResponse:
+    """The browser key: show, export, import."""
+    return page(request, "key/key.html", "/api/contract", nav="key")
+
+
+@router.get("/status", response_class=HTMLResponse)
+def status_page(request: Request) -> HTMLResponse:
+    """Chain, contract, index progress and content counts."""
+    return page(request, "status/status.html", "/api/status", status=build_status(request), nav="status")

@@ -1,0 +1,139 @@
+// Posting and voting, by wallet or by browser key, reporting pending -> confirmed -> indexed.
+
+import { Contract } from "/static/vendor/ethers.min.js";
+import { ApiError, contractInfo, getJSON, poll, postJSON, uploadContent } from "./api.js";
+import { browserKey, nextNonce, rememberVote, setNextNonce, signerMode, walletSigner } from "./signer.js";
+
+const DEADLINE_SECONDS = 3600;
+const NONCE_MISMATCH = /expected (\d+), got (\d+)/;
+
+const short = (hash) => `${hash.slice(0, 10)}…`;
+
+async function walletBoard(info) {
+  const signer = await walletSigner(info.chain_id);
+  return { board: new Contract(info.address, info.abi, signer), address: await signer.getAddress() };
+}
+
+function _event(board, receipt, name) {
+  for (const log of receipt.logs) {
+    try {
+      const parsed = board.interface.parseLog(log);
+      if (parsed && parsed.name === name) return parsed;
+    } catch {
+      // another contract's log
+    }
+  }
+  return null;
+}
+
+async function _indexed(postId) {
+  const thread = await getJSON(`/api/posts/${postId}`);
+  return thread.post || thread;
+}
+
+/** Sign an EIP-712 message with the browser key and relay it; retries once when our nonce was stale. */
+async function relaySigned(kind, fields, info) {
+  const key = browserKey();
+  const primary = info.eip712.primary_types[kind];
+  const types = { [primary]: info.eip712.types[primary] };
+  const signerField = kind === "post" ? "author" : "voter";
+  const deadline = Math.floor(Date.now() / 1000) + DEADLINE_SECONDS;
+  let nonce = nextNonce(key.address);
+  for (let attempt = 0; ; attempt += 1) {
+    const message = { [signerField]: key.address, ...fields, nonce, deadline };
+    const signature = await key.signTypedData(info.eip712.domain, types, message);
+    try {
+      const relayed = await postJSON("/api/relay", { kind, ...message, signature });
+      setNextNonce(key.address, nonce + 1);
+      return { txHash: relayed.tx_hash, address: key.address };
+    } catch (error) {
+      const mismatch = error instanceof ApiError && error.message.match(NONCE_MISMATCH);
+      if (!mismatch || attempt > 0) throw error;
+      nonce = Number(mismatch[1]);
+    }
+  }
+}
+
+/** Wait until the author's listing shows the post sent in txHash; returns it (or null on timeout). */
+async function indexedPost(address, txHash) {
+  return poll(async () => {
+    const author = await getJSON(`/api/authors/${address}`);
+    return author.posts.find((post) => post.tx_hash.toLowerCase() === txHash.toLowerCase()) || null;
+  });
+}
+
+/**
+ * Post {title, body} (a reply when parentId > 0). report(state, text) sees
+ * "pending", "confirmed" and "error"; resolves to the indexed post.
+ */
+export async function submitPost({ title, body, parentId }, report) {
+  const isReply = parentId > 0;
+  report("pending", "Saving your text…");
+  const { digest } = await uploadContent(isReply ? { body } : { title, body }, isReply);
+  const info = await contractInfo();
+  let txHash;
+  let address;
+  if (signerMode() === "wallet") {
+    report("pending", "Waiting for your wallet to send the transaction…");
+    const wallet = await walletBoard(info);
+    address = wallet.address;
+    const tx = await wallet.board.post(digest, parentId);
+    txHash = tx.hash;
+    report("pending", `Pending: transaction ${short(txHash)} sent, waiting for a block…`);
+    const receipt = await tx.wait();
+    report("pending", `Confirmed in block ${receipt.blockNumber}; waiting for the index…`);
+  } else {
+    report("pending", "Signing with your browser key and relaying…");
+    ({ txHash, address } = await relaySigned("post", { digest, parentId }, info));
+    report("pending", `Pending: transaction ${short(txHash)} relayed, waiting for it to be indexed…`);
+  }
+  const post = await indexedPost(address, txHash);
+  if (!post) throw new Error(`transaction ${short(txHash)} was sent but is not indexed yet; reload later`);
+  report("confirmed", `Confirmed: post ${post.id} is on chain, in block ${post.block_number}.`);
+  return post;
+}
+
+/**
+ * Vote direction (+1, -1, 0) on postId, knowing the tallies shown and the vote
+ * cast before; resolves to the post as indexed after the vote.
+ */
+export async function castVote(postId, direction, previous, report) {
+  const info = await contractInfo();
+  let address;
+  let expected = null;
+  let before = null;
+  if (signerMode() === "wallet") {
+    report("pending", "Waiting for your wallet…");
+    const wallet = await walletBoard(info);
+    address = wallet.address;
+    const tx = await wallet.board.vote(postId, direction);
+    report("pending", `Pending: vote ${short(tx.hash)} sent…`);
+    const receipt = await tx.wait();
+    const cast = _event(wallet.board, receipt, "VoteCast");
+    if (cast) expected = { upvotes: Number(cast.args.upvotes), downvotes: Number(cast.args.downvotes) };
+  } else {
+    report("pending", "Signing your vote…");
+    before = await _indexed(postId);
+    const relayed = await relaySigned("vote", { postId, direction }, info);
+    address = relayed.address;
+    report("pending", `Pending: vote ${short(relayed.txHash)} relayed…`);
+  }
+  rememberVote(address, postId, direction);
+  if (!expected) {
+    // the relay path has no receipt: expect the tallies shown, moved by this vote
+    expected = { upvotes: before.upvotes, downvotes: before.downvotes };
+    if (previous === 1) expected.upvotes -= 1;
+    if (previous === -1) expected.downvotes -= 1;
+    if (direction === 1) expected.upvotes += 1;
+    if (direction === -1) expected.downvotes += 1;
+  }
+  const post = await poll(
+    async () => {
+      const current = await _indexed(postId);
+      return current.upvotes === expected.upvotes && current.downvotes === expected.downvotes ? current : null;
+    },
+    { timeout: 30000 },
+  );
+  report("confirmed", post ? "Vote confirmed." : "Vote sent; the index has not caught up yet.");
+  return { post: post || (await _indexed(postId)), address };
+}

@@ -1,0 +1,219 @@
+// Progressive enhancement of the server-rendered pages: everything here is
+// optional for reading; posting and voting need it because keys live here.
+
+import { castVote, submitPost } from "./actions.js";
+import { currentAddress, myVotes, signerMode } from "./signer.js";
+import { initKeyPage } from "./keypage.js";
+import { initPreview } from "./preview.js";
+import { relativeTime } from "./time.js";
+
+document.documentElement.classList.add("js");
+
+function toast(text) {
+  const box = document.getElementById("toasts");
+  if (!box) return;
+  const line = document.createElement("p");
+  line.textContent = text;
+  box.append(line);
+  setTimeout(() => line.remove(), 6000);
+}
+
+function setStatus(element, state, text) {
+  if (!element) return;
+  element.dataset.state = state;
+  element.textContent = text;
+}
+
+/** Replace <main> with the freshly rendered page, keeping the reader where they were. */
+async function refreshMain(focusSelector) {
+  const response = await fetch(location.href, { headers: { Accept: "text/html" }, cache: "no-store" });
+  if (!response.ok) return;
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html").querySelector("main");
+  const main = document.querySelector("main");
+  if (!fresh || !main) return;
+  main.replaceChildren(...fresh.childNodes);
+  await markVotes();
+  updateTimes();
+  const target = focusSelector && document.querySelector(focusSelector);
+  if (target) {
+    target.setAttribute("tabindex", "-1");
+    target.scrollIntoView({ block: "center" });
+    target.focus({ preventScroll: true });
+  }
+}
+
+// ---- times -----------------------------------------------------------------
+
+function updateTimes() {
+  for (const time of document.querySelectorAll("time[data-ts]")) {
+    time.textContent = relativeTime(Number(time.dataset.ts));
+  }
+}
+
+// ---- who am I ---------------------------------------------------------------
+
+async function showAccount() {
+  const address = await currentAddress();
+  const box = document.getElementById("account");
+  const link = document.getElementById("account-link");
+  if (!box || !link) return address;
+  if (address) {
+    link.textContent = `${address.slice(0, 6)}…${address.slice(-4)}`;
+    link.title = address;
+    link.href = `/authors/${address}`;
+    link.dataset.address = address;
+    box.hidden = false;
+  } else {
+    box.hidden = true;
+  }
+  return address;
+}
+
+async function markVotes() {
+  const votes = myVotes(await currentAddress());
+  for (const form of document.querySelectorAll("form.vote")) {
+    const mine = votes[form.dataset.postId] || 0;
+    form.querySelector(".vote-up").setAttribute("aria-pressed", String(mine === 1));
+    form.querySelector(".vote-down").setAttribute("aria-pressed", String(mine === -1));
+  }
+}
+
+// ---- voting -----------------------------------------------------------------
+
+function updateScores(post) {
+  for (const form of document.querySelectorAll(`form.vote[data-post-id="${post.id}"]`)) {
+    form.querySelector(".score-value").textContent = String(post.score);
+    form.querySelector(".score").title = `${post.upvotes} up, ${post.downvotes} down`;
+  }
+}
+
+async function onVote(form, button) {
+  const postId = Number(form.dataset.postId);
+  const pressed = button.getAttribute("aria-pressed") === "true";
+  const previous = myVotes(await currentAddress())[postId] || 0;
+  const direction = pressed ? 0 : Number(button.value);
+  const buttons = form.querySelectorAll("button");
+  buttons.forEach((b) => b.setAttribute("aria-busy", "true"));
+  try {
+    const { post } = await castVote(postId, direction, previous, (state, text) => {
+      form.dataset.state = state;
+      if (state === "pending") toast(text);
+    });
+    updateScores(post);
+    await markVotes();
+    await showAccount();
+    toast(direction === 0 ? "Vote withdrawn." : "Vote confirmed.");
+  } catch (error) {
+    form.dataset.state = "error";
+    toast(`Vote failed: ${error.shortMessage || error.message}`);
+  } finally {
+    buttons.forEach((b) => b.removeAttribute("aria-busy"));
+  }
+}
+
+// ---- posting ----------------------------------------------------------------
+
+async function onCompose(form) {
+  const status = form.querySelector(".tx-status");
+  const button = form.querySelector("button[type=submit]");
+  const parentId = Number(form.dataset.parentId || "0");
+  const title = form.elements.title ? form.elements.title.value.trim() : undefined;
+  const body = form.elements.body.value;
+  if (!parentId && !title) {
+    setStatus(status, "error", "A post needs a title.");
+    form.elements.title.focus();
+    return;
+  }
+  if (parentId && !body.trim()) {
+    setStatus(status, "error", "A reply needs some text.");
+    form.elements.body.focus();
+    return;
+  }
+  button.disabled = true;
+  try {
+    const post = await submitPost({ title, body, parentId }, (state, text) => setStatus(status, state, text));
+    await showAccount();
+    if (!parentId) {
+      location.assign(`/posts/${post.id}`);
+      return;
+    }
+    toast(`Reply ${post.id} confirmed.`);
+    form.reset();
+    await refreshMain(`#post-${post.id}`);
+  } catch (error) {
+    setStatus(status, "error", `Not posted: ${error.shortMessage || error.message}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function openReplyForm(link) {
+  const parentId = link.dataset.parentId;
+  const existing = document.getElementById(`reply-form-${parentId}`);
+  if (existing) {
+    existing.querySelector("textarea").focus();
+    return;
+  }
+  const template = document.getElementById("reply-template");
+  if (!template) {
+    location.assign(link.href);
+    return;
+  }
+  const html = template.innerHTML.replaceAll("PARENT", parentId);
+  const holder = document.createElement("div");
+  holder.id = `reply-form-${parentId}`;
+  holder.className = "reply-holder";
+  holder.append(...new DOMParser().parseFromString(html, "text/html").body.childNodes);
+  link.closest(".post").after(holder);
+  holder.querySelector("textarea").focus();
+}
+
+// ---- status page --------------------------------------------------------------
+
+function liveStatus() {
+  const list = document.getElementById("status");
+  if (!list) return;
+  setInterval(async () => {
+    const response = await fetch("/status", { cache: "no-store" });
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html").getElementById("status");
+    if (fresh) list.replaceChildren(...fresh.childNodes);
+  }, 5000);
+}
+
+// ---- wiring -------------------------------------------------------------------
+
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (form.matches("form.vote")) {
+    event.preventDefault();
+    const button = event.submitter || form.querySelector(".vote-up");
+    if (button.getAttribute("aria-busy") !== "true") onVote(form, button);
+  } else if (form.matches("form.compose")) {
+    event.preventDefault();
+    onCompose(form);
+  }
+});
+
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("a.reply-link");
+  if (link && !event.ctrlKey && !event.metaKey && !event.shiftKey) {
+    event.preventDefault();
+    openReplyForm(link);
+  }
+});
+
+const signerInfo = document.getElementById("signer-info");
+if (signerInfo) {
+  signerInfo.textContent =
+    signerMode() === "wallet"
+      ? "Your wallet extension sends this post to the chain itself."
+      : "Your post is signed by this browser's key and relayed, so you need no ether.";
+}
+
+updateTimes();
+setInterval(updateTimes, 30000);
+showAccount().then(markVotes);
+initKeyPage(showAccount);
+initPreview();
+liveStatus();
