@@ -104,6 +104,8 @@ def index(settings: Settings, *, once: bool, max_span: int) -> int:
         indexer.run(once=once)
     except KeyboardInterrupt:
         return 130
+    finally:
+        indexer.close()
     return 0 if indexer.state.error is None else 1
 
 

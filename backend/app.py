@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool = True) ->
             stop.set()
             if thread is not None:
                 thread.join(timeout=10)
+                state.indexer.close()  # type: ignore[union-attr]
             engine.dispose()
 
     app = FastAPI(

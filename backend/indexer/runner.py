@@ -112,8 +112,11 @@ class Indexer:
                     stop.wait(POLL_SECONDS)
         finally:
             self.state.running = False
-            self.content.close()
-            self.rpc.close()
+
+    def close(self) -> None:
+        """Release the node connection and the content workers."""
+        self.content.close()
+        self.rpc.close()
 
     def _fail(self, message: str) -> None:
         if message != self.state.error:

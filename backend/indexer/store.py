@@ -210,7 +210,7 @@ def refresh_tallies(conn: Connection, post_ids: list[int]) -> None:
         ).where(VoteEvent.post_id.in_(part))
         sub = ranked.subquery()
         latest = {pid: (up, down) for pid, up, down, _ in conn.execute(select(sub).where(sub.c.rn == 1))}
-        created = dict(conn.execute(select(Post.id, Post.created_at).where(Post.id.in_(part))).tuples().all())
+        created = {pid: at for pid, at in conn.execute(select(Post.id, Post.created_at).where(Post.id.in_(part)))}
         rows = [tally_row(pid, *latest.get(pid, (0, 0)), created_at) for pid, created_at in created.items()]
         if rows:
             conn.execute(statement, rows)

@@ -1,0 +1,289 @@
+"""The indexer on real Ganache chains: backfill, follow, idempotence, reorgs, replaced chains, status."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+from web3 import Web3
+
+from backend.content.cid import digest_to_cid, sha256
+from backend.content.document import encode_document
+from backend.db.models import Post, Vote
+from backend.db.session import make_engine
+from backend.devchain import Ganache
+from backend.indexer import store
+from backend.indexer.decode import MalformedLog, decode_log
+from backend.indexer.fetch import RangeSizer
+from backend.indexer.rpc import RpcError
+from backend.indexer.runner import Indexer
+from tests.backend.conftest import BoardHandle, connect, deploy_board, dump_index, make_settings, wait_for
+
+
+def seed(board: BoardHandle, posts: int = 6) -> list[int]:
+    """Top-level posts, replies and votes (some changed, some withdrawn) from several accounts."""
+    accounts = board.w3.eth.accounts
+    top = [board.post(sha256(f"top {i}".encode()), sender=accounts[i % 4]) for i in range(posts)]
+    reply = board.post(sha256(b"reply"), top[0], sender=accounts[5])
+    nested = board.post(sha256(b"nested"), reply, sender=accounts[6])
+    for i, post_id in enumerate(top):
+        board.vote(post_id, 1, accounts[7])
+        board.vote(post_id, -1 if i % 2 else 1, accounts[8])
+    board.vote(top[0], -1, accounts[7])  # changed
+    board.vote(top[1], 0, accounts[8])  # withdrawn
+    board.vote(reply, 1, accounts[9])
+    return [*top, reply, nested]
+
+
+def run_once(settings, **kwargs) -> Indexer:
+    indexer = Indexer(settings, **kwargs)
+    indexer.run(once=True)
+    return indexer
+
+
+def assert_matches_chain(board: BoardHandle, engine) -> None:
+    """Every post's author, parent, digest and tallies equal the contract's view, every vote its voteOf."""
+    count = board.contract.functions.postCount().call()
+    with engine.connect() as conn:
+        rows = {row.id: row for row in conn.execute(select(Post)).all()}
+        votes = {(v.post_id, v.voter): v.direction for v in conn.execute(select(Vote)).all()}
+    assert sorted(rows) == list(range(1, count + 1))
+    for post_id, row in rows.items():
+        author, parent, digest, created_at, up, down = board.contract.functions.getPost(post_id).call()
+        assert (row.author, row.parent_id or 0, row.digest, row.created_at) == (
+            author,
+            parent,
+            Web3.to_hex(digest),
+            created_at,
+        )
+        assert (row.upvotes, row.downvotes, row.score) == (up, down, up - down)
+        assert row.cid == digest_to_cid(digest)
+    for (post_id, voter), direction in votes.items():
+        assert board.contract.functions.voteOf(post_id, voter).call() == direction
+
+
+def test_backfill_matches_the_contract(board, settings):
+    ids = seed(board)
+    indexer = run_once(settings)
+    assert_matches_chain(board, indexer.engine)
+    with indexer.engine.connect() as conn:
+        reply, nested = conn.execute(select(Post).where(Post.id.in_(ids[-2:])).order_by(Post.id)).all()
+        top = conn.execute(select(Post).where(Post.id == ids[0])).one()
+        withdrawn = conn.execute(select(Vote).where(Vote.post_id == ids[1], Vote.voter == board.w3.eth.accounts[8]))
+    assert (reply.root_id, reply.depth, nested.root_id, nested.depth) == (ids[0], 1, ids[0], 2)
+    assert (top.reply_count, reply.reply_count, nested.reply_count) == (1, 1, 0)
+    assert withdrawn.first() is None
+
+
+def test_indexer_follows_new_blocks(board, settings):
+    seed(board, posts=2)
+    indexer = Indexer(settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=indexer.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: indexer.state.caught_up)
+        new_id = board.post(sha256(b"late"))
+        board.vote(new_id, 1)
+        with indexer.engine.connect() as conn:
+            wait_for(lambda: conn.execute(select(Post.upvotes).where(Post.id == new_id)).scalar() == 1, timeout=2)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert_matches_chain(board, indexer.engine)
+
+
+def test_indexing_a_range_twice_changes_nothing(board, settings):
+    seed(board)
+    indexer = run_once(settings)
+    before = dump_index(indexer.engine)
+    batch = indexer._read_range(board.deployment.block_number, indexer.rpc.block_number(), "")
+    with indexer.engine.begin() as conn:
+        store.store_range(conn, batch, indexer.content.lookup)
+    assert dump_index(indexer.engine) == before
+
+
+def test_refused_log_ranges_shrink_and_still_index_everything(board, settings, monkeypatch):
+    seed(board)
+    indexer = Indexer(settings)
+    real = indexer.rpc.get_logs
+    spans = []
+
+    def picky(address, start, end):
+        spans.append(end - start + 1)
+        if end - start + 1 > 3:
+            raise RpcError("query returned more than 10000 results")
+        return real(address, start, end)
+
+    monkeypatch.setattr(indexer.rpc, "get_logs", picky)
+    indexer.run(once=True)
+    assert max(spans) > 3 and indexer.sizer.span <= 6
+    assert_matches_chain(board, indexer.engine)
+
+
+def test_range_sizer_halves_on_refusal_and_doubles_when_sparse():
+    sizer = RangeSizer(span=100, max_span=400)
+    assert sizer.shrink() and sizer.span == 50
+    sizer.after(blocks=50, logs=3)
+    assert sizer.span == 100
+    for _ in range(5):
+        sizer.after(blocks=sizer.span, logs=0)
+    assert sizer.span == 400
+    sizer.span = 1
+    assert not sizer.shrink()
+
+
+def test_confirmations_hold_back_the_newest_blocks(board, data_dir, ganache, database_url):
+    seed(board, posts=3)
+    settings = make_settings(data_dir, ganache.url, database_url, confirmations=2)
+    indexer = run_once(settings)
+    assert indexer.state.indexed_block == board.w3.eth.block_number - 2
+
+
+LOG = {
+    "blockNumber": "0x5",
+    "blockHash": "0x" + "ab" * 32,
+    "transactionHash": "0x" + "cd" * 32,
+    "logIndex": "0x0",
+}
+
+
+@pytest.mark.parametrize(
+    ("log", "message"),
+    [
+        ({**LOG, "topics": [], "data": "0x"}, "log without topics"),
+        ({**LOG, "topics": ["0x" + "11" * 32], "data": "0x"}, "unknown event topic"),
+        ({"topics": ["0x" + "11" * 32], "data": "0x"}, "log fields missing or malformed"),
+    ],
+)
+def test_malformed_logs_raise_malformed_log(log, message):
+    with pytest.raises(MalformedLog, match=message):
+        decode_log(log)
+
+
+def test_malformed_log_is_skipped_and_counted(board, settings, caplog):
+    indexer = Indexer(settings)
+    good = {**LOG, "topics": [], "data": "0x"}
+    events = indexer._decode([good])
+    assert events == [] and indexer.state.malformed_logs == 1
+    assert "skipping malformed log in tx 0x" + "cd" * 32 in caplog.text
+
+
+def test_vote_with_impossible_direction_is_malformed():
+    from backend.indexer.decode import VOTE_CAST
+
+    topics = [VOTE_CAST, "0x" + "00" * 31 + "01", "0x" + "00" * 12 + "11" * 20]
+    data = "0x" + (2).to_bytes(32, "big").hex() + "00" * 64
+    with pytest.raises(MalformedLog, match="vote direction 2 is not -1, 0 or 1"):
+        decode_log({**LOG, "topics": topics, "data": data})
+
+
+@pytest.fixture
+def own_chain(fresh_ganache: Ganache, data_dir) -> Iterator[tuple[Ganache, BoardHandle]]:
+    w3 = connect(fresh_ganache)
+    yield fresh_ganache, deploy_board(w3, data_dir)
+
+
+def test_reorg_removes_orphaned_posts_and_votes(own_chain, data_dir, database_url, tmp_path):
+    node, board = own_chain
+    w3 = board.w3
+    settings = make_settings(data_dir, node.url, database_url)
+    kept = board.post(sha256(b"kept"))
+    board.vote(kept, 1)
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    orphan = board.post(sha256(b"orphan"), kept)
+    board.vote(kept, -1, w3.eth.accounts[1])
+    board.vote(orphan, 1, w3.eth.accounts[2])
+    indexer = run_once(settings)
+    with indexer.engine.connect() as conn:
+        assert conn.execute(select(Post.cid).where(Post.id == orphan)).scalar() == digest_to_cid(sha256(b"orphan"))
+    assert w3.provider.make_request("evm_revert", [snapshot])["result"] is True
+    replacement = board.post(sha256(b"replacement"))  # takes the orphan's id on the new branch
+    board.vote(replacement, -1, w3.eth.accounts[3])
+    for _ in range(3):
+        w3.provider.make_request("evm_mine", [])
+    indexer.run(once=True)
+    assert indexer.state.reorgs >= 1
+    assert_matches_chain(board, indexer.engine)
+    with indexer.engine.connect() as conn:
+        assert conn.execute(select(Post.cid).where(Post.id == replacement)).scalar() == digest_to_cid(
+            sha256(b"replacement")
+        )
+        assert conn.execute(select(Post.reply_count, Post.downvotes).where(Post.id == kept)).one() == (0, 0)
+    clean_url = f"sqlite:///{tmp_path / 'clean.sqlite3'}"
+    clean = run_once(make_settings(data_dir, node.url, clean_url))
+    assert dump_index(indexer.engine) == dump_index(clean.engine)
+
+
+def test_reorg_at_same_height_is_noticed(own_chain, data_dir, database_url):
+    node, board = own_chain
+    w3 = board.w3
+    settings = make_settings(data_dir, node.url, database_url)
+    board.post(sha256(b"base"))
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    board.post(sha256(b"first branch"))
+    indexer = run_once(settings)
+    w3.provider.make_request("evm_revert", [snapshot])
+    board.post(sha256(b"second branch"))  # same height as the first branch's block
+    indexer.run(once=True)
+    assert_matches_chain(board, indexer.engine)
+    with indexer.engine.connect() as conn:
+        assert conn.execute(select(Post.cid).where(Post.id == 2)).scalar() == digest_to_cid(sha256(b"second branch"))
+
+
+def test_replaced_chain_rebuilds_the_index(data_dir, database_url):
+    from backend.devchain import free_port
+
+    port = free_port()
+    with Ganache(port) as first:
+        board = deploy_board(connect(first), data_dir)
+        seed(board, posts=3)
+        settings = make_settings(data_dir, first.url, database_url)
+        indexer = run_once(settings)
+        old_genesis = indexer._genesis
+        assert indexer.state.indexed_block == board.w3.eth.block_number
+    with Ganache(port) as second:
+        w3 = connect(second)
+        w3.provider.make_request("evm_mine", [])  # the new deployment lands in another block
+        new_board = deploy_board(w3, data_dir)
+        new_id = new_board.post(sha256(b"new world"))
+        indexer = run_once(settings)
+        assert indexer.state.rebuilds == 1 and indexer._genesis != old_genesis
+        assert_matches_chain(new_board, indexer.engine)
+        with indexer.engine.connect() as conn:
+            assert conn.execute(select(Post.id)).scalars().all() == [new_id]
+
+
+def test_chain_without_deployment_is_reported_not_served(make_client, data_dir, database_url, board):
+    from backend.devchain import free_port
+
+    port = free_port()
+    with Ganache(port) as node:
+        first = deploy_board(connect(node), data_dir)
+        first.post(sha256(b"old"))
+        client = make_client(make_settings(data_dir, node.url, database_url))
+        wait_for(lambda: client.get("/api/status").json()["index"]["posts"] == 1)
+    with Ganache(port):
+        status = wait_for(lambda: (s := client.get("/api/status").json())["index"]["current"] is False and s)
+    assert status["index"]["lag"] is None
+    assert "the chain was replaced" in status["error"] or "another chain" in status["error"]
+
+
+def test_post_sent_to_contract_shows_in_status_within_two_seconds(client, board):
+    document = encode_document("Straight to the chain", "no backend involved")
+    assert (
+        client.post("/api/content", content=document, headers={"Content-Type": "application/json"}).status_code == 201
+    )
+    wait_for(lambda: client.get("/api/status").json()["index"]["current"])
+    pinned = board.post(sha256(document))
+    missing = board.post(sha256(b'{"title":"never uploaded","body":""}'))
+    status = wait_for(lambda: (s := client.get("/api/status").json())["index"]["posts"] == 2 and s, timeout=2)
+    assert status["index"]["content"] == {"pinned": 1, "missing": 1, "invalid": 0, "queued": 1}
+    assert status["index"]["authors"] == 1 and status["index"]["lag"] == 0
+    with make_engine(client.app.state.indelible.settings.effective_database_url).connect() as conn:
+        rows = {r.id: r for r in conn.execute(select(Post)).all()}
+    assert (rows[pinned].content_status, rows[pinned].title) == ("pinned", "Straight to the chain")
+    assert (rows[missing].content_status, rows[missing].title, rows[missing].body) == ("missing", None, None)
+    assert rows[missing].cid == digest_to_cid(sha256(b'{"title":"never uploaded","body":""}'))
