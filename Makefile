@@ -21,6 +21,12 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
 
+# Schemathesis (API fuzzing) pins a hypothesis that clashes with brownie's: its own venv.
+.venv-fuzz/.installed: requirements-fuzz.txt
+	@test -x .venv-fuzz/bin/python || $(PYTHON) -m venv .venv-fuzz
+	.venv-fuzz/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-fuzz.txt
+	@touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -60,6 +66,7 @@ test-contracts: compile
 
 test-backend: compile
 	$(PY) -m pytest -p no:pytest-brownie tests/backend tests/browser -ra
+test-backend: .venv-fuzz/.installed
 
 lint: setup
 	$(PY) -m ruff check .

@@ -16,15 +16,22 @@ from fastapi.responses import Response
 
 from backend.api.authors import AddressPath, checksum
 from backend.api.posts import DbSession, PostId
-from backend.api.schemas import ApiRoute, error_responses
+from backend.api.schemas import ApiRoute
 from backend.db.queries import recent_posts, thread_rows
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_TYPE = "application/atom+xml"
 FEED_SIZE = 50
-_ATOM_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {ATOM_TYPE: {"schema": {"type": "string"}}}, "description": "An Atom 1.0 feed"}
-}
+_ERROR_JSON = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+
+
+def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Atom on success; errors stay ``{"detail": ...}`` JSON (listed explicitly, not as the route's type)."""
+    errors = {
+        code: {"description": "Error", "content": {"application/json": {"schema": _ERROR_JSON}}} for code in codes
+    }
+    return {200: {"content": {ATOM_TYPE: {"schema": {"type": "string"}}}, "description": "An Atom 1.0 feed"}, **errors}
+
 
 router = APIRouter(prefix="/feeds", tags=["feeds"], route_class=ApiRoute)
 
@@ -85,16 +92,14 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-@router.get("/posts.atom", response_class=AtomResponse, responses={**_ATOM_RESPONSE, **error_responses()})
+@router.get("/posts.atom", response_class=AtomResponse, responses=_responses(422))
 def front_feed(request: Request, session: DbSession) -> AtomResponse:
     """The newest top-level posts."""
     rows = recent_posts(session, FEED_SIZE)
     return AtomResponse(build_atom(_base(request), "Indelible: new posts", "/feeds/posts.atom", "/", rows))
 
 
-@router.get(
-    "/authors/{address}.atom", response_class=AtomResponse, responses={**_ATOM_RESPONSE, **error_responses(404)}
-)
+@router.get("/authors/{address}.atom", response_class=AtomResponse, responses=_responses(404, 422))
 def author_feed(request: Request, session: DbSession, address: AddressPath) -> AtomResponse:
     """An author's newest posts and replies."""
     author = checksum(address)
@@ -105,7 +110,7 @@ def author_feed(request: Request, session: DbSession, address: AddressPath) -> A
     return AtomResponse(build_atom(_base(request), f"Indelible: {author}", path, f"/authors/{author}", rows))
 
 
-@router.get("/posts/{post_id}.atom", response_class=AtomResponse, responses={**_ATOM_RESPONSE, **error_responses(404)})
+@router.get("/posts/{post_id}.atom", response_class=AtomResponse, responses=_responses(404, 422))
 def thread_feed(request: Request, session: DbSession, post_id: PostId) -> AtomResponse:
     """A post and its newest replies."""
     found = thread_rows(session, post_id, FEED_SIZE - 1)
