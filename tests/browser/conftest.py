@@ -188,6 +188,28 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
 
 
+# Keeps every text a status line (form or toast) showed, across navigations, in
+# sessionStorage "statusLog": pending states can be too brief to catch live.
+STATUS_RECORDER = """
+new MutationObserver((mutations) => {
+  for (const m of mutations) {
+    const el = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+    const box = el && el.closest('[role="status"]');
+    if (!box || !box.textContent.trim()) continue;
+    const log = JSON.parse(sessionStorage.getItem("statusLog") || "[]");
+    const text = m.addedNodes.length && box.id === "toasts" ? m.addedNodes[0].textContent : box.textContent;
+    if (log[log.length - 1] !== text) log.push(text);
+    sessionStorage.setItem("statusLog", JSON.stringify(log));
+  }
+}).observe(document, { subtree: true, childList: true, characterData: true });
+"""
+
+
+def status_log(page: Page) -> list[str]:
+    """Every status text this tab has shown, oldest first."""
+    return list(page.evaluate("JSON.parse(sessionStorage.getItem('statusLog') || '[]')"))
+
+
 @dataclass
 class Watched:
     """A page and what went wrong on it."""
@@ -259,6 +281,7 @@ def open_page(browser: Browser, stack: Stack) -> Iterator[Callable[..., Watched]
         context.set_default_timeout(20_000)
         if wallet is not None:
             _injected_wallet(context, stack.ganache_url, wallet)
+        context.add_init_script(STATUS_RECORDER)
         page = context.new_page()
         watched = Watched(page, context)
 

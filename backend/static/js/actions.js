@@ -54,11 +54,19 @@ async function relaySigned(kind, fields, info) {
   }
 }
 
-/** Wait until the author's listing shows the post sent in txHash; returns it (or null on timeout). */
-async function indexedPost(address, txHash) {
+/**
+ * Wait until the index shows the post sent in txHash: among the newest posts,
+ * or among its parent's replies. Returns it, or null on timeout.
+ */
+async function indexedPost(parentId, txHash) {
+  const sent = (post) => post.tx_hash.toLowerCase() === txHash.toLowerCase();
   return poll(async () => {
-    const author = await getJSON(`/api/authors/${address}`);
-    return author.posts.find((post) => post.tx_hash.toLowerCase() === txHash.toLowerCase()) || null;
+    if (parentId > 0) {
+      const thread = await getJSON(`/api/posts/${parentId}?depth=1`);
+      return thread.post.replies.find(sent) || null;
+    }
+    const feed = await getJSON("/api/posts?sort=new&limit=50");
+    return feed.posts.find(sent) || null;
   });
 }
 
@@ -87,7 +95,7 @@ export async function submitPost({ title, body, parentId }, report) {
     ({ txHash, address } = await relaySigned("post", { digest, parentId }, info));
     report("pending", `Pending: transaction ${short(txHash)} relayed, waiting for it to be indexed…`);
   }
-  const post = await indexedPost(address, txHash);
+  const post = await indexedPost(parentId, txHash);
   if (!post) throw new Error(`transaction ${short(txHash)} was sent but is not indexed yet; reload later`);
   report("confirmed", `Confirmed: post ${post.id} is on chain, in block ${post.block_number}.`);
   return post;

@@ -9,6 +9,9 @@ import { relativeTime } from "./time.js";
 
 document.documentElement.classList.add("js");
 
+// a message carried across a navigation (after a new post, to its page)
+const FLASH_ITEM = "indelible.flash";
+
 function toast(text) {
   const box = document.getElementById("toasts");
   if (!box) return;
@@ -134,6 +137,7 @@ async function onCompose(form) {
     const post = await submitPost({ title, body, parentId }, (state, text) => setStatus(status, state, text));
     await showAccount();
     if (!parentId) {
+      sessionStorage.setItem(FLASH_ITEM, `Post ${post.id} confirmed in block ${post.block_number}.`);
       location.assign(`/posts/${post.id}`);
       return;
     }
@@ -211,6 +215,11 @@ if (signerInfo) {
       : "Your post is signed by this browser's key and relayed, so you need no ether.";
 }
 
+const flash = sessionStorage.getItem(FLASH_ITEM);
+if (flash) {
+  sessionStorage.removeItem(FLASH_ITEM);
+  toast(flash);
+}
 updateTimes();
 setInterval(updateTimes, 30000);
 showAccount().then(markVotes);
