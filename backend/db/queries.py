@@ -43,19 +43,16 @@ _COLUMNS = [POSTS.c[name] for name in (*OUT_FIELDS, "hot", "controversial", "wil
 _SORT_KEYS = {"hot": POSTS.c.hot, "top": POSTS.c.score, "controversial": POSTS.c.controversial, "new": POSTS.c.id}
 
 _TOP_LEVEL = POSTS.c.parent_id.is_(None)
-# Read-path indexes: partial on top-level posts, each covering its sort key, the id tie-break and the
-# columns the listing filters on (score for the collapsed tier, created_at for top's window).
+# Read-path indexes: (parent_id, sort key, id) serves "parent_id IS NULL ORDER BY key DESC, id DESC" and the
+# keyset condition straight from the index, and the trailing column (score for the collapsed tier,
+# created_at for top's window) lets the filter run on the index alone. "new" uses ix_posts_parent.
 READ_INDEXES = (
-    Index("ix_read_top_hot", POSTS.c.hot, POSTS.c.id, POSTS.c.score,
-          sqlite_where=_TOP_LEVEL, postgresql_where=_TOP_LEVEL),
-    Index("ix_read_top_score", POSTS.c.score, POSTS.c.id, POSTS.c.created_at,
-          sqlite_where=_TOP_LEVEL, postgresql_where=_TOP_LEVEL),
-    Index("ix_read_top_controversial", POSTS.c.controversial, POSTS.c.id, POSTS.c.score,
-          sqlite_where=_TOP_LEVEL, postgresql_where=_TOP_LEVEL),
-    Index("ix_read_top_new", POSTS.c.id, sqlite_where=_TOP_LEVEL, postgresql_where=_TOP_LEVEL),
+    Index("ix_read_feed_hot", POSTS.c.parent_id, POSTS.c.hot, POSTS.c.id, POSTS.c.score),
+    Index("ix_read_feed_top", POSTS.c.parent_id, POSTS.c.score, POSTS.c.id, POSTS.c.created_at),
+    Index("ix_read_feed_controversial", POSTS.c.parent_id, POSTS.c.controversial, POSTS.c.id, POSTS.c.score),
     Index("ix_read_author_totals", POSTS.c.author, POSTS.c.parent_id, POSTS.c.upvotes, POSTS.c.downvotes),
     Index("ix_read_thread", POSTS.c.root_id, POSTS.c.depth),
-)  # fmt: skip
+)
 _indexed_engines: set[int] = set()
 
 
@@ -123,8 +120,11 @@ def _tier_page(
 ) -> list[Any]:
     key = _SORT_KEYS[sort]
     statement = select(*_COLUMNS).where(_TOP_LEVEL)
-    if sort != "new":
-        statement = statement.where(POSTS.c.score > threshold if tier == 0 else POSTS.c.score <= threshold)
+    if sort != "new" and tier == 1:
+        statement = statement.where(POSTS.c.score <= threshold)
+    elif sort != "new":
+        # "+ 0" keeps SQLite from ranging over a score index and sorting, instead of walking the key's index
+        statement = statement.where((POSTS.c.score if sort == "top" else POSTS.c.score + 0) > threshold)
     if since is not None:
         statement = statement.where(POSTS.c.created_at >= since)
     if after is not None:

@@ -1,0 +1,336 @@
+"""API benchmark: a fresh SQLite index with 100,000+ posts and 1,000,000 votes, then latency and throughput.
+
+    .venv/bin/python bench/api.py [--posts 100000] [--replies 50000] [--votes 1000000] [--seconds 20]
+
+Fills the index straight through the models' tables (one transaction, driver
+executemany), serves the app under uvicorn (indexer off, so nothing rewrites the
+data), then measures p50/p99 of each feed sort, a deep page (page 200 via
+cursor), a thread and an author page over HTTP, each beside the raw SQL time of
+the very statements its build_* function runs (recorded, then replayed on a bare
+sqlite3 connection), and the front page's throughput under 32 concurrent
+clients. Prints a table; ``--write`` puts it in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from backend import ranking
+from backend.config import PROJECT_ROOT, Settings
+from backend.content.cid import digest_to_cid
+from backend.db import queries
+from backend.db.models import Post, Vote
+from backend.db.session import ensure_schema, make_engine
+from backend.devchain import free_port
+
+DOCS = PROJECT_ROOT / "docs" / "benchmarks.md"
+SECTION = "## API (bench/api.py)"
+YEAR = 365 * 86_400
+VOTERS = 20_000
+SAMPLES = 200
+CLIENTS = 32
+
+
+def fill(url: str, n_posts: int, n_replies: int, n_votes: int, seed: int = 7) -> dict[str, Any]:
+    """Write posts, replies and votes into a fresh index; returns what to query."""
+    rng = random.Random(seed)
+    engine = make_engine(url)
+    ensure_schema(engine)
+    now = int(time.time())
+    start = now - YEAR
+    total = n_posts + n_replies
+    authors = [f"0x{i:040x}" for i in range(1, 1001)]
+    # posts 1..n_posts are top-level; replies follow, a third of them in one big thread
+    parent: list[int | None] = [None] * (total + 1)
+    root = list(range(total + 1))
+    depth = [0] * (total + 1)
+    big_root = n_posts // 2
+    last_in_thread: dict[int, int] = {}
+    for post_id in range(n_posts + 1, total + 1):
+        thread = big_root if rng.random() < 0.01 else rng.randint(1, n_posts)
+        candidate = last_in_thread.get(thread, thread) if rng.random() < 0.5 else thread
+        if depth[candidate] >= 8:
+            candidate = thread
+        parent[post_id], root[post_id], depth[post_id] = candidate, thread, depth[candidate] + 1
+        last_in_thread[thread] = post_id
+    # tallies: 1M distinct (post, voter) pairs, downvote-heavy on a few posts so some collapse
+    up = [0] * (total + 1)
+    down = [0] * (total + 1)
+    vote_rows = []
+    per_post = [0] * (total + 1)
+    for _ in range(n_votes):
+        per_post[rng.randint(1, total)] += 1
+    for post_id in range(1, total + 1):
+        bias = 0.2 if post_id % 97 == 0 else 0.7
+        for voter in rng.sample(range(VOTERS), per_post[post_id]):
+            direction = 1 if rng.random() < bias else -1
+            if direction == 1:
+                up[post_id] += 1
+            else:
+                down[post_id] += 1
+            vote_rows.append((post_id, f"0x{voter + 1:040x}", direction, post_id, voter))
+    replies = [0] * (total + 1)
+    for post_id in range(n_posts + 1, total + 1):
+        replies[parent[post_id]] += 1
+    post_rows = []
+    for post_id in range(1, total + 1):
+        created = start + (post_id * YEAR) // total
+        digest = post_id.to_bytes(32, "big")
+        u, d = up[post_id], down[post_id]
+        post_rows.append(
+            {
+                "id": post_id, "author": authors[post_id % len(authors)], "parent_id": parent[post_id],
+                "root_id": root[post_id], "depth": depth[post_id], "digest": "0x" + digest.hex(),
+                "cid": digest_to_cid(digest), "title": None if parent[post_id] else f"Post {post_id}",
+                "body": f"Body of post {post_id}", "content_status": "pinned", "created_at": created,
+                "block_number": post_id, "block_hash": "0x" + f"{post_id:064x}", "tx_hash": "0x" + f"{post_id:064x}",
+                "log_index": 0, "upvotes": u, "downvotes": d, "score": u - d, "reply_count": replies[post_id],
+                "hot": ranking.hot(u, d, created), "controversial": ranking.controversial(u, d),
+                "wilson": ranking.wilson(u, d),
+            }
+        )  # fmt: skip
+    columns = list(post_rows[0])
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.executemany(
+            f"INSERT INTO {Post.__tablename__} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+            [tuple(row[c] for c in columns) for row in post_rows],
+        )
+        cursor.executemany(
+            f"INSERT INTO {Vote.__tablename__} (post_id, voter, direction, block_number, log_index)"
+            " VALUES (?, ?, ?, ?, ?)",
+            vote_rows,
+        )
+        raw.commit()
+        cursor.execute("ANALYZE")
+        raw.commit()
+    finally:
+        raw.close()
+    engine.dispose()
+    # every author wrote total / 1000 posts and replies
+    return {"now": now, "big_root": big_root, "author": authors[1], "posts": total, "votes": len(vote_rows)}
+
+
+def serve(url: str, port: int, data_dir: Path) -> subprocess.Popen[bytes]:
+    """The app under uvicorn on ``port``, indexer off, against the filled index."""
+    code = (
+        "import sys, uvicorn; from backend.app import create_app; from backend.config import Settings;"
+        "uvicorn.run(create_app(Settings(), run_indexer=False), host='127.0.0.1', port=int(sys.argv[1]),"
+        " log_level='warning', access_log=False)"
+    )
+    env = {
+        **os.environ,
+        "INDELIBLE_DATABASE_URL": url,
+        "INDELIBLE_DATA_DIR": str(data_dir),
+        "INDELIBLE_RPC_URL": f"http://127.0.0.1:{free_port()}",  # nothing there: no chain needed to read
+        "INDELIBLE_START_CHAIN": "never",
+    }
+    return subprocess.Popen([sys.executable, "-c", code, str(port)], cwd=PROJECT_ROOT, env=env)
+
+
+def recorded_sql(url: str, build: Any) -> list[tuple[str, Any]]:
+    """The statements (and parameters) ``build(session)`` runs, to replay them raw."""
+    engine = make_engine(url)
+    statements: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    with Session(engine) as session:
+        build(session)
+    engine.dispose()
+    return statements
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """p50 and p99 in milliseconds."""
+    ordered = sorted(samples)
+    return statistics.median(ordered) * 1000, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+
+
+def time_raw(path: str, statements: list[tuple[str, Any]]) -> tuple[float, float]:
+    """p50/p99 of running ``statements`` on a bare sqlite3 connection and fetching every row."""
+    conn = sqlite3.connect(path)
+    samples = []
+    for _ in range(SAMPLES):
+        began = time.perf_counter()
+        for sql, params in statements:
+            conn.execute(sql, params).fetchall()
+        samples.append(time.perf_counter() - began)
+    conn.close()
+    return percentiles(samples)
+
+
+def time_http(client: httpx.Client, url: str) -> tuple[float, float]:
+    """p50/p99 of GET ``url`` (sequential, one keep-alive connection)."""
+    samples = []
+    for _ in range(SAMPLES):
+        began = time.perf_counter()
+        response = client.get(url)
+        samples.append(time.perf_counter() - began)
+        response.raise_for_status()
+    return percentiles(samples)
+
+
+async def throughput(base: str, seconds: float) -> tuple[int, int, float]:
+    """Requests and errors of CLIENTS concurrent clients hitting the front page for ``seconds``."""
+    done = errors = 0
+    stop = time.monotonic() + seconds
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal done, errors
+        while time.monotonic() < stop:
+            try:
+                response = await client.get(f"{base}/api/posts")
+                if response.status_code != 200:
+                    errors += 1
+            except httpx.HTTPError:
+                errors += 1
+            done += 1
+
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        began = time.monotonic()
+        await asyncio.gather(*(worker(client) for _ in range(CLIENTS)))
+        elapsed = time.monotonic() - began
+    return done, errors, done / elapsed
+
+
+def main() -> int:
+    """Fill, serve, measure, print (and with --write, record in docs/benchmarks.md)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=100_000, help="top-level posts")
+    parser.add_argument("--replies", type=int, default=50_000, help="replies")
+    parser.add_argument("--votes", type=int, default=1_000_000, help="current votes")
+    parser.add_argument("--seconds", type=float, default=20.0, help="throughput run length")
+    parser.add_argument("--write", action="store_true", help="record the results in docs/benchmarks.md")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="indelible-bench-"))
+    path = work / "index.sqlite3"
+    url = f"sqlite:///{path}"
+    began = time.perf_counter()
+    facts = fill(url, args.posts, args.replies, args.votes)
+    fill_seconds = time.perf_counter() - began
+    print(f"filled {facts['posts']:,} posts and {facts['votes']:,} votes in {fill_seconds:.1f} s ({path})")
+
+    threshold = Settings().collapse_score
+    deep_cursor = None
+    engine = make_engine(url)
+    with Session(engine) as session:
+        for _ in range(199):
+            deep_cursor = queries.build_feed(session, "hot", 25, deep_cursor, collapse_score=threshold)["next_cursor"]
+    engine.dispose()
+    author, big = facts["author"], facts["big_root"]
+    cases: list[tuple[str, str, Any]] = [
+        (f"feed {sort}", f"/api/posts?sort={sort}", lambda s, sort=sort: queries.build_feed(s, sort, 25))
+        for sort in ("hot", "new", "top", "controversial")
+    ]
+    cases += [
+        ("feed top, week", "/api/posts?sort=top&window=week",
+         lambda s: queries.build_feed(s, "top", 25, window="week")),
+        ("feed hot, page 200", f"/api/posts?sort=hot&cursor={deep_cursor}",
+         lambda s: queries.build_feed(s, "hot", 25, deep_cursor)),
+        (f"thread {big} (depth 6)", f"/api/posts/{big}", lambda s: queries.build_thread(s, big, 6)),
+        ("author page", f"/api/authors/{author}", lambda s: queries.build_author(s, author, 25)),
+    ]  # fmt: skip
+
+    port = free_port()
+    proc = serve(url, port, work)
+    base = f"http://127.0.0.1:{port}"
+    rows = []
+    try:
+        with httpx.Client(timeout=30) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if client.get(f"{base}/api/posts?limit=1").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit("the app did not start")
+                time.sleep(0.2)
+            for name, route, build in cases:
+                for _ in range(10):  # warm caches
+                    client.get(base + route)
+                api = time_http(client, base + route)
+                raw = time_raw(str(path), recorded_sql(url, build))
+                rows.append((name, route, api, raw))
+        done, errors, rps = asyncio.run(throughput(base, args.seconds))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    table = [
+        "| query | API p50 ms | API p99 ms | raw SQL p50 ms | raw SQL p99 ms | API p50 / SQL p50 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, _route, (a50, a99), (r50, r99) in rows:
+        table.append(f"| {name} | {a50:.2f} | {a99:.2f} | {r50:.2f} | {r99:.2f} | {a50 / r50:.1f}x |")
+    summary = (
+        f"Front page (`GET /api/posts`), {CLIENTS} concurrent clients for {args.seconds:.0f} s: "
+        f"{done:,} requests, {rps:,.0f} req/s, {errors} errors."
+    )
+    print("\n".join(table))
+    print(summary)
+    if args.write:
+        write_docs(table, summary, facts, fill_seconds, args)
+    return 1 if errors else 0
+
+
+def write_docs(table: list[str], summary: str, facts: dict[str, Any], fill_seconds: float, args: Any) -> None:
+    """Replace the API section of docs/benchmarks.md (other sections stay as they are)."""
+    command = (
+        f".venv/bin/python bench/api.py --posts {args.posts} --replies {args.replies} --votes {args.votes} "
+        f"--seconds {args.seconds:.0f} --write"
+    )
+    section = "\n".join(
+        [
+            SECTION,
+            "",
+            f"Command: `{command}` (2 cores, SQLite in WAL mode, one uvicorn worker, indexer off).",
+            "",
+            f"Index: {facts['posts']:,} posts ({args.posts:,} top-level), {facts['votes']:,} current votes, "
+            f"filled in {fill_seconds:.1f} s. {SAMPLES} sequential requests per row over one keep-alive "
+            "connection; raw SQL replays the same statements (same parameters) on a bare sqlite3 connection "
+            "and fetches every row.",
+            "",
+            *table,
+            "",
+            summary,
+            "",
+        ]
+    )
+    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\n"
+    if SECTION in text:
+        start = text.index(SECTION)
+        nxt = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + section + (text[nxt + 1 :] if nxt != -1 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    DOCS.parent.mkdir(exist_ok=True)
+    DOCS.write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
