@@ -41,3 +41,8 @@ def test_front_and_thread_fit_the_screen(stack: Stack, thread: int, open_page, a
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"{path} scrolls sideways by {overflow} px at {width} px"
         page.screenshot(path=artifacts / f"{name}-{width}-{scheme}.png", full_page=True)
+    for name in ("status", "compose", "key"):
+        page.goto(f"/{name}")
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"/{name} scrolls sideways by {overflow} px at {width} px"
+        page.screenshot(path=artifacts / f"{name}-{width}-{scheme}.png", full_page=True)

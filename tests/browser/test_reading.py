@@ -116,3 +116,30 @@ def test_unknown_post_is_a_404_page(stack: Stack, open_page):
     # the browser logs the 404 it was asked for; that one is expected
     assert len(watched.errors) == 1 and "404" in watched.errors[0]
     watched.errors.clear()
+
+
+def test_front_page_tabs_and_cursor_pages_work_without_javascript(stack: Stack, open_page):
+    made = [stack.post({"title": f"Page filler {n}", "body": ""}, account=n % 5) for n in range(26)]
+    stack.indexed(made[-1])
+    page = open_page(javascript=False).page
+    page.goto("/")
+    expect(page.get_by_role("link", name="Hot")).to_have_attribute("aria-current", "page")
+    page.get_by_role("navigation", name="Sort posts").get_by_role("link", name="New").click()
+    expect(page).to_have_url(re.compile(r"/new$"))
+    first_ids = page.locator("ol.feed article.post").evaluate_all("els => els.map(e => e.dataset.postId)")
+    assert first_ids[0] == str(made[-1]) and len(first_ids) == 25
+    page.get_by_role("link", name="Next page").click()
+    expect(page).to_have_url(re.compile(r"/new\?cursor="))
+    second_ids = page.locator("ol.feed article.post").evaluate_all("els => els.map(e => e.dataset.postId)")
+    assert second_ids and not set(second_ids) & set(first_ids)
+    assert int(second_ids[0]) < int(first_ids[-1])
+    twin = page.get_by_role("link", name="This data as JSON").get_attribute("href")
+    assert twin is not None and twin.startswith("/api/posts?sort=new&cursor=")
+    assert [
+        str(p["id"])
+        for p in stack.api(twin.split("?")[0], **dict(part.split("=", 1) for part in twin.split("?")[1].split("&")))[
+            "posts"
+        ]
+    ] == second_ids
+    page.get_by_role("link", name="First page").click()
+    expect(page).to_have_url(re.compile(r"/new$"))
