@@ -175,13 +175,14 @@ function openReplyForm(link) {
 // ---- status page --------------------------------------------------------------
 
 function liveStatus() {
-  const list = document.getElementById("status");
-  if (!list) return;
+  if (!document.getElementById("status")) return;
+  // the status page follows the chain by itself: re-render it every few seconds
   setInterval(async () => {
     const response = await fetch("/status", { cache: "no-store" });
     if (!response.ok) return;
-    const fresh = new DOMParser().parseFromString(await response.text(), "text/html").getElementById("status");
-    if (fresh) list.replaceChildren(...fresh.childNodes);
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html").querySelector("main");
+    const main = document.querySelector("main");
+    if (fresh && main && !main.contains(document.activeElement)) main.replaceChildren(...fresh.childNodes);
   }, 5000);
 }
 
