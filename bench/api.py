@@ -89,9 +89,13 @@ def fill(url: str, n_posts: int, n_replies: int, n_votes: int, seed: int = 7) ->
     replies = [0] * (total + 1)
     for post_id in range(n_posts + 1, total + 1):
         replies[parent[post_id]] += 1
+    # top-level posts spread evenly over the year; each reply comes within a day of its parent
+    created_at = [start + (min(post_id, n_posts) * YEAR) // n_posts for post_id in range(total + 1)]
+    for post_id in range(n_posts + 1, total + 1):
+        created_at[post_id] = min(now, created_at[parent[post_id]] + rng.randint(60, 86_400))
     post_rows = []
     for post_id in range(1, total + 1):
-        created = start + (post_id * YEAR) // total
+        created = created_at[post_id]
         digest = post_id.to_bytes(32, "big")
         u, d = up[post_id], down[post_id]
         post_rows.append(
