@@ -35,7 +35,7 @@ export function initKeyPage(onChange) {
   });
   exportButton.addEventListener("click", () => {
     exported.value = exportKey() || "";
-    exported.hidden = false;
+    exported.closest(".field").hidden = false;
     exported.focus();
     exported.select();
   });
@@ -47,7 +47,7 @@ export function initKeyPage(onChange) {
       status.dataset.state = "confirmed";
       status.textContent = `Imported: this browser now signs as ${address}.`;
       importForm.reset();
-      exported.hidden = true;
+      exported.closest(".field").hidden = true;
       show();
     } catch (error) {
       status.dataset.state = "error";
