@@ -83,14 +83,15 @@ def _at(base: str, head: int) -> bool:
 
 
 # A schema-valid request may still be refused for what it means: a signature that does not verify,
-# a nonce already used (relay: 400), a cursor this listing did not make (422), an id nobody posted (404).
+# a nonce already used (relay: 400), a cursor this listing did not make or an address failing its EIP-55
+# checksum (422), an id nobody posted (404).
 CONFIG = """
 [[operations]]
 include-path = "/api/relay"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "422"]
 
 [[operations]]
-include-path-regex = "^/api/(posts|authors/.*)$"
+include-path-regex = "^/(api/posts|api/authors/.*|feeds/.*)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "422"]
 """
 
