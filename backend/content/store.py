@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 from pathlib import Path
 
 from backend.content.cid import cid_of, cid_to_digest, matches
@@ -22,19 +23,49 @@ class PinStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._known: set[str] | None = None
+        self._lock = threading.Lock()
 
     def path_for(self, cid: str) -> Path:
         """Where ``cid`` lives: two fan-out levels from its digest, so no directory grows huge."""
-        digest = cid_to_digest(cid).hex()
-        return self.root / digest[:2] / digest[2:4] / cid
+        return Path(self._path(cid_to_digest(cid).hex(), cid))
+
+    def _path(self, digest_hex: str, cid: str) -> str:
+        # plain strings: the indexer asks for thousands of CIDs per second during a backfill
+        return os.path.join(self._root, digest_hex[:2], digest_hex[2:4], cid)
+
+    @property
+    def _root(self) -> str:
+        return str(self.root)
 
     def has(self, cid: str) -> bool:
         """True when a file for ``cid`` exists (not verified: ``get`` verifies)."""
-        return self.path_for(cid).is_file()
+        return os.path.isfile(self.path_for(cid))
 
     def get(self, cid: str) -> bytes | None:
         """The verified bytes of ``cid``, or None when absent or corrupt."""
-        path = self.path_for(cid)
+        return self._read(self.path_for(cid), cid)
+
+    def get_known(self, cid: str) -> bytes | None:
+        """``get`` without touching the disk for CIDs not pinned as far as this process knows.
+
+        The first call lists the store once; later pins by this process are added. A CID pinned
+        since by another process reads as absent here: callers must tolerate such a miss (the
+        indexer does: the post stays 'missing' until its content queue finds the file).
+        """
+        with self._lock:
+            if self._known is None:
+                self._known = self._list()
+            known = cid in self._known
+        return self.get(cid) if known else None
+
+    def _list(self) -> set[str]:
+        found: set[str] = set()
+        for _dirpath, _dirs, files in os.walk(self.root):
+            found.update(name for name in files if name.startswith("b") and "." not in name)
+        return found
+
+    def _read(self, path: Path, cid: str) -> bytes | None:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -44,6 +75,9 @@ class PinStore:
         corrupt = path.with_name(f"{cid}.corrupt-{secrets.token_hex(4)}")
         log.error("pinned file %s does not hash to its CID: moved to %s", path, corrupt.name)
         os.replace(path, corrupt)
+        with self._lock:
+            if self._known is not None:
+                self._known.discard(cid)
         return None
 
     def put(self, data: bytes) -> tuple[str, bool]:
@@ -63,6 +97,9 @@ class PinStore:
         finally:
             tmp.unlink(missing_ok=True)
         _fsync_dir(path.parent)
+        with self._lock:
+            if self._known is not None:
+                self._known.add(cid)
         return cid, True
 
 

@@ -55,7 +55,7 @@ class ContentSync:
         self._inflight: dict[str, Future[bytes]] = {}
         self._hints: set[str] = set()
         self._hint_lock = threading.Lock()
-        self._last_scan = 0.0
+        self._last_scan = time.time()  # new posts were just looked up: the first scan can wait
 
     def close(self) -> None:
         """Stop the workers (running fetches finish in the background)."""
@@ -68,8 +68,8 @@ class ContentSync:
             self._hints.add(cid)
 
     def lookup(self, cid: str, is_reply: bool) -> dict[str, Any]:
-        """Content fields of a new post from the pin store only (never the network)."""
-        return content_fields(self.service.store.get(cid), is_reply)
+        """Content fields of a new post from the pin store only (never the network, rarely the disk)."""
+        return content_fields(self.service.store.get_known(cid), is_reply)
 
     def poll(self) -> None:
         """Finish completed fetches, resolve locally available CIDs, start due fetches."""
@@ -97,20 +97,15 @@ class ContentSync:
                 if hints
                 else []
             )
-            for cid, attempts, due in [*hinted, *queued]:
+            for cid, _attempts, due in [*hinted, *queued]:
                 if cid in self._inflight:
                     continue
-                data = self.service.store.get(cid)
+                look = scan or cid in hints or (due <= now and self.service.has_remote)
+                data = self.service.store.get(cid) if look and self.service.store.has(cid) else None
                 if data is not None:
                     resolve_cid(conn, cid, data)
-                elif due <= now:
-                    self._start(conn, cid, attempts)
-
-    def _start(self, conn: Connection, cid: str, attempts: int) -> None:
-        if not self.service.has_remote:
-            _retry_later(conn, cid, attempts, "no gateways or Kubo configured")
-            return
-        self._inflight[cid] = self._executor.submit(self.service.fetch, cid, self._client)
+                elif due <= now and self.service.has_remote:
+                    self._inflight[cid] = self._executor.submit(self.service.fetch, cid, self._client)
 
     def _finish(self, conn: Connection, cid: str, future: Future[bytes]) -> None:
         try:

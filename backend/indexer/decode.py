@@ -83,11 +83,17 @@ def _uint(topic: str, bits: int = 256) -> int:
     return value
 
 
-def _words(data: str, count: int) -> list[bytes]:
-    raw = bytes.fromhex(data[2:] if data.startswith("0x") else data)
-    if len(raw) != 32 * count:
-        raise MalformedLog(f"data has {len(raw)} bytes, expected {32 * count}")
-    return [raw[i : i + 32] for i in range(0, len(raw), 32)]
+def _words(data: str, count: int) -> list[str]:
+    """The 32-byte words of ``data`` as 64-digit hex strings (slicing beats bytes.fromhex here)."""
+    digits = data[2:] if data.startswith("0x") else data
+    if len(digits) != 64 * count:
+        raise MalformedLog(f"data has {len(digits) // 2} bytes, expected {32 * count}")
+    return [digits[i : i + 64] for i in range(0, len(digits), 64)]
+
+
+def _signed(word: str) -> int:
+    value = int(word, 16)
+    return value - (1 << 256) if value >> 255 else value
 
 
 def position(log: dict[str, Any]) -> LogPosition:
@@ -120,17 +126,17 @@ def _decode(topics: list[str], data: str, at: LogPosition) -> Event:
     kind = topics[0]
     if kind == POST_CREATED and len(topics) == 4:
         (digest,) = _words(data, 1)
-        return PostCreated(at, _uint(topics[1]), _uint(topics[2]), _address(topics[3]), digest)
+        return PostCreated(at, _uint(topics[1]), _uint(topics[2]), _address(topics[3]), bytes.fromhex(digest))
     if kind == VOTE_CAST and len(topics) == 3:
         direction_word, up, down = _words(data, 3)
-        direction = int.from_bytes(direction_word, "big", signed=True)
+        direction = _signed(direction_word)
         if direction not in (-1, 0, 1):
             raise MalformedLog(f"vote direction {direction} is not -1, 0 or 1")
-        upvotes, downvotes = int.from_bytes(up, "big"), int.from_bytes(down, "big")
+        upvotes, downvotes = int(up, 16), int(down, 16)
         if max(upvotes, downvotes) >= 1 << 128:
             raise MalformedLog("tally does not fit uint128")
         return VoteCast(at, _uint(topics[1]), _address(topics[2]), direction, upvotes, downvotes)
     if kind == NONCE_USED and len(topics) == 2:
         (nonce,) = _words(data, 1)
-        return NonceUsed(at, _address(topics[1]), int.from_bytes(nonce, "big"))
+        return NonceUsed(at, _address(topics[1]), int(nonce, 16))
     raise MalformedLog(f"unknown event topic {kind} with {len(topics)} topics")

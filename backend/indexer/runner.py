@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
 DEPLOYMENT_RECHECK_SECONDS = 5.0
+CONTENT_POLL_SECONDS = 2.0
 IDENTITY_KEYS = ("chain_id", "genesis_hash", "contract_address", "deployment_block", "deployment_block_hash")
 
 
@@ -76,12 +78,17 @@ class Indexer:
         self.content = ContentSync(self.engine, content or ContentService.from_settings(settings))
         self.rpc = Rpc(settings.rpc_url)
         self.w3 = chain.connect(settings)
-        self.sizer = RangeSizer(span=min(100, max_span), max_span=max_span)
+        self.sizer = RangeSizer(span=min(10, max_span), max_span=max_span)
+        # the next range is read (fetched and decoded) by this thread while the current one is stored
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexer-prefetch")
+        self._reader_rpc = Rpc(settings.rpc_url)
+        self._prefetch: tuple[int, str, Future[store.RangeBatch | None]] | None = None
         self.progress = progress or Progress()
         self.state = IndexerState()
         self.deployment: chain.Deployment | None = None
         self._genesis: str | None = None
         self._checked_at = 0.0
+        self._genesis_checked_at = 0.0
 
     # -- loop -------------------------------------------------------------------------------------
 
@@ -89,11 +96,14 @@ class Indexer:
         """Index until ``stop`` is set (or, with ``once``, until caught up with the head)."""
         stop = stop or threading.Event()
         self.state.running = True
+        last_poll = 0.0
         try:
             while not stop.is_set():
                 try:
                     caught_up = self.step()
-                    self.content.poll()
+                    if caught_up or time.monotonic() - last_poll >= CONTENT_POLL_SECONDS:
+                        last_poll = time.monotonic()  # during a backfill, content waits its turn
+                        self.content.poll()
                     self.state.error = None
                 except (RpcError, chain.DeploymentError, OSError) as exc:
                     self._fail(str(exc))
@@ -115,8 +125,11 @@ class Indexer:
 
     def close(self) -> None:
         """Release the node connection and the content workers."""
+        self._discard_prefetch()
+        self._reader.shutdown(wait=True)
         self.content.close()
         self.rpc.close()
+        self._reader_rpc.close()
 
     def _fail(self, message: str) -> None:
         if message != self.state.error:
@@ -127,7 +140,10 @@ class Indexer:
     def step(self) -> bool:
         """Index one range (or handle one reorg); True when the index has reached the target block."""
         self._check_chain()
-        head = self.rpc.block_number()
+        known_head = self.state.head_block
+        caught_up_before = self.state.caught_up or known_head is None or self.state.indexed_block is None
+        # mid-backfill the head we know is far enough ahead; ask again once we reach it
+        head = self.rpc.block_number() if caught_up_before or self.state.indexed_block >= known_head else known_head
         target = head - self.settings.confirmations
         with self.engine.connect() as conn:
             meta = get_meta(conn)
@@ -146,13 +162,16 @@ class Indexer:
         self.state.caught_up = False
         self.progress.begin(tip, target)
         try:
-            batch = self._read_range(tip + 1, target, tip_hash)
+            batch = self._next_range(tip + 1, target, tip_hash)
         except RangeChanged as exc:
             log.info("%s", exc)
             return False
         if batch is None:
             self._handle_reorg(tip)
             return False
+        if batch.end < target:
+            future = self._reader.submit(self._read_range, batch.end + 1, target, batch.end_hash, self._reader_rpc)
+            self._prefetch = (batch.end + 1, batch.end_hash, future)
         with self.engine.begin() as conn:
             store.store_range(conn, batch, self.content.lookup)
         self.state.indexed_block = batch.end
@@ -164,9 +183,13 @@ class Indexer:
 
     def _check_chain(self) -> None:
         """Make sure the index is of the node's chain and newest deployment; wipe and rebuild when not."""
+        now = time.monotonic()
+        if self.deployment is not None and now - self._genesis_checked_at < POLL_SECONDS:
+            return  # mid-backfill: a replaced chain also breaks the parent-hash links we check
         genesis = self.rpc.block(0)
         genesis_hash = genesis["hash"] if genesis else ""
-        fresh = time.monotonic() - self._checked_at < DEPLOYMENT_RECHECK_SECONDS
+        self._genesis_checked_at = now
+        fresh = now - self._checked_at < DEPLOYMENT_RECHECK_SECONDS
         if self.deployment is not None and genesis_hash == self._genesis and fresh:
             return
         try:
@@ -206,18 +229,39 @@ class Indexer:
 
     # -- fetch -> decode ---------------------------------------------------------------------------
 
-    def _read_range(self, start: int, target: int, parent_hash: str) -> store.RangeBatch | None:
+    def _next_range(self, start: int, target: int, parent_hash: str) -> store.RangeBatch | None:
+        """The range read ahead for this very checkpoint, else one read now."""
+        prefetch, self._prefetch = self._prefetch, None
+        if prefetch is not None:
+            prefetched_start, prefetched_parent, future = prefetch
+            if (prefetched_start, prefetched_parent) == (start, parent_hash):
+                batch = future.result()
+                if batch is None or batch.end <= target:
+                    return batch
+            else:
+                future.cancel()
+        return self._read_range(start, target, parent_hash, self.rpc)
+
+    def _discard_prefetch(self) -> None:
+        prefetch, self._prefetch = self._prefetch, None
+        if prefetch is not None and not prefetch[2].cancel():
+            try:
+                prefetch[2].result()
+            except Exception:  # a read nobody waits for any more
+                log.debug("discarded read-ahead failed", exc_info=True)
+
+    def _read_range(self, start: int, target: int, parent_hash: str, rpc: Rpc) -> store.RangeBatch | None:
         """Headers, logs and events of the next range; None when ``start`` no longer follows our tip."""
         assert self.deployment is not None
         while True:
             end = min(target, start + self.sizer.span - 1)
-            first, last = self.rpc.blocks([start, end])
+            first, last = rpc.blocks([start, end])
             if first is None or last is None:
                 raise RangeChanged(f"blocks {start}..{end} vanished while reading them")
             if parent_hash and first["parentHash"] != parent_hash:
                 return None
             try:
-                logs = self.rpc.get_logs(self.deployment.address, start, end)
+                logs = rpc.get_logs(self.deployment.address, start, end)
             except RpcError as exc:
                 if not self.sizer.shrink():
                     raise
@@ -228,7 +272,7 @@ class Indexer:
         headers = {start: first, end: last}
         events = self._decode(logs)
         wanted = sorted({e.at.block_number for e in events if isinstance(e, PostCreated)} - set(headers))
-        for number, header in zip(wanted, self.rpc.blocks(wanted), strict=True):
+        for number, header in zip(wanted, rpc.blocks(wanted), strict=True):
             if header is None:
                 raise RangeChanged(f"block {number} vanished while reading it")
             headers[number] = header

@@ -14,14 +14,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import Table, and_, delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
 from backend import ranking
 from backend.content.cid import digest_hex, digest_to_cid
 from backend.db.models import Block, ContentQueue, Meta, NonceEvent, Post, Vote, VoteEvent
-from backend.db.write import chunks, insert_ignore, set_meta
+from backend.db.write import chunks, execute_many, insert_ignore, insert_ignore_fast, set_meta
 from backend.indexer.decode import Event, NonceUsed, PostCreated, VoteCast
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def post_row(event: PostCreated, root_id: int, depth: int, created_at: int, cont
         "root_id": root_id,
         "depth": depth,
         "digest": digest_hex(event.digest),
-        "cid": digest_to_cid(event.digest),
+        "cid": content.get("cid") or digest_to_cid(event.digest),
         "created_at": created_at,
         "block_number": event.at.block_number,
         "block_hash": event.at.block_hash,
@@ -72,30 +72,25 @@ def post_row(event: PostCreated, root_id: int, depth: int, created_at: int, cont
     }
 
 
-def vote_event_row(event: VoteCast) -> dict[str, Any]:
-    """The vote_events row of a VoteCast."""
-    return {
-        "tx_hash": event.at.tx_hash,
-        "log_index": event.at.log_index,
-        "block_number": event.at.block_number,
-        "block_hash": event.at.block_hash,
-        "post_id": event.post_id,
-        "voter": event.voter,
-        "direction": event.direction,
-        "upvotes": event.upvotes,
-        "downvotes": event.downvotes,
-    }
+VOTE_EVENT_COLUMNS = (
+    "tx_hash", "log_index", "block_number", "block_hash", "post_id", "voter", "direction", "upvotes", "downvotes",
+)  # fmt: skip
+NONCE_EVENT_COLUMNS = ("tx_hash", "log_index", "block_number", "signer", "nonce")
 
 
-def nonce_event_row(event: NonceUsed) -> dict[str, Any]:
-    """The nonce_events row of a NonceUsed."""
-    return {
-        "tx_hash": event.at.tx_hash,
-        "log_index": event.at.log_index,
-        "block_number": event.at.block_number,
-        "signer": event.signer,
-        "nonce": event.nonce,
-    }
+def vote_event_row(event: VoteCast) -> tuple[Any, ...]:
+    """The vote_events row of a VoteCast, in VOTE_EVENT_COLUMNS order (tuples: thousands per range)."""
+    at = event.at
+    return (
+        at.tx_hash, at.log_index, at.block_number, at.block_hash,
+        event.post_id, event.voter, event.direction, event.upvotes, event.downvotes,
+    )  # fmt: skip
+
+
+def nonce_event_row(event: NonceUsed) -> tuple[Any, ...]:
+    """The nonce_events row of a NonceUsed, in NONCE_EVENT_COLUMNS order."""
+    at = event.at
+    return (at.tx_hash, at.log_index, at.block_number, event.signer, event.nonce)
 
 
 def tally_row(post_id: int, upvotes: int, downvotes: int, created_at: int) -> dict[str, Any]:
@@ -122,11 +117,15 @@ def store_range(conn: Connection, batch: RangeBatch, content: ContentLookup) -> 
     if posts:
         _store_posts(conn, posts, batch.headers, content)
     if votes:
-        insert_ignore(conn, VoteEvent.__table__, [vote_event_row(e) for e in votes])
-        refresh_tallies(conn, sorted({e.post_id for e in votes}))
-        refresh_votes(conn, sorted({(e.post_id, e.voter) for e in votes}))
+        insert_ignore_fast(conn, VoteEvent.__table__, VOTE_EVENT_COLUMNS, [vote_event_row(e) for e in votes])
+        later = conn.execute(select(VoteEvent.post_id).where(VoteEvent.block_number > batch.end).limit(1)).first()
+        if later is None:
+            _apply_latest_votes(conn, votes)
+        else:  # re-indexing below stored events: derive from everything stored
+            refresh_tallies(conn, sorted({e.post_id for e in votes}))
+            refresh_votes(conn, sorted({(e.post_id, e.voter) for e in votes}))
     if nonces:
-        insert_ignore(conn, NonceEvent.__table__, [nonce_event_row(e) for e in nonces])
+        insert_ignore_fast(conn, NonceEvent.__table__, NONCE_EVENT_COLUMNS, [nonce_event_row(e) for e in nonces])
     blocks = [
         {"number": n, "hash": h["hash"], "parent_hash": h.get("parentHash")}
         for n, h in sorted(batch.headers.items())
@@ -159,12 +158,18 @@ def _store_posts(
         created_at = int(headers[event.at.block_number]["timestamp"], 16)
         cid = digest_to_cid(event.digest)
         fields = content(cid, event.parent_id != 0)
-        rows.append(post_row(event, root, depth, created_at, fields))
+        rows.append(post_row(event, root, depth, created_at, {"cid": cid, **fields}))
         if fields["content_status"] == "missing":
             missing.append({"cid": cid, "attempts": 0, "next_attempt_at": 0.0, "last_error": None})
-    insert_ignore(conn, Post.__table__, rows)
-    insert_ignore(conn, ContentQueue.__table__, missing)
+    _insert_rows(conn, Post.__table__, rows)
+    _insert_rows(conn, ContentQueue.__table__, missing)
     refresh_reply_counts(conn, sorted({e.parent_id for e in posts if e.parent_id}))
+
+
+def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        columns = list(rows[0])
+        insert_ignore_fast(conn, table, columns, [tuple(row[c] for c in columns) for row in rows])
 
 
 def set_checkpoint(conn: Connection, number: int, block_hash: str) -> None:
@@ -184,21 +189,54 @@ def refresh_reply_counts(conn: Connection, parent_ids: Iterable[int]) -> None:
         conn.execute(update(Post).where(Post.id.in_(part)).values(reply_count=count))
 
 
+def _apply_latest_votes(conn: Connection, votes: list[VoteCast]) -> None:
+    """Tallies and current votes straight from a range's events, when nothing later is stored.
+
+    Then each post's (and each pair's) last event in the range is its latest event of all,
+    which is what refresh_tallies and refresh_votes would find, without querying for it.
+    """
+    tallies: dict[int, tuple[int, int]] = {}
+    current: dict[tuple[int, str], VoteCast] = {}
+    for event in sorted(votes, key=lambda e: (e.at.block_number, e.at.log_index)):
+        tallies[event.post_id] = (event.upvotes, event.downvotes)
+        current[(event.post_id, event.voter)] = event
+    _write_tallies(conn, tallies)
+    rows = [
+        {
+            "post_id": p,
+            "voter": v,
+            "direction": e.direction,
+            "block_number": e.at.block_number,
+            "log_index": e.at.log_index,
+        }
+        for (p, v), e in current.items()
+        if e.direction != 0
+    ]
+    _write_votes(conn, list(current), rows)
+
+
+def _write_tallies(conn: Connection, tallies: dict[int, tuple[int, int]]) -> None:
+    """Store tallies and the rankings derived from them (posts without an entry are left alone)."""
+    for part in chunks(sorted(tallies)):
+        created = conn.execute(select(Post.id, Post.created_at).where(Post.id.in_(part))).all()
+        rows = [tally_row(pid, *tallies[pid], created_at) for pid, created_at in created]
+        execute_many(conn, UPDATE_TALLIES, [tuple(row[c] for c in TALLY_ORDER) for row in rows])
+
+
+UPDATE_TALLIES = (
+    "UPDATE posts SET upvotes = ?, downvotes = ?, score = ?, hot = ?, controversial = ?, wilson = ? WHERE id = ?"
+)
+TALLY_ORDER = ("upvotes", "downvotes", "score", "hot", "controversial", "wilson", "pid")
+
+
+def _write_votes(conn: Connection, pairs: list[tuple[int, str]], rows: list[dict[str, Any]]) -> None:
+    """Replace the current votes of ``pairs`` with ``rows`` (pairs without a row have no vote)."""
+    execute_many(conn, "DELETE FROM votes WHERE post_id = ? AND voter = ?", pairs)
+    _insert_rows(conn, Vote.__table__, rows)
+
+
 def refresh_tallies(conn: Connection, post_ids: list[int]) -> None:
     """Tallies and rankings from each post's latest VoteCast (0/0 when it has none)."""
-    table = Post.__table__
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("pid"))
-        .values(
-            upvotes=bindparam("upvotes"),
-            downvotes=bindparam("downvotes"),
-            score=bindparam("score"),
-            hot=bindparam("hot"),
-            controversial=bindparam("controversial"),
-            wilson=bindparam("wilson"),
-        )
-    )
     for part in chunks(post_ids):
         ranked = select(
             VoteEvent.post_id,
@@ -210,10 +248,7 @@ def refresh_tallies(conn: Connection, post_ids: list[int]) -> None:
         ).where(VoteEvent.post_id.in_(part))
         sub = ranked.subquery()
         latest = {pid: (up, down) for pid, up, down, _ in conn.execute(select(sub).where(sub.c.rn == 1))}
-        created = {pid: at for pid, at in conn.execute(select(Post.id, Post.created_at).where(Post.id.in_(part)))}
-        rows = [tally_row(pid, *latest.get(pid, (0, 0)), created_at) for pid, created_at in created.items()]
-        if rows:
-            conn.execute(statement, rows)
+        _write_tallies(conn, {pid: latest.get(pid, (0, 0)) for pid in part})
 
 
 def refresh_votes(conn: Connection, pairs: list[tuple[int, str]]) -> None:
@@ -240,13 +275,7 @@ def refresh_votes(conn: Connection, pairs: list[tuple[int, str]]) -> None:
             for pid, voter, direction, block, index, _ in conn.execute(select(sub).where(sub.c.rn == 1))
             if (pid, voter) in wanted and direction != 0
         ]
-        table = Vote.__table__
-        conn.execute(
-            delete(table).where(and_(table.c.post_id == bindparam("p"), table.c.voter == bindparam("v"))),
-            [{"p": pid, "v": voter} for pid, voter in part],
-        )
-        if current:
-            conn.execute(table.insert(), current)
+        _write_votes(conn, list(part), current)
 
 
 # -- rollback and wipe ----------------------------------------------------------------------------
