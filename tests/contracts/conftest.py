@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 
 import brownie
+import brownie.test
 import pytest
 from brownie.exceptions import decode_typed_error
 from eth_abi import encode
@@ -61,6 +64,20 @@ def reverts_with(name: str, *args):
 @pytest.fixture(autouse=True)
 def isolation(fn_isolation):
     """Every test starts from the module's freshly deployed Board."""
+
+
+@pytest.fixture
+def state_machine() -> Callable[..., None]:
+    """Brownie's state_machine runner, loaded from the pure-Python source that ships with brownie.
+
+    eth-brownie 1.22's mypyc-compiled `brownie.test.stateful` rejects every machine it builds
+    ("_BrownieStateMachine object expected"), so we run the identical `stateful.py` uncompiled.
+    """
+    path = Path(brownie.test.__file__).with_name("stateful.py")
+    spec = importlib.util.spec_from_file_location("brownie_stateful_uncompiled", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.state_machine
 
 
 @pytest.fixture(scope="module")
