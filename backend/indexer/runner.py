@@ -165,6 +165,7 @@ class Indexer:
             batch = self._next_range(tip + 1, target, tip_hash)
         except RangeChanged as exc:
             log.info("%s", exc)
+            self.state.head_block = None  # the chain moved: ask for the head again
             return False
         if batch is None:
             self._handle_reorg(tip)
@@ -310,6 +311,8 @@ class Indexer:
             if fork:
                 break
         self.state.reorgs += 1
+        self.state.head_block = None
+        self._discard_prefetch()
         with self.engine.begin() as conn:
             if fork is None:
                 log.warning("reorg below every stored block (tip was %d): re-indexing from the deployment", tip)
