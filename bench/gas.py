@@ -1,0 +1,369 @@
+"""Gas used by each Board action on Ganache, beside a floor computed from first principles.
+
+Run from the repository root with the project environment exported:
+
+    python bench/gas.py
+
+It starts its own Ganache on a free port (stopped on exit, even on error), compiles Board with
+brownie, deploys it with web3, measures each action from its receipt, prints a table, writes it to
+docs/benchmarks.md under "## Gas (bench/gas.py)" and exits non-zero if a target is missed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import keccak
+from web3 import Web3
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "benchmarks.md"
+HEADING = "## Gas (bench/gas.py)"
+COMMAND = "python bench/gas.py"
+BATCH_SIZE = 20
+
+# first-principles prices (Shanghai)
+TX = 21_000
+NEW_SLOT = 22_100  # 20,000 SSTORE zero -> non-zero + 2,100 cold access
+COLD_UPDATE = 5_000  # 2,900 SSTORE non-zero -> non-zero + 2,100 cold access
+ECRECOVER = 3_000
+
+
+def log_cost(topics: int, data_bytes: int) -> int:
+    """LOG cost: 375 base + 375 per topic + 8 per byte of data."""
+    return 375 + 375 * topics + 8 * data_bytes
+
+
+POST_CREATED = log_cost(4, 32)  # signature + postId, parentId, author; digest in data
+VOTE_CAST = log_cost(3, 96)  # signature + postId, voter; direction, upvotes, downvotes in data
+NONCE_USED = log_cost(2, 32)  # signature + signer; nonce in data
+
+POST_TYPES = [
+    {"name": "author", "type": "address"},
+    {"name": "digest", "type": "bytes32"},
+    {"name": "parentId", "type": "uint256"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
+DOMAIN_TYPES = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
+
+@dataclass
+class Row:
+    action: str
+    used: int
+    floor: int
+    breakdown: str
+    target: str = ""
+    met: bool = True
+
+
+def calldata_cost(data: bytes) -> int:
+    """Intrinsic calldata cost: 16 per non-zero byte, 4 per zero byte."""
+    return sum(16 if byte else 4 for byte in data)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_ganache(port: int) -> subprocess.Popen:
+    command = [
+        "ganache",
+        "--server.port", str(port),
+        "--chain.chainId", "1337",
+        "--chain.networkId", "1337",
+        "--hardfork", "shanghai",
+        "--wallet.totalAccounts", "20",
+        "--miner.blockGasLimit", "30000000",
+        "--chain.vmErrorsOnRPCResponse", "true",
+        "--logging.quiet",
+    ]  # fmt: skip
+    # a session of its own, so that stopping it stops node's children too and nothing else
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _connect(port: int, process: subprocess.Popen) -> Web3:
+    w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}", request_kwargs={"timeout": 30}))
+    for _ in range(300):
+        if process.poll() is not None:
+            raise RuntimeError(f"ganache exited with code {process.returncode}")
+        if w3.is_connected():
+            return w3
+        time.sleep(0.1)
+    raise RuntimeError("ganache did not answer within 30 s")
+
+
+def _compile() -> tuple[list, str]:
+    from brownie import project
+
+    board_project = project.load(ROOT, name="IndelibleGasBench")
+    try:
+        return board_project.Board.abi, board_project.Board.bytecode
+    finally:
+        board_project.close(raises=False)
+
+
+class Bench:
+    """A deployed Board, funded accounts, and helpers that send a transaction and return its receipt."""
+
+    def __init__(self, w3: Web3, abi: list, bytecode: str) -> None:
+        self.w3 = w3
+        self.accounts = w3.eth.accounts
+        self.tx = {"from": self.accounts[0], "gasPrice": w3.eth.gas_price, "gas": 10_000_000}
+        receipt = self.send(w3.eth.contract(abi=abi, bytecode=bytecode).constructor())
+        self.board = w3.eth.contract(address=receipt["contractAddress"], abi=abi)
+        self.relayer = self.accounts[9]
+
+    def send(self, call, sender: str | None = None) -> dict:
+        tx_hash = call.transact({**self.tx, "from": sender or self.accounts[0]})
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)
+        if receipt["status"] != 1:
+            raise RuntimeError(f"transaction {tx_hash.hex()} reverted")
+        return receipt
+
+    def input_of(self, receipt: dict) -> bytes:
+        return bytes(self.w3.eth.get_transaction(receipt["transactionHash"])["input"])
+
+    def signed_post(self, signer, nonce: int, digest: bytes, parent_id: int = 0) -> tuple:
+        deadline = 2**40
+        message = {"author": signer.address, "digest": digest, "parentId": parent_id, "nonce": nonce}
+        signable = encode_typed_data(
+            full_message={
+                "types": {"EIP712Domain": DOMAIN_TYPES, "Post": POST_TYPES},
+                "primaryType": "Post",
+                "domain": {
+                    "name": "Indelible",
+                    "version": "1",
+                    "chainId": self.w3.eth.chain_id,
+                    "verifyingContract": self.board.address,
+                },
+                "message": {**message, "deadline": deadline},
+            }
+        )
+        sig = Account.sign_message(signable, signer.key)
+        r, s = sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")
+        return (signer.address, digest, parent_id, nonce, deadline, sig.v, r, s)
+
+
+def _digest(i: int) -> bytes:
+    return keccak(text=f"indelible gas bench post {i}")
+
+
+def _signers(label: str, count: int) -> list:
+    return [Account.from_key(keccak(text=f"indelible gas bench {label} {i}")) for i in range(count)]
+
+
+def measure(bench: Bench) -> list[Row]:
+    board, accounts = bench.board, bench.accounts
+    fn = board.functions
+    rows: list[Row] = []
+
+    # steady state: the board already has posts, so the count is a non-zero slot
+    bench.send(fn.post(_digest(0), 0), accounts[1])
+
+    post = bench.send(fn.post(_digest(1), 0), accounts[1])
+    post_id = post["logs"][0]["topics"][1]
+    post_floor = TX + calldata_cost(bench.input_of(post)) + COLD_UPDATE + 2 * NEW_SLOT + POST_CREATED
+    rows.append(
+        Row(
+            "top-level post",
+            post["gasUsed"],
+            post_floor,
+            "tx + calldata + count update + 2 new post slots + PostCreated",
+            "<= 80,000",
+            post["gasUsed"] <= 80_000,
+        )
+    )
+    direct_post_gas = post["gasUsed"]
+    target_id = int.from_bytes(post_id, "big")
+
+    reply = bench.send(fn.post(_digest(2), target_id), accounts[2])
+    rows.append(
+        Row(
+            "reply",
+            reply["gasUsed"],
+            TX + calldata_cost(bench.input_of(reply)) + COLD_UPDATE + 2 * NEW_SLOT + POST_CREATED,
+            "tx + calldata + count update + 2 new post slots + PostCreated",
+        )
+    )
+
+    first_vote = bench.send(fn.vote(target_id, 1), accounts[3])
+    rows.append(
+        Row(
+            "first vote on a post",
+            first_vote["gasUsed"],
+            TX + calldata_cost(bench.input_of(first_vote)) + 2 * NEW_SLOT + VOTE_CAST,
+            "tx + calldata + new vote slot + new tally slot + VoteCast",
+        )
+    )
+
+    second_vote = bench.send(fn.vote(target_id, -1), accounts[4])
+    rows.append(
+        Row(
+            "further vote (second voter)",
+            second_vote["gasUsed"],
+            TX + calldata_cost(bench.input_of(second_vote)) + NEW_SLOT + COLD_UPDATE + VOTE_CAST,
+            "tx + calldata + new vote slot + tally update + VoteCast",
+            "<= 60,000",
+            second_vote["gasUsed"] <= 60_000,
+        )
+    )
+
+    changed_vote = bench.send(fn.vote(target_id, 1), accounts[4])
+    rows.append(
+        Row(
+            "changed vote (-1 -> +1)",
+            changed_vote["gasUsed"],
+            TX + calldata_cost(bench.input_of(changed_vote)) + 2 * COLD_UPDATE + VOTE_CAST,
+            "tx + calldata + vote update + tally update + VoteCast",
+        )
+    )
+
+    # signers that already used nonce 0 (steady state) and signers that never signed before
+    steady = _signers("steady", BATCH_SIZE + 1)
+    warm_up = [bench.signed_post(s, 0, _digest(100 + i)) for i, s in enumerate(steady)]
+    bench.send(fn.batch(warm_up, []), bench.relayer)
+
+    signed = bench.send(fn.postBySig(bench.signed_post(steady[-1], 1, _digest(200))), bench.relayer)
+    per_signed = COLD_UPDATE + 2 * NEW_SLOT + POST_CREATED + COLD_UPDATE + NONCE_USED + ECRECOVER
+    rows.append(
+        Row(
+            "signed post via relayer (signer's 2nd action)",
+            signed["gasUsed"],
+            TX + calldata_cost(bench.input_of(signed)) + per_signed,
+            "tx + calldata + count update + 2 new post slots + PostCreated + nonce update + NonceUsed + ecrecover",
+        )
+    )
+
+    items = [bench.signed_post(s, 1, _digest(300 + i)) for i, s in enumerate(steady[:BATCH_SIZE])]
+    batch = bench.send(fn.batch(items, []), bench.relayer)
+    per_item = 2 * NEW_SLOT + POST_CREATED + COLD_UPDATE + NONCE_USED + ECRECOVER
+    floor = TX + calldata_cost(bench.input_of(batch)) + COLD_UPDATE + BATCH_SIZE * per_item
+    per_post = batch["gasUsed"] // BATCH_SIZE
+    rows.append(
+        Row(
+            f"batch of {BATCH_SIZE} signed posts, per post (signers' 2nd action)",
+            per_post,
+            floor // BATCH_SIZE,
+            f"(tx + calldata + count update + {BATCH_SIZE} x (2 new post slots + PostCreated + nonce update"
+            " + NonceUsed + ecrecover)) / 20",
+            f"< direct post ({direct_post_gas:,})",
+            per_post < direct_post_gas,
+        )
+    )
+
+    fresh = _signers("fresh", BATCH_SIZE)
+    items = [bench.signed_post(s, 0, _digest(400 + i)) for i, s in enumerate(fresh)]
+    batch = bench.send(fn.batch(items, []), bench.relayer)
+    per_item = 2 * NEW_SLOT + POST_CREATED + NEW_SLOT + NONCE_USED + ECRECOVER
+    floor = TX + calldata_cost(bench.input_of(batch)) + COLD_UPDATE + BATCH_SIZE * per_item
+    rows.append(
+        Row(
+            f"batch of {BATCH_SIZE} signed posts, per post (first-time signers)",
+            batch["gasUsed"] // BATCH_SIZE,
+            floor // BATCH_SIZE,
+            f"(tx + calldata + count update + {BATCH_SIZE} x (2 new post slots + PostCreated + new nonce slot"
+            " + NonceUsed + ecrecover)) / 20",
+            "reported",
+        )
+    )
+    return rows
+
+
+def render(rows: list[Row]) -> str:
+    lines = [
+        "| action | gas used | floor | over floor | target | met |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    for row in rows:
+        met = "yes" if row.met else "**NO**"
+        lines.append(
+            f"| {row.action} | {row.used:,} | {row.floor:,} | {row.used - row.floor:,} | {row.target or '-'} | "
+            f"{met if row.target and row.target != 'reported' else '-'} |"
+        )
+    legend = [
+        "",
+        "Floors count only what no implementation can avoid, at Shanghai prices: 21,000 per transaction;",
+        "calldata at 16 per non-zero and 4 per zero byte (counted from the real transaction input);",
+        f"22,100 per new storage slot (20,000 set + 2,100 cold); {COLD_UPDATE:,} per cold update of a non-zero"
+        " slot (2,900 + 2,100 cold); logs at 375 + 375 per topic + 8 per data byte, so",
+        f"PostCreated (4 topics, 32 data bytes) = {POST_CREATED:,}, VoteCast (3 topics, 96 bytes) = {VOTE_CAST:,},",
+        f"NonceUsed (2 topics, 32 bytes) = {NONCE_USED:,}; 3,000 per ecrecover. 'Over floor' is execution: dispatch,",
+        "ABI decoding, checks, cold reads of slots not written (2,100 each, e.g. the post count a vote checks),",
+        "keccak for the EIP-712 digest, memory, and in a batch the self-call that wraps each item's error.",
+        "",
+        "Floors per row:",
+        "",
+    ]
+    legend += [f"- {row.action}: {row.breakdown}." for row in rows]
+    legend += [
+        "",
+        "Every post stores 2 slots (author + createdAt + parentId packed, then the digest); the first vote on a",
+        "post also creates its tally slot; a signer's first signed action creates its nonce slot (22,100 instead",
+        "of 5,000), so a first-time signer's post in a batch costs more than a direct post; from a signer's",
+        "second action on, batching is the cheaper way to post.",
+    ]
+    return "\n".join(lines + legend)
+
+
+def write_docs(table: str) -> None:
+    section = f"{HEADING}\n\nMeasured on Ganache 7.9.2 (shanghai), solc 0.8.28, optimizer 10,000 runs, with:\n\n"
+    section += f"```\n{COMMAND}\n```\n\n{table}\n"
+    DOCS.parent.mkdir(parents=True, exist_ok=True)
+    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    DOCS.write_text(text)
+
+
+def main() -> int:
+    abi, bytecode = _compile()
+    port = _free_port()
+    ganache = _start_ganache(port)
+    try:
+        rows = measure(Bench(_connect(port, ganache), abi, bytecode))
+    finally:
+        _stop(ganache)
+    table = render(rows)
+    print(table)
+    write_docs(table)
+    missed = [row.action for row in rows if not row.met]
+    if missed:
+        print(f"\nTARGET MISSED: {', '.join(missed)}", file=sys.stderr)
+        return 1
+    print(f"\nAll targets met; written to {DOCS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
