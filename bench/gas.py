@@ -95,6 +95,8 @@ def _start_ganache(port: int) -> subprocess.Popen:
         "--miner.blockGasLimit", "30000000",
         "--chain.vmErrorsOnRPCResponse", "true",
         "--logging.quiet",
+        # fixed accounts, so addresses, signatures and hence calldata (and the table) repeat exactly
+        "--wallet.deterministic",
     ]  # fmt: skip
     # a session of its own, so that stopping it stops node's children too and nothing else
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
