@@ -15,6 +15,7 @@ import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import urlparse
 
 import uvicorn
@@ -35,7 +36,7 @@ def deploy(settings: Settings) -> None:
     ).stdout.strip()
     log.info("deploying Board to %s (brownie network %s)", settings.rpc_url, network_id)
     subprocess.run(
-        [python, "-m", "brownie", "run", "scripts/deploy.py", "--network", network_id],
+        [str(Path(python).parent / "brownie"), "run", "scripts/deploy.py", "--network", network_id],
         cwd=PROJECT_ROOT, env=env, check=True,
     )  # fmt: skip
 

@@ -35,9 +35,10 @@ def _start(data_dir: Path, port: int, rpc_port: int) -> subprocess.Popen[bytes]:
     )
 
 
-def _wait_status(port: int, timeout: float = 180.0) -> dict:
+def _wait_status(proc: subprocess.Popen[bytes], port: int, timeout: float = 180.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        assert proc.poll() is None, f"`python -m backend run` exited with code {proc.returncode}"
         try:
             response = httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=2)
             body = response.json()
@@ -68,7 +69,7 @@ def test_run_deploys_serves_and_stops_cleanly_then_restarts_on_same_chain(tmp_pa
 
     proc = _start(data_dir, port, rpc_port)
     try:
-        first = _wait_status(port)
+        first = _wait_status(proc, port)
     finally:
         leftovers = _interrupt(proc)
     assert first["chain_id"] == 1337
@@ -79,7 +80,7 @@ def test_run_deploys_serves_and_stops_cleanly_then_restarts_on_same_chain(tmp_pa
 
     proc = _start(data_dir, port, rpc_port)
     try:
-        second = _wait_status(port, timeout=60)
+        second = _wait_status(proc, port, timeout=60)
         page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
     finally:
         leftovers = _interrupt(proc)
@@ -95,7 +96,7 @@ def test_two_instances_with_their_own_data_dirs_and_ports_run_side_by_side(tmp_p
         port, rpc_port = free_port(), free_port()
         instances.append((port, _start(tmp_path / name, port, rpc_port)))
     try:
-        statuses = [_wait_status(port) for port, _ in instances]
+        statuses = [_wait_status(proc, port) for port, proc in instances]
     finally:
         leftovers = [p for _, proc in instances for p in _interrupt(proc)]
     assert {s["chain_id"] for s in statuses} == {1337}
