@@ -10,7 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from backend import chain
 from backend.api.contract import current_deployment
-from backend.api.schemas import ApiRoute, RelayIn, RelayOut, error_responses
+from backend.api.authors import AddressPath, checksum
+from backend.api.schemas import ApiRoute, NonceOut, RelayIn, RelayOut, error_responses
 from backend.content.store import PinStore
 from backend.ratelimit import TokenBucket
 from backend.relay import Relayer, RelayError
@@ -52,3 +53,11 @@ async def relay(action: RelayIn, request: Request) -> dict[str, Any]:
     except RelayError as exc:
         raise HTTPException(status_code=exc.status_code, detail=exc.detail) from exc
     return {"tx_hash": tx_hash, "kind": action.kind}
+
+
+@router.get("/nonces/{address}", response_model=NonceOut, responses=error_responses(422, 503))
+def get_nonce(address: AddressPath, request: Request) -> dict[str, Any]:
+    """The nonce the signer's next EIP-712 post or vote must carry, read from the contract."""
+    signer = checksum(address)
+    board = chain.board(request.app.state.indelible.w3, current_deployment(request))
+    return {"address": signer, "nonce": int(board.functions.nonces(signer).call())}

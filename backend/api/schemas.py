@@ -227,6 +227,13 @@ class RelayBatchIn(BaseModel):
 RelayIn = Annotated[RelayPostIn | RelayVoteIn | RelayBatchIn, Field(discriminator="kind")]
 
 
+class NonceOut(BaseModel):
+    """A signer's next EIP-712 nonce on the Board contract."""
+
+    address: str
+    nonce: int
+
+
 class RelayOut(BaseModel):
     """The relayed transaction."""
 

@@ -236,3 +236,19 @@ def test_token_bucket_refills_over_time():
     assert bucket.take("b") == 0.0
     now[0] = 1.0
     assert bucket.take("a") == 0.0
+
+
+def test_nonce_route_follows_the_contract_as_signed_actions_land(client: TestClient, board: BoardHandle):
+    assert client.get(f"/api/nonces/{ALICE.address.lower()}").json() == {"address": ALICE.address, "nonce": 0}
+    _receipt(board, relay(client, "post", signed_post(board, ALICE, _pin(client, "Counted", "one"))))
+    assert client.get(f"/api/nonces/{ALICE.address}").json() == {"address": ALICE.address, "nonce": 1}
+
+
+@pytest.mark.parametrize(
+    ("address", "status"),
+    [("0x1234", 422), ("not-an-address", 422), ("0x" + "g" * 40, 422)],
+)
+def test_nonce_route_refuses_malformed_addresses(client: TestClient, address: str, status: int):
+    response = client.get(f"/api/nonces/{address}")
+    assert response.status_code == status
+    assert response.json()["detail"].startswith("address:")

@@ -2,7 +2,7 @@
 
 import { Contract } from "/static/vendor/ethers.min.js";
 import { ApiError, contractInfo, getJSON, poll, postJSON, uploadContent } from "./api.js";
-import { browserKey, nextNonce, rememberVote, setNextNonce, signerMode, walletSigner } from "./signer.js";
+import { browserKey, rememberVote, signerMode, walletSigner } from "./signer.js";
 
 const DEADLINE_SECONDS = 3600;
 const NONCE_MISMATCH = /expected (\d+), got (\d+)/;
@@ -31,25 +31,28 @@ async function _indexed(postId) {
   return thread.post || thread;
 }
 
-/** Sign an EIP-712 message with the browser key and relay it; retries once when our nonce was stale. */
+/** The nonce the signer's next signed action must carry, as the contract says. */
+async function nextNonce(address) {
+  return (await getJSON(`/api/nonces/${address}`)).nonce;
+}
+
+/** Sign an EIP-712 message with the browser key and relay it; retries once when another action took our nonce. */
 async function relaySigned(kind, fields, info) {
   const key = browserKey();
   const primary = info.eip712.primary_types[kind];
   const types = { [primary]: info.eip712.types[primary] };
   const signerField = kind === "post" ? "author" : "voter";
   const deadline = Math.floor(Date.now() / 1000) + DEADLINE_SECONDS;
-  let nonce = nextNonce(key.address);
   for (let attempt = 0; ; attempt += 1) {
+    const nonce = await nextNonce(key.address);
     const message = { [signerField]: key.address, ...fields, nonce, deadline };
     const signature = await key.signTypedData(info.eip712.domain, types, message);
     try {
       const relayed = await postJSON("/api/relay", { kind, ...message, signature });
-      setNextNonce(key.address, nonce + 1);
       return { txHash: relayed.tx_hash, address: key.address };
     } catch (error) {
-      const mismatch = error instanceof ApiError && error.message.match(NONCE_MISMATCH);
-      if (!mismatch || attempt > 0) throw error;
-      nonce = Number(mismatch[1]);
+      const stale = error instanceof ApiError && NONCE_MISMATCH.test(error.message);
+      if (!stale || attempt > 0) throw error;
     }
   }
 }

@@ -6,7 +6,6 @@ import { BrowserProvider, Wallet } from "/static/vendor/ethers.min.js";
 
 const KEY_ITEM = "indelible.key";
 const MODE_ITEM = "indelible.signer";
-const NONCE_ITEM = "indelible.nonce.";
 const VOTES_ITEM = "indelible.votes.";
 
 export function hasInjectedWallet() {
@@ -73,15 +72,6 @@ export async function walletSigner(chainId) {
     return walletSigner(chainId);
   }
   return signer;
-}
-
-/** The next nonce this browser believes the signer has; the relay corrects it when wrong. */
-export function nextNonce(address) {
-  return Number(localStorage.getItem(NONCE_ITEM + address) || "0");
-}
-
-export function setNextNonce(address, nonce) {
-  localStorage.setItem(NONCE_ITEM + address, String(nonce));
 }
 
 /** The votes this browser cast, {postId: direction}, per voter. */
