@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from backend import chain
-from backend.api.contract import current_deployment
 from backend.api.authors import AddressPath, checksum
+from backend.api.contract import current_deployment
 from backend.api.schemas import ApiRoute, NonceOut, RelayIn, RelayOut, error_responses
 from backend.content.store import PinStore
 from backend.ratelimit import TokenBucket
