@@ -41,6 +41,9 @@ class Settings:
     ipfs_gateways: list[str] = field(default_factory=lambda: _list(_env("IPFS_GATEWAYS", "")))
     ipfs_api_url: str = field(default_factory=lambda: _env("IPFS_API_URL", ""))
     dev_mnemonic: str = field(default_factory=lambda: _env("DEV_MNEMONIC", DEV_MNEMONIC))
+    relayer_key: str = field(default_factory=lambda: _env("RELAYER_KEY", ""), repr=False)
+    relay_rate: float = field(default_factory=lambda: float(_env("RELAY_RATE", "30")))
+    relay_burst: int = field(default_factory=lambda: int(_env("RELAY_BURST", "10")))
     dev_chain_id: int = 1337
     dev_accounts: int = 20
     gas_limit: int = 30_000_000

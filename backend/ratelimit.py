@@ -6,7 +6,6 @@ of ``INDELIBLE_RELAY_BURST`` (default 10); each relayed request takes one.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -30,13 +29,6 @@ class TokenBucket:
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_env(cls) -> TokenBucket:
-        """The relay's limits from INDELIBLE_RELAY_RATE and INDELIBLE_RELAY_BURST."""
-        rate = float(os.environ.get("INDELIBLE_RELAY_RATE", "30"))
-        burst = int(os.environ.get("INDELIBLE_RELAY_BURST", "10"))
-        return cls(rate, burst)
 
     def take(self, client: str) -> float:
         """Take a token for ``client``: 0.0 when granted, else the seconds until one is back."""

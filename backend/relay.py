@@ -12,7 +12,6 @@ else, on a dev chain, the node's unlocked account 1 (Ganache's second account).
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -175,11 +174,6 @@ class Relayer:
             for e in board.abi
             if e.get("type") == "error"
         }
-
-    @classmethod
-    def from_env(cls, w3: Web3, board: Contract, pins: PinStore) -> Relayer:
-        """The relayer keyed by INDELIBLE_RELAYER_KEY, else the node's account 1."""
-        return cls(w3, board, pins, key=os.environ.get(RELAYER_KEY_ENV) or None)
 
     @property
     def sender(self) -> str:

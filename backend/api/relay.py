@@ -22,7 +22,8 @@ router = APIRouter(prefix="/api", tags=["relay"], route_class=ApiRoute)
 def _limiter(request: Request) -> TokenBucket:
     extras = request.app.state.indelible.extras
     if "relay_limiter" not in extras:
-        extras["relay_limiter"] = TokenBucket.from_env()
+        settings = request.app.state.indelible.settings
+        extras["relay_limiter"] = TokenBucket(settings.relay_rate, settings.relay_burst)
     return extras["relay_limiter"]
 
 
@@ -32,7 +33,9 @@ def _relayer(request: Request) -> Relayer:
     relayer = state.extras.get("relayer")
     if relayer is None or relayer.board.address != deployment.address:
         pins = PinStore(state.settings.content_dir)
-        relayer = state.extras["relayer"] = Relayer.from_env(state.w3, chain.board(state.w3, deployment), pins)
+        relayer = state.extras["relayer"] = Relayer(
+            state.w3, chain.board(state.w3, deployment), pins, key=state.settings.relayer_key or None
+        )
     return relayer
 
 
