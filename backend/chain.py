@@ -9,7 +9,10 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +62,40 @@ def load_records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return list(json.loads(path.read_text())["deployments"])
+
+
+def deployment_record(w3: Web3, receipt: Any, abi: list[dict[str, Any]]) -> dict[str, Any]:
+    """The record of the Board deployment mined in ``receipt``."""
+    return {
+        "contract": "Board",
+        "chain_id": w3.eth.chain_id,
+        "genesis_hash": genesis_hash(w3),
+        "address": receipt["contractAddress"],
+        "block_number": receipt["blockNumber"],
+        "block_hash": Web3.to_hex(receipt["blockHash"]),
+        "tx_hash": Web3.to_hex(receipt["transactionHash"]),
+        "deployed_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "abi": abi,
+    }
+
+
+def record_deployment(path: Path | str, record: dict[str, Any]) -> None:
+    """Append ``record`` to the deployments file at ``path``, atomically (temp file + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    records = load_records(path)
+    records.append(record)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as temp:
+            json.dump({"deployments": records}, temp, indent=2)
+            temp.write("\n")
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
 
 
 def genesis_hash(w3: Web3) -> str:

@@ -8,38 +8,22 @@ are kept, the newest is last; the backend picks the newest one on its chain.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
-from datetime import UTC, datetime
+import sys
 from pathlib import Path
 
-from brownie import accounts, chain, web3
+from brownie import accounts, web3
 from brownie._config import CONFIG
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from backend.chain import deployment_record, record_deployment
+
+__all__ = ["deploy", "deployments_path", "main", "record_deployment"]
 
 
 def deployments_path() -> Path:
     """``deployments.json`` in the data directory (``INDELIBLE_DATA_DIR``, default ``./data``)."""
     return Path(os.environ.get("INDELIBLE_DATA_DIR", "./data")) / "deployments.json"
-
-
-def record_deployment(path, record: dict) -> None:
-    """Append ``record`` to the deployments file at ``path``, atomically (temp file + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    records = json.loads(path.read_text())["deployments"] if path.exists() else []
-    records.append(record)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as temp:
-            json.dump({"deployments": records}, temp, indent=2)
-            temp.write("\n")
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 def deploy(deployer, path) -> tuple:
@@ -48,17 +32,7 @@ def deploy(deployer, path) -> tuple:
 
     board = Board.deploy({"from": deployer})
     receipt = web3.eth.wait_for_transaction_receipt(board.tx.txid)
-    record = {
-        "contract": "Board",
-        "chain_id": chain.id,
-        "genesis_hash": web3.to_hex(web3.eth.get_block(0)["hash"]),
-        "address": board.address,
-        "block_number": receipt["blockNumber"],
-        "block_hash": web3.to_hex(receipt["blockHash"]),
-        "tx_hash": web3.to_hex(receipt["transactionHash"]),
-        "deployed_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "abi": board.abi,
-    }
+    record = deployment_record(web3, receipt, board.abi)
     record_deployment(path, record)
     return board, record
 

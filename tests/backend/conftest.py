@@ -13,12 +13,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +28,14 @@ from web3 import Web3
 from web3.contract import Contract
 
 from backend.app import create_app
-from backend.chain import Deployment, genesis_hash
-from backend.config import PROJECT_ROOT, Settings
+from backend.chain import Deployment
+from backend.config import Settings
 from backend.content.cid import sha256
 from backend.db.models import Base
 from backend.db.session import make_engine
 from backend.devchain import Ganache, free_port
+from backend.devchain import deploy_board as deploy_from_artifact
 
-ARTIFACT = PROJECT_ROOT / "build" / "contracts" / "Board.json"
 POSTGRES_URL = os.environ.get("INDELIBLE_TEST_POSTGRES_URL", "")
 
 
@@ -90,26 +88,7 @@ class BoardHandle:
 
 def deploy_board(w3: Web3, data_dir: Path) -> BoardHandle:
     """Deploy Board from the brownie artifact and append its record to ``data_dir/deployments.json``."""
-    artifact = json.loads(ARTIFACT.read_text())
-    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    tx_hash = factory.constructor().transact({"from": w3.eth.accounts[0]})
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
-    record = {
-        "contract": "Board",
-        "chain_id": w3.eth.chain_id,
-        "genesis_hash": genesis_hash(w3),
-        "address": receipt["contractAddress"],
-        "block_number": receipt["blockNumber"],
-        "block_hash": Web3.to_hex(receipt["blockHash"]),
-        "tx_hash": Web3.to_hex(tx_hash),
-        "deployed_at": datetime.now(UTC).isoformat(),
-        "abi": artifact["abi"],
-    }
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / "deployments.json"
-    records = json.loads(path.read_text())["deployments"] if path.exists() else []
-    path.write_text(json.dumps({"deployments": [*records, record]}, indent=1))
-    deployment = Deployment.from_record(record)
+    deployment = deploy_from_artifact(w3, data_dir)
     return BoardHandle(w3.eth.contract(address=deployment.address, abi=deployment.abi), deployment, w3)
 
 

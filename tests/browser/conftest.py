@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from backend.config import PROJECT_ROOT
-from backend.devchain import Ganache, free_port
+from backend.devchain import Ganache, deploy_board, free_port
 
 CHROMIUM = os.environ.get("INDELIBLE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -101,23 +100,8 @@ class Stack:
 
 
 def _deploy(w3: Web3, data_dir: Path) -> Contract:
-    artifact = json.loads(ARTIFACT.read_text())
-    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    tx_hash = factory.constructor().transact({"from": w3.eth.accounts[0]})
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
-    record = {
-        "contract": "Board",
-        "chain_id": w3.eth.chain_id,
-        "genesis_hash": Web3.to_hex(w3.eth.get_block(0)["hash"]),
-        "address": receipt["contractAddress"],
-        "block_number": receipt["blockNumber"],
-        "block_hash": Web3.to_hex(receipt["blockHash"]),
-        "tx_hash": Web3.to_hex(tx_hash),
-        "deployed_at": datetime.now(UTC).isoformat(),
-        "abi": artifact["abi"],
-    }
-    (data_dir / "deployments.json").write_text(json.dumps({"deployments": [record]}))
-    return w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
+    deployment = deploy_board(w3, data_dir)
+    return w3.eth.contract(address=deployment.address, abi=deployment.abi)
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 60.0) -> None:
