@@ -13,10 +13,11 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
+from backend.api.schemas import ApiRoute, error_responses
 from backend.content.cid import digest_hex, sha256
 from backend.content.document import MAX_BYTES, DocumentTooLarge, InvalidDocument, parse_document
 
-router = APIRouter(prefix="/api", tags=["content"])
+router = APIRouter(prefix="/api", tags=["content"], route_class=ApiRoute)
 
 
 async def _read_limited(request: Request) -> bytes:
@@ -31,7 +32,42 @@ async def _read_limited(request: Request) -> bytes:
     return bytes(body)
 
 
-@router.post("/content", status_code=201, responses={200: {"description": "Already pinned"}})
+_DOCUMENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "title": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 300,
+            "pattern": "\\S",
+            "description": "required for a top-level post, absent for a reply",
+        },
+        "body": {"type": "string", "description": "Markdown"},
+    },
+    "required": ["body"],
+    "additionalProperties": False,
+}
+_CONTENT_OUT = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "properties": {"cid": {"type": "string"}, "digest": {"type": "string"}},
+            "required": ["cid", "digest"],
+        }
+    }
+}
+
+
+@router.post(
+    "/content",
+    status_code=201,
+    responses={
+        200: {"description": "Already pinned", "content": _CONTENT_OUT},
+        201: {"description": "Pinned", "content": _CONTENT_OUT},
+        **error_responses(413, 415),
+    },
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _DOCUMENT_SCHEMA}}}},
+)
 async def post_content(
     request: Request,
     reply: bool | None = Query(None, description="true: a reply (no title); false: a top-level post (title)"),

@@ -7,12 +7,13 @@ gateway spec says. Bytes are verified against the CID before they are served.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
+from backend.api.schemas import ApiRoute, error_responses
 from backend.content.cid import InvalidCid, cid_to_digest
 
-router = APIRouter(tags=["gateway"])
+router = APIRouter(tags=["gateway"], route_class=ApiRoute)
 
 RAW = "application/vnd.ipld.raw"
 IMMUTABLE = "public, max-age=29030400, immutable"
@@ -26,8 +27,16 @@ def _wants_raw(request: Request, format_: str | None) -> bool:
     return RAW in request.headers.get("accept", "")
 
 
-@router.get("/ipfs/{cid}", response_class=Response, responses={200: {"content": {RAW: {}, "application/json": {}}}})
-def get_ipfs(request: Request, cid: str, format_: str | None = Query(None, alias="format")) -> Response:
+@router.get(
+    "/ipfs/{cid}",
+    response_class=Response,
+    responses={200: {"content": {RAW: {}, "application/json": {}}}, **error_responses(400, 404)},
+)
+def get_ipfs(
+    request: Request,
+    cid: str = Path(description="CIDv1, base32 (bafkrei... for a post's content); anything else is a 400"),
+    format_: str | None = Query(None, alias="format"),
+) -> Response:
     """The verified bytes of ``cid``: JSON by default, a raw block for trustless clients."""
     try:
         cid_to_digest(cid)
