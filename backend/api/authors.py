@@ -24,13 +24,10 @@ def checksum(address: str) -> str:
     return str(Web3.to_checksum_address(address.lower()))
 
 
-@router.get("/authors/{address}", response_model=AuthorOut, responses=error_responses(404))
+@router.get("/authors/{address}", response_model=AuthorOut, responses=error_responses())
 def get_author(session: DbSession, address: AddressPath, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Any:
     """An author's totals and their posts and replies, newest first (never collapsed here)."""
     try:
-        author = build_author(session, checksum(address), limit, cursor)
+        return build_author(session, checksum(address), limit, cursor)
     except BadCursor as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
-    if author is None:
-        raise HTTPException(status_code=404, detail="Author has no posts")
-    return author

@@ -99,13 +99,11 @@ def front_feed(request: Request, session: DbSession) -> AtomResponse:
     return AtomResponse(build_atom(_base(request), "Indelible: new posts", "/feeds/posts.atom", "/", rows))
 
 
-@router.get("/authors/{address}.atom", response_class=AtomResponse, responses=_responses(404, 422))
+@router.get("/authors/{address}.atom", response_class=AtomResponse, responses=_responses(422))
 def author_feed(request: Request, session: DbSession, address: AddressPath) -> AtomResponse:
     """An author's newest posts and replies."""
     author = checksum(address)
     rows = recent_posts(session, FEED_SIZE, author=author)
-    if not rows:
-        raise HTTPException(status_code=404, detail="Author has no posts")
     path = f"/feeds/authors/{author}.atom"
     return AtomResponse(build_atom(_base(request), f"Indelible: {author}", path, f"/authors/{author}", rows))
 

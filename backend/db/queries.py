@@ -243,12 +243,10 @@ def author_totals(session: Session, address: str) -> dict[str, int]:
 
 def build_author(
     session: Session, address: str, limit: int = DEFAULT_LIMIT, cursor: str | None = None
-) -> dict[str, Any] | None:
-    """An author's posts and replies, newest first, never collapsed; None when they wrote nothing."""
+) -> dict[str, Any]:
+    """An author's posts and replies, newest first, never collapsed (any address: maybe none yet)."""
     state = decode_cursor(cursor, f"author:{address}") if cursor else None
     totals = author_totals(session, address)
-    if totals["posts"] + totals["replies"] == 0:
-        return None
     statement = select(*_COLUMNS).where(POSTS.c.author == address)
     if state:
         statement = statement.where(POSTS.c.id < state["i"])

@@ -101,8 +101,6 @@ def author_page(request: Request, session: DbSession, address: AddressPath, curs
         return error_page(request, 422, str(exc))
     except StarletteHTTPException as exc:
         return error_page(request, exc.status_code, str(exc.detail))
-    if author is None:
-        return error_page(request, 404, "Author has no posts")
     path = f"/authors/{canonical}"
     return page(
         request,

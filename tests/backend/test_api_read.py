@@ -261,10 +261,15 @@ def test_author_pages_by_cursor(world: World):
     assert second["next_cursor"] is None
 
 
-def test_author_without_posts_is_404(world: World):
-    response = world.client.get("/api/authors/0x" + "12" * 20)
-    assert response.status_code == 404
-    assert response.json() == {"detail": "Author has no posts"}
+def test_author_without_posts_has_an_empty_page(world: World):
+    address = Web3.to_checksum_address("0x" + "12" * 20)
+    response = world.client.get(f"/api/authors/{address.lower()}")
+    assert response.status_code == 200
+    assert response.json()["address"] == address
+    assert response.json()["posts"] == [] and response.json()["next_cursor"] is None
+    assert set(response.json()["totals"].values()) == {0}
+    feed = _feed(world, f"/feeds/authors/{address}.atom")
+    assert feed.findall(f"{ATOM}entry") == []
 
 
 @pytest.mark.parametrize(
@@ -345,7 +350,6 @@ def test_thread_feed_lists_post_and_replies(world: World):
     [
         ("/feeds/posts/424242.atom", 404),
         ("/feeds/posts/x.atom", 422),
-        ("/feeds/authors/0x" + "34" * 20 + ".atom", 404),
         ("/feeds/authors/0xnope.atom", 422),
     ],
 )
