@@ -12,10 +12,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from web3 import Web3
 
 from backend import __version__, chain
@@ -117,6 +122,29 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool = True) ->
     app.include_router(gateway.router)
     app.include_router(pages.router)
     app.add_middleware(SecurityHeaders)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _http_error)
     STATIC_DIR.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+_MACHINE_PREFIXES = ("/api/", "/ipfs/", "/feeds/", "/static/", "/openapi.json", "/docs", "/redoc")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Errors on page URLs come back as an HTML page; the API keeps its JSON ``{"detail": ...}``."""
+    if request.url.path.startswith(_MACHINE_PREFIXES) or "text/html" not in request.headers.get("accept", ""):
+        if isinstance(exc, RequestValidationError):
+            return await request_validation_exception_handler(request, exc)
+        return await http_exception_handler(request, exc)  # type: ignore[arg-type]
+    if isinstance(exc, RequestValidationError):
+        return pages.error_page(request, 422, "; ".join(_describe(e) for e in exc.errors()))
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if exc.status_code != 404 or exc.detail != "Not Found" else "No page here"
+    return pages.error_page(request, exc.status_code, str(detail))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body"))
+    return f"{where}: {error.get('msg')}" if where else str(error.get("msg"))

@@ -143,3 +143,20 @@ def test_front_page_tabs_and_cursor_pages_work_without_javascript(stack: Stack, 
     ] == second_ids
     page.get_by_role("link", name="First page").click()
     expect(page).to_have_url(re.compile(r"/new$"))
+
+
+def test_unknown_url_and_bad_path_are_html_pages_for_browsers(stack: Stack, open_page):
+    watched = open_page(javascript=False)
+    response = watched.page.goto("/no/such/page")
+    assert response is not None and response.status == 404
+    assert response.headers["content-type"].startswith("text/html")
+    expect(watched.page.get_by_role("heading", level=1)).to_have_text("Not found")
+    expect(watched.page.get_by_text("No page here")).to_be_visible()
+    response = watched.page.goto("/posts/not-a-number")
+    assert response is not None and response.status == 422
+    expect(watched.page.get_by_role("heading", level=1)).to_have_text("Bad request")
+    # the browser logs the two error statuses it was asked for; those are expected
+    assert len(watched.errors) == 2
+    watched.errors.clear()
+    api = httpx.get(f"{stack.url}/no/such/page", headers={"Accept": "application/json"}, timeout=5)
+    assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
