@@ -18,7 +18,8 @@ Tables, and who may rely on what:
   index), with the tallies after it.
 * ``votes``: each (post, voter)'s current non-zero vote (+1/-1), derived from
   the latest ``vote_events`` row of the pair; a withdrawn vote has no row.
-* ``nonce_events``: every ``NonceUsed``; a signer's next nonce is max + 1.
+* ``NonceUsed`` logs are not stored: nothing reads them (the relay asks the
+  contract for a signer's next nonce).
 * ``blocks``: recent block hashes (about the last 128 indexed, plus the
   checkpoint), to find the fork point of a reorganisation.
 * ``meta``: key/value: which chain and deployment the index is for, the
@@ -32,7 +33,7 @@ from sqlalchemy import BigInteger, Float, Index, Integer, SmallInteger, String, 
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bump when a table changes: the indexer then drops the index and rebuilds it from the chain.
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: no nonce_events; no single-column hot/score/controversial/root indexes
 
 HASH = String(66)  # 0x + 64 hex
 ADDRESS = String(42)  # checksum address
@@ -88,12 +89,8 @@ class Post(Base):
 
     __table_args__ = (
         UniqueConstraint("tx_hash", "log_index", name="uq_posts_log"),
-        Index("ix_posts_hot", "hot"),
-        Index("ix_posts_score", "score"),
-        Index("ix_posts_controversial", "controversial"),
         Index("ix_posts_author", "author", "id"),
         Index("ix_posts_parent", "parent_id", "id"),
-        Index("ix_posts_root", "root_id"),
         Index("ix_posts_block", "block_number"),
         Index("ix_posts_cid", "cid"),
         Index("ix_posts_content_status", "content_status"),
@@ -134,22 +131,6 @@ class Vote(Base):
     __table_args__ = (Index("ix_votes_voter", "voter"),)
 
 
-class NonceEvent(Base):
-    """One ``NonceUsed`` log (signed actions); the relay's next nonce is max(nonce) + 1."""
-
-    __tablename__ = "nonce_events"
-    tx_hash: Mapped[str] = mapped_column(HASH, primary_key=True)
-    log_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    block_number: Mapped[int] = mapped_column(BigInteger)
-    signer: Mapped[str] = mapped_column(ADDRESS)
-    nonce: Mapped[int] = mapped_column(BigInteger)
-
-    __table_args__ = (
-        Index("ix_nonce_events_signer", "signer", "nonce"),
-        Index("ix_nonce_events_block", "block_number"),
-    )
-
-
 class ContentQueue(Base):
     """A CID whose bytes we lack: fetched again with exponential backoff until pinned."""
 
@@ -162,4 +143,6 @@ class ContentQueue(Base):
     __table_args__ = (Index("ix_content_queue_due", "next_attempt_at"),)
 
 
-INDEX_TABLES = (Post.__table__, VoteEvent.__table__, Vote.__table__, NonceEvent.__table__, Block.__table__)
+INDEX_TABLES = (Post.__table__, VoteEvent.__table__, Vote.__table__, Block.__table__)
+# tables of earlier schema versions, dropped with the rest when the version changes
+RETIRED_TABLES = ("nonce_events",)

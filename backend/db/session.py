@@ -6,10 +6,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
 
-from backend.db.models import SCHEMA_VERSION, Base, Meta
+from backend.db.models import RETIRED_TABLES, SCHEMA_VERSION, Base, Meta
 from backend.db.write import set_meta
 
 
@@ -44,5 +44,7 @@ def ensure_schema(engine: Engine) -> None:
             version = conn.execute(select(Meta.value).where(Meta.key == "schema_version")).scalar()
             if version not in (None, SCHEMA_VERSION):
                 Base.metadata.drop_all(conn)
+                for name in RETIRED_TABLES:  # constant names of our own
+                    conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
         Base.metadata.create_all(conn)
         set_meta(conn, "schema_version", SCHEMA_VERSION)

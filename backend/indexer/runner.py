@@ -23,7 +23,7 @@ from backend.db.session import ensure_schema, make_engine
 from backend.db.write import get_meta, set_meta
 from backend.indexer import store
 from backend.indexer.content_sync import ContentSync
-from backend.indexer.decode import Event, MalformedLog, PostCreated, decode_log
+from backend.indexer.decode import NONCE_USED, Event, MalformedLog, PostCreated, decode_log
 from backend.indexer.fetch import RangeSizer
 from backend.indexer.progress import Progress
 from backend.indexer.rpc import Rpc, RpcError
@@ -288,6 +288,9 @@ class Indexer:
         for raw in logs:
             if raw.get("removed"):
                 continue
+            topics = raw.get("topics")
+            if isinstance(topics, list) and len(topics) == 2 and str(topics[0]).lower() == NONCE_USED:
+                continue  # NonceUsed is not stored (the relay asks the contract): no need to decode it
             try:
                 events.append(decode_log(raw))
             except MalformedLog as exc:

@@ -20,9 +20,9 @@ from sqlalchemy.orm import aliased
 
 from backend import ranking
 from backend.content.cid import digest_hex, digest_to_cid
-from backend.db.models import Block, ContentQueue, Meta, NonceEvent, Post, Vote, VoteEvent
-from backend.db.write import chunks, execute_many, insert_ignore, insert_ignore_fast, set_meta
-from backend.indexer.decode import Event, NonceUsed, PostCreated, VoteCast
+from backend.db.models import Block, ContentQueue, Meta, Post, Vote, VoteEvent
+from backend.db.write import chunks, execute_many, insert_ignore, insert_ignore_fast, set_meta, update_by_key
+from backend.indexer.decode import Event, PostCreated, VoteCast
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,6 @@ def post_row(event: PostCreated, root_id: int, depth: int, created_at: int, cont
 VOTE_EVENT_COLUMNS = (
     "tx_hash", "log_index", "block_number", "block_hash", "post_id", "voter", "direction", "upvotes", "downvotes",
 )  # fmt: skip
-NONCE_EVENT_COLUMNS = ("tx_hash", "log_index", "block_number", "signer", "nonce")
 
 
 def vote_event_row(event: VoteCast) -> tuple[Any, ...]:
@@ -85,12 +84,6 @@ def vote_event_row(event: VoteCast) -> tuple[Any, ...]:
         at.tx_hash, at.log_index, at.block_number, at.block_hash,
         event.post_id, event.voter, event.direction, event.upvotes, event.downvotes,
     )  # fmt: skip
-
-
-def nonce_event_row(event: NonceUsed) -> tuple[Any, ...]:
-    """The nonce_events row of a NonceUsed, in NONCE_EVENT_COLUMNS order."""
-    at = event.at
-    return (at.tx_hash, at.log_index, at.block_number, event.signer, event.nonce)
 
 
 def tally_row(post_id: int, upvotes: int, downvotes: int, created_at: int) -> dict[str, Any]:
@@ -110,22 +103,26 @@ def tally_row(post_id: int, upvotes: int, downvotes: int, created_at: int) -> di
 
 
 def store_range(conn: Connection, batch: RangeBatch, content: ContentLookup) -> None:
-    """Write a decoded range and move the checkpoint to its end, in the caller's transaction."""
+    """Write a decoded range and move the checkpoint to its end, in the caller's transaction.
+
+    ``NonceUsed`` events are not stored: nothing reads them (the relay asks the contract).
+    """
     posts = sorted((e for e in batch.events if isinstance(e, PostCreated)), key=lambda e: e.post_id)
     votes = [e for e in batch.events if isinstance(e, VoteCast)]
-    nonces = [e for e in batch.events if isinstance(e, NonceUsed)]
-    if posts:
-        _store_posts(conn, posts, batch.headers, content)
+    latest: Latest | None = None
     if votes:
         insert_ignore_fast(conn, VoteEvent.__table__, VOTE_EVENT_COLUMNS, [vote_event_row(e) for e in votes])
         later = conn.execute(select(VoteEvent.post_id).where(VoteEvent.block_number > batch.end).limit(1)).first()
-        if later is None:
-            _apply_latest_votes(conn, votes)
-        else:  # re-indexing below stored events: derive from everything stored
-            refresh_tallies(conn, sorted({e.post_id for e in votes}))
-            refresh_votes(conn, sorted({(e.post_id, e.voter) for e in votes}))
-    if nonces:
-        insert_ignore_fast(conn, NonceEvent.__table__, NONCE_EVENT_COLUMNS, [nonce_event_row(e) for e in nonces])
+        if later is None:  # then each post's (and pair's) last event here is its latest of all
+            latest = latest_votes(votes)
+    if posts:
+        _store_posts(conn, posts, batch.headers, content, latest.tallies if latest else None)
+    if latest is not None:
+        _write_tallies(conn, latest.tallies)
+        _write_current_votes(conn, latest.current)
+    elif votes:  # re-indexing below stored events: derive from everything stored
+        refresh_tallies(conn, sorted({e.post_id for e in votes}))
+        refresh_votes(conn, sorted({(e.post_id, e.voter) for e in votes}))
     blocks = [
         {"number": n, "hash": h["hash"], "parent_hash": h.get("parentHash")}
         for n, h in sorted(batch.headers.items())
@@ -136,14 +133,51 @@ def store_range(conn: Connection, batch: RangeBatch, content: ContentLookup) -> 
     set_checkpoint(conn, batch.end, batch.end_hash)
 
 
+@dataclass
+class Latest:
+    """A range's last tallies per post and last vote per (post, voter), in chain order."""
+
+    tallies: dict[int, tuple[int, int]]
+    current: dict[tuple[int, str], VoteCast]
+
+
+def latest_votes(votes: list[VoteCast]) -> Latest:
+    """The range's latest tallies and votes: the stored truth when nothing later is stored."""
+    tallies: dict[int, tuple[int, int]] = {}
+    current: dict[tuple[int, str], VoteCast] = {}
+    for event in sorted(votes, key=lambda e: (e.at.block_number, e.at.log_index)):
+        tallies[event.post_id] = (event.upvotes, event.downvotes)
+        current[(event.post_id, event.voter)] = event
+    return Latest(tallies, current)
+
+
 def _store_posts(
-    conn: Connection, posts: list[PostCreated], headers: dict[int, dict[str, Any]], content: ContentLookup
+    conn: Connection,
+    posts: list[PostCreated],
+    headers: dict[int, dict[str, Any]],
+    content: ContentLookup,
+    tallies: dict[int, tuple[int, int]] | None,
 ) -> None:
+    """Insert the range's posts with their thread shape, reply counts and, when known, final tallies.
+
+    When no stored post is as new as the range's first (the usual case: nothing of this range
+    is stored yet), every reply to a post of this range is in this range, so reply counts are
+    counted here and tallies of ``tallies`` (popped) go straight into the new rows. Otherwise
+    the rows go in with zero tallies, and reply counts are recounted from the stored rows.
+    """
+    fresh = conn.execute(select(Post.id).where(Post.id >= posts[0].post_id).limit(1)).first() is None
     shape: dict[int, tuple[int, int]] = {}  # post id -> (root id, depth)
+    stored_replies: dict[int, int] = {}  # parent outside the range -> its stored reply count
     outside = sorted({e.parent_id for e in posts if e.parent_id} - {e.post_id for e in posts})
     for part in chunks(outside):
-        for pid, root, depth in conn.execute(select(Post.id, Post.root_id, Post.depth).where(Post.id.in_(part))):
+        query = select(Post.id, Post.root_id, Post.depth, Post.reply_count).where(Post.id.in_(part))
+        for pid, root, depth, replies in conn.execute(query):
             shape[pid] = (root, depth)
+            stored_replies[pid] = replies
+    replies: dict[int, int] = {}
+    for event in posts:
+        if event.parent_id:
+            replies[event.parent_id] = replies.get(event.parent_id, 0) + 1
     rows, missing = [], []
     for event in posts:
         if event.parent_id == 0:
@@ -158,12 +192,22 @@ def _store_posts(
         created_at = int(headers[event.at.block_number]["timestamp"], 16)
         cid = digest_to_cid(event.digest)
         fields = content(cid, event.parent_id != 0)
-        rows.append(post_row(event, root, depth, created_at, {"cid": cid, **fields}))
+        row = post_row(event, root, depth, created_at, {"cid": cid, **fields})
+        if fresh:
+            row["reply_count"] = replies.get(event.post_id, 0)
+            if tallies and event.post_id in tallies:
+                row.update(tally_row(event.post_id, *tallies.pop(event.post_id), created_at))
+                del row["pid"]
+        rows.append(row)
         if fields["content_status"] == "missing":
             missing.append({"cid": cid, "attempts": 0, "next_attempt_at": 0.0, "last_error": None})
     _insert_rows(conn, Post.__table__, rows)
     _insert_rows(conn, ContentQueue.__table__, missing)
-    refresh_reply_counts(conn, sorted({e.parent_id for e in posts if e.parent_id}))
+    if fresh:
+        counts = [(stored_replies[p] + replies[p], p) for p in sorted(stored_replies)]
+        execute_many(conn, "UPDATE posts SET reply_count = ? WHERE id = ?", counts)
+    else:
+        refresh_reply_counts(conn, sorted(replies))
 
 
 def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -189,30 +233,19 @@ def refresh_reply_counts(conn: Connection, parent_ids: Iterable[int]) -> None:
         conn.execute(update(Post).where(Post.id.in_(part)).values(reply_count=count))
 
 
-def _apply_latest_votes(conn: Connection, votes: list[VoteCast]) -> None:
-    """Tallies and current votes straight from a range's events, when nothing later is stored.
+def _write_current_votes(conn: Connection, current: dict[tuple[int, str], VoteCast]) -> None:
+    """Set each pair's current vote to its latest event: upsert non-zero votes, delete withdrawn ones."""
+    withdrawn = [pair for pair, e in current.items() if e.direction == 0]
+    rows = [(p, v, e.direction, e.at.block_number, e.at.log_index) for (p, v), e in current.items() if e.direction != 0]
+    execute_many(conn, "DELETE FROM votes WHERE post_id = ? AND voter = ?", withdrawn)
+    execute_many(conn, UPSERT_VOTE, rows)
 
-    Then each post's (and each pair's) last event in the range is its latest event of all,
-    which is what refresh_tallies and refresh_votes would find, without querying for it.
-    """
-    tallies: dict[int, tuple[int, int]] = {}
-    current: dict[tuple[int, str], VoteCast] = {}
-    for event in sorted(votes, key=lambda e: (e.at.block_number, e.at.log_index)):
-        tallies[event.post_id] = (event.upvotes, event.downvotes)
-        current[(event.post_id, event.voter)] = event
-    _write_tallies(conn, tallies)
-    rows = [
-        {
-            "post_id": p,
-            "voter": v,
-            "direction": e.direction,
-            "block_number": e.at.block_number,
-            "log_index": e.at.log_index,
-        }
-        for (p, v), e in current.items()
-        if e.direction != 0
-    ]
-    _write_votes(conn, list(current), rows)
+
+UPSERT_VOTE = (
+    "INSERT INTO votes (post_id, voter, direction, block_number, log_index) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (post_id, voter) DO UPDATE SET direction = excluded.direction, "
+    "block_number = excluded.block_number, log_index = excluded.log_index"
+)
 
 
 def _write_tallies(conn: Connection, tallies: dict[int, tuple[int, int]]) -> None:
@@ -220,13 +253,11 @@ def _write_tallies(conn: Connection, tallies: dict[int, tuple[int, int]]) -> Non
     for part in chunks(sorted(tallies)):
         created = conn.execute(select(Post.id, Post.created_at).where(Post.id.in_(part))).all()
         rows = [tally_row(pid, *tallies[pid], created_at) for pid, created_at in created]
-        execute_many(conn, UPDATE_TALLIES, [tuple(row[c] for c in TALLY_ORDER) for row in rows])
+        update_by_key(conn, Post.__table__, TALLY_ORDER, [tuple(row[c] for c in TALLY_KEYS) for row in rows])
 
 
-UPDATE_TALLIES = (
-    "UPDATE posts SET upvotes = ?, downvotes = ?, score = ?, hot = ?, controversial = ?, wilson = ? WHERE id = ?"
-)
-TALLY_ORDER = ("upvotes", "downvotes", "score", "hot", "controversial", "wilson", "pid")
+TALLY_ORDER = ("id", "upvotes", "downvotes", "score", "hot", "controversial", "wilson")
+TALLY_KEYS = ("pid", *TALLY_ORDER[1:])  # tally_row's names of TALLY_ORDER
 
 
 def _write_votes(conn: Connection, pairs: list[tuple[int, str]], rows: list[dict[str, Any]]) -> None:
@@ -288,7 +319,7 @@ def rollback_above(conn: Connection, fork_block: int, fork_hash: str) -> int:
         conn.execute(select(VoteEvent.post_id, VoteEvent.voter).where(VoteEvent.block_number > fork_block).distinct())
     )
     removed = 0
-    for model in (Post, VoteEvent, NonceEvent):
+    for model in (Post, VoteEvent):
         removed += conn.execute(delete(model).where(model.block_number > fork_block)).rowcount or 0
     conn.execute(delete(Block).where(Block.number > fork_block))
     conn.execute(delete(ContentQueue).where(ContentQueue.cid.not_in(select(Post.cid))))
@@ -301,6 +332,6 @@ def rollback_above(conn: Connection, fork_block: int, fork_hash: str) -> int:
 
 def wipe(conn: Connection) -> None:
     """Empty the index, keeping only the schema version (the chain identity is set again by the caller)."""
-    for model in (Post, VoteEvent, Vote, NonceEvent, Block, ContentQueue):
+    for model in (Post, VoteEvent, Vote, Block, ContentQueue):
         conn.execute(delete(model))
     conn.execute(delete(Meta).where(Meta.key != "schema_version"))
