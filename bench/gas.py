@@ -11,22 +11,21 @@ docs/benchmarks.md under "## Gas (bench/gas.py)" and exits non-zero if a target 
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 from web3 import Web3
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from backend.devchain import Ganache, free_port  # noqa: E402
+from backend.relay import sign, split_signature  # noqa: E402
+
 DOCS = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Gas (bench/gas.py)"
 COMMAND = "python bench/gas.py"
@@ -48,20 +47,6 @@ POST_CREATED = log_cost(4, 32)  # signature + postId, parentId, author; digest i
 VOTE_CAST = log_cost(3, 96)  # signature + postId, voter; direction, upvotes, downvotes in data
 NONCE_USED = log_cost(2, 32)  # signature + signer; nonce in data
 
-POST_TYPES = [
-    {"name": "author", "type": "address"},
-    {"name": "digest", "type": "bytes32"},
-    {"name": "parentId", "type": "uint256"},
-    {"name": "nonce", "type": "uint256"},
-    {"name": "deadline", "type": "uint256"},
-]
-DOMAIN_TYPES = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
-
 
 @dataclass
 class Row:
@@ -76,50 +61,6 @@ class Row:
 def calldata_cost(data: bytes) -> int:
     """Intrinsic calldata cost: 16 per non-zero byte, 4 per zero byte."""
     return sum(16 if byte else 4 for byte in data)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_ganache(port: int) -> subprocess.Popen:
-    command = [
-        "ganache",
-        "--server.port", str(port),
-        "--chain.chainId", "1337",
-        "--chain.networkId", "1337",
-        "--hardfork", "shanghai",
-        "--wallet.totalAccounts", "20",
-        "--miner.blockGasLimit", "30000000",
-        "--chain.vmErrorsOnRPCResponse", "true",
-        "--logging.quiet",
-        # fixed accounts, so addresses, signatures and hence calldata (and the table) repeat exactly
-        "--wallet.deterministic",
-    ]  # fmt: skip
-    # a session of its own, so that stopping it stops node's children too and nothing else
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-
-
-def _connect(port: int, process: subprocess.Popen) -> Web3:
-    w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}", request_kwargs={"timeout": 30}))
-    for _ in range(300):
-        if process.poll() is not None:
-            raise RuntimeError(f"ganache exited with code {process.returncode}")
-        if w3.is_connected():
-            return w3
-        time.sleep(0.1)
-    raise RuntimeError("ganache did not answer within 30 s")
 
 
 def _compile() -> tuple[list, str]:
@@ -155,23 +96,15 @@ class Bench:
 
     def signed_post(self, signer, nonce: int, digest: bytes, parent_id: int = 0) -> tuple:
         deadline = 2**40
-        message = {"author": signer.address, "digest": digest, "parentId": parent_id, "nonce": nonce}
-        signable = encode_typed_data(
-            full_message={
-                "types": {"EIP712Domain": DOMAIN_TYPES, "Post": POST_TYPES},
-                "primaryType": "Post",
-                "domain": {
-                    "name": "Indelible",
-                    "version": "1",
-                    "chainId": self.w3.eth.chain_id,
-                    "verifyingContract": self.board.address,
-                },
-                "message": {**message, "deadline": deadline},
-            }
-        )
-        sig = Account.sign_message(signable, signer.key)
-        r, s = sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")
-        return (signer.address, digest, parent_id, nonce, deadline, sig.v, r, s)
+        message = {
+            "author": signer.address,
+            "digest": digest,
+            "parentId": parent_id,
+            "nonce": nonce,
+            "deadline": deadline,
+        }
+        v, r, s = split_signature(sign(signer, "post", message, self.w3.eth.chain_id, self.board.address))
+        return (signer.address, digest, parent_id, nonce, deadline, v, r, s)
 
 
 def _digest(i: int) -> bytes:
@@ -350,12 +283,9 @@ def write_docs(table: str) -> None:
 
 def main() -> int:
     abi, bytecode = _compile()
-    port = _free_port()
-    ganache = _start_ganache(port)
-    try:
-        rows = measure(Bench(_connect(port, ganache), abi, bytecode))
-    finally:
-        _stop(ganache)
+    # the fixed development mnemonic keeps addresses, signatures, calldata and so the table the same run to run
+    with Ganache(free_port()) as ganache:
+        rows = measure(Bench(Web3(Web3.HTTPProvider(ganache.url, request_kwargs={"timeout": 30})), abi, bytecode))
     table = render(rows)
     print(table)
     write_docs(table)
