@@ -99,7 +99,6 @@ def index(settings: Settings, *, once: bool, max_span: int) -> int:
     """Run the indexer in the foreground until Ctrl-C (or the head, with ``once``)."""
     from backend.indexer.runner import Indexer
 
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per RPC call drowns the progress
     indexer = Indexer(settings, max_span=max_span)
     try:
         indexer.run(once=once)
@@ -122,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     index_parser.add_argument("--max-range", type=int, default=5000, help="most blocks per eth_getLogs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per RPC call drowns everything else
     settings = Settings()
     if args.command == "run":
         return run(settings)

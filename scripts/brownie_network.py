@@ -16,6 +16,7 @@ idempotent.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 from pathlib import Path
@@ -66,12 +67,15 @@ def ensure_networks(settings: Settings) -> str:
     ]
     if not CONFIG_PATH.exists():
         import brownie._config  # noqa: F401  (writes brownie's default config)
-    config = yaml.safe_load(CONFIG_PATH.read_text())
-    ids = {w["id"] for w in wanted}
-    config["development"] = [n for n in config.get("development", []) if n["id"] not in ids] + wanted
-    tmp = CONFIG_PATH.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(yaml.safe_dump(config, sort_keys=False))
-    os.replace(tmp, CONFIG_PATH)
+    # read-modify-write under a lock: two instances starting together must not drop each other's network
+    with (CONFIG_PATH.parent / ".indelible-networks.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        config = yaml.safe_load(CONFIG_PATH.read_text())
+        ids = {w["id"] for w in wanted}
+        config["development"] = [n for n in config.get("development", []) if n["id"] not in ids] + wanted
+        tmp = CONFIG_PATH.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(yaml.safe_dump(config, sort_keys=False))
+        os.replace(tmp, CONFIG_PATH)
     return app_id
 
 

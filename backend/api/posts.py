@@ -19,7 +19,6 @@ from backend.db.queries import (
     Window,
     build_feed,
     build_thread,
-    ensure_read_indexes,
 )
 
 router = APIRouter(prefix="/api", tags=["posts"], route_class=ApiRoute)
@@ -32,7 +31,6 @@ Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of
 def read_session(request: Request) -> Iterator[Session]:
     """A read-only session on the index for one request."""
     engine = request.app.state.indelible.engine
-    ensure_read_indexes(engine)
     with Session(engine) as session:
         yield session
 

@@ -33,7 +33,7 @@ from sqlalchemy import BigInteger, Float, Index, Integer, SmallInteger, String, 
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bump when a table changes: the indexer then drops the index and rebuilds it from the chain.
-SCHEMA_VERSION = "2"  # 2: no nonce_events; no single-column hot/score/controversial/root indexes
+SCHEMA_VERSION = "3"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here
 
 HASH = String(66)  # 0x + 64 hex
 ADDRESS = String(42)  # checksum address
@@ -94,6 +94,14 @@ class Post(Base):
         Index("ix_posts_block", "block_number"),
         Index("ix_posts_cid", "cid"),
         Index("ix_posts_content_status", "content_status"),
+        # Read path: (parent_id, sort key, id) serves "parent_id IS NULL ORDER BY key DESC, id DESC" and the
+        # keyset condition straight from the index; the trailing column (score for the collapsed tier,
+        # created_at for top's window) lets the filter run on the index alone. "new" uses ix_posts_parent.
+        Index("ix_read_feed_hot", "parent_id", "hot", "id", "score"),
+        Index("ix_read_feed_top", "parent_id", "score", "id", "created_at"),
+        Index("ix_read_feed_controversial", "parent_id", "controversial", "id", "score"),
+        Index("ix_read_author_totals", "author", "parent_id", "upvotes", "downvotes"),
+        Index("ix_read_thread", "root_id", "depth"),
     )
 
 

@@ -21,7 +21,7 @@ import time
 from collections import defaultdict
 from typing import Any, Literal
 
-from sqlalchemy import Engine, Index, Select, func, select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from backend.db.models import Post
@@ -43,29 +43,6 @@ _COLUMNS = [POSTS.c[name] for name in (*OUT_FIELDS, "hot", "controversial", "wil
 _SORT_KEYS = {"hot": POSTS.c.hot, "top": POSTS.c.score, "controversial": POSTS.c.controversial, "new": POSTS.c.id}
 
 _TOP_LEVEL = POSTS.c.parent_id.is_(None)
-# Read-path indexes: (parent_id, sort key, id) serves "parent_id IS NULL ORDER BY key DESC, id DESC" and the
-# keyset condition straight from the index, and the trailing column (score for the collapsed tier,
-# created_at for top's window) lets the filter run on the index alone. "new" uses ix_posts_parent.
-READ_INDEXES = (
-    Index("ix_read_feed_hot", POSTS.c.parent_id, POSTS.c.hot, POSTS.c.id, POSTS.c.score),
-    Index("ix_read_feed_top", POSTS.c.parent_id, POSTS.c.score, POSTS.c.id, POSTS.c.created_at),
-    Index("ix_read_feed_controversial", POSTS.c.parent_id, POSTS.c.controversial, POSTS.c.id, POSTS.c.score),
-    Index("ix_read_author_totals", POSTS.c.author, POSTS.c.parent_id, POSTS.c.upvotes, POSTS.c.downvotes),
-    Index("ix_read_thread", POSTS.c.root_id, POSTS.c.depth),
-)
-_indexed_engines: set[int] = set()
-
-
-def ensure_read_indexes(engine: Engine) -> None:
-    """Create the read-path indexes once per engine (new databases get them from create_all)."""
-    if id(engine) in _indexed_engines:
-        return
-    with engine.begin() as conn:
-        for index in READ_INDEXES:
-            index.create(conn, checkfirst=True)
-    _indexed_engines.add(id(engine))
-
-
 MALFORMED_CURSOR = "cursor: malformed; pass next_cursor back exactly as it was given"
 
 

@@ -50,8 +50,18 @@ def _wait_status(proc: subprocess.Popen[bytes], port: int, timeout: float = 180.
     raise AssertionError(f"no status with a contract on port {port} within {timeout} s")
 
 
+def _descendants(pid: int) -> list[psutil.Process]:
+    # a process may exit while psutil walks /proc (NoSuchProcess, or FileNotFoundError on its stat file)
+    for _ in range(20):
+        try:
+            return psutil.Process(pid).children(recursive=True)
+        except (psutil.Error, FileNotFoundError):
+            time.sleep(0.1)
+    raise AssertionError(f"could not list the children of {pid}")
+
+
 def _interrupt(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
-    children = psutil.Process(proc.pid).children(recursive=True)
+    children = _descendants(proc.pid)
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=60)
     _, alive = psutil.wait_procs(children, timeout=30)
