@@ -301,11 +301,10 @@ headers, decoding) about 0.35 s on the read-ahead thread, of which Ganache and t
 0.2-0.25 s of the fetch-only figure, headers about 0.03 s and decoding about 0.05 s; storing about 0.2 s
 on the main thread (posts 0.1, vote events 0.04, tallies and current votes 0.05), overlapped with the
 reads. The backfill is now bound by reading: the first range is read before anything can be stored, and
-decoding competes with storing for the interpreter (the GIL). Not measured here: the API's composite read
-indexes on `posts` (backend/db/queries.py) exist only once the API has started, so a backfill under a
-running API also maintains those. Both figures are noisy on a loaded machine (this 2-core box runs other
-test suites too): across 15 runs of this benchmark the ratio ranged from 0.46 to 0.61, most runs 0.53-0.55
-(0.36-0.39 before these changes; taking only the first, coldest backfill instead gives about 0.5).
+decoding competes with storing for the interpreter (the GIL). The index includes the API's composite
+read indexes on `posts` (schema v3 creates them with the tables). Both figures are noisy on a loaded
+machine: with those indexes, runs gave ratios of 0.47, 0.51, 0.51 and 0.56 (without them, 15 runs gave
+0.46-0.61, most 0.53-0.55; 0.36-0.39 before the indexer changes of this session).
 """
 
 
