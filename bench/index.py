@@ -28,15 +28,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from web3 import Web3
 
-from backend.chain import genesis_hash
 from backend.config import PROJECT_ROOT, Settings
 from backend.content.cid import sha256
-from backend.devchain import Ganache, free_port
+from backend.devchain import Ganache, deploy_board, free_port
 from backend.indexer.rpc import Rpc
 from backend.indexer.runner import Indexer
+from backend.relay import sign, split_signature
 
 DOCS = PROJECT_ROOT / "docs" / "benchmarks.md"
 SECTION = "## Indexer (bench/index.py)"
@@ -45,51 +44,15 @@ SIGNERS = 40
 DEADLINE = 2**40
 RUNS = 3  # backfill and fetch-only are each timed this many times; the best run counts
 
-POST_TYPES = {
-    "Post": [
-        {"name": "author", "type": "address"},
-        {"name": "digest", "type": "bytes32"},
-        {"name": "parentId", "type": "uint256"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ]
-}
-VOTE_TYPES = {
-    "Vote": [
-        {"name": "voter", "type": "address"},
-        {"name": "postId", "type": "uint256"},
-        {"name": "direction", "type": "int8"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ]
-}
-
 
 def deploy(w3: Web3, data_dir: Path) -> Any:
     """Deploy Board from the brownie artifact and record it where the indexer looks."""
-    artifact = json.loads((PROJECT_ROOT / "build" / "contracts" / "Board.json").read_text())
-    tx = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"]).constructor().transact()
-    receipt = w3.eth.wait_for_transaction_receipt(tx)
-    record = {
-        "contract": "Board",
-        "chain_id": w3.eth.chain_id,
-        "genesis_hash": genesis_hash(w3),
-        "address": receipt["contractAddress"],
-        "block_number": receipt["blockNumber"],
-        "block_hash": Web3.to_hex(receipt["blockHash"]),
-        "tx_hash": Web3.to_hex(tx),
-        "deployed_at": datetime.now(UTC).isoformat(),
-        "abi": artifact["abi"],
-    }
-    (data_dir / "deployments.json").write_text(json.dumps({"deployments": [record]}))
-    return w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
+    deployment = deploy_board(w3, data_dir)
+    return w3.eth.contract(address=deployment.address, abi=deployment.abi)
 
 
-def _sign(
-    account: Any, domain: dict[str, Any], types: dict[str, Any], message: dict[str, Any]
-) -> tuple[int, bytes, bytes]:
-    signed = account.sign_message(encode_typed_data(domain_data=domain, message_types=types, message_data=message))
-    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+def _sign(account: Any, kind: str, message: dict[str, Any], chain_id: int, contract: str) -> tuple[int, bytes, bytes]:
+    return split_signature(sign(account, kind, message, chain_id, contract))
 
 
 def seed(w3: Web3, board: Any, events_wanted: int) -> tuple[int, float]:
@@ -97,7 +60,7 @@ def seed(w3: Web3, board: Any, events_wanted: int) -> tuple[int, float]:
     rng = random.Random(7)
     signers = [Account.from_key(sha256(f"bench signer {i}".encode())) for i in range(SIGNERS)]
     nonces = dict.fromkeys((s.address for s in signers), 0)
-    domain = {"name": "Indelible", "version": "1", "chainId": w3.eth.chain_id, "verifyingContract": board.address}
+    chain_id = w3.eth.chain_id
     items = events_wanted // 2 + 1  # every signed item emits two events
     n_posts = items * 35 // 100
     post_count, events, sign_s = 0, 0, 0.0
@@ -122,7 +85,16 @@ def seed(w3: Web3, board: Any, events_wanted: int) -> tuple[int, float]:
                 "nonce": nonce,
                 "deadline": DEADLINE,
             }
-            posts.append((signer.address, digest, parent, nonce, DEADLINE, *_sign(signer, domain, POST_TYPES, message)))
+            posts.append(
+                (
+                    signer.address,
+                    digest,
+                    parent,
+                    nonce,
+                    DEADLINE,
+                    *_sign(signer, "post", message, chain_id, board.address),
+                )
+            )
             made_posts += 1
         for _ in range(size - n_batch_posts if post_count else 0):
             signer = rng.choice(signers)
@@ -136,7 +108,14 @@ def seed(w3: Web3, board: Any, events_wanted: int) -> tuple[int, float]:
                 "deadline": DEADLINE,
             }
             votes.append(
-                (signer.address, post_id, direction, nonce, DEADLINE, *_sign(signer, domain, VOTE_TYPES, message))
+                (
+                    signer.address,
+                    post_id,
+                    direction,
+                    nonce,
+                    DEADLINE,
+                    *_sign(signer, "vote", message, chain_id, board.address),
+                )
             )
             made_votes += 1
         sign_s += time.perf_counter() - started
