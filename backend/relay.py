@@ -8,6 +8,7 @@ with eth_call and turn the contract's custom error into a 400 message.
 
 The relayer account is ``INDELIBLE_RELAYER_KEY`` (a hex private key) when set,
 else, on a dev chain, the node's unlocked account 1 (Ganache's second account).
+It must hold ether: when it cannot pay for gas, relays answer 503 and send nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
+from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3Exception
 
 from backend.content.cid import digest_to_cid, hex_to_digest
 from backend.content.store import PinStore
@@ -169,6 +170,7 @@ class Relayer:
         self.chain_id = w3.eth.chain_id
         self.account: LocalAccount | None = Account.from_key(key) if key else None
         self._lock = threading.Lock()
+        self._last_sent: tuple[int, bytes] | None = None  # (tx nonce, tx hash) of our own key's last send
         self._errors = {
             keccak(text=f"{e['name']}({','.join(i['type'] for i in e['inputs'])})")[:4]: e
             for e in board.abi
@@ -276,16 +278,39 @@ class Relayer:
             if self.account is None:
                 tx_hash = call.transact({"from": self.sender})
             else:
-                tx = call.build_transaction(
-                    {"from": self.account.address, "nonce": self.w3.eth.get_transaction_count(self.account.address)}
-                )
+                nonce = self._tx_nonce(self.account.address)
+                tx = call.build_transaction({"from": self.account.address, "nonce": nonce})
                 signed = self.account.sign_transaction(tx)
                 tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                self._last_sent = (nonce, bytes(tx_hash))
         except ContractCustomError as exc:  # the chain moved between simulation and sending
             raise RelayError(self.explain(_revert_data(exc))) from exc
         except (ContractLogicError, Web3Exception, ValueError) as exc:
+            if "insufficient funds" in str(exc):  # geth, anvil and Ganache all say it so
+                raise RelayError(f"relayer {self.sender} cannot pay for gas: fund it", status_code=503) from exc
             raise RelayError(f"the node refused the transaction: {exc}", status_code=502) from exc
         return Web3.to_hex(tx_hash)
+
+    def _tx_nonce(self, address: str) -> int:
+        """The relayer's next tx nonce: the node's pending count, or one past our last send if the node skipped it.
+
+        Ganache 7 leaves its pool out of the "pending" count, so two sends before a
+        block would share a nonce; a last send the node no longer knows (dropped, or
+        a replaced dev chain) must not leave a gap, so then the node's count wins.
+        """
+        pending = self.w3.eth.get_transaction_count(address, "pending")
+        if self._last_sent is not None:
+            nonce, tx_hash = self._last_sent
+            if nonce >= pending and self._node_knows(tx_hash):
+                return nonce + 1
+        return pending
+
+    def _node_knows(self, tx_hash: bytes) -> bool:
+        try:
+            self.w3.eth.get_transaction(tx_hash)
+        except TransactionNotFound:
+            return False
+        return True
 
 
 def _revert_data(exc: ContractCustomError) -> bytes:
