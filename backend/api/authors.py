@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 from web3 import Web3
 
-from backend.api.posts import Cursor, DbSession, Limit
+from backend.api.posts import Cursor, Limit, read_json
 from backend.api.schemas import ADDRESS_PATTERN, ApiRoute, AuthorOut, error_responses
-from backend.db.queries import DEFAULT_LIMIT, BadCursor, build_author
+from backend.db.queries import DEFAULT_LIMIT, build_author
 
 router = APIRouter(prefix="/api", tags=["authors"], route_class=ApiRoute)
 
@@ -25,9 +25,9 @@ def checksum(address: str) -> str:
 
 
 @router.get("/authors/{address}", response_model=AuthorOut, responses=error_responses())
-def get_author(session: DbSession, address: AddressPath, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Any:
+async def get_author(
+    request: Request, address: AddressPath, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> Response:
     """An author's totals and their posts and replies, newest first (never collapsed here)."""
-    try:
-        return build_author(session, checksum(address), limit, cursor)
-    except BadCursor as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    author = checksum(address)
+    return await read_json(request, lambda session: build_author(session, author, limit, cursor))

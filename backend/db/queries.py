@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import time
 from collections import defaultdict
 from typing import Any, Literal
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from backend.db.models import Post
@@ -88,28 +89,50 @@ def post_out(row: Any, threshold: int | None) -> dict[str, Any]:
     return out
 
 
-def _rows(session: Session, statement: Select[Any]) -> list[Any]:
-    return list(session.execute(statement).mappings())
+def _rows(session: Session, statement: Select[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    result = session.execute(statement, params)
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
 
-def _tier_page(
-    session: Session, sort: Sort, tier: int, threshold: int, since: int | None, after: tuple[Any, int] | None, n: int
-) -> list[Any]:
+# Statements are built once per shape and take their values as bound parameters: building a
+# select and computing its cache key cost more than running it on its index (docs/benchmarks.md).
+@functools.cache
+def _tier_statement(sort: Sort, tier: int, windowed: bool, after: bool) -> Select[Any]:
     key = _SORT_KEYS[sort]
     statement = select(*_COLUMNS).where(_TOP_LEVEL)
+    threshold = bindparam("threshold", type_=POSTS.c.score.type)
     if sort != "new" and tier == 1:
         statement = statement.where(POSTS.c.score <= threshold)
     elif sort != "new":
         # "+ 0" keeps SQLite from ranging over a score index and sorting, instead of walking the key's index
         statement = statement.where((POSTS.c.score if sort == "top" else POSTS.c.score + 0) > threshold)
-    if since is not None:
-        statement = statement.where(POSTS.c.created_at >= since)
-    if after is not None:
+    if windowed:
+        statement = statement.where(POSTS.c.created_at >= bindparam("since", type_=POSTS.c.created_at.type))
+    if after:
+        after_id = bindparam("after_id", type_=POSTS.c.id.type)
         statement = statement.where(
-            POSTS.c.id < after[1] if sort == "new" else tuple_(key, POSTS.c.id) < tuple_(after[0], after[1])
+            POSTS.c.id < after_id
+            if sort == "new"
+            else tuple_(key, POSTS.c.id) < tuple_(bindparam("after_key", type_=key.type), after_id)
         )
     order = (POSTS.c.id.desc(),) if sort == "new" else (key.desc(), POSTS.c.id.desc())
-    return _rows(session, statement.order_by(*order).limit(n))
+    return statement.order_by(*order).limit(bindparam("n"))
+
+
+def _tier_page(
+    session: Session, sort: Sort, tier: int, threshold: int, since: int | None, after: tuple[Any, int] | None, n: int
+) -> list[dict[str, Any]]:
+    params: dict[str, Any] = {"n": n}
+    if sort != "new":
+        params["threshold"] = threshold
+    if since is not None:
+        params["since"] = since
+    if after is not None:
+        params["after_id"] = after[1]
+        if sort != "new":
+            params["after_key"] = after[0]
+    return _rows(session, _tier_statement(sort, tier, since is not None, after is not None), params)
 
 
 def build_feed(
@@ -146,9 +169,29 @@ def build_feed(
     return {"posts": [post_out(row, collapse_score) for row in page], "next_cursor": next_cursor}
 
 
-def get_post(session: Session, post_id: int) -> Any | None:
+_ID = bindparam("id", type_=POSTS.c.id.type)
+_ROOT = bindparam("root", type_=POSTS.c.root_id.type)
+_BELOW = bindparam("below", type_=POSTS.c.depth.type)
+_AUTHOR = bindparam("author", type_=POSTS.c.author.type)
+_POST = select(*_COLUMNS).where(POSTS.c.id == _ID)
+_SUBTREE = select(*_COLUMNS).where(POSTS.c.root_id == _ROOT, POSTS.c.depth > _BELOW)
+_THREAD = _SUBTREE.where(POSTS.c.depth <= bindparam("deepest", type_=POSTS.c.depth.type))
+_THREAD_NEWEST = _SUBTREE.order_by(POSTS.c.id.desc())
+_AUTHOR_TOTALS = select(
+    func.count().filter(_TOP_LEVEL),
+    func.count().filter(POSTS.c.parent_id.is_not(None)),
+    func.coalesce(func.sum(POSTS.c.upvotes), 0),
+    func.coalesce(func.sum(POSTS.c.downvotes), 0),
+).where(POSTS.c.author == _AUTHOR)
+_AUTHOR_PAGE = select(*_COLUMNS).where(POSTS.c.author == _AUTHOR).order_by(POSTS.c.id.desc()).limit(bindparam("n"))
+_AUTHOR_PAGE_AFTER = _AUTHOR_PAGE.where(POSTS.c.id < bindparam("after_id", type_=POSTS.c.id.type))
+_RECENT = select(*_COLUMNS).where(_TOP_LEVEL).order_by(POSTS.c.id.desc()).limit(bindparam("n"))
+
+
+def get_post(session: Session, post_id: int) -> dict[str, Any] | None:
     """One post row, or None."""
-    return session.execute(select(*_COLUMNS).where(POSTS.c.id == post_id)).mappings().first()
+    rows = _rows(session, _POST, {"id": post_id})
+    return rows[0] if rows else None
 
 
 def _reply_order(threshold: int) -> Any:
@@ -163,12 +206,7 @@ def build_thread(
     top = get_post(session, post_id)
     if top is None:
         return None
-    rows = _rows(
-        session,
-        select(*_COLUMNS).where(
-            POSTS.c.root_id == top["root_id"], POSTS.c.depth > top["depth"], POSTS.c.depth <= top["depth"] + depth
-        ),
-    )
+    rows = _rows(session, _THREAD, {"root": top["root_id"], "below": top["depth"], "deepest": top["depth"] + depth})
     children: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
         children[row["parent_id"]].append(row)
@@ -190,12 +228,7 @@ def thread_rows(session: Session, post_id: int, limit: int) -> tuple[Any, list[A
     top = get_post(session, post_id)
     if top is None:
         return None
-    rows = _rows(
-        session,
-        select(*_COLUMNS)
-        .where(POSTS.c.root_id == top["root_id"], POSTS.c.depth > top["depth"])
-        .order_by(POSTS.c.id.desc()),
-    )
+    rows = _rows(session, _THREAD_NEWEST, {"root": top["root_id"], "below": top["depth"]})
     if top["depth"] == 0:
         return top, rows[:limit]
     inside = {top["id"]}
@@ -207,14 +240,7 @@ def thread_rows(session: Session, post_id: int, limit: int) -> tuple[Any, list[A
 
 def author_totals(session: Session, address: str) -> dict[str, int]:
     """Posts, replies, upvotes and downvotes received by ``address`` (a checksum address)."""
-    row = session.execute(
-        select(
-            func.count().filter(_TOP_LEVEL),
-            func.count().filter(POSTS.c.parent_id.is_not(None)),
-            func.coalesce(func.sum(POSTS.c.upvotes), 0),
-            func.coalesce(func.sum(POSTS.c.downvotes), 0),
-        ).where(POSTS.c.author == address)
-    ).one()
+    row = session.execute(_AUTHOR_TOTALS, {"author": address}).one()
     return {"posts": row[0], "replies": row[1], "upvotes_received": int(row[2]), "downvotes_received": int(row[3])}
 
 
@@ -224,10 +250,11 @@ def build_author(
     """An author's posts and replies, newest first, never collapsed (any address: maybe none yet)."""
     state = decode_cursor(cursor, f"author:{address}") if cursor else None
     totals = author_totals(session, address)
-    statement = select(*_COLUMNS).where(POSTS.c.author == address)
+    params = {"author": address, "n": limit + 1}
     if state:
-        statement = statement.where(POSTS.c.id < state["i"])
-    rows = _rows(session, statement.order_by(POSTS.c.id.desc()).limit(limit + 1))
+        rows = _rows(session, _AUTHOR_PAGE_AFTER, {**params, "after_id": state["i"]})
+    else:
+        rows = _rows(session, _AUTHOR_PAGE, params)
     page = rows[:limit]
     next_cursor = encode_cursor({"l": f"author:{address}", "t": 0, "i": page[-1]["id"]}) if len(rows) > limit else None
     return {
@@ -238,7 +265,8 @@ def build_author(
     }
 
 
-def recent_posts(session: Session, limit: int, author: str | None = None) -> list[Any]:
+def recent_posts(session: Session, limit: int, author: str | None = None) -> list[dict[str, Any]]:
     """Newest top-level posts, or newest posts and replies of ``author`` (for Atom feeds)."""
-    condition = _TOP_LEVEL if author is None else POSTS.c.author == author
-    return _rows(session, select(*_COLUMNS).where(condition).order_by(POSTS.c.id.desc()).limit(limit))
+    if author is None:
+        return _rows(session, _RECENT, {"n": limit})
+    return _rows(session, _AUTHOR_PAGE, {"author": author, "n": limit})

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from web3 import Web3
 
+from backend.api.schemas import AuthorOut, FeedOut, ThreadOut
 from backend.app import create_app
 from backend.content.cid import digest_to_cid, sha256
 from backend.content.document import encode_document
@@ -239,6 +240,27 @@ def test_bad_post_request_is_422_with_reason(world: World, path: str, detail: st
     response = world.client.get(path)
     assert response.status_code == 422
     assert response.json() == {"detail": detail}
+
+
+def test_read_answers_are_exactly_their_declared_models(world: World):
+    """The read routes send bytes built by backend.db.queries, not re-validated by FastAPI: check them here."""
+    author = world.accounts[1]
+    cursor = world.client.get("/api/posts?sort=hot&limit=2").json()["next_cursor"]
+    cases = [
+        (FeedOut, "/api/posts?sort=hot&limit=2"),
+        (FeedOut, f"/api/posts?sort=hot&limit=2&cursor={cursor}"),
+        (FeedOut, "/api/posts?sort=top&window=day"),
+        (ThreadOut, f"/api/posts/{world.top[0]}"),
+        (AuthorOut, f"/api/authors/{author}"),
+    ]
+    for model, path in cases:
+        response = world.client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"] == "application/json", path
+        assert response.headers["server-timing"].startswith("app;dur="), path
+        body = response.json()
+        # a dump of the validated model drops unknown fields and shows any coercion: it must be the body itself
+        assert model.model_validate(body).model_dump(mode="json") == body, path
 
 
 # --- /api/authors/{address} -----------------------------------------------------------------------
