@@ -17,7 +17,7 @@ from backend.content.cid import digest_hex, sha256
 from backend.content.document import encode_document
 from backend.db.stats import index_summary
 from backend.ratelimit import TokenBucket
-from backend.relay import sign
+from backend.relay import sign, split_signature
 from tests.backend.conftest import BoardHandle, wait_for
 
 ALICE = Account.from_key(keccak(text="indelible relay alice"))
@@ -226,6 +226,33 @@ def test_relay_is_rate_limited_per_client(client: TestClient, board: BoardHandle
     assert statuses == [400, 400, 429]
     response = client.post("/api/relay", json=body)
     assert response.json()["detail"].startswith("too many relay requests: try again in ")
+
+
+def test_message_the_relayer_declines_can_be_sent_by_anyone_else(
+    client: TestClient, board: BoardHandle, monkeypatch: pytest.MonkeyPatch
+):
+    """Declined here (rate limit), the same signed message is sent by a stranger using only /api/contract."""
+    monkeypatch.setitem(client.app.state.indelible.extras, "relay_limiter", TokenBucket(per_minute=1, burst=1))
+    relay(client, "vote", signed_vote(board, BOB, 5, 1))  # spends the one token
+    body = signed_post(board, ALICE, _pin(client, "Declined", "but not silenced"))
+    assert relay(client, "post", body).status_code == 429
+
+    contract = client.get("/api/contract").json()
+    w3 = board.w3
+    stranger = w3.eth.accounts[7]
+    board_abi = w3.eth.contract(address=contract["address"], abi=contract["abi"])
+    v, r, s = split_signature(body["signature"])
+    signed = (body["author"], bytes.fromhex(body["digest"][2:]), body["parentId"], body["nonce"], body["deadline"])
+    tx = board_abi.functions.postBySig((*signed, v, r, s)).transact({"from": stranger})
+    receipt = w3.eth.wait_for_transaction_receipt(tx)
+    assert receipt["status"] == 1 and receipt["from"] == stranger
+    event = board_abi.events.PostCreated().process_receipt(receipt)[0]["args"]
+    assert event["author"] == ALICE.address  # the signer, whoever paid
+    assert event["digest"] == bytes.fromhex(body["digest"][2:])
+    monkeypatch.setitem(client.app.state.indelible.extras, "relay_limiter", TokenBucket(per_minute=60, burst=5))
+    response = relay(client, "post", body)  # and it cannot land twice
+    assert response.status_code == 400
+    assert response.json() == {"detail": f"invalid nonce for {ALICE.address}: expected 1, got 0"}
 
 
 def test_token_bucket_refills_over_time():
