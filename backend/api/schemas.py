@@ -239,3 +239,62 @@ class RelayOut(BaseModel):
 
     tx_hash: str
     kind: Literal["post", "vote", "batch"]
+
+
+class ContentCountsOut(BaseModel):
+    """Indexed posts by the state of their content, and the CIDs still being looked for."""
+
+    pinned: int = Field(description="Posts whose content is pinned here and is a valid document")
+    missing: int = Field(description="Posts whose content no source has given us yet")
+    invalid: int = Field(description="Posts whose content was found but is not a valid document")
+    queued: int = Field(description="CIDs in the retry queue, fetched again with backoff until pinned")
+
+
+class IndexerStateOut(BaseModel):
+    """The in-process indexer's own view, as its thread last left it."""
+
+    running: bool = Field(description="The indexing loop is running")
+    current: bool = Field(description="The indexer found the node's Board deployment and checked the index is of it")
+    head_block: int | None = Field(description="The node's head when the indexer last asked; null until it has")
+    indexed_block: int | None = Field(description="The checkpoint the indexer last read or wrote; null until then")
+    caught_up: bool = Field(description="The checkpoint has reached the head minus the confirmations")
+    error: str | None = Field(description="Why the last step failed; null once a step succeeds")
+    reorgs: int = Field(description="Reorganisations rolled back since this process started")
+    rebuilds: int = Field(description="Times the index was wiped for another chain or deployment since start")
+    malformed_logs: int = Field(description="Logs skipped because they did not decode, since start")
+    updated_at: float = Field(description="When progress or error last changed, seconds since the epoch; 0 before")
+
+
+class IndexStatusOut(BaseModel):
+    """The index's checkpoint, the chain and deployment it was built for, and what it holds.
+
+    Every field read from the database is null when the database is unavailable (``error`` says so).
+    """
+
+    indexed_block: int | None = Field(description="Last block whose events are stored; null before the first")
+    indexed_block_hash: str | None = Field(description="Hash of indexed_block; null before the first indexed block")
+    chain_id: int | None = Field(description="Chain id the index was built for; null before a deployment was found")
+    genesis_hash: str | None = Field(description="Hash of block 0 of the chain the index was built for")
+    contract_address: str | None = Field(description="Checksum address of the Board the index was built for")
+    deployment_block: int | None = Field(description="Block the indexed Board was deployed in")
+    posts: int | None = Field(description="Posts and replies indexed")
+    authors: int | None = Field(description="Distinct addresses that have posted or replied")
+    votes: int | None = Field(description="Standing votes: one per voter and post, withdrawn votes left out")
+    vote_events: int | None = Field(description="VoteCast events indexed, withdrawals and changes included")
+    content: ContentCountsOut | None
+    current: bool = Field(description="The index is of the node's chain and current deployment, with no error")
+    lag: int | None = Field(description="Node head minus indexed_block, in blocks; null unless current")
+    error: str | None = Field(description="Why the index is not current (database, chain, deployment or indexer)")
+    indexer: IndexerStateOut | None = Field(description="Null when this process runs no indexer")
+
+
+class StatusOut(BaseModel):
+    """Which node, chain and Board this server follows, and how far its index has got."""
+
+    rpc_url: str = Field(description="The JSON-RPC node this server reads (INDELIBLE_RPC_URL)")
+    chain_id: int | None = Field(description="The node's chain id; null when the node does not answer")
+    head_block: int | None = Field(description="The node's latest block number; null when the node does not answer")
+    contract_address: str | None = Field(description="Checksum address of the Board followed; null when none is found")
+    deployment_block: int | None = Field(description="Block the Board was deployed in; null when none is found")
+    error: str | None = Field(description="The first problem found (node, deployment, index), as a sentence; or null")
+    index: IndexStatusOut

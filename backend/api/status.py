@@ -7,25 +7,28 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy.exc import SQLAlchemyError
 
+from backend.api.schemas import ApiRoute, IndexStatusOut, StatusOut
 from backend.chain import genesis_hash
 from backend.db.stats import index_summary
 
-router = APIRouter(prefix="/api", tags=["status"])
+router = APIRouter(prefix="/api", tags=["status"], route_class=ApiRoute)
 
 
 def _index_status(state: Any, chain_id: int | None, genesis: str | None, head: int | None) -> dict[str, Any]:
     """The index's checkpoint and counts, and whether it is of the node's chain and deployment."""
+    indexer = state.indexer.state.as_dict() if state.indexer is not None else None
     try:
         summary = index_summary(state.engine)
     except SQLAlchemyError as exc:
-        return {"current": False, "error": f"database unavailable: {exc.__class__.__name__}"}
+        error = f"database unavailable: {exc.__class__.__name__}"
+        unknown = dict.fromkeys(IndexStatusOut.model_fields)  # same shape, every database field null
+        return {**unknown, "current": False, "error": error, "indexer": indexer}
     deployment = state.deployment
     error = None
     if summary["genesis_hash"] is not None and genesis is not None and summary["genesis_hash"] != genesis:
         error = "the index is of another chain (the node was replaced); it is being rebuilt"
     elif deployment is not None and summary["contract_address"] not in (None, deployment.address):
         error = "the index is of another deployment; it is being rebuilt"
-    indexer = state.indexer.state.as_dict() if state.indexer is not None else None
     if error is None and indexer is not None and indexer["error"]:
         error = indexer["error"]
     current = error is None and summary["contract_address"] is not None and deployment is not None
@@ -44,7 +47,8 @@ def build_status(request: Request) -> dict[str, Any]:
         genesis: str | None = genesis_hash(w3)
         node_error = None
     except Exception as exc:  # node down: say so instead of failing
-        chain_id, head_block, genesis, node_error = None, None, None, str(exc)
+        chain_id, head_block, genesis = None, None, None
+        node_error = f"node at {state.settings.rpc_url} unreachable: {exc}"
     known = state.deployment
     if known is None or (chain_id is not None and known.chain_id != chain_id) or known.genesis_hash != genesis:
         state.refresh_deployment()
@@ -61,7 +65,7 @@ def build_status(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/status")
+@router.get("/status", response_model=StatusOut)
 def get_status(request: Request) -> dict[str, Any]:
     """Chain, contract, head block, and the index's progress and counts."""
     return build_status(request)
