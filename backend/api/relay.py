@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
+from requests import RequestException
 from starlette.concurrency import run_in_threadpool
 
 from backend import chain
@@ -39,6 +40,12 @@ def _relayer(request: Request) -> Relayer:
     return relayer
 
 
+def _node_unreachable(request: Request, exc: RequestException) -> HTTPException:
+    """A 503 for a node that stopped answering after its deployment was found (web3 raises requests' errors)."""
+    url = request.app.state.indelible.settings.rpc_url
+    return HTTPException(status_code=503, detail=f"node at {url} unreachable: {exc}")
+
+
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -55,6 +62,8 @@ async def relay(action: RelayIn, request: Request) -> dict[str, Any]:
         tx_hash = await run_in_threadpool(relayer.relay, action.kind, body)
     except RelayError as exc:
         raise HTTPException(status_code=exc.status_code, detail=exc.detail) from exc
+    except RequestException as exc:
+        raise _node_unreachable(request, exc) from exc
     return {"tx_hash": tx_hash, "kind": action.kind}
 
 
@@ -63,4 +72,8 @@ def get_nonce(address: AddressPath, request: Request) -> dict[str, Any]:
     """The nonce the signer's next EIP-712 post or vote must carry, read from the contract."""
     signer = checksum(address)
     board = chain.board(request.app.state.indelible.w3, current_deployment(request))
-    return {"address": signer, "nonce": int(board.functions.nonces(signer).call())}
+    try:
+        nonce = int(board.functions.nonces(signer).call())
+    except RequestException as exc:
+        raise _node_unreachable(request, exc) from exc
+    return {"address": signer, "nonce": nonce}
