@@ -25,7 +25,7 @@ from web3 import Web3
 
 from backend import __version__, chain
 from backend.api import authors, content, contract, feeds, gateway, posts, relay, status
-from backend.config import Settings
+from backend.config import Settings, redact_url
 from backend.content.service import ContentService
 from backend.db.session import ensure_schema, make_engine
 from backend.indexer.runner import Indexer
@@ -58,7 +58,8 @@ class AppState:
         except chain.DeploymentError as exc:
             self.deployment, self.deployment_error = None, str(exc)
         except Exception as exc:  # the node is down or not a JSON-RPC node
-            self.deployment, self.deployment_error = None, f"node at {self.settings.rpc_url} unreachable: {exc}"
+            url = self.settings.rpc_url
+            self.deployment, self.deployment_error = None, redact_url(f"node at {url} unreachable: {exc}", url)
 
 
 class _HintingContent(ContentService):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +24,33 @@ def _env(name: str, default: str) -> str:
 
 def _list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def public_url(url: str) -> str:
+    """``url`` fit to show anyone: scheme, host and port; user info, path and query become "…".
+
+    Hosted nodes carry their API key in the path (``/v3/<key>``) or the query, and
+    a password may sit in the user info: none of that belongs in an API answer.
+    """
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or ""
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
+    hidden = parts.username or parts.password or parts.path.strip("/") or parts.query or parts.fragment
+    return f"{parts.scheme}://{netloc}" + ("/…" if hidden else "")
+
+
+def redact_url(text: str, url: str) -> str:
+    """``text`` (an error message, say) with ``url`` and each secret part of it replaced as public_url does."""
+    parts = urlsplit(url)
+    text = text.replace(url, public_url(url))
+    secrets = [parts.path if parts.path.strip("/") else "", parts.query, parts.netloc.rpartition("@")[0]]
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "…")
+    return text
 
 
 @dataclass(frozen=True)

@@ -291,7 +291,10 @@ class IndexStatusOut(BaseModel):
 class StatusOut(BaseModel):
     """Which node, chain and Board this server follows, and how far its index has got."""
 
-    rpc_url: str = Field(description="The JSON-RPC node this server reads (INDELIBLE_RPC_URL)")
+    rpc_url: str = Field(
+        description="The JSON-RPC node this server reads (INDELIBLE_RPC_URL): scheme, host and port only; "
+        'a path, query or user info (where hosted nodes keep API keys) shows as "/…"'
+    )
     chain_id: int | None = Field(description="The node's chain id; null when the node does not answer")
     head_block: int | None = Field(description="The node's latest block number; null when the node does not answer")
     contract_address: str | None = Field(description="Checksum address of the Board followed; null when none is found")

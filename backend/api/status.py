@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from backend.api.schemas import ApiRoute, IndexStatusOut, StatusOut
 from backend.chain import genesis_hash
+from backend.config import public_url, redact_url
 from backend.db.stats import index_summary
 
 router = APIRouter(prefix="/api", tags=["status"], route_class=ApiRoute)
@@ -48,14 +49,14 @@ def build_status(request: Request) -> dict[str, Any]:
         node_error = None
     except Exception as exc:  # node down: say so instead of failing
         chain_id, head_block, genesis = None, None, None
-        node_error = f"node at {state.settings.rpc_url} unreachable: {exc}"
+        node_error = redact_url(f"node at {state.settings.rpc_url} unreachable: {exc}", state.settings.rpc_url)
     known = state.deployment
     if known is None or (chain_id is not None and known.chain_id != chain_id) or known.genesis_hash != genesis:
         state.refresh_deployment()
     deployment = state.deployment
     index = _index_status(state, chain_id, genesis, head_block)
     return {
-        "rpc_url": state.settings.rpc_url,
+        "rpc_url": public_url(state.settings.rpc_url),
         "chain_id": chain_id,
         "head_block": head_block,
         "contract_address": deployment.address if deployment else None,

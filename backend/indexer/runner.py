@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from backend import chain
-from backend.config import Settings
+from backend.config import Settings, redact_url
 from backend.content.service import ContentService
 from backend.db.models import Block
 from backend.db.session import ensure_schema, make_engine
@@ -132,6 +132,7 @@ class Indexer:
         self._reader_rpc.close()
 
     def _fail(self, message: str) -> None:
+        message = redact_url(message, self.settings.rpc_url)  # the state is shown in /api/status
         if message != self.state.error:
             log.warning("indexer: %s", message)
         self.state.error = message

@@ -23,7 +23,7 @@ from web3 import Web3
 from backend.api.schemas import StatusOut
 from backend.app import create_app
 from backend.chain import genesis_hash
-from backend.config import Settings
+from backend.config import Settings, public_url, redact_url
 from backend.content.cid import sha256
 from backend.content.document import encode_document
 from backend.content.store import PinStore
@@ -39,6 +39,7 @@ from tests.backend.conftest import (
 )
 
 ENGINES = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
+SECRET_USER, SECRET_PASSWORD, SECRET_KEY, SECRET_TOKEN = "nodeuser", "n0de-pa55word", "k3y0123456789abc", "t0ken987"
 SIGNER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 # schema-valid: these routes must answer for the node before they look at the signature
 SIGNED_VOTE = {
@@ -192,10 +193,50 @@ def dead_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """The app (indexer included) on a port nothing listens on."""
     data_dir = tmp_path_factory.mktemp("dead-node") / "data"
     data_dir.mkdir()
-    url = f"http://127.0.0.1:{free_port()}"
+    # a hosted node's URL carries its key: no answer may show it
+    url = f"http://{SECRET_USER}:{SECRET_PASSWORD}@127.0.0.1:{free_port()}/v3/{SECRET_KEY}?token={SECRET_TOKEN}"
     settings = make_settings(data_dir, url, f"sqlite:///{data_dir / 'index.sqlite3'}")
     with TestClient(create_app(settings)) as client:
         yield client
+
+
+def test_no_answer_shows_the_nodes_key_or_password(dead_node: TestClient):
+    wait_for(lambda: _status(dead_node)["index"]["indexer"]["error"])
+    answers = [
+        dead_node.get("/api/status").text,
+        dead_node.get("/status").text,
+        dead_node.get("/api/contract").text,
+        dead_node.get(f"/api/nonces/{SIGNER}").text,
+        dead_node.post("/api/relay", json=SIGNED_VOTE).text,
+    ]
+    for answer in answers:
+        for secret in (SECRET_USER, SECRET_PASSWORD, SECRET_KEY, SECRET_TOKEN):
+            assert secret not in answer
+    rpc_url = _status(dead_node)["rpc_url"]
+    assert rpc_url.startswith("http://127.0.0.1:") and rpc_url.endswith("/…")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://127.0.0.1:8545", "http://127.0.0.1:8545"),
+        ("http://127.0.0.1:8545/", "http://127.0.0.1:8545"),
+        ("https://mainnet.infura.io/v3/0123456789abcdef", "https://mainnet.infura.io/…"),
+        ("https://node.example/?apikey=k", "https://node.example/…"),
+        ("https://alice:pw@node.example:8443", "https://node.example:8443/…"),
+        ("http://[::1]:8545", "http://[::1]:8545"),
+    ],
+)
+def test_public_url_keeps_scheme_host_and_port_only(url: str, shown: str):
+    assert public_url(url) == shown
+
+
+def test_redact_url_hides_the_secret_parts_wherever_an_error_repeats_them():
+    url = "https://alice:pw@node.example/v3/key123?token=t0k"
+    error = f"node at {url} unreachable: Max retries exceeded with url: /v3/key123?token=t0k (alice:pw)"
+    redacted = redact_url(error, url)
+    assert redacted.startswith("node at https://node.example/… unreachable: ")
+    assert not any(secret in redacted for secret in ("key123", "t0k", "alice:pw"))
 
 
 def test_status_of_a_dead_node_is_200_and_says_it_is_unreachable(dead_node: TestClient):
@@ -217,13 +258,13 @@ def test_indexer_of_a_dead_node_reports_why_it_cannot_index(dead_node: TestClien
 def test_status_page_of_a_dead_node_shows_the_error(dead_node: TestClient):
     response = dead_node.get("/status", headers={"accept": "text/html"})
     assert response.status_code == 200
-    assert f"node at {dead_node.app.state.indelible.settings.rpc_url} unreachable" in response.text
+    assert f"node at {public_url(dead_node.app.state.indelible.settings.rpc_url)} unreachable" in response.text
 
 
 @pytest.mark.parametrize(("method", "path", "body"), NODE_ROUTES)
 def test_routes_needing_a_dead_node_are_503_with_the_reason(dead_node: TestClient, method, path, body):
     response = _call(dead_node, method, path, body)
-    url = dead_node.app.state.indelible.settings.rpc_url
+    url = public_url(dead_node.app.state.indelible.settings.rpc_url)
     assert response.status_code == 503
     assert response.json()["detail"].startswith(f"no Board deployment available: node at {url} unreachable: ")
 
