@@ -178,7 +178,10 @@ _BELOW = bindparam("below", type_=POSTS.c.depth.type)
 _AUTHOR = bindparam("author", type_=POSTS.c.author.type)
 _POST = select(*_COLUMNS).where(POSTS.c.id == _ID)
 _SUBTREE = select(*_COLUMNS).where(POSTS.c.root_id == _ROOT, POSTS.c.depth > _BELOW)
-_THREAD = _SUBTREE.where(POSTS.c.depth <= bindparam("deepest", type_=POSTS.c.depth.type))
+# a thread's replies: the shown fields, then the Wilson bound they are ordered by (one dict per reply)
+_THREAD = select(*(POSTS.c[name] for name in (*OUT_FIELDS, "wilson"))).where(
+    POSTS.c.root_id == _ROOT, POSTS.c.depth > _BELOW, POSTS.c.depth <= bindparam("deepest", type_=POSTS.c.depth.type)
+)
 _THREAD_NEWEST = _SUBTREE.order_by(POSTS.c.id.desc())
 _AUTHOR_TOTALS = select(
     func.count().filter(_TOP_LEVEL),
@@ -197,11 +200,6 @@ def get_post(session: Session, post_id: int) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def _reply_order(threshold: int) -> Any:
-    # best first: not collapsed, then Wilson lower bound, then the older reply
-    return lambda row: (row["score"] <= threshold, -row["wilson"], row["id"])
-
-
 def build_thread(
     session: Session, post_id: int, depth: int = DEFAULT_DEPTH, *, collapse_score: int = -5
 ) -> dict[str, Any] | None:
@@ -209,21 +207,23 @@ def build_thread(
     top = get_post(session, post_id)
     if top is None:
         return None
-    rows = _rows(session, _THREAD, {"root": top["root_id"], "below": top["depth"], "deepest": top["depth"] + depth})
-    children: dict[int, list[Any]] = defaultdict(list)
-    for row in rows:
-        children[row["parent_id"]].append(row)
-    order = _reply_order(collapse_score)
+    params = {"root": top["root_id"], "below": top["depth"], "deepest": top["depth"] + depth}
+    # best first: not collapsed, then the Wilson lower bound, then the older reply (ids are unique)
+    children: dict[int, list[tuple[bool, float, int, dict[str, Any]]]] = defaultdict(list)
+    for row in session.execute(_THREAD, params).tuples().all():
+        out = dict(zip(OUT_FIELDS, row, strict=False))  # every field but the trailing wilson
+        children[out["parent_id"]].append((out["score"] <= collapse_score, -row[-1], out["id"], out))
 
-    def node(row: Any) -> dict[str, Any]:
-        replies = sorted(children.get(row["id"], []), key=order)
-        out = post_out(row, collapse_score)
-        out["replies"] = [node(child) for child in replies]
-        out["more_replies"] = max(row["reply_count"] - len(replies), 0)
-        out["url"] = f"/api/posts/{row['id']}"
+    def node(out: dict[str, Any]) -> dict[str, Any]:
+        replies = children.get(out["id"], [])
+        replies.sort()
+        out["collapsed"] = out["score"] <= collapse_score
+        out["replies"] = [node(reply[3]) for reply in replies]
+        out["more_replies"] = max(out["reply_count"] - len(replies), 0)
+        out["url"] = f"/api/posts/{out['id']}"
         return out
 
-    return {"post": node(top), "depth": depth}
+    return {"post": node(post_out(top, collapse_score)), "depth": depth}
 
 
 def thread_rows(session: Session, post_id: int, limit: int) -> tuple[Any, list[Any]] | None:
