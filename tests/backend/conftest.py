@@ -132,6 +132,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return POSTGRES_URL
 
 
+def module_index(
+    w3: Web3, tmp_path_factory: pytest.TempPathFactory, database: str, name: str
+) -> tuple[Path, BoardHandle, str]:
+    """For a module-scoped fixture: its own data dir, a Board recorded there, an empty index of ``database``."""
+    data_dir: Path = tmp_path_factory.mktemp(name) / "data"
+    board = deploy_board(w3, data_dir)
+    if database == "postgresql":
+        _reset_postgres(POSTGRES_URL)
+        return data_dir, board, POSTGRES_URL
+    return data_dir, board, f"sqlite:///{data_dir / 'index.sqlite3'}"
+
+
 def make_settings(data_dir: Path, rpc_url: str, database_url: str, **overrides: Any) -> Settings:
     """Settings that ignore the outer environment: no chain start, no gateways unless given."""
     values: dict[str, Any] = {

@@ -9,7 +9,6 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -23,10 +22,9 @@ from backend.content.document import encode_document
 from backend.content.store import PinStore
 from backend.db.queries import encode_cursor
 from backend.db.stats import index_summary
-from tests.backend.conftest import POSTGRES_URL, BoardHandle, _reset_postgres, deploy_board, make_settings, wait_for
+from tests.backend.conftest import DATABASES, BoardHandle, make_settings, module_index, wait_for
 
 ATOM = "{http://www.w3.org/2005/Atom}"
-ENGINES = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 
 
 @dataclass
@@ -52,16 +50,10 @@ def _wait_indexed(client: TestClient, w3: Web3) -> None:
     wait_for(lambda: (index_summary(engine)["indexed_block"] or -1) >= head, timeout=30)
 
 
-@pytest.fixture(scope="module", params=ENGINES)
+@pytest.fixture(scope="module", params=DATABASES)
 def world(request: pytest.FixtureRequest, w3: Web3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """Five posts (one unpinned), a reply tree, votes from many accounts, indexed by the app."""
-    data_dir: Path = tmp_path_factory.mktemp("api-read") / "data"
-    board = deploy_board(w3, data_dir)
-    if request.param == "postgresql":
-        _reset_postgres(POSTGRES_URL)
-        url = POSTGRES_URL
-    else:
-        url = f"sqlite:///{data_dir / 'index.sqlite3'}"
+    data_dir, board, url = module_index(w3, tmp_path_factory, request.param, "api-read")
     pins = PinStore(data_dir / "content")
     accounts = list(w3.eth.accounts)
 

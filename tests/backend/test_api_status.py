@@ -29,16 +29,15 @@ from backend.content.document import encode_document
 from backend.content.store import PinStore
 from backend.devchain import Ganache, free_port
 from tests.backend.conftest import (
-    POSTGRES_URL,
+    DATABASES,
     BoardHandle,
-    _reset_postgres,
     connect,
     deploy_board,
     make_settings,
+    module_index,
     wait_for,
 )
 
-ENGINES = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 SECRET_USER, SECRET_PASSWORD, SECRET_KEY, SECRET_TOKEN = "nodeuser", "n0de-pa55word", "k3y0123456789abc", "t0ken987"
 SIGNER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 # schema-valid: these routes must answer for the node before they look at the signature
@@ -80,16 +79,10 @@ class World:
     w3: Web3
 
 
-@pytest.fixture(scope="module", params=ENGINES)
+@pytest.fixture(scope="module", params=DATABASES)
 def world(request: pytest.FixtureRequest, w3: Web3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """4 posts and 2 replies by 4 authors (content: 4 pinned, 1 missing, 1 invalid); 6 votes stand of 8 cast."""
-    data_dir: Path = tmp_path_factory.mktemp("api-status") / "data"
-    board = deploy_board(w3, data_dir)
-    if request.param == "postgresql":
-        _reset_postgres(POSTGRES_URL)
-        url = POSTGRES_URL
-    else:
-        url = f"sqlite:///{data_dir / 'index.sqlite3'}"
+    data_dir, board, url = module_index(w3, tmp_path_factory, request.param, "api-status")
     pins = PinStore(data_dir / "content")
     accounts = w3.eth.accounts
 
