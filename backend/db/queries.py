@@ -210,7 +210,7 @@ def build_thread(
     params = {"root": top["root_id"], "below": top["depth"], "deepest": top["depth"] + depth}
     # best first: not collapsed, then the Wilson lower bound, then the older reply (ids are unique)
     children: dict[int, list[tuple[bool, float, int, dict[str, Any]]]] = defaultdict(list)
-    for row in session.execute(_THREAD, params).tuples().all():
+    for row in session.execute(_THREAD, params).all():
         out = dict(zip(OUT_FIELDS, row, strict=False))  # every field but the trailing wilson
         children[out["parent_id"]].append((out["score"] <= collapse_score, -row[-1], out["id"], out))
 
