@@ -90,9 +90,11 @@ def run(settings: Settings) -> int:
 
 def serve(settings: Settings) -> None:
     """Serve the app with uvicorn (blocks until SIGINT/SIGTERM)."""
-    from backend.app import create_app
+    from backend.app import create_app, freeze_startup_heap
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    app = create_app(settings)
+    freeze_startup_heap()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
 
 
 def index(settings: Settings, *, once: bool, max_span: int) -> int:
