@@ -392,7 +392,9 @@ second thread hop, h11 and asyncio) the same feed pages took 1.9-2.1 ms p50 and 
 217 req/s. For a query SQLite answers in 0.06 ms the 2x target is out of reach of any HTTP API: the
 least a request can cost is the HTTP floor plus the query itself, and that sum alone is over 2x (the
 bounds above). The thread row fetches 488 replies; its extra time is building and encoding the tree
-(a dict per reply, about 300 KB of JSON)."""
+(a dict per reply, about 300 KB of JSON). Its p99 was 70-77 ms until the serving process froze its
+startup heap out of the garbage collector's generations (`backend.app.freeze_startup_heap`): one
+thread request in a hundred set off a full collection that rescanned all of it."""
 
 
 def assess(rows: list[Any], floors: dict[str, tuple[float, float]]) -> str:
