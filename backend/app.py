@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from web3 import Web3
 
 from backend import __version__, chain
-from backend.api import authors, content, contract, feeds, gateway, posts, relay, status
+from backend.api import authors, content, contract, feeds, gateway, posts, relay, status, votes
 from backend.config import Settings, redact_url
 from backend.content.service import ContentService
 from backend.db.session import ensure_schema, make_engine
@@ -117,6 +117,7 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool = True) ->
     app.include_router(status.router)
     app.include_router(posts.router)
     app.include_router(authors.router)
+    app.include_router(votes.router)
     app.include_router(contract.router)
     app.include_router(relay.router)
     app.include_router(feeds.router)

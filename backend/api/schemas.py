@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 BYTES32_PATTERN = r"^0x[0-9a-fA-F]{64}$"
 SIGNATURE_PATTERN = r"^0x[0-9a-fA-F]{130}$"
+POST_IDS_PATTERN = r"^[0-9]+(,[0-9]+)*$"
 UINT256_MAX = 2**256 - 1
 # ids are uint48 on chain (and must fit a signed 64-bit SQL column)
 POST_ID_MAX = 2**48 - 1
@@ -47,6 +48,7 @@ _PATTERN_HINTS = {
     ADDRESS_PATTERN: "expected 0x followed by 40 hex digits",
     BYTES32_PATTERN: "expected 0x followed by 64 hex digits",
     SIGNATURE_PATTERN: "expected 0x followed by 130 hex digits (65 bytes: r, s, v)",
+    POST_IDS_PATTERN: "expected post ids separated by commas, such as 1,2,3",
 }
 
 
@@ -140,6 +142,16 @@ class AuthorOut(BaseModel):
     totals: AuthorTotals
     posts: list[PostOut]
     next_cursor: str | None
+
+
+class VotesOut(BaseModel):
+    """A voter's current votes on the posts asked about, as the index knows them."""
+
+    voter: str = Field(description="Checksum address of the voter")
+    votes: dict[str, Literal[1, -1]] = Field(
+        description="Post id -> +1 (up) or -1 (down); posts the voter has no standing vote on (never voted, "
+        "withdrawn, or no such post) are left out"
+    )
 
 
 class Eip712Field(BaseModel):

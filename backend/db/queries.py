@@ -1,4 +1,4 @@
-"""Read queries of the API and pages: feeds, threads, authors. They only read the index.
+"""Read queries of the API and pages: feeds, threads, authors, a voter's votes. They only read the index.
 
 Each ``build_*`` function returns exactly the JSON document its API route
 returns, so a page renders the same data as its JSON twin. Listings use keyset
@@ -25,7 +25,7 @@ from typing import Any, Literal
 from sqlalchemy import Select, bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 
-from backend.db.models import Post
+from backend.db.models import Post, Vote
 
 Sort = Literal["hot", "new", "top", "controversial"]
 Window = Literal["day", "week", "month", "year", "all"]
@@ -273,3 +273,23 @@ def recent_posts(session: Session, limit: int, author: str | None = None) -> lis
     if author is None:
         return _rows(session, _RECENT, {"n": limit})
     return _rows(session, _AUTHOR_PAGE, {"author": author, "n": limit})
+
+
+VOTES = Vote.__table__
+# a voter's standing votes on some posts: the (post_id, voter) key serves it; a withdrawn vote has no row,
+# and "direction != 0" keeps one from ever showing if it had
+_VOTES_OF = (
+    select(VOTES.c.post_id, VOTES.c.direction)
+    .where(
+        VOTES.c.voter == bindparam("voter", type_=VOTES.c.voter.type),
+        VOTES.c.post_id.in_(bindparam("post_ids", type_=VOTES.c.post_id.type, expanding=True)),
+        VOTES.c.direction != 0,
+    )
+    .order_by(VOTES.c.post_id)
+)
+
+
+def build_votes(session: Session, voter: str, post_ids: list[int]) -> dict[str, Any]:
+    """``voter``'s current vote on each of ``post_ids`` that has one: ``{"voter": ..., "votes": {"<id>": +1/-1}}``."""
+    rows = session.execute(_VOTES_OF, {"voter": voter, "post_ids": sorted(set(post_ids))}).all()
+    return {"voter": voter, "votes": {str(post_id): direction for post_id, direction in rows}}

@@ -85,7 +85,8 @@ def _at(base: str, head: int) -> bool:
 # A schema-valid request may still be refused for what it means: a signature that does not verify,
 # a nonce already used (relay: 400), a cursor this listing did not make or an address failing its EIP-55
 # checksum (422), an id nobody posted (404), base32 that is no raw sha2-256 CID (400), a document whose
-# kind contradicts ?reply= or a reply with a blank body (422).
+# kind contradicts ?reply= or a reply with a blank body (422), a post-id list of over 100 ids or with an id
+# out of range (422).
 CONFIG = """
 [[operations]]
 include-path = "/api/content"
@@ -102,6 +103,10 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "422"]
 [[operations]]
 include-path-regex = "^/(api/posts|api/authors/.*|feeds/.*)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "422"]
+
+[[operations]]
+include-path-regex = "^/api/votes/"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "422"]
 """
 
 
