@@ -1,7 +1,7 @@
 // Posting and voting, by wallet or by browser key, reporting pending -> confirmed -> indexed.
 
 import { Contract } from "/static/vendor/ethers.min.js";
-import { ApiError, contractInfo, getJSON, poll, postJSON, uploadContent } from "./api.js";
+import { ApiError, contractInfo, getJSON, poll, postJSON, uploadContent, votesOf } from "./api.js";
 import { browserKey, rememberVote, signerMode, walletSigner } from "./signer.js";
 
 const DEADLINE_SECONDS = 3600;
@@ -12,18 +12,6 @@ const short = (hash) => `${hash.slice(0, 10)}…`;
 async function walletBoard(info) {
   const signer = await walletSigner(info.chain_id);
   return { board: new Contract(info.address, info.abi, signer), address: await signer.getAddress() };
-}
-
-function _event(board, receipt, name) {
-  for (const log of receipt.logs) {
-    try {
-      const parsed = board.interface.parseLog(log);
-      if (parsed && parsed.name === name) return parsed;
-    } catch {
-      // another contract's log
-    }
-  }
-  return null;
 }
 
 async function _indexed(postId) {
@@ -104,15 +92,19 @@ export async function submitPost({ title, body, parentId }, report) {
   return post;
 }
 
+/** The vote of address on postId as the index has it: +1, -1, or 0 for none. */
+async function indexedVote(address, postId) {
+  return (await votesOf(address, [postId]))[postId] || 0;
+}
+
 /**
- * Vote direction (+1, -1, 0) on postId, knowing the tallies shown and the vote
- * cast before; resolves to the post as indexed after the vote.
+ * Vote direction (+1, -1, 0) on postId. report(state, text) sees "pending", then "confirmed" once
+ * the index shows the voter's vote as direction, or "sent" if it does not within 30 s; resolves to
+ * {post (as indexed afterwards), address, confirmed}.
  */
-export async function castVote(postId, direction, previous, report) {
+export async function castVote(postId, direction, report) {
   const info = await contractInfo();
   let address;
-  let expected = null;
-  let before = null;
   if (signerMode() === "wallet") {
     report("pending", "Waiting for your wallet…");
     const wallet = await walletBoard(info);
@@ -120,31 +112,20 @@ export async function castVote(postId, direction, previous, report) {
     const tx = await wallet.board.vote(postId, direction);
     report("pending", `Pending: vote ${short(tx.hash)} sent…`);
     const receipt = await tx.wait();
-    const cast = _event(wallet.board, receipt, "VoteCast");
-    if (cast) expected = { upvotes: Number(cast.args.upvotes), downvotes: Number(cast.args.downvotes) };
+    rememberVote(address, postId, direction);
+    report("pending", `Vote in block ${receipt.blockNumber}; waiting for the index…`);
   } else {
     report("pending", "Signing your vote…");
-    before = await _indexed(postId);
     const relayed = await relaySigned("vote", { postId, direction }, info);
     address = relayed.address;
     report("pending", `Pending: vote ${short(relayed.txHash)} relayed…`);
   }
-  rememberVote(address, postId, direction);
-  if (!expected) {
-    // the relay path has no receipt: expect the tallies shown, moved by this vote
-    expected = { upvotes: before.upvotes, downvotes: before.downvotes };
-    if (previous === 1) expected.upvotes -= 1;
-    if (previous === -1) expected.downvotes -= 1;
-    if (direction === 1) expected.upvotes += 1;
-    if (direction === -1) expected.downvotes += 1;
-  }
-  const post = await poll(
-    async () => {
-      const current = await _indexed(postId);
-      return current.upvotes === expected.upvotes && current.downvotes === expected.downvotes ? current : null;
-    },
-    { timeout: 30000 },
-  );
-  report("confirmed", post ? "Vote confirmed." : "Vote sent; the index has not caught up yet.");
-  return { post: post || (await _indexed(postId)), address };
+  // the voter's own vote, not the tallies: others may vote on the post at the same time
+  const shown = await poll(async () => (await indexedVote(address, postId)) === direction, { timeout: 30000 });
+  const confirmed = shown !== null;
+  if (confirmed) rememberVote(address, postId, direction);
+  const post = await _indexed(postId);
+  if (confirmed) report("confirmed", direction === 0 ? "Vote withdrawn." : "Vote confirmed.");
+  else report("sent", "Vote sent; the index has not caught up yet: reload in a while.");
+  return { post, address, confirmed };
 }

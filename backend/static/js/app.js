@@ -2,7 +2,8 @@
 // optional for reading; posting and voting need it because keys live here.
 
 import { castVote, submitPost } from "./actions.js";
-import { currentAddress, myVotes, signerMode } from "./signer.js";
+import { votesOf } from "./api.js";
+import { currentAddress, myVotes, rememberVotes, signerMode } from "./signer.js";
 import { initKeyPage } from "./keypage.js";
 import { initPreview } from "./preview.js";
 import { relativeTime } from "./time.js";
@@ -72,13 +73,36 @@ async function showAccount() {
   return address;
 }
 
+// Every look at the reader's votes and every settled vote takes a number: only the latest may press buttons.
+let voteView = 0;
+
+/** Press the buttons of direction (+1, -1, 0: none) in form, and keep it as the reader's vote there. */
+function showVote(form, direction) {
+  form.dataset.myVote = String(direction);
+  form.querySelector(".vote-up").setAttribute("aria-pressed", String(direction === 1));
+  form.querySelector(".vote-down").setAttribute("aria-pressed", String(direction === -1));
+}
+
+/** Show the reader's votes on the page: this browser's cache at once, then the index's answer. */
 async function markVotes() {
-  const votes = myVotes(await currentAddress());
-  for (const form of document.querySelectorAll("form.vote")) {
-    const mine = votes[form.dataset.postId] || 0;
-    form.querySelector(".vote-up").setAttribute("aria-pressed", String(mine === 1));
-    form.querySelector(".vote-down").setAttribute("aria-pressed", String(mine === -1));
+  const view = ++voteView;
+  const address = await currentAddress();
+  if (view !== voteView) return;
+  // a form whose vote is on its way shows that vote's outcome when it settles
+  const forms = [...document.querySelectorAll("form.vote")].filter((form) => !form.querySelector("[aria-busy=true]"));
+  const cached = myVotes(address);
+  forms.forEach((form) => showVote(form, cached[form.dataset.postId] || 0));
+  if (!address || !forms.length) return;
+  const postIds = forms.map((form) => form.dataset.postId);
+  let votes;
+  try {
+    votes = await votesOf(address, postIds);
+  } catch {
+    return; // the index did not answer: the cache stands
   }
+  if (view !== voteView) return; // a later look, or a vote settled meanwhile
+  rememberVotes(address, postIds, votes);
+  forms.forEach((form) => showVote(form, votes[form.dataset.postId] || 0));
 }
 
 // ---- voting -----------------------------------------------------------------
@@ -92,20 +116,20 @@ function updateScores(post) {
 
 async function onVote(form, button) {
   const postId = Number(form.dataset.postId);
-  const pressed = button.getAttribute("aria-pressed") === "true";
-  const previous = myVotes(await currentAddress())[postId] || 0;
-  const direction = pressed ? 0 : Number(button.value);
+  const previous = Number(form.dataset.myVote || 0);
+  const direction = previous === Number(button.value) ? 0 : Number(button.value);
   const buttons = form.querySelectorAll("button");
+  const forms = () => document.querySelectorAll(`form.vote[data-post-id="${postId}"]`);
   buttons.forEach((b) => b.setAttribute("aria-busy", "true"));
   try {
-    const { post } = await castVote(postId, direction, previous, (state, text) => {
+    const { post } = await castVote(postId, direction, (state, text) => {
       form.dataset.state = state;
-      if (state === "pending") toast(text);
+      toast(text);
     });
+    voteView += 1; // this vote outranks what a look begun before it may still bring
     updateScores(post);
-    await markVotes();
+    forms().forEach((f) => showVote(f, direction));
     await showAccount();
-    toast(direction === 0 ? "Vote withdrawn." : "Vote confirmed.");
   } catch (error) {
     form.dataset.state = "error";
     toast(`Vote failed: ${error.shortMessage || error.message}`);

@@ -2,7 +2,7 @@
 // key made in this browser and kept in localStorage (it signs EIP-712 messages
 // that /api/relay submits, so no ether is needed).
 
-import { BrowserProvider, Wallet } from "/static/vendor/ethers.min.js";
+import { BrowserProvider, Wallet, getAddress } from "/static/vendor/ethers.min.js";
 
 const KEY_ITEM = "indelible.key";
 const MODE_ITEM = "indelible.signer";
@@ -74,19 +74,30 @@ export async function walletSigner(chainId) {
   return signer;
 }
 
-/** The votes this browser cast, {postId: direction}, per voter. */
+// The votes cache: {postId: direction} per voter, written once a vote is known to be on chain and
+// whenever the index answers. It only makes the highlight instant: the index's answer wins.
+const votesItem = (address) => VOTES_ITEM + getAddress(address);
+
+/** The cached votes of address, {postId: direction}. */
 export function myVotes(address) {
   if (!address) return {};
   try {
-    return JSON.parse(localStorage.getItem(VOTES_ITEM + address) || "{}");
+    return JSON.parse(localStorage.getItem(votesItem(address)) || "{}");
   } catch {
     return {};
   }
 }
 
+/** Cache votes ({postId: direction}) as the votes of address on postIds: those absent have none. */
+export function rememberVotes(address, postIds, votes) {
+  const cached = myVotes(address);
+  for (const postId of postIds) {
+    if (votes[postId]) cached[postId] = votes[postId];
+    else delete cached[postId];
+  }
+  localStorage.setItem(votesItem(address), JSON.stringify(cached));
+}
+
 export function rememberVote(address, postId, direction) {
-  const votes = myVotes(address);
-  if (direction === 0) delete votes[postId];
-  else votes[postId] = direction;
-  localStorage.setItem(VOTES_ITEM + address, JSON.stringify(votes));
+  rememberVotes(address, [postId], { [postId]: direction });
 }
