@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from web3 import Web3
 
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool = True) ->
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _http_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
     STATIC_DIR.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
@@ -146,6 +148,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if exc.status_code != 404 or exc.detail != "Not Found" else "No page here"
     return pages.error_page(request, exc.status_code, str(detail))
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    """The index database is down, locked past its timeout or missing a table: 503, not a bare 500.
+
+    The driver's message stays in the log: it may name the database host and user.
+    """
+    log.warning("index database unavailable on %s: %s", request.url.path, exc)
+    detail = "index database unavailable: try again shortly (the operator's log says why)"
+    return await _http_error(request, StarletteHTTPException(status_code=503, detail=detail))
 
 
 def _describe(error: dict[str, Any]) -> str:

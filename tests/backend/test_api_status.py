@@ -382,3 +382,36 @@ def test_status_page_shows_a_database_failure(broken_index: TestClient):
     response = broken_index.get("/status", headers={"accept": "text/html"})
     assert response.status_code == 200
     assert "database unavailable: " in response.text
+
+
+@pytest.fixture
+def lost_posts(
+    board: BoardHandle, data_dir: Path, ganache: Ganache, make_client: Callable[..., TestClient]
+) -> TestClient:
+    """The app on a SQLite index whose posts and votes tables are gone (an OperationalError on every read)."""
+    settings = make_settings(data_dir, ganache.url, f"sqlite:///{data_dir / 'index.sqlite3'}")
+    client = make_client(settings, run_indexer=False)
+    with client.app.state.indelible.engine.begin() as conn:
+        conn.execute(text("DROP TABLE posts"))
+        conn.execute(text("DROP TABLE votes"))
+    return client
+
+
+DATABASE_DOWN = "index database unavailable: try again shortly (the operator's log says why)"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/posts", "/api/posts/1", f"/api/authors/{SIGNER}", f"/api/votes/{SIGNER}?posts=1", "/feeds/posts.atom"],
+)
+def test_reads_are_503_with_a_reason_when_the_index_database_fails(lost_posts: TestClient, path: str):
+    response = lost_posts.get(path)
+    assert response.status_code == 503
+    assert response.json() == {"detail": DATABASE_DOWN}
+
+
+def test_pages_are_an_html_503_when_the_index_database_fails(lost_posts: TestClient):
+    response = lost_posts.get("/", headers={"accept": "text/html"})
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("text/html")
+    assert DATABASE_DOWN.replace("'", "&#39;") in response.text
