@@ -33,6 +33,7 @@ from backend.config import Settings
 from backend.content.cid import sha256
 from backend.db.models import Base
 from backend.db.session import make_engine
+from backend.db.stats import index_summary
 from backend.devchain import Ganache, free_port
 from backend.devchain import deploy_board as deploy_from_artifact
 
@@ -205,6 +206,13 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def wait_indexed(client: TestClient, w3: Web3, timeout: float = 30) -> None:
+    """Until the app's index has reached the node's head block."""
+    engine = client.app.state.indelible.engine
+    head = w3.eth.block_number
+    wait_for(lambda: (index_summary(engine)["indexed_block"] or -1) >= head, timeout=timeout)
 
 
 DUMP_SKIP = {"content_queue": {"attempts", "next_attempt_at", "last_error"}}

@@ -21,8 +21,7 @@ from backend.content.cid import digest_to_cid, sha256
 from backend.content.document import encode_document
 from backend.content.store import PinStore
 from backend.db.queries import encode_cursor
-from backend.db.stats import index_summary
-from tests.backend.conftest import DATABASES, BoardHandle, make_settings, module_index, wait_for
+from tests.backend.conftest import DATABASES, BoardHandle, make_settings, module_index, wait_indexed
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -42,12 +41,6 @@ class World:
 
 def _doc(title: str | None, body: str) -> bytes:
     return encode_document(title, body)
-
-
-def _wait_indexed(client: TestClient, w3: Web3) -> None:
-    engine = client.app.state.indelible.engine
-    head = w3.eth.block_number
-    wait_for(lambda: (index_summary(engine)["indexed_block"] or -1) >= head, timeout=30)
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -86,7 +79,7 @@ def world(request: pytest.FixtureRequest, w3: Web3, tmp_path_factory: pytest.Tem
         board.vote(top[2], -1, accounts[voter])
     settings = make_settings(data_dir, board.w3.provider.endpoint_uri, url)
     with TestClient(create_app(settings)) as client:
-        _wait_indexed(client, w3)
+        wait_indexed(client, w3)
         yield World(client, board, client.app.state.indelible.engine, accounts, top, replies, unpinned)
 
 

@@ -15,8 +15,15 @@ from web3 import Web3
 
 from backend.api.schemas import POST_ID_MAX, VotesOut
 from backend.app import create_app
-from backend.db.stats import index_summary
-from tests.backend.conftest import DATABASES, BoardHandle, digest_of, make_settings, module_index, wait_for
+from tests.backend.conftest import (
+    DATABASES,
+    BoardHandle,
+    digest_of,
+    make_settings,
+    module_index,
+    wait_for,
+    wait_indexed,
+)
 
 NOBODY = Web3.to_checksum_address("0x" + "12" * 20)
 UNKNOWN_POST = 999_999
@@ -34,12 +41,6 @@ class World:
         response = self.client.get(f"/api/votes/{voter}", params={"posts": posts})
         assert response.status_code == 200, response.text
         return dict(response.json()["votes"])
-
-
-def _wait_indexed(client: TestClient, w3: Web3) -> None:
-    engine = client.app.state.indelible.engine
-    head = w3.eth.block_number
-    wait_for(lambda: (index_summary(engine)["indexed_block"] or -1) >= head, timeout=30)
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -67,7 +68,7 @@ def world(request: pytest.FixtureRequest, w3: Web3, tmp_path_factory: pytest.Tem
         board.vote(posts[post], direction, voters[voter])
     settings = make_settings(data_dir, board.w3.provider.endpoint_uri, url)
     with TestClient(create_app(settings)) as client:
-        _wait_indexed(client, w3)
+        wait_indexed(client, w3)
         yield World(client, voters, posts)
 
 
