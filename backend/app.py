@@ -27,7 +27,7 @@ from web3 import Web3
 
 from backend import __version__, chain
 from backend.api import authors, content, contract, feeds, gateway, posts, relay, status, votes
-from backend.config import Settings, redact_url
+from backend.config import Settings, node_unreachable
 from backend.content.service import ContentService
 from backend.db.session import ensure_schema, make_engine
 from backend.indexer.runner import Indexer
@@ -60,8 +60,7 @@ class AppState:
         except chain.DeploymentError as exc:
             self.deployment, self.deployment_error = None, str(exc)
         except Exception as exc:  # the node is down or not a JSON-RPC node
-            url = self.settings.rpc_url
-            self.deployment, self.deployment_error = None, redact_url(f"node at {url} unreachable: {exc}", url)
+            self.deployment, self.deployment_error = None, node_unreachable(self.settings.rpc_url, exc)
 
 
 class _HintingContent(ContentService):

@@ -53,6 +53,11 @@ def redact_url(text: str, url: str) -> str:
     return text
 
 
+def node_unreachable(url: str, exc: BaseException) -> str:
+    """The sentence for a node at ``url`` that did not answer, with the URL's secrets hidden."""
+    return redact_url(f"node at {url} unreachable: {exc}", url)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime configuration; build one with ``Settings()`` after setting the environment."""

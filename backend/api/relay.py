@@ -13,7 +13,7 @@ from backend import chain
 from backend.api.authors import AddressPath, checksum
 from backend.api.contract import current_deployment
 from backend.api.schemas import ApiRoute, NonceOut, RelayIn, RelayOut, error_responses
-from backend.config import redact_url
+from backend.config import node_unreachable
 from backend.content.store import PinStore
 from backend.ratelimit import TokenBucket
 from backend.relay import Relayer, RelayError
@@ -43,8 +43,7 @@ def _relayer(request: Request) -> Relayer:
 
 def _node_unreachable(request: Request, exc: RequestException) -> HTTPException:
     """A 503 for a node that stopped answering after its deployment was found (web3 raises requests' errors)."""
-    url = request.app.state.indelible.settings.rpc_url
-    return HTTPException(status_code=503, detail=redact_url(f"node at {url} unreachable: {exc}", url))
+    return HTTPException(status_code=503, detail=node_unreachable(request.app.state.indelible.settings.rpc_url, exc))
 
 
 def _client(request: Request) -> str:

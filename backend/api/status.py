@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from backend.api.schemas import ApiRoute, IndexStatusOut, StatusOut
 from backend.chain import genesis_hash
-from backend.config import public_url, redact_url
+from backend.config import node_unreachable, public_url
 from backend.db.stats import index_summary
 
 router = APIRouter(prefix="/api", tags=["status"], route_class=ApiRoute)
@@ -49,7 +49,7 @@ def build_status(request: Request) -> dict[str, Any]:
         node_error = None
     except Exception as exc:  # node down: say so instead of failing
         chain_id, head_block, genesis = None, None, None
-        node_error = redact_url(f"node at {state.settings.rpc_url} unreachable: {exc}", state.settings.rpc_url)
+        node_error = node_unreachable(state.settings.rpc_url, exc)
     known = state.deployment
     if known is None or (chain_id is not None and known.chain_id != chain_id) or known.genesis_hash != genesis:
         state.refresh_deployment()
