@@ -14,13 +14,16 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, inspect, select, text
 from sqlalchemy.exc import OperationalError
@@ -213,6 +216,22 @@ def wait_indexed(client: TestClient, w3: Web3, timeout: float = 30) -> None:
     engine = client.app.state.indelible.engine
     head = w3.eth.block_number
     wait_for(lambda: (index_summary(engine)["indexed_block"] or -1) >= head, timeout=timeout)
+
+
+@contextmanager
+def serving(config: uvicorn.Config) -> Iterator[uvicorn.Server]:
+    """A real uvicorn running ``config`` on a thread for the block; it must start, and stop after."""
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{config.port}", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started or not thread.is_alive(), timeout=30)
+        assert server.started, "uvicorn stopped before it started serving"
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    assert not thread.is_alive(), "uvicorn did not shut down"
 
 
 DUMP_SKIP = {"content_queue": {"attempts", "next_attempt_at", "last_error"}}

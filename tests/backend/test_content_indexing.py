@@ -20,7 +20,7 @@ from backend.db.models import ContentQueue, Post
 from backend.devchain import free_port
 from backend.indexer.content_sync import backoff
 from backend.indexer.runner import Indexer
-from tests.backend.conftest import make_settings, wait_for
+from tests.backend.conftest import make_settings, serving, wait_for
 
 JSON = {"Content-Type": "application/json"}
 
@@ -87,13 +87,8 @@ def second_node(ganache, tmp_path_factory, board, data_dir) -> Iterator[tuple[st
     (own_dir / "deployments.json").write_text((data_dir / "deployments.json").read_text())
     settings = make_settings(own_dir, ganache.url, f"sqlite:///{own_dir / 'index.sqlite3'}")
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout=20)
-    yield f"http://127.0.0.1:{port}", settings
-    server.should_exit = True
-    thread.join(10)
+    with serving(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")):
+        yield f"http://127.0.0.1:{port}", settings
 
 
 def test_missing_content_is_fetched_from_another_node(second_node, board, data_dir, ganache, database_url):

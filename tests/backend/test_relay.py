@@ -42,28 +42,24 @@ def _nonce(board: BoardHandle, account: Any) -> int:
     return int(board.contract.functions.nonces(account.address).call())
 
 
-def signed_post(board: BoardHandle, account: Any, digest: str, parent: int = 0, **over: Any) -> dict[str, Any]:
+def _signed(board: BoardHandle, account: Any, kind: str, fields: dict[str, Any], over: dict[str, Any]) -> dict:
+    """``fields`` plus nonce and deadline (current unless ``over`` names them), signed; ``over`` then overrides."""
     message = {
-        "author": account.address,
-        "digest": digest,
-        "parentId": parent,
+        **fields,
         "nonce": over.pop("nonce", _nonce(board, account)),
         "deadline": over.pop("deadline", _deadline(board)),
     }
-    signature = sign(account, "post", message, board.deployment.chain_id, board.deployment.address)
+    signature = sign(account, kind, message, board.deployment.chain_id, board.deployment.address)
     return {**message, "signature": signature, **over}
+
+
+def signed_post(board: BoardHandle, account: Any, digest: str, parent: int = 0, **over: Any) -> dict[str, Any]:
+    return _signed(board, account, "post", {"author": account.address, "digest": digest, "parentId": parent}, over)
 
 
 def signed_vote(board: BoardHandle, account: Any, post_id: int, direction: int, **over: Any) -> dict[str, Any]:
-    message = {
-        "voter": account.address,
-        "postId": post_id,
-        "direction": direction,
-        "nonce": over.pop("nonce", _nonce(board, account)),
-        "deadline": over.pop("deadline", _deadline(board)),
-    }
-    signature = sign(account, "vote", message, board.deployment.chain_id, board.deployment.address)
-    return {**message, "signature": signature, **over}
+    fields = {"voter": account.address, "postId": post_id, "direction": direction}
+    return _signed(board, account, "vote", fields, over)
 
 
 def relay(client: TestClient, kind: str, body: dict[str, Any]) -> Any:

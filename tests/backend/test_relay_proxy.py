@@ -8,7 +8,6 @@ bucket; from any other address the header is ignored.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +22,7 @@ from backend import __main__ as cli
 from backend.config import Settings
 from backend.devchain import Ganache, free_port
 from backend.ratelimit import TokenBucket
-from tests.backend.conftest import BoardHandle, make_settings, wait_for
+from tests.backend.conftest import BoardHandle, make_settings, serving
 from tests.backend.test_relay import BOB, signed_vote
 
 
@@ -51,18 +50,9 @@ def _serve_config(settings: Settings) -> uvicorn.Config:
 def _served(settings: Settings) -> Iterator[str]:
     """Run ``serve``'s app and config in a real uvicorn on a thread; yields its base URL, with a 2-token limiter."""
     config = _serve_config(settings)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{settings.port}", daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: server.started or not thread.is_alive(), timeout=30)
-        assert server.started, "uvicorn stopped before it started serving"
+    with serving(config):
         config.app.state.indelible.extras["relay_limiter"] = TokenBucket(per_minute=1, burst=2)
         yield f"http://{settings.host}:{settings.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-    assert not thread.is_alive(), "uvicorn did not shut down"
 
 
 def _statuses(base_url: str, body: dict[str, Any], forwarded_for: list[str]) -> list[int]:
