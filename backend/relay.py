@@ -190,25 +190,26 @@ class Relayer:
     def relay(self, kind: str, body: dict[str, Any]) -> str:
         """Check and send one request body (``kind`` post, vote or batch); returns the tx hash."""
         with self._lock:  # one at a time: nonces and the relayer's own tx nonce move with each send
+            now = self._now()  # one head block read for every deadline in the request
             if kind == "batch":
-                posts = [self._check("post", item, f"batch item {i}: ") for i, item in enumerate(body["posts"])]
+                posts = [self._check("post", item, now, f"batch item {i}: ") for i, item in enumerate(body["posts"])]
                 offset = len(posts)
                 votes = [
-                    self._check("vote", item, f"batch item {offset + i}: ") for i, item in enumerate(body["votes"])
+                    self._check("vote", item, now, f"batch item {offset + i}: ") for i, item in enumerate(body["votes"])
                 ]
                 if not posts and not votes:
                     raise RelayError("batch is empty: give at least one post or vote", status_code=422)
                 self._check_batch_nonces([*posts, *votes])
                 call = self.board.functions.batch([p.struct for p in posts], [v.struct for v in votes])
             else:
-                action = self._check(kind, body, "")
+                action = self._check(kind, body, now, "")
                 self._check_nonce(action, self._nonce_of(action.signer), "")
                 name = "postBySig" if kind == "post" else "voteBySig"
                 call = getattr(self.board.functions, name)(action.struct)
             self._simulate(call)
             return self._send(call)
 
-    def _check(self, kind: str, item: dict[str, Any], prefix: str) -> SignedAction:
+    def _check(self, kind: str, item: dict[str, Any], now: int, prefix: str) -> SignedAction:
         message = _post_message(item) if kind == "post" else _vote_message(item)
         claimed = message["author" if kind == "post" else "voter"]
         try:
@@ -217,7 +218,7 @@ class Relayer:
             raise RelayError(prefix + exc.detail) from exc
         if signer != claimed:
             raise RelayError(f"{prefix}invalid signature: not signed by {claimed}")
-        if message["deadline"] < self._now():
+        if message["deadline"] < now:
             raise RelayError(f"{prefix}signature expired: deadline {message['deadline']} has passed")
         v, r, s = split_signature(item["signature"])
         if kind == "post":
