@@ -11,7 +11,7 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup compile run test test-contracts test-backend lint clean
+.PHONY: setup compile run test test-contracts test-backend system-packages lint clean
 
 setup: $(VENV)/.installed node_modules/.installed .solcx/solc-v$(SOLC_VERSION)
 setup: vendor
@@ -59,14 +59,18 @@ run: compile
 # Two pytest runs: brownie's plugin drives the contract tests on a Ganache it
 # launches; the rest runs without it. pytest exits 5 when it collects nothing,
 # which make treats as a failure like any other non-zero code.
-test: test-contracts test-backend
+test: system-packages test-contracts test-backend
 
 test-contracts: compile
 	$(PY) -m pytest tests/contracts --network indelible-test -ra
 
 test-backend: compile
 	$(PY) -m pytest -p no:pytest-brownie tests/backend tests/browser -ra
-test-backend: .venv-fuzz/.installed
+test-backend: .venv-fuzz/.installed system-packages
+
+# Debian's Chromium for the browser tests: installed as root, else the exact command is printed at once.
+system-packages:
+	@scripts/system_packages.sh chromium
 
 lint: setup
 	$(PY) -m ruff check .
