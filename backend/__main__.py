@@ -26,10 +26,15 @@ from backend.devchain import Ganache, is_local_url, rpc_answers
 
 log = logging.getLogger("indelible")
 
+# brownie 1.22 calls its own deprecated rpc.snapshot when it attaches to a node and warns about itself,
+# twice per run; the filter names that one message, so every other warning still shows.
+BROWNIE_SELF_WARNING = "ignore:rpc.snapshot should not be called directly:FutureWarning"
+
 
 def deploy(settings: Settings) -> None:
     """Deploy Board with ``brownie run scripts/deploy.py`` on the configured node."""
     env = {**os.environ, "INDELIBLE_DATA_DIR": str(settings.data_dir), "INDELIBLE_RPC_URL": settings.rpc_url}
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), BROWNIE_SELF_WARNING]))
     python = sys.executable
     network_id = subprocess.run(
         [python, "scripts/brownie_network.py"], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True, text=True
