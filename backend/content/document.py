@@ -9,12 +9,15 @@ not); on upload it is given by ``?reply=`` or inferred from the title's presence
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 MAX_BYTES = 64 * 1024
 MAX_TITLE_CHARS = 300
 KEYS = {"title", "body"}
+# a lone UTF-16 surrogate (json.loads turns "\\ud800" into one): no UTF-8 encoder or database driver accepts it
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class InvalidDocument(ValueError):
@@ -70,6 +73,8 @@ def parse_document(data: bytes, *, reply: bool | None = None) -> Document:
     body = value.get("body")
     if not isinstance(body, str):
         raise InvalidDocument("'body' must be a string")
+    for key in sorted(value):
+        _check_text(key, value[key])
     if reply is None:
         reply = "title" not in value
     if reply:
@@ -86,6 +91,11 @@ def parse_document(data: bytes, *, reply: bool | None = None) -> Document:
     if len(title) > MAX_TITLE_CHARS:
         raise InvalidDocument(f"'title' has {len(title)} characters; the limit is {MAX_TITLE_CHARS}")
     return Document(title=title, body=body)
+
+
+def _check_text(key: str, text: object) -> None:
+    if isinstance(text, str) and (found := _SURROGATE.search(text)):
+        raise InvalidDocument(f"{key!r} contains a lone UTF-16 surrogate (U+{ord(found.group()):04X})")
 
 
 def encode_document(title: str | None, body: str) -> bytes:
