@@ -1,0 +1,211 @@
+"""Limits shared by every process on one database: rate buckets, short-lived values, a cross-process lock.
+
+The tables live beside the index but are not part of it: they have their own
+MetaData, so an index rebuild (``wipe``) or a schema bump (``ensure_schema``)
+leaves them alone. Every row carries ``expires_at`` and expired rows are purged
+about once a minute, so the tables stay bounded. Times are wall-clock seconds
+(``time.time()``), shared by every instance.
+
+* ``take(key, cost, limit, window)``: at most ``limit`` units per ``window``
+  seconds, refilled continuously (a GCRA / leaky bucket that can be emptied at
+  once). Returns 0.0 when granted (and charges ``cost``), else the seconds until
+  ``cost`` would fit (``math.inf`` when it never can). Atomic on SQLite (one
+  writer at a time) and PostgreSQL (the conditional UPDATE locks the row).
+* ``refund``, ``left``: give units back; how many are free now.
+* ``get``/``put``: JSON values with a time to live (seen signers, refusals, nonces).
+* ``lock(key)``: held across processes on PostgreSQL (advisory lock), in-process on SQLite.
+
+``of(state)`` is the app's one instance (``state.extras["limits"]``), on the index's engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Column, Double, Engine, MetaData, String, Table, Text, bindparam, delete, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+METADATA = MetaData()  # not the index's Base.metadata: rebuilding the index must not reset limits
+BUCKETS = Table(
+    "limit_buckets",
+    METADATA,
+    Column("key", String(200), primary_key=True),
+    Column("tat", Double, nullable=False),  # theoretical arrival time: the bucket is full again then
+    Column("expires_at", Double, nullable=False, index=True),
+)
+VALUES = Table(
+    "limit_values",
+    METADATA,
+    Column("key", String(200), primary_key=True),
+    Column("value", Text, nullable=False),  # JSON
+    Column("expires_at", Double, nullable=False, index=True),
+)
+PURGE_EVERY = 60.0  # seconds between sweeps of expired rows
+_EPSILON = 1e-9  # float slack, so that exactly ``limit`` units fit in an empty bucket
+
+
+class Limits:
+    """Counters and values in the database, shared by every app instance that uses it."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._postgres = engine.dialect.name == "postgresql"
+        self._greatest = "greatest" if self._postgres else "max"  # SQLite's two-argument max() is scalar
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._next_purge = 0.0
+        METADATA.create_all(engine)
+        self._grant = text(
+            f"UPDATE limit_buckets SET tat = {self._greatest}(tat, :now) + :inc, "
+            f"expires_at = {self._greatest}(tat, :now) + :inc "
+            f"WHERE key = :key AND {self._greatest}(tat, :now) + :inc - :now <= :window + :eps RETURNING tat"
+        )
+
+    # --- buckets ----------------------------------------------------------------------------------
+
+    def take(self, key: str, cost: float, limit: float, window: float) -> float:
+        """Charge ``cost`` of at most ``limit`` per ``window`` s to ``key``: 0.0 if granted, else seconds to wait."""
+        if cost <= 0:
+            return 0.0
+        if cost > limit:
+            return math.inf
+        now = self.clock()
+        self._maybe_purge(now)
+        inc = cost * window / limit
+        with self.engine.begin() as conn:
+            conn.execute(self._insert(BUCKETS).values(key=key, tat=now, expires_at=now).on_conflict_do_nothing())
+            params = {"key": key, "now": now, "inc": inc, "window": window, "eps": _EPSILON}
+            if conn.execute(self._grant, params).first() is not None:
+                return 0.0
+            tat = float(conn.execute(select(BUCKETS.c.tat).where(BUCKETS.c.key == key)).scalar_one())
+        return max(max(tat, now) + inc - now - window, _EPSILON)
+
+    def refund(self, key: str, cost: float, limit: float, window: float) -> None:
+        """Give back ``cost`` units taken from ``key`` (a later check refused the request, or less was used)."""
+        if cost <= 0 or limit <= 0:
+            return
+        inc = cost * window / limit
+        with self.engine.begin() as conn:
+            conn.execute(
+                BUCKETS.update()
+                .where(BUCKETS.c.key == key)
+                .values(tat=BUCKETS.c.tat - inc, expires_at=BUCKETS.c.tat - inc)
+            )
+
+    def left(self, key: str, limit: float, window: float) -> float:
+        """Units ``key`` may take now (``limit`` when untouched or refilled)."""
+        now = self.clock()
+        with self.engine.connect() as conn:
+            tat = conn.execute(select(BUCKETS.c.tat).where(BUCKETS.c.key == key)).scalar()
+        if tat is None or tat <= now:
+            return float(limit)
+        return max(0.0, limit - (tat - now) * limit / window)
+
+    def full_at(self, key: str) -> float:
+        """When ``key``'s bucket is full again (wall-clock seconds; now or earlier when it already is)."""
+        with self.engine.connect() as conn:
+            tat = conn.execute(select(BUCKETS.c.tat).where(BUCKETS.c.key == key)).scalar()
+        return float(tat) if tat is not None else self.clock()
+
+    # --- values -----------------------------------------------------------------------------------
+
+    def get(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The unexpired values stored under ``keys`` (absent keys are left out), in one query."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        query = select(VALUES.c.key, VALUES.c.value).where(
+            VALUES.c.key.in_(bindparam("keys", expanding=True)), VALUES.c.expires_at > bindparam("now")
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query, {"keys": wanted, "now": self.clock()}).all()
+        return {key: json.loads(value) for key, value in rows}
+
+    def put(self, values: dict[str, Any], ttl: float) -> None:
+        """Store each value (JSON-encodable) for ``ttl`` seconds, replacing what was there."""
+        if not values:
+            return
+        expires = self.clock() + ttl
+        rows = [{"key": key, "value": json.dumps(value), "expires_at": expires} for key, value in values.items()]
+        stmt = self._insert(VALUES)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[VALUES.c.key], set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at}
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt, rows)
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Drop the values under ``keys``."""
+        wanted = list(keys)
+        if wanted:
+            with self.engine.begin() as conn:
+                conn.execute(delete(VALUES).where(VALUES.c.key.in_(wanted)))
+
+    # --- lock ---------------------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold ``key`` against every process on this database (PostgreSQL) or every thread (SQLite)."""
+        if not self._postgres:
+            with self._locks_guard:
+                local = self._locks.setdefault(key, threading.Lock())
+            with local:
+                yield
+            return
+        lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        with self.engine.connect() as conn:
+            conn.execute(select(func.pg_advisory_lock(lock_id)))
+            try:
+                yield
+            finally:
+                conn.execute(select(func.pg_advisory_unlock(lock_id)))
+                conn.commit()
+
+    # --- upkeep -------------------------------------------------------------------------------------
+
+    def purge(self) -> None:
+        """Delete expired buckets and values."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(delete(BUCKETS).where(BUCKETS.c.expires_at < now))
+            conn.execute(delete(VALUES).where(VALUES.c.expires_at < now))
+
+    def _maybe_purge(self, now: float) -> None:
+        if now >= self._next_purge:
+            self._next_purge = now + PURGE_EVERY
+            self.purge()
+
+    def _insert(self, table: Table) -> Any:
+        return (postgresql.insert if self._postgres else sqlite.insert)(table)
+
+
+def of(state: Any) -> Limits:
+    """The app's shared Limits, on its index engine (made on first use)."""
+    limits = state.extras.get("limits")
+    if limits is None:
+        limits = state.extras["limits"] = Limits(state.engine)
+    return limits  # type: ignore[no-any-return]
+
+
+def client_key(host: str | None) -> str:
+    """The unit clients are counted in: an IPv4 address, or the /64 network of an IPv6 address."""
+    if not host:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host[:100]  # not an IP (a test client's name): counted as given
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
