@@ -71,6 +71,7 @@ class Settings:
     contract_address: str = field(default_factory=lambda: _env("CONTRACT_ADDRESS", ""))
     confirmations: int = field(default_factory=lambda: int(_env("CONFIRMATIONS", "0")))
     collapse_score: int = field(default_factory=lambda: int(_env("COLLAPSE_SCORE", "-5")))
+    thread_replies: int = field(default_factory=lambda: max(1, int(_env("THREAD_REPLIES", "50"))))
     ipfs_gateways: list[str] = field(default_factory=lambda: _list(_env("IPFS_GATEWAYS", "")))
     ipfs_api_url: str = field(default_factory=lambda: _env("IPFS_API_URL", ""))
     dev_mnemonic: str = field(default_factory=lambda: _env("DEV_MNEMONIC", DEV_MNEMONIC))

@@ -43,6 +43,11 @@ def collapse_score(request: Request) -> int:
     return int(request.app.state.indelible.settings.collapse_score)
 
 
+def thread_replies(request: Request) -> int:
+    """Direct replies of one post shown at once (INDELIBLE_THREAD_REPLIES)."""
+    return int(request.app.state.indelible.settings.thread_replies)
+
+
 DbSession = Annotated[Session, Depends(read_session)]
 
 
@@ -91,7 +96,15 @@ async def get_post(
     request: Request,
     post_id: PostId,
     depth: Annotated[int, Query(ge=0, le=MAX_DEPTH, description="Levels of replies to include")] = DEFAULT_DEPTH,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="more_replies.cursor of this post: its next direct replies")
+    ] = None,
 ) -> Response:
-    """A post (top-level or reply) with its replies nested best first, ``depth`` levels deep."""
-    threshold = collapse_score(request)
-    return await read_json(request, lambda session: build_thread(session, post_id, depth, collapse_score=threshold))
+    """A post (top-level or reply) with its replies nested best first, ``depth`` levels deep, paged per post."""
+    threshold, per_parent = collapse_score(request), thread_replies(request)
+    return await read_json(
+        request,
+        lambda session: build_thread(
+            session, post_id, depth, collapse_score=threshold, cursor=cursor, per_parent=per_parent
+        ),
+    )

@@ -111,11 +111,21 @@ class FeedOut(BaseModel):
     next_cursor: str | None = Field(description="Opaque cursor of the next page; null on the last page")
 
 
+class MoreRepliesOut(BaseModel):
+    """Direct replies of a post left out of this document (page size, thread budget or depth)."""
+
+    count: int = Field(description="How many direct replies are not shown here")
+    cursor: str | None = Field(
+        description="Pass as ``cursor`` to this post's URL for its next replies; null: the post's URL starts them"
+    )
+    url: str = Field(description="Where the next replies are: this post's URL, with the cursor when there is one")
+
+
 class ThreadPostOut(PostOut):
-    """A post with its replies, best first; ``more_replies`` counts those not loaded at this depth."""
+    """A post with its replies, best first; ``more_replies`` says what was left out, null when nothing."""
 
     replies: list[ThreadPostOut]
-    more_replies: int = Field(description="Replies not included here (depth limit): load them from ``url``")
+    more_replies: MoreRepliesOut | None = Field(description="Direct replies not included here and where they are")
     url: str = Field(description="This post's JSON permalink")
 
 

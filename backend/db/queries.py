@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 from typing import Any, Literal
 
-from sqlalchemy import Select, bindparam, func, select, tuple_
+from sqlalchemy import Select, and_, bindparam, case, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from backend.db.models import Post, Vote
@@ -34,6 +34,8 @@ DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 DEFAULT_DEPTH = 6
 MAX_DEPTH = 20
+REPLIES_PER_PARENT = 50  # direct replies of one post shown at once, at any depth (INDELIBLE_THREAD_REPLIES)
+THREAD_BUDGET = 500  # replies in one thread document at most, however wide or deep the thread
 
 POSTS = Post.__table__
 OUT_FIELDS = (
@@ -179,9 +181,6 @@ _AUTHOR = bindparam("author", type_=POSTS.c.author.type)
 _POST = select(*_COLUMNS).where(POSTS.c.id == _ID)
 _SUBTREE = select(*_COLUMNS).where(POSTS.c.root_id == _ROOT, POSTS.c.depth > _BELOW)
 # a thread's replies: the shown fields, then the Wilson bound they are ordered by (one dict per reply)
-_THREAD = select(*(POSTS.c[name] for name in (*OUT_FIELDS, "wilson"))).where(
-    POSTS.c.root_id == _ROOT, POSTS.c.depth > _BELOW, POSTS.c.depth <= bindparam("deepest", type_=POSTS.c.depth.type)
-)
 _THREAD_NEWEST = _SUBTREE.order_by(POSTS.c.id.desc())
 _AUTHOR_TOTALS = select(
     func.count().filter(_TOP_LEVEL),
@@ -200,30 +199,115 @@ def get_post(session: Session, post_id: int) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+# A thread's replies, one level per query: each parent's first ``per_parent`` children best first (not
+# collapsed, then the Wilson lower bound, then the older reply), numbered by a window function over just the
+# parents of that level (ix_posts_parent finds them), then the level cut at ``budget`` rows taking each
+# parent's 1st child, then each one's 2nd..., so a wide level shares the budget instead of the first parent
+# taking it all. Levels stop when the budget is spent; every cut shows as ``more_replies`` with a cursor.
+_TIER = case((POSTS.c.score <= bindparam("threshold", type_=POSTS.c.score.type), 1), else_=0)
+_REPLY_FIELDS = [POSTS.c[name] for name in (*OUT_FIELDS, "wilson")]
+
+
+@functools.cache
+def _level_statement(after: bool) -> Select[Any]:
+    statement = select(
+        *_REPLY_FIELDS,
+        _TIER.label("tier"),
+        func.row_number()
+        .over(partition_by=POSTS.c.parent_id, order_by=(_TIER, POSTS.c.wilson.desc(), POSTS.c.id))
+        .label("rn"),
+    ).where(POSTS.c.parent_id.in_(bindparam("parents", type_=POSTS.c.id.type, expanding=True)))
+    if after:
+        tier, wilson = bindparam("after_tier"), bindparam("after_wilson", type_=POSTS.c.wilson.type)
+        after_id = bindparam("after_id", type_=POSTS.c.id.type)
+        statement = statement.where(
+            or_(
+                _TIER > tier,
+                and_(
+                    _TIER == tier, or_(POSTS.c.wilson < wilson, and_(POSTS.c.wilson == wilson, POSTS.c.id > after_id))
+                ),
+            )
+        )
+    level = statement.subquery()
+    return (
+        select(*(level.c[name] for name in (*OUT_FIELDS, "wilson", "tier")))
+        .where(level.c.rn <= bindparam("per_parent"))
+        .order_by(level.c.rn, level.c.parent_id)
+        .limit(bindparam("budget"))
+    )
+
+
+def replies_listing(post_id: int) -> str:
+    """The cursor listing of one post's direct replies."""
+    return f"replies:{post_id}"
+
+
 def build_thread(
-    session: Session, post_id: int, depth: int = DEFAULT_DEPTH, *, collapse_score: int = -5
+    session: Session,
+    post_id: int,
+    depth: int = DEFAULT_DEPTH,
+    *,
+    collapse_score: int = -5,
+    cursor: str | None = None,
+    per_parent: int = REPLIES_PER_PARENT,
+    budget: int = THREAD_BUDGET,
 ) -> dict[str, Any] | None:
-    """The post with ``depth`` levels of replies nested under ``replies``, best first; None when absent."""
+    """The post with ``depth`` levels of replies nested under ``replies``, best first; None when absent.
+
+    Each post shows at most ``per_parent`` replies and the document at most ``budget``; a post with
+    replies left out has ``more_replies: {count, cursor, url}``, and ``cursor`` (from such a
+    ``more_replies``) pages this post's direct replies after the ones already shown. BadCursor for a bad one.
+    """
+    state = decode_cursor(cursor, replies_listing(post_id)) if cursor else None
+    shown_before = state.get("n", 0) if state else 0
+    if state is not None and ("k" not in state or not _is_int(shown_before) or shown_before < 0):
+        raise BadCursor(MALFORMED_CURSOR)
     top = get_post(session, post_id)
     if top is None:
         return None
-    params = {"root": top["root_id"], "below": top["depth"], "deepest": top["depth"] + depth}
-    # best first: not collapsed, then the Wilson lower bound, then the older reply (ids are unique)
-    children: dict[int, list[tuple[bool, float, int, dict[str, Any]]]] = defaultdict(list)
-    for row in session.execute(_THREAD, params).all():
-        out = dict(zip(OUT_FIELDS, row, strict=False))  # every field but the trailing wilson
-        children[out["parent_id"]].append((out["score"] <= collapse_score, -row[-1], out["id"], out))
+    children: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    last_key: dict[int, tuple[int, float, int]] = {}  # each parent's last shown child: (tier, wilson, id)
+    parents, level, left = [post_id], 0, budget
+    while parents and level < depth and left > 0:
+        params: dict[str, Any] = {
+            "parents": parents,
+            "threshold": collapse_score,
+            "per_parent": per_parent,
+            "budget": left,
+        }
+        if state is not None and level == 0:
+            params |= {"after_tier": state["t"], "after_wilson": state["k"], "after_id": state["i"]}
+        rows = session.execute(_level_statement(state is not None and level == 0), params).all()
+        parents = []
+        for row in rows:
+            out = dict(zip(OUT_FIELDS, row, strict=False))  # every field but the trailing wilson and tier
+            children[out["parent_id"]].append(out)
+            last_key[out["parent_id"]] = (row[-1], row[-2], out["id"])
+            if out["reply_count"]:
+                parents.append(out["id"])
+        level, left = level + 1, left - len(rows)
 
-    def node(out: dict[str, Any]) -> dict[str, Any]:
-        replies = children.get(out["id"], [])
-        replies.sort()
+    def node(out: dict[str, Any], before: int = 0) -> dict[str, Any]:
+        replies = children.get(out["id"], [])  # in order already: the level query numbers them best first
         out["collapsed"] = out["score"] <= collapse_score
-        out["replies"] = [node(reply[3]) for reply in replies]
-        out["more_replies"] = max(out["reply_count"] - len(replies), 0)
+        out["replies"] = [node(reply) for reply in replies]
+        out["more_replies"] = _more_replies(out, before + len(replies), last_key.get(out["id"]))
         out["url"] = f"/api/posts/{out['id']}"
         return out
 
-    return {"post": node(post_out(top, collapse_score)), "depth": depth}
+    return {"post": node(post_out(top, collapse_score), shown_before), "depth": depth}
+
+
+def _more_replies(post: dict[str, Any], shown: int, last: tuple[int, float, int] | None) -> dict[str, Any] | None:
+    """What is left of ``post``'s direct replies after ``shown`` of them: count, cursor and URL; None if none."""
+    count = post["reply_count"] - shown
+    if count <= 0:
+        return None
+    if last is None:  # none shown here (depth or budget reached): the post's own page starts them
+        return {"count": count, "cursor": None, "url": f"/api/posts/{post['id']}"}
+    tier, wilson, after_id = last
+    cursor = encode_cursor({"l": replies_listing(post["id"]), "t": tier, "k": wilson, "i": after_id, "n": shown})
+    return {"count": count, "cursor": cursor, "url": f"/api/posts/{post['id']}?cursor={cursor}"}
 
 
 def thread_rows(session: Session, post_id: int, limit: int) -> tuple[Any, list[Any]] | None:

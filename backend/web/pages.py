@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.api.authors import AddressPath, checksum
-from backend.api.posts import Cursor, DbSession, PostId, collapse_score
+from backend.api.posts import Cursor, DbSession, PostId, collapse_score, thread_replies
 from backend.api.status import build_status
 from backend.db.queries import BadCursor, Sort, Window, build_author, build_feed, build_thread
 from backend.web.render import page
@@ -83,12 +83,23 @@ def sorted_page(
 
 
 @router.get("/posts/{post_id}", response_class=HTMLResponse)
-def post_page(request: Request, session: DbSession, post_id: PostId) -> HTMLResponse:
-    """A post with its thread of replies."""
-    thread = build_thread(session, post_id, collapse_score=collapse_score(request))
+def post_page(request: Request, session: DbSession, post_id: PostId, cursor: Cursor = None) -> HTMLResponse:
+    """A post with its thread of replies (``cursor``: the next page of its direct replies)."""
+    try:
+        thread = build_thread(
+            session,
+            post_id,
+            collapse_score=collapse_score(request),
+            cursor=cursor,
+            per_parent=thread_replies(request),
+        )
+    except BadCursor as exc:
+        return error_page(request, 422, str(exc))
     if thread is None:
         return error_page(request, 404, "Post not found")
-    return page(request, "posts/thread.html", f"/api/posts/{post_id}", thread=thread)
+    return page(
+        request, "posts/thread.html", _url(f"/api/posts/{post_id}", cursor=cursor), thread=thread, cursor=cursor
+    )
 
 
 @router.get("/authors/{address}", response_class=HTMLResponse)

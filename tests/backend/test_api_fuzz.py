@@ -101,11 +101,11 @@ include-path = "/api/relay"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "422"]
 
 [[operations]]
-include-path-regex = "^/(api/posts|api/authors/.*|feeds/.*)$"
+include-path-regex = "^/(api/posts(/[^/]+)?|api/authors/.*|feeds/.*)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "422"]
 
 [[operations]]
-include-path-regex = "^/api/votes/"
+include-path-regex = "^/api/(votes|nonces)/"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "422"]
 """
 

@@ -186,14 +186,14 @@ def test_thread_nests_replies_best_first(world: World):
     a = post["replies"][1]
     assert ids(a["replies"]) == [world.replies["a1"]]
     assert ids(a["replies"][0]["replies"]) == [world.replies["a1x"]]
-    assert a["replies"][0]["replies"][0]["more_replies"] == 0
+    assert a["replies"][0]["replies"][0]["more_replies"] is None
 
 
 def test_thread_depth_limit_leaves_a_link_to_the_rest(world: World):
     post = world.client.get(f"/api/posts/{world.top[0]}?depth=1").json()["post"]
     a = next(r for r in post["replies"] if r["id"] == world.replies["a"])
     assert a["replies"] == []
-    assert a["more_replies"] == 1
+    assert a["more_replies"] == {"count": 1, "cursor": None, "url": f"/api/posts/{world.replies['a']}"}
     assert a["url"] == f"/api/posts/{world.replies['a']}"
 
 
