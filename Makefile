@@ -37,6 +37,7 @@ node_modules/.installed: package.json package-lock.json
 # Browser libraries, served by the app itself (no CDN): copied from node_modules.
 VENDOR := backend/static/vendor
 VENDOR_FILES := $(VENDOR)/ethers.min.js $(VENDOR)/purify.es.mjs $(VENDOR)/marked.esm.js
+VENDOR_FILES += $(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css $(VENDOR)/redoc.standalone.js
 .PHONY: vendor
 vendor: $(VENDOR_FILES)
 
@@ -48,6 +49,17 @@ $(VENDOR)/purify.es.mjs: node_modules/.installed
 
 $(VENDOR)/marked.esm.js: node_modules/.installed
 	@mkdir -p $(VENDOR) && cp node_modules/marked/lib/marked.esm.js $@
+
+# API docs (/docs, /redoc): backend/web/apidocs.py serves these instead of FastAPI's CDN links.
+$(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css: node_modules/.installed
+	@mkdir -p $(VENDOR) && cp node_modules/swagger-ui-dist/$(@F) $@
+
+# ReDoc 2.5's sidebar always shows an <img> from cdn.redoc.ly: point it at an empty data: SVG, no third party.
+REDOC_LOGO := https://cdn.redoc.ly/redoc/logo-mini.svg
+EMPTY_SVG := data:image/svg+xml,%3Csvg xmlns=%27http://www.w3.org/2000/svg%27/%3E
+$(VENDOR)/redoc.standalone.js: node_modules/.installed
+	@mkdir -p $(VENDOR) && sed 's|$(REDOC_LOGO)|$(EMPTY_SVG)|g' node_modules/redoc/bundles/redoc.standalone.js > $@
+	@! grep -q 'cdn.redoc.ly' $@ || { echo "$@ still names cdn.redoc.ly" >&2; rm $@; exit 1; }
 
 compile: setup
 	@$(PY) scripts/brownie_network.py >/dev/null

@@ -31,7 +31,7 @@ from backend.config import Settings, node_unreachable
 from backend.content.service import ContentService
 from backend.db.session import ensure_schema, make_engine
 from backend.indexer.runner import Indexer
-from backend.web import pages
+from backend.web import apidocs, pages
 from backend.web.security import SecurityHeaders
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,8 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool = True) ->
         version=__version__,
         description="A censorship-resistant discussion board: the index of an on-chain forum.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages pull their scripts from a CDN: backend.web.apidocs serves vendored copies
+        redoc_url=None,
     )
     app.state.indelible = state
     app.include_router(status.router)
@@ -123,6 +125,7 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool = True) ->
     app.include_router(feeds.router)
     app.include_router(content.router)
     app.include_router(gateway.router)
+    app.include_router(apidocs.router)
     app.include_router(pages.router)
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(StarletteHTTPException, _http_error)
