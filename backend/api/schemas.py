@@ -94,6 +94,7 @@ class PostOut(BaseModel):
     title: str | None = Field(description="Title of a top-level post; null for replies and unpinned content")
     body: str | None = Field(description="Markdown body; null unless the content is pinned and valid")
     content_status: Literal["pinned", "missing", "invalid"]
+    content_error: str | None = Field(description="Why the content is invalid (one sentence); null unless invalid")
     created_at: int = Field(description="Block timestamp, seconds since the epoch")
     block_number: int
     tx_hash: str
@@ -284,6 +285,7 @@ class IndexerStateOut(BaseModel):
     reorgs: int = Field(description="Reorganisations rolled back since this process started")
     rebuilds: int = Field(description="Times the index was wiped for another chain or deployment since start")
     malformed_logs: int = Field(description="Logs skipped because they did not decode, since start")
+    quarantined: int = Field(description="Posts stored as invalid and votes skipped because mapping them failed")
     updated_at: float = Field(description="When progress or error last changed, seconds since the epoch; 0 before")
 
 

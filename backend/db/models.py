@@ -9,7 +9,9 @@ Tables, and who may rely on what:
   (``bafkrei...``). ``title`` and ``body`` are NULL unless ``content_status`` is
   ``'pinned'`` (bytes hash to the digest and the document fits the post's kind);
   ``'missing'`` (not fetched yet, retried) or ``'invalid'`` (bytes hash right
-  but are not a valid document of this kind) otherwise. ``created_at`` is the
+  but are not a valid document of this kind, or the post could not be mapped
+  to a row) otherwise; ``content_error`` says why a post is ``'invalid'`` (one
+  sentence, NULL otherwise). ``created_at`` is the
   block timestamp in seconds. ``upvotes``/``downvotes`` come from the latest
   ``VoteCast`` of the post; ``score`` = up - down; ``reply_count`` counts direct
   replies; ``hot``, ``controversial`` and ``wilson`` are ``backend.ranking``
@@ -33,7 +35,7 @@ from sqlalchemy import BigInteger, Float, Index, Integer, SmallInteger, String, 
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bump when a table changes: the indexer then drops the index and rebuilds it from the chain.
-SCHEMA_VERSION = "3"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here
+SCHEMA_VERSION = "4"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error
 
 HASH = String(66)  # 0x + 64 hex
 ADDRESS = String(42)  # checksum address
@@ -74,6 +76,7 @@ class Post(Base):
     title: Mapped[str | None] = mapped_column(Text, nullable=True)
     body: Mapped[str | None] = mapped_column(Text, nullable=True)
     content_status: Mapped[str] = mapped_column(String(8))
+    content_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     block_number: Mapped[int] = mapped_column(BigInteger)
     block_hash: Mapped[str] = mapped_column(HASH)

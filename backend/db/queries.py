@@ -40,7 +40,7 @@ THREAD_BUDGET = 500  # replies in one thread document at most, however wide or d
 POSTS = Post.__table__
 OUT_FIELDS = (
     "id", "author", "parent_id", "root_id", "depth", "cid", "digest", "title", "body", "content_status",
-    "created_at", "block_number", "tx_hash", "upvotes", "downvotes", "score", "reply_count",
+    "content_error", "created_at", "block_number", "tx_hash", "upvotes", "downvotes", "score", "reply_count",
 )  # fmt: skip
 _RANK_FIELDS = ("hot", "controversial", "wilson")  # read for ordering and cursors, not shown
 _COLUMNS = [POSTS.c[name] for name in (*OUT_FIELDS, *_RANK_FIELDS)]

@@ -2,7 +2,9 @@
 
 Fetching (network) runs in worker threads and never blocks indexing; only the
 indexer thread writes the results to the database. Failures are retried with
-exponential backoff (1 s, 2 s, 4 s ... capped at MAX_BACKOFF).
+exponential backoff (1 s, 2 s, 4 s ... capped at MAX_BACKOFF). One bad CID never stops
+the queue: the results of a poll are written in one transaction, and when that fails,
+CID by CID, a CID whose own write fails leaving its posts invalid with the reason.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
-from backend.content.document import InvalidDocument, parse_document
-from backend.content.remote import FetchError
+from backend.content.document import InvalidDocument, parse_document, scrub_text
 from backend.content.service import ContentService
 from backend.db.models import ContentQueue, Post
+from backend.indexer.store import check_storable, quarantine_reason
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +32,21 @@ LOCAL_SCAN_SECONDS = 2.0  # how often every queued CID is looked for in the pin 
 
 
 def content_fields(data: bytes | None, is_reply: bool) -> dict[str, Any]:
-    """content_status, title and body of a post from its verified bytes (None: missing)."""
+    """content_status, title, body and content_error of a post from its verified bytes (None: missing)."""
     if data is None:
-        return {"content_status": "missing", "title": None, "body": None}
+        return {"content_status": "missing", "title": None, "body": None, "content_error": None}
     try:
         document = parse_document(data, reply=is_reply)
-    except InvalidDocument:
-        return {"content_status": "invalid", "title": None, "body": None}
-    return {"content_status": "pinned", "title": document.title, "body": document.body}
+    except InvalidDocument as exc:
+        return invalid_fields(str(exc))
+    fields = {"content_status": "pinned", "title": document.title, "body": document.body, "content_error": None}
+    check_storable(fields)  # parse_document refuses such text; should it ever miss, the caller quarantines
+    return fields
+
+
+def invalid_fields(reason: str) -> dict[str, Any]:
+    """The content fields of a post quarantined as invalid for ``reason``."""
+    return {"content_status": "invalid", "title": None, "body": None, "content_error": scrub_text(reason)[:500]}
 
 
 def backoff(attempts: int) -> float:
@@ -69,25 +79,35 @@ class ContentSync:
 
     def lookup(self, cid: str, is_reply: bool) -> dict[str, Any]:
         """Content fields of a new post from the pin store only (never the network, rarely the disk)."""
-        return content_fields(self.service.store.get_known(cid), is_reply)
+        try:
+            data = self.service.store.get_known(cid)
+        except OSError as exc:  # the disk, not the content: leave it missing, the queue looks again
+            log.warning("pin store read of %s failed: %s", cid, exc)
+            data = None
+        return content_fields(data, is_reply)
 
     def poll(self) -> None:
         """Finish completed fetches, resolve locally available CIDs, start due fetches."""
         now = time.time()
         with self._hint_lock:
             hints, self._hints = self._hints, set()
-        with self.engine.begin() as conn:
-            for cid, future in list(self._inflight.items()):
-                if future.done():
-                    del self._inflight[cid]
-                    self._finish(conn, cid, future)
-            scan = now - self._last_scan >= LOCAL_SCAN_SECONDS
+        found: dict[str, bytes] = {}
+        failed: dict[str, str] = {}
+        for cid, future in list(self._inflight.items()):
+            if future.done():
+                del self._inflight[cid]
+                try:
+                    found[cid] = future.result()
+                except Exception as exc:  # FetchError, the network, or a bug: this CID waits its turn again
+                    failed[cid] = str(exc) or type(exc).__name__
+                else:
+                    log.info("content %s fetched and pinned", cid)
+        scan = now - self._last_scan >= LOCAL_SCAN_SECONDS
+        with self.engine.connect() as conn:
             query = select(ContentQueue.cid, ContentQueue.attempts, ContentQueue.next_attempt_at)
             if not scan:
                 query = query.where(ContentQueue.next_attempt_at <= now)
             queued = conn.execute(query.order_by(ContentQueue.next_attempt_at).limit(5000)).all()
-            if scan:
-                self._last_scan = now
             hinted = (
                 conn.execute(
                     select(ContentQueue.cid, ContentQueue.attempts, ContentQueue.next_attempt_at).where(
@@ -97,29 +117,59 @@ class ContentSync:
                 if hints
                 else []
             )
-            for cid, _attempts, due in [*hinted, *queued]:
-                if cid in self._inflight:
-                    continue
-                look = scan or cid in hints or (due <= now and self.service.has_remote)
-                data = self.service.store.get(cid) if look and self.service.store.has(cid) else None
-                if data is not None:
-                    resolve_cid(conn, cid, data)
-                elif due <= now and self.service.has_remote:
-                    self._inflight[cid] = self._executor.submit(self.service.fetch, cid, self._client)
+        if scan:
+            self._last_scan = now
+        for cid, _attempts, due in [*hinted, *queued]:
+            if cid in self._inflight or cid in found:
+                continue
+            look = scan or cid in hints or (due <= now and self.service.has_remote)
+            data = self._local(cid) if look else None
+            if data is not None:
+                found[cid] = data
+            elif due <= now and self.service.has_remote:
+                self._inflight[cid] = self._executor.submit(self.service.fetch, cid, self._client)
+        self._write(found, failed)
 
-    def _finish(self, conn: Connection, cid: str, future: Future[bytes]) -> None:
+    def _local(self, cid: str) -> bytes | None:
         try:
-            data = future.result()
-        except (FetchError, OSError, httpx.HTTPError) as exc:
-            attempts = conn.execute(select(ContentQueue.attempts).where(ContentQueue.cid == cid)).scalar() or 0
-            log.info("content %s not fetched (attempt %d): %s", cid, attempts + 1, exc)
-            _retry_later(conn, cid, attempts, str(exc))
+            return self.service.store.get(cid) if self.service.store.has(cid) else None
+        except OSError as exc:  # the disk, not the content: looked for again at the next scan
+            log.warning("pin store read of %s failed: %s", cid, exc)
+            return None
+
+    def _write(self, found: dict[str, bytes], failed: dict[str, str]) -> None:
+        """Store a poll's results in one transaction; when that fails, CID by CID, quarantining the bad ones."""
+        if not found and not failed:
             return
-        log.info("content %s fetched and pinned", cid)
-        resolve_cid(conn, cid, data)
+        try:
+            with self.engine.begin() as conn:
+                for cid, data in found.items():
+                    resolve_cid(conn, cid, data)
+                for cid, error in failed.items():
+                    _retry_later(conn, cid, error)
+            return
+        except OperationalError:
+            raise  # the database is down or busy, not one CID: the indexer reports it and polls again
+        except Exception:
+            log.exception("writing %d resolved CIDs failed: writing them one at a time", len(found))
+        for cid, data in found.items():
+            try:
+                with self.engine.begin() as conn:
+                    resolve_cid(conn, cid, data)
+            except OperationalError:
+                raise
+            except Exception as exc:  # this CID's write fails: its posts go invalid, the queue moves on
+                log.exception("content %s could not be indexed: its posts are stored as invalid", cid)
+                with self.engine.begin() as conn:
+                    quarantine_cid(conn, cid, quarantine_reason(exc))
+        with self.engine.begin() as conn:
+            for cid, error in failed.items():
+                _retry_later(conn, cid, error)
 
 
-def _retry_later(conn: Connection, cid: str, attempts: int, error: str) -> None:
+def _retry_later(conn: Connection, cid: str, error: str) -> None:
+    attempts = conn.execute(select(ContentQueue.attempts).where(ContentQueue.cid == cid)).scalar() or 0
+    log.info("content %s not fetched (attempt %d): %s", cid, attempts + 1, error)
     conn.execute(
         update(ContentQueue)
         .where(ContentQueue.cid == cid)
@@ -128,7 +178,21 @@ def _retry_later(conn: Connection, cid: str, attempts: int, error: str) -> None:
 
 
 def resolve_cid(conn: Connection, cid: str, data: bytes) -> None:
-    """Set content of every post with ``cid`` (each by its own kind) and drop it from the queue."""
+    """Set content of every post with ``cid`` (each by its own kind) and drop it from the queue.
+
+    A post whose fields cannot be made (a bug: content_fields never raises on bad bytes) goes invalid with the reason.
+    """
     for post_id, parent_id in conn.execute(select(Post.id, Post.parent_id).where(Post.cid == cid)).all():
-        conn.execute(update(Post).where(Post.id == post_id).values(**content_fields(data, parent_id is not None)))
+        try:
+            fields = content_fields(data, parent_id is not None)
+        except Exception as exc:
+            log.exception("post %s (content %s) could not be indexed: stored as invalid", post_id, cid)
+            fields = invalid_fields(quarantine_reason(exc))
+        conn.execute(update(Post).where(Post.id == post_id).values(**fields))
+    conn.execute(delete(ContentQueue).where(ContentQueue.cid == cid))
+
+
+def quarantine_cid(conn: Connection, cid: str, reason: str) -> None:
+    """Every post with ``cid`` invalid for ``reason``, and the CID out of the queue."""
+    conn.execute(update(Post).where(Post.cid == cid).values(**invalid_fields(reason)))
     conn.execute(delete(ContentQueue).where(ContentQueue.cid == cid))

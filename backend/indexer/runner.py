@@ -53,6 +53,7 @@ class IndexerState:
     reorgs: int = 0
     rebuilds: int = 0
     malformed_logs: int = 0
+    quarantined: int = 0  # items whose mapping raised: posts stored invalid, votes skipped (since start)
     updated_at: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -175,7 +176,8 @@ class Indexer:
             future = self._reader.submit(self._read_range, batch.end + 1, target, batch.end_hash, self._reader_rpc)
             self._prefetch = (batch.end + 1, batch.end_hash, future)
         with self.engine.begin() as conn:
-            store.store_range(conn, batch, self.content.lookup)
+            quarantined = store.store_range(conn, batch, self.content.lookup)
+        self.state.quarantined += quarantined
         self.state.indexed_block = batch.end
         self.state.caught_up = batch.end >= target
         self.progress.advance(batch.end, len(batch.events))

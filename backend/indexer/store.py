@@ -10,6 +10,7 @@ rolling back and applying again, always ends in the same rows.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,8 @@ from backend.indexer.decode import Event, PostCreated, VoteCast
 log = logging.getLogger(__name__)
 
 KEEP_BLOCKS = 128  # recent block hashes kept to find a fork point
+# PostgreSQL refuses NUL in text; SQLite's and PostgreSQL's drivers refuse lone surrogates (UnicodeEncodeError)
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 # (cid, is_reply) -> {"content_status", "title", "body"}
 ContentLookup = Callable[[str, bool], dict[str, Any]]
@@ -44,6 +47,22 @@ class RangeBatch:
 
 
 # -- map: events -> rows (pure) ------------------------------------------------------------------
+
+
+class Unstorable(ValueError):
+    """A row holds text the database driver would refuse."""
+
+
+def check_storable(row: dict[str, Any]) -> None:
+    """Raise Unstorable when a text value of ``row`` holds NUL or a lone surrogate (it would fail the range)."""
+    for name, value in row.items():
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            raise Unstorable(f"column {name} holds text the database cannot store")
+
+
+def quarantine_reason(exc: BaseException) -> str:
+    """content_error of a post whose mapping raised: the type only (its message may hold the bad text)."""
+    return f"could not be indexed: {type(exc).__name__}"
 
 
 def post_row(event: PostCreated, root_id: int, depth: int, created_at: int, content: dict[str, Any]) -> dict[str, Any]:
@@ -102,21 +121,24 @@ def tally_row(post_id: int, upvotes: int, downvotes: int, created_at: int) -> di
 # -- store --------------------------------------------------------------------------------------
 
 
-def store_range(conn: Connection, batch: RangeBatch, content: ContentLookup) -> None:
+def store_range(conn: Connection, batch: RangeBatch, content: ContentLookup) -> int:
     """Write a decoded range and move the checkpoint to its end, in the caller's transaction.
 
     ``NonceUsed`` events are not stored: nothing reads them (the relay asks the contract).
+    Returns how many items were quarantined: an item whose mapping raises never stops the range
+    (a post is stored as invalid with the reason, a vote is skipped and logged).
     """
     posts = sorted((e for e in batch.events if isinstance(e, PostCreated)), key=lambda e: e.post_id)
-    votes = [e for e in batch.events if isinstance(e, VoteCast)]
+    votes, vote_rows = _map_votes([e for e in batch.events if isinstance(e, VoteCast)])
+    quarantined = sum(isinstance(e, VoteCast) for e in batch.events) - len(votes)
     latest: Latest | None = None
     if votes:
-        insert_ignore_fast(conn, VoteEvent.__table__, VOTE_EVENT_COLUMNS, [vote_event_row(e) for e in votes])
+        insert_ignore_fast(conn, VoteEvent.__table__, VOTE_EVENT_COLUMNS, vote_rows)
         later = conn.execute(select(VoteEvent.post_id).where(VoteEvent.block_number > batch.end).limit(1)).first()
         if later is None:  # then each post's (and pair's) last event here is its latest of all
             latest = latest_votes(votes)
     if posts:
-        _store_posts(conn, posts, batch.headers, content, latest.tallies if latest else None)
+        quarantined += _store_posts(conn, posts, batch.headers, content, latest.tallies if latest else None)
     if latest is not None:
         _write_tallies(conn, latest.tallies)
         _write_current_votes(conn, latest.current)
@@ -131,6 +153,22 @@ def store_range(conn: Connection, batch: RangeBatch, content: ContentLookup) -> 
     insert_ignore(conn, Block.__table__, blocks)
     conn.execute(delete(Block).where(and_(Block.number < batch.end - KEEP_BLOCKS, Block.number != batch.end)))
     set_checkpoint(conn, batch.end, batch.end_hash)
+    return quarantined
+
+
+def _map_votes(votes: list[VoteCast]) -> tuple[list[VoteCast], list[tuple[Any, ...]]]:
+    """The votes that map to rows, and their rows; a vote whose mapping raises is logged and skipped."""
+    kept, rows = [], []
+    for event in votes:
+        try:
+            row = vote_event_row(event)
+            check_storable(dict(zip(VOTE_EVENT_COLUMNS, row, strict=True)))
+        except Exception as exc:  # one bad item must never stop the range: skip it, say why
+            log.exception("vote in tx %s could not be indexed (%s): skipped", event.at.tx_hash, type(exc).__name__)
+            continue
+        kept.append(event)
+        rows.append(row)
+    return kept, rows
 
 
 @dataclass
@@ -157,13 +195,14 @@ def _store_posts(
     headers: dict[int, dict[str, Any]],
     content: ContentLookup,
     tallies: dict[int, tuple[int, int]] | None,
-) -> None:
+) -> int:
     """Insert the range's posts with their thread shape, reply counts and, when known, final tallies.
 
     When no stored post is as new as the range's first (the usual case: nothing of this range
     is stored yet), every reply to a post of this range is in this range, so reply counts are
     counted here and tallies of ``tallies`` (popped) go straight into the new rows. Otherwise
     the rows go in with zero tallies, and reply counts are recounted from the stored rows.
+    A post whose row cannot be made goes in as invalid with the reason; returns how many did.
     """
     fresh = conn.execute(select(Post.id).where(Post.id >= posts[0].post_id).limit(1)).first() is None
     shape: dict[int, tuple[int, int]] = {}  # post id -> (root id, depth)
@@ -178,7 +217,7 @@ def _store_posts(
     for event in posts:
         if event.parent_id:
             replies[event.parent_id] = replies.get(event.parent_id, 0) + 1
-    rows, missing = [], []
+    rows, missing, quarantined = [], [], 0
     for event in posts:
         if event.parent_id == 0:
             root, depth = event.post_id, 0
@@ -189,10 +228,17 @@ def _store_posts(
             log.error("post %s (tx %s) replies to unknown post %s", event.post_id, event.at.tx_hash, event.parent_id)
             root, depth = event.parent_id, 1
         shape[event.post_id] = (root, depth)
-        created_at = int(headers[event.at.block_number]["timestamp"], 16)
+        created_at = _created_at(headers, event)
         cid = digest_to_cid(event.digest)
-        fields = content(cid, event.parent_id != 0)
-        row = post_row(event, root, depth, created_at, {"cid": cid, **fields})
+        try:
+            fields = content(cid, event.parent_id != 0)
+            row = post_row(event, root, depth, created_at, {"cid": cid, **fields})
+            check_storable(row)
+        except Exception as exc:  # one bad item must never stop the range: store it as invalid, say why
+            log.exception("post %s (tx %s) could not be indexed: stored as invalid", event.post_id, event.at.tx_hash)
+            quarantined += 1
+            fields = {"content_status": "invalid", "title": None, "body": None, "content_error": quarantine_reason(exc)}
+            row = post_row(event, root, depth, created_at, {"cid": cid, **fields})
         if fresh:
             row["reply_count"] = replies.get(event.post_id, 0)
             if tallies and event.post_id in tallies:
@@ -208,6 +254,16 @@ def _store_posts(
         execute_many(conn, "UPDATE posts SET reply_count = ? WHERE id = ?", counts)
     else:
         refresh_reply_counts(conn, sorted(replies))
+    return quarantined
+
+
+def _created_at(headers: dict[int, dict[str, Any]], event: PostCreated) -> int:
+    """The block timestamp of ``event``; 0 when its header lacks one (cannot happen: headers are read per post)."""
+    try:
+        return int(headers[event.at.block_number]["timestamp"], 16)
+    except (KeyError, TypeError, ValueError):
+        log.error("no timestamp for block %s (post %s)", event.at.block_number, event.post_id)
+        return 0
 
 
 def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -159,6 +159,7 @@ def test_status_shows_the_indexer_caught_up_without_errors(world: World):
         "reorgs": 0,
         "rebuilds": 0,
         "malformed_logs": 0,
+        "quarantined": 0,
     }
 
 
