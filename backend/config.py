@@ -78,9 +78,15 @@ class Settings:
     relayer_key: str = field(default_factory=lambda: _env("RELAYER_KEY", ""), repr=False)
     relay_rate: float = field(default_factory=lambda: float(_env("RELAY_RATE", "30")))
     relay_burst: int = field(default_factory=lambda: int(_env("RELAY_BURST", "10")))
+    # absolute links (Atom feeds) start here, never from a request's Host header: a stranger could poison caches
+    public_url: str = field(default_factory=lambda: _env("PUBLIC_URL", ""))
     dev_chain_id: int = 1337
     dev_accounts: int = 20
     gas_limit: int = 30_000_000
+
+    def __post_init__(self) -> None:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        object.__setattr__(self, "public_url", (self.public_url or f"http://{host}:{self.port}").rstrip("/"))
 
     @property
     def chain_dir(self) -> Path:

@@ -1,7 +1,10 @@
 """Atom feeds: the front page, each author and each thread (application/atom+xml).
 
 Built with ElementTree, which escapes every text and attribute, so a post's
-title or body can never inject markup into the feed.
+title or body can never inject markup into the feed; every text first loses the
+characters XML 1.0 forbids (``scrub_text``), which ElementTree would write as they
+are, so whatever the index holds the feed is well-formed. Absolute links start at
+``INDELIBLE_PUBLIC_URL``, never at the request's Host header (cache poisoning).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from fastapi.responses import Response
 from backend.api.authors import AddressPath, checksum
 from backend.api.posts import DbSession, PostId
 from backend.api.schemas import ApiRoute
+from backend.content.document import scrub_text
 from backend.db.queries import recent_posts, thread_rows
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -47,9 +51,9 @@ def _iso(seconds: int) -> str:
 
 
 def _add(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    element = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
+    element = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", {name: scrub_text(value) for name, value in attrs.items()})
     if text is not None:
-        element.text = text
+        element.text = scrub_text(text)
     return element
 
 
@@ -58,6 +62,8 @@ def _entry_title(row: Any) -> str:
         return str(row["title"])
     if row["parent_id"] is not None:
         return f"Reply to post {row['parent_id']} by {row['author']}"
+    if row["content_status"] == "invalid":
+        return f"Post {row['id']} (invalid content: {row['content_error'] or 'not a valid document'})"
     return f"Post {row['id']} (content {row['content_status']})"
 
 
@@ -85,11 +91,13 @@ def build_atom(base: str, title: str, self_path: str, html_path: str, rows: Iter
         _add(entry, "summary", summary)
         if row["body"] is not None:
             _add(entry, "content", str(row["body"]), type="text")
+        elif row["content_status"] == "invalid":
+            _add(entry, "content", f"invalid content: {row['content_error'] or 'not a valid document'}", type="text")
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    return str(request.app.state.indelible.settings.public_url)
 
 
 @router.get("/posts.atom", response_class=AtomResponse, responses=_responses(422))
