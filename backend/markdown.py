@@ -5,10 +5,21 @@ markdown-it-py with raw HTML switched off (tags in a body come out as text),
 then nh3 (Ammonia) keeps only a small tag set and only http, https and mailto
 links, each with ``rel="nofollow noopener ugc"``. Images are never loaded: they
 become links reading ``image: <alt>``, which the reader follows if they choose.
+
+Rendering is bounded: markdown-it-py is pure Python and some 64 KB bodies cost
+it most of a second (32,000 unclosed ``![``: each bracket rescans the rest for
+its label). A deadline checked from the block, inline and post-processing rules
+stops such a render, and so does a cap on the HTML produced; the body is then
+shown as escaped plain text. Content is immutable, so ``render_cached`` keeps
+the result in an LRU keyed by the post's digest and ``RENDERER_VERSION``, with
+no invalidation. Timings: docs/benchmarks.md (``bench/markdown.py``).
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +38,21 @@ URL_SCHEMES = {"http", "https", "mailto"}
 LINK_REL = "nofollow noopener ugc"
 # a body's headings sit below the page's h1 and the post's h2
 HEADING_SHIFT = 2
+RENDERER_VERSION = 2  # part of the cache key: bump when the HTML a body gives changes
+# CPU time of the rendering thread, not wall time: a busy machine must not turn ordinary posts into plain text.
+# A 64 KB body of ordinary prose takes 45-70 ms; crafted ones are stopped here.
+RENDER_SECONDS = 0.2
+MAX_HTML = 512 * 1024  # a 64 KB table renders to ~360 KB
+MAX_NESTING = 20  # blocks (quotes, lists) and inline levels, as commonmark's preset
+# the table rule lays out a whole table in one uninterruptible call (~200 ms for 66,000 cells): a body with
+# more pipes than a 1,000-row table of four columns is parsed without tables (its pipes stay text)
+MAX_TABLE_PIPES = 5000
+CACHE_SIZE = 2048  # rendered bodies kept, ~20 MB at worst of ordinary posts
+_CHECK_EVERY = 64  # rule calls between two clock readings
+
+
+class RenderBudgetExceeded(RuntimeError):
+    """The body took too long to parse or gave too much HTML: it is shown as plain text instead."""
 
 
 def _image_as_link(tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
@@ -46,9 +72,34 @@ def _shift_heading(tokens: Sequence[Token], idx: int, options: OptionsDict, env:
     return f"<h{level}>" if token.nesting == 1 else f"</h{level}>\n"
 
 
-def _parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-    md.enable(["table", "strikethrough"])
+def _check(env: EnvType) -> None:
+    env["_calls"] += 1
+    if env["_calls"] % _CHECK_EVERY == 0 and time.thread_time() > env["_deadline"]:
+        raise RenderBudgetExceeded
+
+
+def _inline_deadline(state: Any, silent: bool) -> bool:
+    _check(state.env)  # first of the inline rules: runs at every position, also inside link-label scans
+    return False
+
+
+def _block_deadline(state: Any, start: int, end: int, silent: bool) -> bool:
+    _check(state.env)
+    return False
+
+
+def _post_deadline(state: Any) -> None:
+    state.env["_calls"] = _CHECK_EVERY - 1  # the next check reads the clock
+    _check(state.env)
+
+
+def _parser(tables: bool = True) -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False, "maxNesting": MAX_NESTING})
+    md.enable(["table", "strikethrough"] if tables else ["strikethrough"])
+    md.block.ruler.before("table", "deadline", _block_deadline)
+    md.inline.ruler.before("text", "deadline", _inline_deadline)
+    for name in md.inline.ruler2.get_all_rules():  # between post-processing passes too
+        md.inline.ruler2.before(name, f"deadline_{name}", _post_deadline)
     renderer: Any = md.renderer
     assert isinstance(renderer, RendererHTML)
     renderer.rules["image"] = _image_as_link
@@ -58,6 +109,7 @@ def _parser() -> MarkdownIt:
 
 
 _MD = _parser()
+_MD_NO_TABLES = _parser(tables=False)
 
 
 def sanitise(html: str) -> str:
@@ -73,8 +125,61 @@ def sanitise(html: str) -> str:
     )
 
 
-def render(body: str | None) -> str:
-    """Markdown ``body`` as sanitised HTML (empty for a missing body)."""
+def render(body: str | None, seconds: float = RENDER_SECONDS, max_html: int = MAX_HTML) -> str:
+    """Markdown ``body`` as sanitised HTML (empty for a missing body); escaped plain text past the budget."""
     if not body:
         return ""
-    return sanitise(_MD.render(body))
+    env: dict[str, Any] = {"_calls": 0, "_deadline": time.thread_time() + seconds}
+    md = _MD if body.count("|") <= MAX_TABLE_PIPES else _MD_NO_TABLES
+    try:
+        html = md.renderer.render(md.parse(body, env), md.options, env)
+    except (RenderBudgetExceeded, RecursionError):
+        return plain(body)
+    if len(html) > max_html:
+        return plain(body)
+    return sanitise(html)
+
+
+def plain(body: str) -> str:
+    """``body`` as escaped text: a paragraph per blank-line-separated block, line breaks kept."""
+    blocks = [block for block in body.replace("\r\n", "\n").split("\n\n") if block.strip()]
+    return "".join(f"<p>{_escape(block).replace(chr(10), '<br>')}</p>" for block in blocks)
+
+
+class RenderCache:
+    """Rendered bodies by (renderer version, post digest), least recently used dropped first; thread-safe."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[int, str], str] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def render(self, digest: str | None, body: str | None) -> str:
+        """``render(body)``, remembered under ``digest`` (the digest names the exact bytes: never stale)."""
+        if not body:
+            return ""
+        if not digest:
+            return render(body)
+        key = (RENDERER_VERSION, digest)
+        with self._lock:
+            html = self._items.get(key)
+            if html is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return html
+            self.misses += 1
+        html = render(body)  # outside the lock: two threads may render the same body once each
+        with self._lock:
+            self._items[key] = html
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return html
+
+
+CACHE = RenderCache()
+
+
+def render_cached(digest: str | None, body: str | None) -> str:
+    """``render(body)`` from the process's cache, keyed by the post's ``digest``."""
+    return CACHE.render(digest, body)

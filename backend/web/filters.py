@@ -51,9 +51,9 @@ def short_address(address: str | None) -> str:
     return f"{address[:6]}…{address[-4:]}" if len(address) > 12 else address
 
 
-def render_markdown(body: str | None) -> Markup:
-    """A body rendered and sanitised by backend.markdown (safe to insert)."""
-    return Markup(markdown.render(body))  # sanitised by nh3
+def render_markdown(body: str | None, digest: str | None = None) -> Markup:
+    """A body rendered and sanitised by backend.markdown (safe to insert), cached by the post's digest."""
+    return Markup(markdown.render_cached(digest, body))  # sanitised by nh3, or escaped plain text
 
 
 def label(key: str) -> str:

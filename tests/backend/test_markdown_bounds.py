@@ -1,0 +1,82 @@
+"""Markdown rendering is bounded (deadline, HTML cap, pipe cap) and cached by the post's digest."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from backend import markdown
+from tests.backend.conftest import BoardHandle, wait_for
+
+SIZE = 64 * 1024 - 100
+CRAFTED = {
+    "unclosed image openers": "![" * (SIZE // 2),
+    "unclosed link openers": "[<" * (SIZE // 2),
+    "emphasis runs": "*_" * (SIZE // 2),
+}
+
+
+@pytest.mark.parametrize("body", CRAFTED.values(), ids=CRAFTED.keys())
+def test_crafted_body_renders_as_escaped_plain_text_within_its_budget(body: str):
+    began = time.thread_time()
+    html = markdown.render(body)
+    spent = time.thread_time() - began
+    assert html == markdown.plain(body)
+    assert "<a" not in html and "&lt;" in html if "<" in body else True
+    # the deadline plus what one step, rendering and sanitising may add (the unbounded render takes 0.5-1.4 s)
+    assert spent < markdown.RENDER_SECONDS + 0.25
+
+
+def test_plain_text_fallback_escapes_markup():
+    body = '<script>alert("x")</script>\n\n' + "![" * (SIZE // 2)
+    html = markdown.render(body)
+    assert html.startswith("<p>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</p><p>![![")
+    assert "<script" not in html
+
+
+def test_ordinary_body_still_renders_as_markdown():
+    body = "Some *emphasis* and a [link](https://example.com).\n\n" * 200
+    html = markdown.render(body)
+    assert html.count("<em>") == 200
+    assert 'href="https://example.com"' in html
+
+
+def test_table_rule_is_skipped_past_the_pipe_cap():
+    small = "|a|b|\n|-|-|\n|1|2|\n"
+    assert "<table>" in markdown.render(small)
+    huge = small + "x|" * markdown.MAX_TABLE_PIPES
+    html = markdown.render(huge)
+    assert "<table>" not in html and "|a|b|" in html
+
+
+def test_html_over_the_cap_falls_back_to_plain_text():
+    body = "[]()" * (SIZE // 4)  # 16,000 empty links: about 245 KB of HTML
+    assert markdown.render(body, seconds=60, max_html=200_000) == markdown.plain(body)
+    assert markdown.render(body, seconds=60, max_html=300_000).count("<a ") == SIZE // 4
+
+
+def test_cache_renders_a_digest_once():
+    cache = markdown.RenderCache(size=2)
+    first = cache.render("0x01", "*one*")
+    assert cache.render("0x01", "*one*") == first == "<p><em>one</em></p>\n"
+    assert (cache.hits, cache.misses) == (1, 1)
+    cache.render("0x02", "two")
+    cache.render("0x03", "three")  # 0x01 is the least recently used: dropped
+    cache.render("0x01", "*one*")
+    assert (cache.hits, cache.misses) == (1, 4)
+
+
+def test_thread_page_renders_each_body_once(client: TestClient, board: BoardHandle):
+    body = f"A *unique* body for the page cache test {secrets.token_hex(8)}"  # not cached by an earlier run
+    digest = client.post(
+        "/api/content", content=f'{{"title": "t", "body": "{body}"}}', headers={"Content-Type": "application/json"}
+    ).json()["digest"]
+    post_id = board.post(bytes.fromhex(digest[2:]))
+    wait_for(lambda: client.get(f"/api/posts/{post_id}").json().get("post", {}).get("content_status") == "pinned")
+    misses = markdown.CACHE.misses
+    for _ in range(3):
+        assert "<em>unique</em>" in client.get(f"/posts/{post_id}", headers={"Accept": "text/html"}).text
+    assert markdown.CACHE.misses == misses + 1
