@@ -3,7 +3,9 @@
 * ``run``: what ``make run`` does. Start Ganache when nothing answers at
   ``INDELIBLE_RPC_URL`` (a local URL only), deploy the contracts when this
   chain has no deployment yet, then serve until Ctrl-C and stop what it started.
-* ``serve``: the web app and API only, against whatever node is configured.
+* ``serve [--workers N]``: the web app and API only, against whatever node is
+  configured; with ``INDELIBLE_INDEXER=off`` it runs no indexer, and then N
+  worker processes may share the port (run ``index`` once beside them).
 * ``deploy``: deploy through brownie to the configured node and record it.
 * ``index``: run the indexer alone (``--once``: stop when caught up with the head).
 """
@@ -83,8 +85,7 @@ def run(settings: Settings) -> int:
             "Press Ctrl-C to stop.\n",
             flush=True,
         )
-        serve(settings)
-        return 0
+        return serve(settings)
     except KeyboardInterrupt:
         return 130
     finally:
@@ -93,13 +94,30 @@ def run(settings: Settings) -> int:
             ganache.stop()
 
 
-def serve(settings: Settings) -> None:
-    """Serve the app with uvicorn (blocks until SIGINT/SIGTERM)."""
-    from backend.app import create_app, freeze_startup_heap
+def serve(settings: Settings, workers: int = 1) -> int:
+    """Serve the app with uvicorn in ``workers`` processes (blocks until SIGINT/SIGTERM)."""
+    if workers < 1:
+        log.error("--workers must be at least 1, not %d", workers)
+        return 2
+    if workers > 1 and settings.indexer:
+        # every worker would run an indexer: N writers racing over one index and its checkpoint
+        log.error("--workers %d needs INDELIBLE_INDEXER=off, with one `python -m backend index` beside it", workers)
+        return 2
+    if workers > 1 and settings.effective_database_url.startswith("sqlite"):
+        log.warning("%d workers on SQLite: one writer at a time; PostgreSQL suits several processes", workers)
+    if workers == 1:
+        from backend.app import create_app, freeze_startup_heap
 
-    app = create_app(settings)
-    freeze_startup_heap()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        app = create_app(settings)
+        freeze_startup_heap()
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        return 0
+    # each worker process builds its own app from the same environment
+    uvicorn.run(
+        "backend.app:serving_app", factory=True, workers=workers, host=settings.host, port=settings.port,
+        log_level="info",
+    )  # fmt: skip
+    return 0
 
 
 def index(settings: Settings, *, once: bool, max_span: int) -> int:
@@ -121,20 +139,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start chain if needed, deploy if needed, serve (make run)")
-    sub.add_parser("serve", help="serve the web UI and API")
+    serve_parser = sub.add_parser("serve", help="serve the web UI and API")
+    serve_parser.add_argument(
+        "--workers", type=int, default=1, help="API processes on one port (more than 1 needs INDELIBLE_INDEXER=off)"
+    )
     sub.add_parser("deploy", help="deploy Board to the configured node and record it")
-    index_parser = sub.add_parser("index", help="run the indexer alone (the web app runs one by itself)")
+    index_parser = sub.add_parser(
+        "index", help="run the indexer alone (serve runs one inside unless INDELIBLE_INDEXER=off)"
+    )
     index_parser.add_argument("--once", action="store_true", help="stop when the index reaches the head")
     index_parser.add_argument("--max-range", type=int, default=5000, help="most blocks per eth_getLogs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per RPC call drowns everything else
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValueError as exc:  # a malformed INDELIBLE_* value: say which, no traceback
+        log.error("%s", exc)
+        return 2
     if args.command == "run":
         return run(settings)
     if args.command == "serve":
-        serve(settings)
-        return 0
+        return serve(settings, args.workers)
     if args.command == "index":
         return index(settings, once=args.once, max_span=args.max_range)
     deploy(settings)

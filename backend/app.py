@@ -1,7 +1,9 @@
 """The FastAPI application: JSON API under /api, the IPFS gateway, pages at /, static files.
 
 By default the indexer runs in a background thread started in the lifespan; the
-routes only read the index it writes.
+routes only read the index it writes. With ``INDELIBLE_INDEXER=off`` it does not,
+so that several API processes can serve one database beside a single
+``python -m backend index`` (README: "Serving from several processes").
 """
 
 from __future__ import annotations
@@ -78,9 +80,10 @@ class _HintingContent(ContentService):
         return cid, created
 
 
-def create_app(settings: Settings | None = None, *, run_indexer: bool = True) -> FastAPI:
-    """Build the app for ``settings`` (read from the environment by default)."""
+def create_app(settings: Settings | None = None, *, run_indexer: bool | None = None) -> FastAPI:
+    """Build the app for ``settings`` (read from the environment by default); ``run_indexer`` overrides its switch."""
     settings = settings or Settings()
+    run_indexer = settings.indexer if run_indexer is None else run_indexer
     engine = make_engine(settings.effective_database_url)
     ensure_schema(engine)
     base = ContentService.from_settings(settings)
@@ -165,6 +168,13 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
 def _describe(error: dict[str, Any]) -> str:
     where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body"))
     return f"{where}: {error.get('msg')}" if where else str(error.get("msg"))
+
+
+def serving_app() -> FastAPI:
+    """The app as a serving process builds it: settings from the environment, startup heap frozen (uvicorn factory)."""
+    app = create_app()
+    freeze_startup_heap()
+    return app
 
 
 def freeze_startup_heap() -> None:

@@ -26,6 +26,17 @@ def _list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+_SWITCH = {"on": True, "off": False, "true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+
+def _switch(name: str, default: str) -> bool:
+    """An on/off setting; anything else stops startup with the variable's name, not a silent default."""
+    value = _env(name, default).strip().lower()
+    if value not in _SWITCH:
+        raise ValueError(f"INDELIBLE_{name} must be on or off, not {value!r}")
+    return _SWITCH[value]
+
+
 def public_url(url: str) -> str:
     """``url`` fit to show anyone: scheme, host and port; user info, path and query become "…".
 
@@ -80,6 +91,8 @@ class Settings:
     relay_burst: int = field(default_factory=lambda: int(_env("RELAY_BURST", "10")))
     # absolute links (Atom feeds) start here, never from a request's Host header: a stranger could poison caches
     public_url: str = field(default_factory=lambda: _env("PUBLIC_URL", ""))
+    # off: `serve` runs no indexer thread, for several API processes beside one `python -m backend index`
+    indexer: bool = field(default_factory=lambda: _switch("INDEXER", "on"))
     dev_chain_id: int = 1337
     dev_accounts: int = 20
     gas_limit: int = 30_000_000

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, select, text
+from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from backend.db.models import RETIRED_TABLES, SCHEMA_VERSION, Base, Meta
@@ -37,9 +37,15 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     cursor.close()
 
 
+_SCHEMA_LOCK = 0x1DE1_1B1E  # PostgreSQL advisory lock key held while the schema is checked and created
+
+
 def ensure_schema(engine: Engine) -> None:
     """Create the tables; drop and recreate them when they come from another schema version."""
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # API workers and the indexer start together: one at a time checks and creates (until commit)
+            conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
         if inspect(conn).has_table(Meta.__tablename__):
             version = conn.execute(select(Meta.value).where(Meta.key == "schema_version")).scalar()
             if version not in (None, SCHEMA_VERSION):
