@@ -34,6 +34,7 @@ from backend.content.service import ContentService
 from backend.db.session import ensure_schema, make_engine
 from backend.indexer.runner import Indexer
 from backend.web import apidocs, pages
+from backend.web.body_limit import BodyLimit
 from backend.web.security import SecurityHeaders
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool | None = N
     app.include_router(gateway.router)
     app.include_router(apidocs.router)
     app.include_router(pages.router)
+    app.add_middleware(BodyLimit)  # inside SecurityHeaders: its 413s get the headers too
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _http_error)
