@@ -88,7 +88,8 @@ def _parse(data: bytes, reply: bool | None) -> Document:
             parse_float=_number,
         )
     except json.JSONDecodeError as exc:
-        raise InvalidDocument(f"content is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        message = exc.msg.removesuffix(" at")  # "Invalid control character at" names no place itself
+        raise InvalidDocument(f"content is not valid JSON: {message} at line {exc.lineno} column {exc.colno}") from exc
     if not isinstance(value, dict):
         raise InvalidDocument("content must be a JSON object")
     extra = sorted(set(value) - KEYS)

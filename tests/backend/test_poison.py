@@ -79,7 +79,10 @@ HOSTILE = {
         b'{"title":"t\\u001b[31m","body":"b"}',
         "'title' contains a control character (U+001B at character 1)",
     ),
-    "raw-c0-control": (b'{"title":"t\x01","body":"b"}', "content is not valid JSON: Invalid control character at"),
+    "raw-c0-control": (
+        b'{"title":"t\x01","body":"b"}',
+        "content is not valid JSON: Invalid control character at line 1 column 12",
+    ),
     "del": (b'{"title":"t","body":"\\u007f"}', "'body' contains a control character (U+007F at character 0)"),
     "c1-control": (b'{"title":"t","body":"\xc2\x85"}', "'body' contains a control character (U+0085 at character 0)"),
     "bmp-noncharacter": (
