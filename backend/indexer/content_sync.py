@@ -39,9 +39,7 @@ def content_fields(data: bytes | None, is_reply: bool) -> dict[str, Any]:
         document = parse_document(data, reply=is_reply)
     except InvalidDocument as exc:
         return invalid_fields(str(exc))
-    fields = {"content_status": "pinned", "title": document.title, "body": document.body, "content_error": None}
-    check_storable(fields)  # parse_document refuses such text; should it ever miss, the caller quarantines
-    return fields
+    return {"content_status": "pinned", "title": document.title, "body": document.body, "content_error": None}
 
 
 def invalid_fields(reason: str) -> dict[str, Any]:
@@ -185,6 +183,7 @@ def resolve_cid(conn: Connection, cid: str, data: bytes) -> None:
     for post_id, parent_id in conn.execute(select(Post.id, Post.parent_id).where(Post.cid == cid)).all():
         try:
             fields = content_fields(data, parent_id is not None)
+            check_storable(fields)  # parse_document refuses such text; should it ever miss, quarantine here
         except Exception as exc:
             log.exception("post %s (content %s) could not be indexed: stored as invalid", post_id, cid)
             fields = invalid_fields(quarantine_reason(exc))

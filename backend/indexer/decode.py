@@ -7,6 +7,7 @@ raises MalformedLog, which the caller logs with the tx hash and skips.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -17,6 +18,7 @@ POST_CREATED = "0x" + keccak(text="PostCreated(uint256,uint256,address,bytes32)"
 VOTE_CAST = "0x" + keccak(text="VoteCast(uint256,address,int8,uint128,uint128)").hex()
 NONCE_USED = "0x" + keccak(text="NonceUsed(address,uint256)").hex()
 TOPICS = (POST_CREATED, VOTE_CAST, NONCE_USED)
+_HASH = re.compile(r"0x[0-9a-f]{64}")  # a block or tx hash as stored (HASH columns are 66 characters)
 
 
 class MalformedLog(ValueError):
@@ -97,13 +99,16 @@ def _signed(word: str) -> int:
 
 
 def position(log: dict[str, Any]) -> LogPosition:
-    """The log's block, tx and index."""
-    return LogPosition(
+    """The log's block, tx and index; ValueError for a hash that is not 0x + 64 hex (no row could hold it)."""
+    at = LogPosition(
         block_number=int(log["blockNumber"], 16),
         block_hash=str(log["blockHash"]).lower(),
         tx_hash=str(log["transactionHash"]).lower(),
         log_index=int(log["logIndex"], 16),
     )
+    if not (_HASH.fullmatch(at.block_hash) and _HASH.fullmatch(at.tx_hash)):
+        raise ValueError(f"block hash {at.block_hash[:80]!r} or tx hash {at.tx_hash[:80]!r} is not 0x + 64 hex")
+    return at
 
 
 def decode_log(log: dict[str, Any]) -> Event:

@@ -31,6 +31,7 @@ from backend.content.store import PinStore
 from backend.db.models import ContentQueue, Post
 from backend.devchain import Ganache, free_port
 from backend.indexer import content_sync
+from backend.indexer.decode import POST_CREATED, MalformedLog, decode_log
 from backend.indexer.runner import Indexer
 from tests.backend.conftest import BoardHandle, make_settings, serving, wait_for
 
@@ -339,6 +340,30 @@ def test_a_content_queue_cid_whose_write_fails_is_quarantined_and_the_other_cids
     )
     with indexer.engine.connect() as conn:
         assert conn.execute(select(ContentQueue.cid)).all() == []
+
+
+LOG = {
+    "blockNumber": "0x5",
+    "blockHash": "0x" + "ab" * 32,
+    "transactionHash": "0x" + "cd" * 32,
+    "logIndex": "0x0",
+    "topics": [POST_CREATED, "0x" + "00" * 31 + "01", "0x" + "00" * 32, "0x" + "00" * 12 + "11" * 20],
+    "data": "0x" + "22" * 32,
+}
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        {"blockHash": "0x" + "ab" * 31 + "\ud800"},
+        {"transactionHash": "0x" + "cd" * 32 + "00"},  # longer than the 66 characters a HASH column holds
+        {"transactionHash": "0x" + "\x00" * 32},
+    ],
+)
+def test_a_log_whose_hashes_no_row_could_hold_is_malformed(hostile: dict[str, str]):
+    assert decode_log(LOG).post_id == 1
+    with pytest.raises(MalformedLog, match="is not 0x \\+ 64 hex"):
+        decode_log(LOG | hostile)
 
 
 # -- Atom feeds: always well-formed, links from INDELIBLE_PUBLIC_URL --------------------------------------------
