@@ -310,6 +310,12 @@ class IndexStatusOut(BaseModel):
     lag: int | None = Field(description="Node head minus indexed_block, in blocks; null unless current")
     error: str | None = Field(description="Why the index is not current (database, chain, deployment or indexer)")
     indexer: IndexerStateOut | None = Field(description="Null when this process runs no indexer")
+    counted_at: float | None = Field(
+        description="When the counts were taken, seconds since the epoch (the indexer recounts every few seconds)"
+    )
+    published_at: float | None = Field(
+        description="When an indexer (this process's or another's) last published its state; null before it has"
+    )
 
 
 class StatusOut(BaseModel):

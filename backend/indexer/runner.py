@@ -27,6 +27,7 @@ from backend.indexer.decode import NONCE_USED, Event, MalformedLog, PostCreated,
 from backend.indexer.fetch import RangeSizer
 from backend.indexer.progress import Progress
 from backend.indexer.rpc import Rpc, RpcError
+from backend.indexer.status import StatusPublisher
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class Indexer:
         self._prefetch: tuple[int, str, Future[store.RangeBatch | None]] | None = None
         self.progress = progress or Progress()
         self.state = IndexerState()
+        self.status = StatusPublisher(self)  # what /api/status shows, published in the index's meta
         self.deployment: chain.Deployment | None = None
         self._genesis: str | None = None
         self._checked_at = 0.0
@@ -105,9 +107,11 @@ class Indexer:
                     if caught_up or time.monotonic() - last_poll >= CONTENT_POLL_SECONDS:
                         last_poll = time.monotonic()  # during a backfill, content waits its turn
                         self.content.poll()
-                    self.state.error = None
+                    self.state.error = self.status.error = None
                 except (RpcError, chain.DeploymentError, OSError) as exc:
                     self._fail(str(exc))
+                    self.status.failed(exc)
+                    self.status.maybe_publish()
                     if once and isinstance(exc, chain.DeploymentError):
                         break  # nothing to index: a one-shot run reports it instead of waiting
                     caught_up = False
@@ -115,14 +119,18 @@ class Indexer:
                 except Exception as exc:  # never let one bad step kill the loop
                     log.exception("indexer step failed")
                     self._fail(f"{type(exc).__name__}: {exc}")
+                    self.status.failed(exc)
+                    self.status.maybe_publish()
                     caught_up = False
                     stop.wait(POLL_SECONDS * 2)
+                self.status.maybe_publish()
                 if once and caught_up:
                     break
                 if caught_up:
                     stop.wait(POLL_SECONDS)
         finally:
             self.state.running = False
+            self.status.maybe_publish()
 
     def close(self) -> None:
         """Release the node connection and the content workers."""

@@ -237,15 +237,14 @@ def test_status_of_a_dead_node_is_200_and_says_it_is_unreachable(dead_node: Test
     status = _status(dead_node)
     url = status["rpc_url"]
     assert (status["chain_id"], status["head_block"], status["contract_address"]) == (None, None, None)
-    assert status["error"].startswith(f"node at {url} unreachable: ")
-    assert "Connection refused" in status["error"]
+    assert status["error"] == f"node at {url} unreachable"  # the driver's "Connection refused" stays in the log
     assert (status["index"]["current"], status["index"]["lag"]) == (False, None)
     assert StatusOut.model_validate(status).model_dump(mode="json") == status
 
 
 def test_indexer_of_a_dead_node_reports_why_it_cannot_index(dead_node: TestClient):
     indexer = wait_for(lambda: (i := _status(dead_node)["index"]["indexer"])["error"] and i)
-    assert "Connection refused" in indexer["error"]
+    assert indexer["error"] == f"node at {_status(dead_node)['rpc_url']} unreachable"
     assert (indexer["running"], indexer["current"], indexer["indexed_block"]) == (True, False, None)
 
 
@@ -374,7 +373,7 @@ def test_status_keeps_its_shape_when_the_database_fails(broken_index: TestClient
     status = _status(broken_index)
     index = status["index"]
     assert status["error"] == index["error"]
-    assert index["error"].startswith("database unavailable: ")  # OperationalError on SQLite
+    assert index["error"] == "index database unavailable"  # the driver's OperationalError stays in the log
     assert (index["current"], index["posts"], index["content"], index["indexer"]) == (False, None, None, None)
     assert StatusOut.model_validate(status).model_dump(mode="json") == status
 
@@ -382,7 +381,7 @@ def test_status_keeps_its_shape_when_the_database_fails(broken_index: TestClient
 def test_status_page_shows_a_database_failure(broken_index: TestClient):
     response = broken_index.get("/status", headers={"accept": "text/html"})
     assert response.status_code == 200
-    assert "database unavailable: " in response.text
+    assert "index database unavailable" in response.text
 
 
 @pytest.fixture
