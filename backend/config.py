@@ -93,6 +93,12 @@ class Settings:
     public_url: str = field(default_factory=lambda: _env("PUBLIC_URL", ""))
     # off: `serve` runs no indexer thread, for several API processes beside one `python -m backend index`
     indexer: bool = field(default_factory=lambda: _switch("INDEXER", "on"))
+    # The relayer's spending policy: gas is what the node estimates at send time.
+    relay_signer_gas_per_day: int = field(default_factory=lambda: int(_env("RELAY_SIGNER_GAS_PER_DAY", "3000000")))
+    relay_new_signers_per_hour: int = field(default_factory=lambda: int(_env("RELAY_NEW_SIGNERS_PER_HOUR", "5")))
+    relay_gas_per_hour: int = field(default_factory=lambda: int(_env("RELAY_GAS_PER_HOUR", "30000000")))
+    relay_max_fee_gwei: float = field(default_factory=lambda: float(_env("RELAY_MAX_FEE_GWEI", "50")))
+    relay_max_body: int = field(default_factory=lambda: int(_env("RELAY_MAX_BODY", "65536")))
     dev_chain_id: int = 1337
     dev_accounts: int = 20
     gas_limit: int = 30_000_000

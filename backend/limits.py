@@ -110,6 +110,19 @@ class Limits:
             return float(limit)
         return max(0.0, limit - (tat - now) * limit / window)
 
+    def left_many(self, keys: Iterable[str], limit: float, window: float) -> dict[str, float]:
+        """``left`` for many keys in one query."""
+        wanted = list(dict.fromkeys(keys))
+        now = self.clock()
+        with self.engine.connect() as conn:
+            rows = dict(conn.execute(select(BUCKETS.c.key, BUCKETS.c.tat).where(BUCKETS.c.key.in_(wanted))).all())
+        return {
+            key: float(limit)
+            if rows.get(key) is None or rows[key] <= now
+            else max(0.0, limit - (rows[key] - now) * limit / window)
+            for key in wanted
+        }
+
     def full_at(self, key: str) -> float:
         """When ``key``'s bucket is full again (wall-clock seconds; now or earlier when it already is)."""
         with self.engine.connect() as conn:

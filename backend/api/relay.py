@@ -1,32 +1,94 @@
-"""POST /api/relay: send a wallet's signed post, vote or batch, paying its gas."""
+"""POST /api/relay: send a wallet's signed post, vote or batch, paying its gas, within the relay's policy.
+
+Cheapest checks first, before anything holds a lock: the client's request rate
+(before the body is read), the body size (read with a cap), the refused-body
+cache, then the schema, and the relayer's own checks (``backend.relay``).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import math
+import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from eth_account import Account
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 from requests import RequestException
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from backend import chain
+from backend import chain, limits
 from backend.api.authors import AddressPath, checksum
 from backend.api.contract import current_deployment
 from backend.api.schemas import ApiRoute, NonceOut, RelayIn, RelayOut, error_responses
 from backend.config import node_unreachable
 from backend.content.store import PinStore
-from backend.ratelimit import TokenBucket
-from backend.relay import Relayer, RelayError
+from backend.relay import REFUSED_BRIEFLY_TTL, REFUSED_TTL, Policy, Relayer, RelayError
+
+BALANCE_CACHE = 5.0  # seconds the relayer's balance is reused by /api/status and the key page
+
+
+def _client(request: Request) -> str:
+    return limits.client_key(request.client.host if request.client else None)
+
+
+def _refusal(status_code: int, detail: str, retry_after: float | None = None) -> JSONResponse:
+    headers = (
+        {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after and math.isfinite(retry_after) else None
+    )
+    return JSONResponse(status_code=status_code, content={"detail": detail}, headers=headers)
+
+
+async def _read_capped(request: Request, cap: int) -> bytes | None:
+    """The raw body, or None once it passes ``cap`` bytes (the rest is not read)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class RelayRoute(ApiRoute):
+    """The relay route: rate limit, body cap and refused-body cache run before FastAPI parses the body."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Wrap the handler with the checks that must not cost a parse."""
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Response:
+            state = request.app.state.indelible
+            settings = state.settings
+            shared = limits.of(state)
+            burst = max(settings.relay_burst, 1)
+            window = burst * 60.0 / settings.relay_rate if settings.relay_rate > 0 else math.inf
+            wait = await run_in_threadpool(shared.take, f"relay:client:{_client(request)}", 1, burst, window)
+            if wait > 0:
+                rate = f"{settings.relay_rate:g} a minute"
+                return _refusal(429, f"too many relay requests: at most {rate}; try again in {math.ceil(wait)} s", wait)
+            raw = await _read_capped(request, settings.relay_max_body)
+            if raw is None:
+                return _refusal(413, f"relay body is over {settings.relay_max_body} bytes: send fewer items per batch")
+            request._body = raw  # FastAPI parses these bytes; the stream is spent
+            key = f"relay:refused:body:{hashlib.sha256(raw).hexdigest()}"
+            refused = (await run_in_threadpool(shared.get, [key])).get(key)
+            if refused is not None:
+                return _refusal(refused["status"], refused["detail"])
+            request.state.refused_key = key
+            return await handler(request)
+
+        return route_handler
+
 
 router = APIRouter(prefix="/api", tags=["relay"], route_class=ApiRoute)
-
-
-def _limiter(request: Request) -> TokenBucket:
-    extras = request.app.state.indelible.extras
-    if "relay_limiter" not in extras:
-        settings = request.app.state.indelible.settings
-        extras["relay_limiter"] = TokenBucket(settings.relay_rate, settings.relay_burst)
-    return extras["relay_limiter"]
+_relay_router = APIRouter(route_class=RelayRoute)
 
 
 def _relayer(request: Request) -> Relayer:
@@ -36,7 +98,12 @@ def _relayer(request: Request) -> Relayer:
     if relayer is None or relayer.board.address != deployment.address:
         pins = PinStore(state.settings.content_dir)
         relayer = state.extras["relayer"] = Relayer(
-            state.w3, chain.board(state.w3, deployment), pins, key=state.settings.relayer_key or None
+            state.w3,
+            chain.board(state.w3, deployment),
+            pins,
+            limits.of(state),
+            Policy.from_settings(state.settings),
+            key=state.settings.relayer_key or None,
         )
     return relayer
 
@@ -46,25 +113,28 @@ def _node_unreachable(request: Request, exc: RequestException) -> HTTPException:
     return HTTPException(status_code=503, detail=node_unreachable(request.app.state.indelible.settings.rpc_url, exc))
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-@router.post("/relay", response_model=RelayOut, responses=error_responses(400, 429, 502, 503))
+@_relay_router.post("/relay", response_model=RelayOut, responses=error_responses(400, 409, 413, 429, 502, 503))
 async def relay(action: RelayIn, request: Request) -> dict[str, Any]:
-    """Check a signed post, vote or batch (signature, deadline, nonce, pinned content) and send it."""
-    wait = _limiter(request).take(_client(request))
-    if wait > 0:
-        raise HTTPException(status_code=429, detail=f"too many relay requests: try again in {math.ceil(wait)} s")
+    """Check a signed post, vote or batch (policy, signature, deadline, nonce, content, simulation) and send it."""
     body = action.model_dump()
     try:
         relayer = _relayer(request)
-        tx_hash = await run_in_threadpool(relayer.relay, action.kind, body)
+        tx_hash = await run_in_threadpool(relayer.relay, action.kind, body, _client(request))
     except RelayError as exc:
-        raise HTTPException(status_code=exc.status_code, detail=exc.detail) from exc
+        if exc.status_code == 400:  # about these bytes, not about limits or the node: answer replays from memory
+            refusal = {"status": exc.status_code, "detail": exc.detail}
+            ttl = REFUSED_TTL if exc.permanent else REFUSED_BRIEFLY_TTL
+            await run_in_threadpool(
+                limits.of(request.app.state.indelible).put, {request.state.refused_key: refusal}, ttl
+            )
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))} if exc.retry_after else None
+        raise HTTPException(status_code=exc.status_code, detail=exc.detail, headers=headers) from exc
     except RequestException as exc:
         raise _node_unreachable(request, exc) from exc
     return {"tx_hash": tx_hash, "kind": action.kind}
+
+
+router.include_router(_relay_router)
 
 
 @router.get("/nonces/{address}", response_model=NonceOut, responses=error_responses(422, 503))
@@ -77,3 +147,47 @@ def get_nonce(address: AddressPath, request: Request) -> dict[str, Any]:
     except RequestException as exc:
         raise _node_unreachable(request, exc) from exc
     return {"address": signer, "nonce": nonce}
+
+
+def relay_status(request: Request) -> dict[str, Any]:
+    """The relayer's address, balance (cached a few seconds) and the gas budget left this hour."""
+    state = request.app.state.indelible
+    settings = state.settings
+    policy = Policy.from_settings(settings)
+    status: dict[str, Any] = {
+        "address": None,
+        "balance_wei": None,
+        "gas_per_hour": policy.gas_per_hour,
+        "gas_left_this_hour": None,
+        "max_fee_gwei": settings.relay_max_fee_gwei,
+        "error": None,
+    }
+    try:
+        cached = state.extras.get("relay_balance")
+        now = time.monotonic()
+        if cached is None or now - cached[0] > BALANCE_CACHE:
+            address = _relayer_address(state)
+            cached = state.extras["relay_balance"] = (now, address, int(state.w3.eth.get_balance(address)))
+        _, status["address"], status["balance_wei"] = cached
+        chain_id = state.deployment.chain_id if state.deployment is not None else int(state.w3.eth.chain_id)
+        key = f"relay:gas:{chain_id}:{status['address']}"
+        status["gas_left_this_hour"] = int(limits.of(state).left(key, policy.gas_per_hour, 3600.0))
+    except RelayError as exc:
+        status["error"] = exc.detail
+    except SQLAlchemyError as exc:
+        status["error"] = f"database unavailable: {exc.__class__.__name__}"
+    except Exception as exc:  # the node is down: the status page still answers
+        status["error"] = node_unreachable(settings.rpc_url, exc)
+    return status
+
+
+def _relayer_address(state: Any) -> str:
+    relayer = state.extras.get("relayer")
+    if relayer is not None:
+        return str(relayer.sender)
+    if state.settings.relayer_key:
+        return str(Account.from_key(state.settings.relayer_key).address)
+    accounts = state.w3.eth.accounts
+    if len(accounts) < 2:
+        raise RelayError("no relayer account: set INDELIBLE_RELAYER_KEY", status_code=503)
+    return str(accounts[1])

@@ -6,6 +6,8 @@ account 1) pays. Each refusal comes back as a 4xx with a sentence saying why.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,10 +16,11 @@ from eth_utils import keccak
 from fastapi.testclient import TestClient
 from web3.logs import DISCARD
 
+from backend.config import Settings
 from backend.content.cid import digest_hex, sha256
 from backend.content.document import encode_document
 from backend.db.stats import index_summary
-from backend.ratelimit import TokenBucket
+from backend.limits import of as limits_of
 from backend.relay import sign, split_signature
 from tests.backend.conftest import BoardHandle, wait_for
 
@@ -216,22 +219,29 @@ def test_non_json_relay_body_is_422(client: TestClient):
     assert response.status_code == 422
 
 
-def test_relay_is_rate_limited_per_client(client: TestClient, board: BoardHandle, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setitem(client.app.state.indelible.extras, "relay_limiter", TokenBucket(per_minute=1, burst=2))
+def _limited_client(make_client: Callable[..., TestClient], settings: Settings, burst: int) -> TestClient:
+    """The app with a relay limit of one request a minute after a burst of ``burst``."""
+    return make_client(dataclasses.replace(settings, relay_rate=1, relay_burst=burst), run_indexer=False)
+
+
+def test_relay_is_rate_limited_per_client(
+    make_client: Callable[..., TestClient], settings: Settings, board: BoardHandle
+):
+    client = _limited_client(make_client, settings, burst=2)
     body = {"kind": "vote", **signed_vote(board, BOB, 5, 1)}
-    statuses = [client.post("/api/relay", json=body).status_code for _ in range(3)]
-    assert statuses == [400, 400, 429]
-    response = client.post("/api/relay", json=body)
-    assert response.json()["detail"].startswith("too many relay requests: try again in ")
+    responses = [client.post("/api/relay", json=body) for _ in range(4)]
+    assert [r.status_code for r in responses] == [400, 400, 429, 429]
+    assert responses[2].json()["detail"] == "too many relay requests: at most 1 a minute; try again in 60 s"
+    assert responses[2].headers["retry-after"] == "60"
 
 
 def test_message_the_relayer_declines_can_be_sent_by_anyone_else(
-    client: TestClient, board: BoardHandle, monkeypatch: pytest.MonkeyPatch
+    make_client: Callable[..., TestClient], settings: Settings, board: BoardHandle
 ):
     """Declined here (rate limit), the same signed message is sent by a stranger using only /api/contract."""
-    monkeypatch.setitem(client.app.state.indelible.extras, "relay_limiter", TokenBucket(per_minute=1, burst=1))
-    relay(client, "vote", signed_vote(board, BOB, 5, 1))  # spends the one token
+    client = _limited_client(make_client, settings, burst=1)
     body = signed_post(board, ALICE, _pin(client, "Declined", "but not silenced"))
+    relay(client, "vote", signed_vote(board, BOB, 5, 1))  # spends the one request
     assert relay(client, "post", body).status_code == 429
 
     contract = client.get("/api/contract").json()
@@ -246,20 +256,10 @@ def test_message_the_relayer_declines_can_be_sent_by_anyone_else(
     event = board_abi.events.PostCreated().process_receipt(receipt, errors=DISCARD)[0]["args"]
     assert event["author"] == ALICE.address  # the signer, whoever paid
     assert event["digest"] == bytes.fromhex(body["digest"][2:])
-    monkeypatch.setitem(client.app.state.indelible.extras, "relay_limiter", TokenBucket(per_minute=60, burst=5))
+    limits_of(client.app.state.indelible).refund("relay:client:testclient", 1, 1, 60)  # the minute has passed
     response = relay(client, "post", body)  # and it cannot land twice
     assert response.status_code == 400
     assert response.json() == {"detail": f"invalid nonce for {ALICE.address}: expected 1, got 0"}
-
-
-def test_token_bucket_refills_over_time():
-    now = [0.0]
-    bucket = TokenBucket(per_minute=60, burst=1, clock=lambda: now[0])
-    assert bucket.take("a") == 0.0
-    assert bucket.take("a") == pytest.approx(1.0)
-    assert bucket.take("b") == 0.0
-    now[0] = 1.0
-    assert bucket.take("a") == 0.0
 
 
 def test_nonce_route_follows_the_contract_as_signed_actions_land(client: TestClient, board: BoardHandle):

@@ -21,20 +21,21 @@ import uvicorn
 from backend import __main__ as cli
 from backend.config import Settings
 from backend.devchain import Ganache, free_port
-from backend.ratelimit import TokenBucket
 from tests.backend.conftest import BoardHandle, make_settings, serving
 from tests.backend.test_relay import BOB, signed_vote
 
 
 @pytest.fixture
 def serve_settings(data_dir: Path, ganache: Ganache, database_url: str, board: BoardHandle) -> Settings:
-    """Settings for this test's Board, on a free local port."""
-    return make_settings(data_dir, ganache.url, database_url, host="127.0.0.1", port=free_port())
+    """Settings for this test's Board, on a free local port, with a relay limit of 2 requests then 1 a minute."""
+    return make_settings(
+        data_dir, ganache.url, database_url, host="127.0.0.1", port=free_port(), relay_rate=1, relay_burst=2
+    )
 
 
 @pytest.fixture
 def refused_vote(board: BoardHandle) -> dict[str, Any]:
-    """A well-signed vote on a post that does not exist: each relay costs a token, then 400."""
+    """A well-signed vote on a post that does not exist: each relay counts against the client, then 400."""
     return {"kind": "vote", **signed_vote(board, BOB, 5, 1)}
 
 
@@ -48,10 +49,9 @@ def _serve_config(settings: Settings) -> uvicorn.Config:
 
 @contextmanager
 def _served(settings: Settings) -> Iterator[str]:
-    """Run ``serve``'s app and config in a real uvicorn on a thread; yields its base URL, with a 2-token limiter."""
+    """Run ``serve``'s app and config in a real uvicorn on a thread; yields its base URL."""
     config = _serve_config(settings)
     with serving(config):
-        config.app.state.indelible.extras["relay_limiter"] = TokenBucket(per_minute=1, burst=2)
         yield f"http://{settings.host}:{settings.port}"
 
 
