@@ -56,6 +56,36 @@ async def _read_capped(request: Request, cap: int) -> bytes | None:
     return b"".join(chunks)
 
 
+class _RefusedMemo:
+    """This process's copy of recent refusals (the shared store has them all): a replay here skips the database."""
+
+    MAX = 10_000
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The refusal remembered under ``key``, unless expired."""
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: str, refusal: dict[str, Any], ttl: float) -> None:
+        """Remember ``refusal`` for ``ttl`` seconds."""
+        if len(self._entries) >= self.MAX:  # drop the oldest half: dicts keep insertion order
+            for old in list(self._entries)[: self.MAX // 2]:
+                del self._entries[old]
+        self._entries[key] = (time.monotonic() + ttl, refusal)
+
+
+def _memo(state: Any) -> _RefusedMemo:
+    memo = state.extras.get("relay_refused_memo")
+    if memo is None:
+        memo = state.extras["relay_refused_memo"] = _RefusedMemo()
+    return memo  # type: ignore[no-any-return]
+
+
 class RelayRoute(ApiRoute):
     """The relay route: rate limit, body cap and refused-body cache run before FastAPI parses the body."""
 
@@ -78,7 +108,7 @@ class RelayRoute(ApiRoute):
                 return _refusal(413, f"relay body is over {settings.relay_max_body} bytes: send fewer items per batch")
             request._body = raw  # FastAPI parses these bytes; the stream is spent
             key = f"relay:refused:body:{hashlib.sha256(raw).hexdigest()}"
-            refused = (await run_in_threadpool(shared.get, [key])).get(key)
+            refused = _memo(state).get(key) or (await run_in_threadpool(shared.get, [key])).get(key)
             if refused is not None:
                 return _refusal(refused["status"], refused["detail"])
             request.state.refused_key = key
@@ -124,9 +154,9 @@ async def relay(action: RelayIn, request: Request) -> dict[str, Any]:
         if exc.status_code == 400:  # about these bytes, not about limits or the node: answer replays from memory
             refusal = {"status": exc.status_code, "detail": exc.detail}
             ttl = REFUSED_TTL if exc.permanent else REFUSED_BRIEFLY_TTL
-            await run_in_threadpool(
-                limits.of(request.app.state.indelible).put, {request.state.refused_key: refusal}, ttl
-            )
+            state = request.app.state.indelible
+            _memo(state).put(request.state.refused_key, refusal, ttl)
+            await run_in_threadpool(limits.of(state).put, {request.state.refused_key: refusal}, ttl)
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))} if exc.retry_after else None
         raise HTTPException(status_code=exc.status_code, detail=exc.detail, headers=headers) from exc
     except RequestException as exc:

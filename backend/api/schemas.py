@@ -243,8 +243,9 @@ class RelayBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["batch"]
+    # 150 items at most: a batch is all or nothing and simulated whole, and 150 is ~10M gas (a third of a block)
     posts: Annotated[list[SignedPostIn], Field(max_length=50)] = []
-    votes: Annotated[list[SignedVoteIn], Field(max_length=200)] = []
+    votes: Annotated[list[SignedVoteIn], Field(max_length=100)] = []
 
 
 RelayIn = Annotated[RelayPostIn | RelayVoteIn | RelayBatchIn, Field(discriminator="kind")]
@@ -318,6 +319,17 @@ class IndexStatusOut(BaseModel):
     )
 
 
+class RelayStatusOut(BaseModel):
+    """The relayer that pays for signed actions: who, what it holds, and what its policy lets it spend."""
+
+    address: str | None = Field(description="Checksum address that pays; null when the node does not answer")
+    balance_wei: int | None = Field(description="Its balance in wei (read at most every few seconds)")
+    gas_per_hour: int = Field(description="Gas the relayer may spend an hour (INDELIBLE_RELAY_GAS_PER_HOUR)")
+    gas_left_this_hour: int | None = Field(description="Gas of that budget free now (it refills continuously)")
+    max_fee_gwei: float = Field(description="The most it pays per gas; above it the relay pauses (503)")
+    error: str | None = Field(description="Why address, balance or budget are unknown; null otherwise")
+
+
 class StatusOut(BaseModel):
     """Which node, chain and Board this server follows, and how far its index has got."""
 
@@ -331,3 +343,4 @@ class StatusOut(BaseModel):
     deployment_block: int | None = Field(description="Block the Board was deployed in; null when none is found")
     error: str | None = Field(description="The first problem found (node, deployment, index), as a sentence; or null")
     index: IndexStatusOut
+    relay: RelayStatusOut

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy.exc import SQLAlchemyError
 
+from backend.api.relay import relay_status
 from backend.api.schemas import ApiRoute, IndexStatusOut, StatusOut
 from backend.config import public_url
 from backend.db.stats import index_counts, read_status
@@ -115,6 +116,7 @@ def build_status(request: Request) -> dict[str, Any]:
         "deployment_block": deployment["block_number"] if deployment else None,
         "error": node_error or index_error,
         "index": index,
+        "relay": relay_status(request),
     }
 
 

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.api.authors import AddressPath, checksum
 from backend.api.posts import Cursor, DbSession, PostId, collapse_score, thread_replies
+from backend.api.relay import relay_status
 from backend.api.status import build_status
 from backend.db.queries import BadCursor, Sort, Window, build_author, build_feed, build_thread
 from backend.web.render import page
@@ -133,7 +134,7 @@ def compose_page(request: Request, parent: Annotated[int, Query(ge=0)] = 0) -> H
 @router.get("/key", response_class=HTMLResponse)
 def key_page(request: Request) -> HTMLResponse:
     """The browser key: show, export, import."""
-    return page(request, "key/key.html", "/api/contract", nav="key")
+    return page(request, "key/key.html", "/api/contract", relay=relay_status(request), nav="key")
 
 
 @router.get("/status", response_class=HTMLResponse)
