@@ -143,6 +143,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "INDELIBLE_COLLAPSE_SCORE": str(COLLAPSE_SCORE),
             "INDELIBLE_RELAY_RATE": "6000",
             "INDELIBLE_RELAY_BURST": "1000",
+            "INDELIBLE_RELAY_NEW_SIGNERS_PER_HOUR": "1000",  # every test's browser makes a key, all from 127.0.0.1
         }
         with log_path.open("wb") as log:
             process = subprocess.Popen(
