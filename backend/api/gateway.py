@@ -3,6 +3,9 @@
 Plain requests get the document (``application/json``); ``?format=raw`` or
 ``Accept: application/vnd.ipld.raw`` get the raw block as the trustless
 gateway spec says. Bytes are verified against the CID before they are served.
+A CID not pinned here is asked of Kubo (when configured) offline, at most
+``backend.content.service.KUBO_SLOTS`` at once (503 past that) and once a
+minute per unknown CID.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from fastapi.responses import Response
 
 from backend.api.schemas import ApiRoute, error_responses
 from backend.content.cid import InvalidCid, cid_to_digest
+from backend.content.service import Busy
 
 router = APIRouter(tags=["gateway"], route_class=ApiRoute)
 
 RAW = "application/vnd.ipld.raw"
 IMMUTABLE = "public, max-age=29030400, immutable"
+RETRY = {"Retry-After": "1"}
 
 
 def _wants_raw(request: Request, format_: str | None) -> bool:
@@ -30,7 +35,7 @@ def _wants_raw(request: Request, format_: str | None) -> bool:
 @router.get(
     "/ipfs/{cid}",
     response_class=Response,
-    responses={200: {"content": {RAW: {}, "application/json": {}}}, **error_responses(400, 404)},
+    responses={200: {"content": {RAW: {}, "application/json": {}}}, **error_responses(400, 404, 503)},
 )
 def get_ipfs(
     request: Request,
@@ -43,7 +48,12 @@ def get_ipfs(
     except InvalidCid as exc:
         raise HTTPException(status_code=400, detail=f"invalid CID: {exc}") from exc
     raw = _wants_raw(request, format_)
-    data = request.app.state.indelible.content.local(cid)
+    try:
+        data = request.app.state.indelible.content.local(cid)
+    except Busy as exc:  # every Kubo slot taken: say so at once rather than queue behind slow look-ups
+        raise HTTPException(
+            status_code=503, detail="busy: too many IPFS look-ups in flight; try again shortly", headers=RETRY
+        ) from exc
     if data is None:
         raise HTTPException(status_code=404, detail="content not found")
     headers = {"Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff", "X-Ipfs-Path": f"/ipfs/{cid}"}

@@ -1,8 +1,17 @@
-"""The content service: local pin store first, then Kubo, then gateways; pins what it finds."""
+"""The content service: local pin store first, then Kubo, then gateways; pins what it finds.
+
+Kubo look-ups are bounded: at most ``KUBO_SLOTS`` at once (a request over that
+is told ``Busy`` at once, and the gateway answers 503, instead of queueing
+behind slow look-ups), and a CID Kubo did not have is not asked for again for
+``ABSENT_SECONDS`` (a flood of random CIDs costs one round trip each, once).
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import OrderedDict
 
 import httpx
 
@@ -13,6 +22,14 @@ from backend.content.store import PinStore
 
 log = logging.getLogger(__name__)
 
+KUBO_SLOTS = 8  # Kubo look-ups in flight at once, per process
+ABSENT_SECONDS = 60.0  # how long "Kubo does not have it" is believed
+ABSENT_MAX = 10_000  # CIDs remembered as absent (oldest forgotten first)
+
+
+class Busy(RuntimeError):
+    """Every Kubo slot is taken: try again shortly."""
+
 
 class ContentService:
     """What the API and the indexer use to pin, read and fetch content by CID."""
@@ -21,6 +38,9 @@ class ContentService:
         self.store = store
         self.kubo = kubo
         self.gateways = list(gateways or [])
+        self._slots = threading.BoundedSemaphore(KUBO_SLOTS)
+        self._absent: OrderedDict[str, float] = OrderedDict()  # cid -> when to believe it absent no more
+        self._absent_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ContentService:
@@ -34,8 +54,10 @@ class ContentService:
         return bool(self.kubo or self.gateways)
 
     def pin(self, data: bytes) -> tuple[str, bool]:
-        """Pin locally (and in Kubo when configured); returns the CID and whether it is new here."""
+        """Pin locally (and in Kubo when configured); returns the CID and whether it is new here (blocking I/O)."""
         cid, created = self.store.put(data)
+        with self._absent_lock:
+            self._absent.pop(cid, None)
         if self.kubo is not None:
             try:
                 self.kubo.add(data)
@@ -43,26 +65,57 @@ class ContentService:
                 log.warning("%s", exc)
         return cid, created
 
-    def local(self, cid: str) -> bytes | None:
-        """Verified bytes from the pin store, else from Kubo (then pinned here), else None."""
+    def local(self, cid: str, *, wait: float = 0.0, offline: bool = True) -> bytes | None:
+        """Verified bytes from the pin store, else from Kubo (then pinned here), else None.
+
+        Busy when every Kubo slot stays taken for ``wait`` seconds. ``offline``: ask Kubo only for what it
+        holds (the gateway route); the indexer's background fetch lets Kubo search the network.
+        """
         data = self.store.get(cid)
-        if data is not None or self.kubo is None:
+        if data is not None or self.kubo is None or (offline and self._believed_absent(cid)):
             return data
+        acquired = self._slots.acquire(timeout=wait) if wait > 0 else self._slots.acquire(blocking=False)
+        if not acquired:
+            raise Busy("too many IPFS look-ups in flight")
         try:
-            data = self.kubo.block_get(cid)
+            data = self.kubo.block_get(cid, offline=offline)
         except KuboError:
+            if offline:  # an online miss is retried by the content queue's own backoff
+                self._remember_absent(cid)
             return None
+        finally:
+            self._slots.release()
         self.store.put(data)
         return data
 
     def fetch(self, cid: str, client: httpx.Client) -> bytes:
         """Verified bytes from anywhere we know (pinned here on success); FetchError otherwise."""
-        data = self.local(cid)
+        try:
+            data = self.local(cid, wait=30.0, offline=False)
+        except Busy as exc:
+            raise FetchError(f"{cid}: {exc}") from exc
         if data is not None:
             return data
         data = fetch_from_gateways(client, self.gateways, cid)
         self.pin(data)
         return data
 
+    def _believed_absent(self, cid: str) -> bool:
+        with self._absent_lock:
+            until = self._absent.get(cid)
+            if until is None:
+                return False
+            if until > time.monotonic():
+                return True
+            del self._absent[cid]
+            return False
 
-__all__ = ["ContentService", "FetchError"]
+    def _remember_absent(self, cid: str) -> None:
+        with self._absent_lock:
+            self._absent[cid] = time.monotonic() + ABSENT_SECONDS
+            self._absent.move_to_end(cid)
+            while len(self._absent) > ABSENT_MAX:
+                self._absent.popitem(last=False)
+
+
+__all__ = ["Busy", "ContentService", "FetchError"]

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from backend.content.document import InvalidDocument, parse_document, scrub_text
+from backend.content.remote import FETCH_SECONDS
 from backend.content.service import ContentService
 from backend.db.models import ContentQueue, Post
 from backend.indexer.store import check_storable, quarantine_reason
@@ -59,7 +60,8 @@ class ContentSync:
         self.engine = engine
         self.service = service
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="content-fetch")
-        self._client = httpx.Client(timeout=10.0, follow_redirects=True)
+        # each fetch has its own total deadline (backend.content.remote); redirects are never followed (SSRF)
+        self._client = httpx.Client(timeout=FETCH_SECONDS, follow_redirects=False)
         self._inflight: dict[str, Future[bytes]] = {}
         self._hints: set[str] = set()
         self._hint_lock = threading.Lock()
