@@ -30,11 +30,16 @@ from web3.logs import DISCARD
 from backend.config import PROJECT_ROOT
 from backend.content.cid import digest_hex, sha256
 from backend.content.document import encode_document
+from backend.db.session import make_engine
 from backend.devchain import Ganache, free_port
+from backend.limits import Limits, client_key
 from tests.backend.conftest import DATABASES, BoardHandle, module_index, wait_for
 from tests.backend.test_relay import signed_post
 
 WORKERS = 4
+# small, so that a few requests empty the relay's per-client bucket; the window (burst / rate) is 300 s: no refill
+RELAY_BURST, RELAY_RATE = 5, 1.0
+RELAY_WINDOW = RELAY_BURST * 60.0 / RELAY_RATE
 CAROL = Account.from_key(keccak(text="indelible scale-out carol"))
 
 
@@ -61,6 +66,7 @@ class Cluster:
     indexer: subprocess.Popen[bytes]
     server: subprocess.Popen[bytes]
     log_dir: Path
+    database_url: str
     workers: list[psutil.Process] = field(default_factory=list)
     connections: dict[int, http.client.HTTPConnection] = field(default_factory=dict)  # worker pid -> connection
 
@@ -134,7 +140,10 @@ def cluster(
     """A Board, `python -m backend index`, and `python -m backend serve --workers 4` with the indexer off."""
     data_dir, board, database_url = module_index(w3, tmp_path_factory, request.param, "scale")
     port = free_port()
-    env = _env(data_dir, ganache.url, database_url, port, INDELIBLE_INDEXER="off")
+    env = _env(
+        data_dir, ganache.url, database_url, port,
+        INDELIBLE_INDEXER="off", INDELIBLE_RELAY_BURST=str(RELAY_BURST), INDELIBLE_RELAY_RATE=str(RELAY_RATE),
+    )  # fmt: skip
     log_dir = data_dir.parent
     command = [sys.executable, "-m", "backend"]
     with (log_dir / "indexer.log").open("wb") as log:
@@ -143,7 +152,7 @@ def cluster(
         server = subprocess.Popen(
             [*command, "serve", "--workers", str(WORKERS)], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log
         )
-    cluster = Cluster(port, board, indexer, server, log_dir)
+    cluster = Cluster(port, board, indexer, server, log_dir, database_url)
     try:
 
         def up() -> bool:
@@ -200,6 +209,25 @@ def test_post_relayed_through_one_worker_is_indexed_and_read_alike_from_all_four
         (CAROL.address, "Scaled out", "relayed through one worker, read from four")
     }
     assert len(seen) == WORKERS
+
+
+def test_relay_limit_holds_for_one_client_across_all_four_workers(cluster: Cluster):
+    shared = Limits(make_engine(cluster.database_url))
+    key = f"relay:client:{client_key('127.0.0.1')}"
+    allowed = int(shared.left(key, RELAY_BURST, RELAY_WINDOW))  # what earlier tests left of this client's burst
+    answers: dict[int, list[int]] = {pid: [] for pid in cluster.connections}
+    for _ in range(3):  # 3 x 4 workers = 12 requests, round-robin: each worker sees 3
+        for pid, conn in cluster.connections.items():
+            status, body = cluster.request(conn, "POST", "/api/relay", {})
+            assert status in (422, 429), body
+            assert status == 422 or body["detail"].startswith("too many relay requests"), body
+            answers[pid].append(status)
+    shared.engine.dispose()
+    granted = sum(status != 429 for statuses in answers.values() for status in statuses)
+    # one bucket for the client, however the requests spread: a bucket per process would grant up to 4 x 5
+    assert granted == allowed, answers
+    assert allowed < RELAY_BURST * 3 and all(len(statuses) == 3 for statuses in answers.values())
+    assert sum(429 in statuses for statuses in answers.values()) >= WORKERS - 1, answers
 
 
 def test_serve_refuses_several_workers_while_the_indexer_is_on(tmp_path: Path, ganache: Ganache):
