@@ -4,20 +4,31 @@ The body is the document's exact bytes (``Content-Type: application/json``).
 ``?reply=true`` checks it as a reply's (no title), ``?reply=false`` as a
 top-level post's (title required); without it the kind is inferred from the
 presence of a title. The digest is what goes on chain; the CID is its IPFS name.
+
+Each client (an IPv4 address or IPv6 /64) may upload ``INDELIBLE_UPLOAD_REQUESTS``
+documents and ``INDELIBLE_UPLOAD_BYTES`` bytes an hour, counted in the shared
+limits tables (``backend.limits``) so the limit holds across processes; over
+it, 429 with ``Retry-After``. Parsing, the durable write (fsync) and the Kubo
+call run in a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
+from backend import limits
 from backend.api.schemas import ApiRoute, error_responses
 from backend.content.cid import digest_hex, sha256
 from backend.content.document import MAX_BYTES, DocumentTooLarge, InvalidDocument, parse_document
 
 router = APIRouter(prefix="/api", tags=["content"], route_class=ApiRoute)
+
+UPLOAD_WINDOW = 3600.0  # seconds over which INDELIBLE_UPLOAD_REQUESTS and INDELIBLE_UPLOAD_BYTES refill
 
 
 async def _read_limited(request: Request) -> bytes:
@@ -64,7 +75,7 @@ _CONTENT_OUT = {
     responses={
         200: {"description": "Already pinned", "content": _CONTENT_OUT},
         201: {"description": "Pinned", "content": _CONTENT_OUT},
-        **error_responses(413, 415),
+        **error_responses(413, 415, 429),
     },
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _DOCUMENT_SCHEMA}}}},
 )
@@ -76,12 +87,33 @@ async def post_content(
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise HTTPException(status_code=415, detail="Content-Type must be application/json")
+    state = request.app.state.indelible
+    client = limits.client_key(request.client.host if request.client else None)
+    await _charge(state, f"upload:requests:{client}", 1, state.settings.upload_requests, "uploads")
     data = await _read_limited(request)
-    try:
+    await _charge(state, f"upload:bytes:{client}", len(data), state.settings.upload_bytes, "bytes of uploads")
+
+    def validate_and_pin() -> tuple[str, bool]:
         parse_document(data, reply=reply)
+        return state.content.pin(data)  # fsync and Kubo: blocking I/O, here in a worker thread
+
+    try:
+        cid, created = await run_in_threadpool(validate_and_pin)
     except DocumentTooLarge as exc:
         raise HTTPException(status_code=413, detail=str(exc)) from exc
     except InvalidDocument as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
-    cid, created = request.app.state.indelible.content.pin(data)
     return JSONResponse({"cid": cid, "digest": digest_hex(sha256(data))}, status_code=201 if created else 200)
+
+
+async def _charge(state: Any, key: str, cost: int, limit: int, what: str) -> None:
+    """Take ``cost`` from ``key``'s hourly bucket of ``limit``; 429 with Retry-After when it does not fit."""
+    wait = await run_in_threadpool(limits.of(state).take, key, cost, limit, UPLOAD_WINDOW)
+    if wait <= 0:
+        return
+    retry = max(1, math.ceil(wait)) if math.isfinite(wait) else int(UPLOAD_WINDOW)
+    raise HTTPException(
+        status_code=429,
+        detail=f"too many {what} from your address: at most {limit} an hour; try again in {retry} s",
+        headers={"Retry-After": str(retry)},
+    )

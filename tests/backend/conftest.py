@@ -159,6 +159,9 @@ def make_settings(data_dir: Path, rpc_url: str, database_url: str, **overrides: 
         "confirmations": 0,
         "ipfs_gateways": [],
         "ipfs_api_url": "",
+        # tests upload far more than a client may an hour; tests/backend/test_upload_limits.py sets its own
+        "upload_requests": 1_000_000,
+        "upload_bytes": 1_000_000_000,
     }
     return Settings(**(values | overrides))
 

@@ -56,6 +56,8 @@ def served_app(w3: Web3, tmp_path: Path) -> Iterator[str]:
         "INDELIBLE_DATABASE_URL": f"sqlite:///{data_dir / 'index.sqlite3'}",
         "INDELIBLE_RELAY_RATE": "1000000",
         "INDELIBLE_RELAY_BURST": "1000000",
+        "INDELIBLE_UPLOAD_REQUESTS": "1000000",
+        "INDELIBLE_UPLOAD_BYTES": "1000000000",
     }
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(
