@@ -47,10 +47,13 @@ from web3 import Web3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from backend import limits
 from backend.config import PROJECT_ROOT
 from backend.content.cid import digest_hex, digest_to_cid, sha256
 from backend.content.document import MAX_BYTES, encode_document
 from backend.content.store import PinStore
+from backend.db.models import Base
+from backend.db.session import make_engine
 from backend.devchain import Ganache, deploy_board, free_port
 from backend.relay import sign
 
@@ -107,6 +110,15 @@ def wait_current(base: str, posts: int, processes: list[subprocess.Popen[bytes]]
             pass
         time.sleep(0.3)
     raise SystemExit(f"the index at {base} did not reach {posts} posts within {seconds:.0f} s")
+
+
+def empty_database(url: str) -> None:
+    """Drop the index's and the shared limits' tables: a run starts with no index and every bucket full."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        Base.metadata.drop_all(conn)
+        limits.METADATA.drop_all(conn)
+    engine.dispose()
 
 
 def seed(w3: Web3, board: Any, pins: PinStore) -> tuple[int, int]:
@@ -327,12 +339,16 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="connections per attacking process")
     parser.add_argument("--max-requests", type=int, default=100_000, help="attack requests in all, at most")
     parser.add_argument("--workers", type=int, default=1, help="API processes (more than 1: the indexer runs apart)")
-    parser.add_argument("--database-url", default="", help="index database (default: SQLite in the work directory)")
+    parser.add_argument(
+        "--database-url", default="", help="index database, EMPTIED first (default: SQLite in the work directory)"
+    )
     parser.add_argument("--write", action="store_true", help="record the results in docs/benchmarks.md")
     args = parser.parse_args()
     if args.seconds > 600 or args.max_requests > 1_000_000:
         raise SystemExit("bounded by design: at most 600 s and 1,000,000 requests")
 
+    if args.database_url:
+        empty_database(args.database_url)
     work = Path(tempfile.mkdtemp(prefix="indelible-attack-"))
     data_dir = work / "data"
     data_dir.mkdir()
