@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -26,7 +27,7 @@ from backend.api.contract import current_deployment
 from backend.api.schemas import ApiRoute, NonceOut, RelayIn, RelayOut, error_responses
 from backend.config import node_unreachable
 from backend.content.store import PinStore
-from backend.relay import REFUSED_BRIEFLY_TTL, REFUSED_TTL, Policy, Relayer, RelayError
+from backend.relay import REFUSED_BRIEFLY_TTL, REFUSED_TTL, RELAYER_KEY_ENV, Policy, Relayer, RelayError
 
 BALANCE_CACHE = 5.0  # seconds the relayer's balance is reused by /api/status and the key page
 
@@ -179,36 +180,54 @@ def get_nonce(address: AddressPath, request: Request) -> dict[str, Any]:
     return {"address": signer, "nonce": nonce}
 
 
-def relay_status(request: Request) -> dict[str, Any]:
-    """The relayer's address, balance (cached a few seconds) and the gas budget left this hour."""
-    state = request.app.state.indelible
+def relay_status(state: Any) -> dict[str, Any]:
+    """The relayer's address, balance and the gas budget left this hour, for /api/status and the key page.
+
+    No JSON-RPC call on the request path once warm: the address and balance are refreshed on a thread when
+    older than a few seconds (the first call reads them inline); the budget is one query of the shared store.
+    """
     settings = state.settings
     policy = Policy.from_settings(settings)
+    info = state.extras.get("relay_info")
+    if info is None:
+        info = _refresh_relay_info(state)
+    elif time.monotonic() - info["at"] > BALANCE_CACHE and not state.extras.get("relay_info_refreshing"):
+        state.extras["relay_info_refreshing"] = True
+        threading.Thread(target=_refresh_relay_info, args=(state,), name="relay-balance", daemon=True).start()
     status: dict[str, Any] = {
-        "address": None,
-        "balance_wei": None,
+        "address": info["address"],
+        "balance_wei": info["balance_wei"],
         "gas_per_hour": policy.gas_per_hour,
         "gas_left_this_hour": None,
         "max_fee_gwei": settings.relay_max_fee_gwei,
-        "error": None,
+        "error": info["error"],
     }
-    try:
-        cached = state.extras.get("relay_balance")
-        now = time.monotonic()
-        if cached is None or now - cached[0] > BALANCE_CACHE:
-            address = _relayer_address(state)
-            cached = state.extras["relay_balance"] = (now, address, int(state.w3.eth.get_balance(address)))
-        _, status["address"], status["balance_wei"] = cached
-        chain_id = state.deployment.chain_id if state.deployment is not None else int(state.w3.eth.chain_id)
-        key = f"relay:gas:{chain_id}:{status['address']}"
-        status["gas_left_this_hour"] = int(limits.of(state).left(key, policy.gas_per_hour, 3600.0))
-    except RelayError as exc:
-        status["error"] = exc.detail
-    except SQLAlchemyError as exc:
-        status["error"] = f"database unavailable: {exc.__class__.__name__}"
-    except Exception as exc:  # the node is down: the status page still answers
-        status["error"] = node_unreachable(settings.rpc_url, exc)
+    if info["address"] is not None and info["chain_id"] is not None:
+        key = f"relay:gas:{info['chain_id']}:{info['address']}"
+        try:
+            status["gas_left_this_hour"] = int(limits.of(state).left(key, policy.gas_per_hour, 3600.0))
+        except SQLAlchemyError as exc:
+            status["error"] = f"database unavailable: {exc.__class__.__name__}"
     return status
+
+
+def _refresh_relay_info(state: Any) -> dict[str, Any]:
+    """Read the relayer's address, chain and balance from the node into ``extras["relay_info"]``."""
+    known = state.extras.get("relay_info") or {}
+    info: dict[str, Any] = {"address": None, "balance_wei": None, "chain_id": None, "error": None}
+    try:  # the address and chain do not change under a running app: only the balance is read again
+        info["address"] = known.get("address") or _relayer_address(state)
+        deployment = state.deployment
+        info["chain_id"] = known.get("chain_id") or (deployment.chain_id if deployment else int(state.w3.eth.chain_id))
+        info["balance_wei"] = int(state.w3.eth.get_balance(info["address"]))
+    except RelayError as exc:
+        info["error"] = exc.detail
+    except Exception as exc:  # the node is down: the status page still answers
+        info["error"] = node_unreachable(state.settings.rpc_url, exc)
+    info["at"] = time.monotonic()
+    state.extras["relay_info"] = info
+    state.extras["relay_info_refreshing"] = False
+    return info
 
 
 def _relayer_address(state: Any) -> str:
@@ -219,5 +238,5 @@ def _relayer_address(state: Any) -> str:
         return str(Account.from_key(state.settings.relayer_key).address)
     accounts = state.w3.eth.accounts
     if len(accounts) < 2:
-        raise RelayError("no relayer account: set INDELIBLE_RELAYER_KEY", status_code=503)
+        raise RelayError(f"no relayer account: set {RELAYER_KEY_ENV}", status_code=503)
     return str(accounts[1])

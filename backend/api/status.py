@@ -59,6 +59,7 @@ def _database_down(state: Any) -> dict[str, Any]:
         "deployment_block": state.deployment.block_number if state.deployment else None,
         "error": DATABASE_UNAVAILABLE,
         "index": index,
+        "relay": relay_status(state),
     }
 
 
@@ -116,7 +117,7 @@ def build_status(request: Request) -> dict[str, Any]:
         "deployment_block": deployment["block_number"] if deployment else None,
         "error": node_error or index_error,
         "index": index,
-        "relay": relay_status(request),
+        "relay": relay_status(state),
     }
 
 

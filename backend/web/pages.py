@@ -134,7 +134,7 @@ def compose_page(request: Request, parent: Annotated[int, Query(ge=0)] = 0) -> H
 @router.get("/key", response_class=HTMLResponse)
 def key_page(request: Request) -> HTMLResponse:
     """The browser key: show, export, import."""
-    return page(request, "key/key.html", "/api/contract", relay=relay_status(request), nav="key")
+    return page(request, "key/key.html", "/api/contract", relay=relay_status(request.app.state.indelible), nav="key")
 
 
 @router.get("/status", response_class=HTMLResponse)
