@@ -85,6 +85,7 @@ class Settings:
     thread_replies: int = field(default_factory=lambda: max(1, int(_env("THREAD_REPLIES", "50"))))
     upload_requests: int = field(default_factory=lambda: int(_env("UPLOAD_REQUESTS", "200")))  # per client an hour
     upload_bytes: int = field(default_factory=lambda: int(_env("UPLOAD_BYTES", str(8 * 1024 * 1024))))  # an hour
+    pin_grace: float = field(default_factory=lambda: float(_env("PIN_GRACE", "86400")))  # seconds
     ipfs_gateways: list[str] = field(default_factory=lambda: _list(_env("IPFS_GATEWAYS", "")))
     ipfs_api_url: str = field(default_factory=lambda: _env("IPFS_API_URL", ""))
     dev_mnemonic: str = field(default_factory=lambda: _env("DEV_MNEMONIC", DEV_MNEMONIC))

@@ -84,6 +84,10 @@ class PinStore:
         """Pin ``data``; returns its CID and True when it was not stored before."""
         cid = cid_of(data)
         if self.get(cid) is not None:
+            try:  # uploaded again: the garbage collector's grace period starts over (backend.content.gc)
+                os.utime(self.path_for(cid))
+            except FileNotFoundError:
+                return self.put(data)
             return cid, False
         path = self.path_for(cid)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,6 +105,20 @@ class PinStore:
             if self._known is not None:
                 self._known.add(cid)
         return cid, True
+
+    def remove_if_older(self, cid: str, cutoff: float) -> bool:
+        """Delete ``cid``'s file if it was last written before ``cutoff`` (unix time); True when deleted."""
+        path = self.path_for(cid)
+        try:
+            if path.stat().st_mtime >= cutoff:
+                return False  # uploaded again since it was listed
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        with self._lock:
+            if self._known is not None:
+                self._known.discard(cid)
+        return True
 
 
 def _fsync_dir(path: Path) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 
 from backend import chain
 from backend.config import Settings, redact_url
+from backend.content.gc import PinCollector
 from backend.content.service import ContentService
 from backend.db.models import Block
 from backend.db.session import ensure_schema, make_engine
@@ -78,6 +79,7 @@ class Indexer:
         self.engine = engine or make_engine(settings.effective_database_url)
         ensure_schema(self.engine)
         self.content = ContentSync(self.engine, content or ContentService.from_settings(settings))
+        self.pins = PinCollector(self.content.service.store, self.engine, settings.pin_grace)
         self.rpc = Rpc(settings.rpc_url)
         self.w3 = chain.connect(settings)
         self.sizer = RangeSizer(span=min(10, max_span), max_span=max_span)
@@ -107,6 +109,8 @@ class Indexer:
                     if caught_up or time.monotonic() - last_poll >= CONTENT_POLL_SECONDS:
                         last_poll = time.monotonic()  # during a backfill, content waits its turn
                         self.content.poll()
+                    if caught_up:
+                        self.pins.maybe_collect(self._still_caught_up)
                     self.state.error = self.status.error = None
                 except (RpcError, chain.DeploymentError, OSError) as exc:
                     self._fail(str(exc))
@@ -131,6 +135,11 @@ class Indexer:
         finally:
             self.state.running = False
             self.status.maybe_publish()
+
+    def _still_caught_up(self) -> bool:
+        """Asked right before pins are collected: the index holds every block the node has (less confirmations)."""
+        indexed = self.state.indexed_block
+        return indexed is not None and self.rpc.block_number() - self.settings.confirmations <= indexed
 
     def close(self) -> None:
         """Release the node connection and the content workers."""

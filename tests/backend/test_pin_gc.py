@@ -1,0 +1,101 @@
+"""Unreferenced pins are garbage-collected after a grace period, by the indexer, only when it is caught up.
+
+Real Ganache and a real index: pins old and fresh, referenced by indexed posts
+or by a post the index has not reached yet.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from backend.config import Settings
+from backend.content.cid import sha256
+from backend.content.document import encode_document
+from backend.content.gc import PinCollector
+from backend.content.store import PinStore
+from backend.indexer.runner import Indexer
+from tests.backend.conftest import BoardHandle, make_settings
+
+HOUR = 3600.0
+
+
+def _pin(store: PinStore, title: str, age: float) -> tuple[str, bytes]:
+    data = encode_document(title, "body")
+    cid, _ = store.put(data)
+    when = time.time() - age
+    os.utime(store.path_for(cid), (when, when))
+    return cid, data
+
+
+def _indexer(settings: Settings) -> Indexer:
+    indexer = Indexer(make_settings(settings.data_dir, settings.rpc_url, settings.database_url, pin_grace=HOUR))
+    indexer.pins.interval = 0  # every caught-up step may collect
+    return indexer
+
+
+def test_indexer_deletes_old_unreferenced_pins_and_keeps_the_rest(settings: Settings, board: BoardHandle):
+    store = PinStore(settings.content_dir)
+    old_unreferenced, _ = _pin(store, "old, never posted", 2 * HOUR)
+    old_referenced, referenced_data = _pin(store, "old, posted", 2 * HOUR)
+    fresh_unreferenced, _ = _pin(store, "fresh, not posted yet", 60)
+    board.post(sha256(referenced_data))
+    indexer = _indexer(settings)
+    try:
+        indexer.run(once=True)
+    finally:
+        indexer.close()
+    assert not store.has(old_unreferenced)
+    assert store.has(old_referenced) and store.has(fresh_unreferenced)
+    assert indexer.pins.deleted == 1
+
+
+def test_pin_of_a_post_the_index_has_not_reached_stays(settings: Settings, board: BoardHandle):
+    store = PinStore(settings.content_dir)
+    indexer = _indexer(settings)
+    try:
+        indexer.run(once=True)  # caught up, nothing to collect yet
+        late, late_data = _pin(store, "old, posted after the last step", 2 * HOUR)
+        board.post(sha256(late_data))  # on chain, not in the index: the index lags by this block
+        assert indexer.pins.maybe_collect(indexer._still_caught_up) == 0
+        assert store.has(late)
+        indexer.run(once=True)  # indexes the post, then collects: the pin is referenced now
+        assert store.has(late)
+    finally:
+        indexer.close()
+
+
+def test_gc_without_a_caught_up_index_deletes_nothing(settings: Settings, board: BoardHandle):
+    store = PinStore(settings.content_dir)
+    orphan, _ = _pin(store, "old orphan", 2 * HOUR)
+    collector = PinCollector(store, None, HOUR, interval=0)  # type: ignore[arg-type]  # never reaches the index
+    assert collector.maybe_collect(lambda: False) == 0
+    assert store.has(orphan)
+
+
+def test_uploading_again_restarts_the_grace_period(tmp_path: Path):
+    store = PinStore(tmp_path)
+    cid, data = _pin(store, "uploaded twice", 2 * HOUR)
+    assert store.put(data) == (cid, False)
+    assert store.path_for(cid).stat().st_mtime > time.time() - 60
+    assert not store.remove_if_older(cid, time.time() - HOUR)
+    assert store.has(cid)
+
+
+def test_each_run_examines_a_bounded_slice_and_resumes(settings: Settings, board: BoardHandle):
+    store = PinStore(settings.content_dir)
+    orphans = [_pin(store, f"orphan {i}", 2 * HOUR)[0] for i in range(30)]
+    indexer = _indexer(settings)
+    indexer.pins.batch = 5
+    try:
+        indexer.run(once=True)
+        first = indexer.pins.deleted
+        assert 5 <= first < 30  # whole fan-out directories up to the batch, not the whole store
+        for _ in range(30):
+            if not any(store.has(cid) for cid in orphans):
+                break
+            indexer.pins.collect()
+    finally:
+        indexer.close()
+    assert not any(store.has(cid) for cid in orphans)
