@@ -19,6 +19,9 @@ VOTE_CAST = "0x" + keccak(text="VoteCast(uint256,address,int8,uint128,uint128)")
 NONCE_USED = "0x" + keccak(text="NonceUsed(address,uint256)").hex()
 TOPICS = (POST_CREATED, VOTE_CAST, NONCE_USED)
 _HASH = re.compile(r"0x[0-9a-f]{64}")  # a block or tx hash as stored (HASH columns are 66 characters)
+# ids and tallies are stored in signed 64-bit columns (BIGINT); the contract counts up from 1, so a value past
+# this is a forged log that would fail the range's transaction in the driver: refuse it here as malformed
+_STORABLE_BITS = 63
 
 
 class MalformedLog(ValueError):
@@ -131,16 +134,17 @@ def _decode(topics: list[str], data: str, at: LogPosition) -> Event:
     kind = topics[0]
     if kind == POST_CREATED and len(topics) == 4:
         (digest,) = _words(data, 1)
-        return PostCreated(at, _uint(topics[1]), _uint(topics[2]), _address(topics[3]), bytes.fromhex(digest))
+        post_id, parent_id = _uint(topics[1], _STORABLE_BITS), _uint(topics[2], _STORABLE_BITS)
+        return PostCreated(at, post_id, parent_id, _address(topics[3]), bytes.fromhex(digest))
     if kind == VOTE_CAST and len(topics) == 3:
         direction_word, up, down = _words(data, 3)
         direction = _signed(direction_word)
         if direction not in (-1, 0, 1):
             raise MalformedLog(f"vote direction {direction} is not -1, 0 or 1")
         upvotes, downvotes = int(up, 16), int(down, 16)
-        if max(upvotes, downvotes) >= 1 << 128:
-            raise MalformedLog("tally does not fit uint128")
-        return VoteCast(at, _uint(topics[1]), _address(topics[2]), direction, upvotes, downvotes)
+        if max(upvotes, downvotes) >= 1 << _STORABLE_BITS:
+            raise MalformedLog(f"tally does not fit int{_STORABLE_BITS + 1}")
+        return VoteCast(at, _uint(topics[1], _STORABLE_BITS), _address(topics[2]), direction, upvotes, downvotes)
     if kind == NONCE_USED and len(topics) == 2:
         (nonce,) = _words(data, 1)
         return NonceUsed(at, _address(topics[1]), int(nonce, 16))

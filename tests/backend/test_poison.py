@@ -366,6 +366,12 @@ def test_a_log_whose_hashes_no_row_could_hold_is_malformed(hostile: dict[str, st
         decode_log(LOG | hostile)
 
 
+def test_a_log_whose_post_id_no_bigint_could_hold_is_malformed():
+    topics = [POST_CREATED, "0x" + "00" * 24 + "80" + "00" * 7, *LOG["topics"][2:]]  # 2**63
+    with pytest.raises(MalformedLog, match="does not fit uint63"):
+        decode_log(LOG | {"topics": topics})
+
+
 # -- Atom feeds: always well-formed, links from INDELIBLE_PUBLIC_URL --------------------------------------------
 
 
