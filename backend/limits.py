@@ -13,13 +13,14 @@ about once a minute, so the tables stay bounded. Times are wall-clock seconds
   writer at a time) and PostgreSQL (the conditional UPDATE locks the row).
 * ``refund``, ``left``: give units back; how many are free now.
 * ``get``/``put``: JSON values with a time to live (seen signers, refusals, nonces).
-* ``lock(key)``: held across processes on PostgreSQL (advisory lock), in-process on SQLite.
+* ``lock(key)``: held across processes: a PostgreSQL advisory lock, or a file lock beside the SQLite file.
 
 ``of(state)`` is the app's one instance (``state.extras["limits"]``), on the index's engine.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import ipaddress
 import json
@@ -197,14 +198,15 @@ class Limits:
 
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
-        """Hold ``key`` against every process on this database (PostgreSQL) or every thread (SQLite)."""
+        """Hold ``key`` against every process on this database: an advisory lock, or a file lock beside SQLite's."""
+        digest = hashlib.sha256(key.encode()).digest()
         if not self._postgres:
             with self._locks_guard:
                 local = self._locks.setdefault(key, threading.Lock())
-            with local:
+            with local, self._file_lock(digest):
                 yield
             return
-        lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        lock_id = int.from_bytes(digest[:8], "big", signed=True)
         with self.engine.connect() as conn:
             conn.execute(select(func.pg_advisory_lock(lock_id)))
             try:
@@ -212,6 +214,20 @@ class Limits:
             finally:
                 conn.execute(select(func.pg_advisory_unlock(lock_id)))
                 conn.commit()
+
+    @contextmanager
+    def _file_lock(self, digest: bytes) -> Iterator[None]:
+        """flock on ``<database>.lock-<digest>``, for processes sharing one SQLite file (``serve --workers``)."""
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.lock-{digest[:8].hex()}", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     # --- upkeep -------------------------------------------------------------------------------------
 

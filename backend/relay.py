@@ -298,8 +298,9 @@ class Relayer:
             snapshot, overrides = self._check_nonces(actions)
             call = self._call(kind, actions)
             gas = self._simulate(call, overrides, len(actions))
-            self._charge(actions, gas, taken)
-            return self._send(call, gas, head, actions, snapshot)
+            shares = self._charge(actions, gas, taken)
+            bound = {"gas": gas, "shares": shares} if overrides else None  # settled to gasUsed once mined
+            return self._send(call, gas, head, actions, snapshot, bound)
         except RelayError:
             for key, cost, limit, window in taken:
                 self.limits.refund(key, cost, limit, window)
@@ -414,14 +415,15 @@ class Relayer:
         if budget_left < need:
             self._budget_spent((need - budget_left) * HOUR / policy.gas_per_hour, need)
 
-    def _charge(self, actions: list[SignedAction], gas: int, taken: list[Any]) -> None:
+    def _charge(self, actions: list[SignedAction], gas: int, taken: list[Any]) -> dict[str, int]:
         """Charge the estimate: each signer its share (by items), and the relayer's hourly budget all of it."""
         policy = self.policy
         counts: dict[str, int] = {}
         for action in actions:
             counts[action.signer] = counts.get(action.signer, 0) + 1
+        shares: dict[str, int] = {}
         for signer, count in counts.items():
-            share = math.ceil(gas * count / len(actions))
+            share = shares[signer] = math.ceil(gas * count / len(actions))
             key = f"relay:signer-gas:{signer}"
             wait = self.limits.take(key, share, policy.signer_gas_per_day, DAY)
             if wait > 0:
@@ -431,6 +433,7 @@ class Relayer:
         if wait > 0:
             self._budget_spent(wait, gas)
         taken.append((self.budget_key, gas, policy.gas_per_hour, HOUR))
+        return shares
 
     def _signer_over(self, signer: str, wait: float, need: int) -> None:
         limit = self.policy.signer_gas_per_day
@@ -566,7 +569,15 @@ class Relayer:
 
     # --- sending -------------------------------------------------------------------------------------
 
-    def _send(self, call: Any, gas: int, head: Head, actions: list[SignedAction], snapshot: dict[str, Any]) -> str:
+    def _send(
+        self,
+        call: Any,
+        gas: int,
+        head: Head,
+        actions: list[SignedAction],
+        snapshot: dict[str, Any],
+        bound: dict[str, Any] | None,
+    ) -> str:
         """Under the relayer's lock (across instances): recheck pending nonces, choose the tx nonce, send, record."""
         signers = list(dict.fromkeys(action.signer for action in actions))
         keys = [self._pending_key(signer) for signer in signers]
@@ -576,6 +587,7 @@ class Relayer:
                     "another action by the same signer was relayed meanwhile: fetch the nonce and sign again",
                     status_code=409,
                 )
+            self._settle()
             nonce = self._tx_nonce()
             tx: dict[str, Any] = {"from": self.sender, "nonce": nonce, "gas": gas, **self._fees(head)}
             try:
@@ -598,8 +610,37 @@ class Relayer:
             self.limits.put(
                 {self._pending_key(s): {"nonce": n, "tx": tx_hex} for s, n in next_nonces.items()}, PENDING_TTL
             )
+            if bound is not None:
+                unsettled = self.limits.get([self._bounds_key]).get(self._bounds_key, [])
+                entry = {**bound, "tx": tx_hex, "at": time.time()}
+                self.limits.put({self._bounds_key: [*unsettled, entry]}, PENDING_TTL)
         self.limits.put({f"relay:seen:{signer}": 1 for signer in signers}, ttl=SEEN_TTL)
         return tx_hex
+
+    @property
+    def _bounds_key(self) -> str:
+        return f"relay:bounds:{self.chain_id}:{self.sender}"
+
+    def _settle(self) -> None:
+        """Give back what sends charged at the fixed gas bound did not use, once they are mined (under the lock)."""
+        unsettled = self.limits.get([self._bounds_key]).get(self._bounds_key)
+        if not unsettled:
+            return
+        policy, left = self.policy, []
+        receipts = self._batch([("eth_getTransactionReceipt", [entry["tx"]]) for entry in unsettled])
+        for entry, receipt in zip(unsettled, receipts, strict=True):
+            if receipt is None:
+                if time.time() - entry["at"] < PENDING_TTL:  # still pending; a dropped one is forgotten
+                    left.append(entry)
+                continue
+            unused = entry["gas"] - int(receipt["gasUsed"], 16)
+            if unused <= 0:
+                continue
+            self.limits.refund(self.budget_key, unused, policy.gas_per_hour, HOUR)
+            for signer, share in entry["shares"].items():
+                key = f"relay:signer-gas:{signer}"
+                self.limits.refund(key, unused * share / entry["gas"], policy.signer_gas_per_day, DAY)
+        self.limits.put({self._bounds_key: left}, PENDING_TTL)
 
     def _fees(self, head: Head) -> dict[str, int]:
         """Fee fields that never pay more than the policy's maximum per gas."""

@@ -174,6 +174,27 @@ def test_lock_excludes_a_second_holder(limits: Limits):
     assert order == ["first", "second"]
 
 
+def test_lock_excludes_another_instance_on_the_same_database(database_url: str):
+    other = make_engine(database_url)
+    try:
+        first, second = Limits(make_engine(database_url)), Limits(other)
+        order: list[str] = []
+
+        def hold() -> None:
+            with second.lock("relayer"):
+                order.append("second")
+
+        with first.lock("relayer"):
+            thread = threading.Thread(target=hold)
+            thread.start()
+            thread.join(timeout=0.3)
+            order.append("first")
+        thread.join(timeout=5)
+        assert order == ["first", "second"]
+    finally:
+        other.dispose()
+
+
 @pytest.mark.parametrize(
     ("host", "key"),
     [
