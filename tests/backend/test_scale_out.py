@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,9 +39,10 @@ from tests.backend.test_relay import signed_post
 
 WORKERS = 4
 # small, so that a few requests empty the relay's per-client bucket; the window (burst / rate) is 300 s: no refill
-RELAY_BURST, RELAY_RATE = 5, 1.0
+RELAY_BURST, RELAY_RATE = 8, 1.0
 RELAY_WINDOW = RELAY_BURST * 60.0 / RELAY_RATE
 CAROL = Account.from_key(keccak(text="indelible scale-out carol"))
+RELAYER = Account.from_key(keccak(text="indelible scale-out relayer"))
 
 
 def _env(data_dir: Path, rpc_url: str, database_url: str, port: int, **extra: str) -> dict[str, str]:
@@ -143,7 +145,10 @@ def cluster(
     env = _env(
         data_dir, ganache.url, database_url, port,
         INDELIBLE_INDEXER="off", INDELIBLE_RELAY_BURST=str(RELAY_BURST), INDELIBLE_RELAY_RATE=str(RELAY_RATE),
+        INDELIBLE_RELAY_NEW_SIGNERS_PER_HOUR="50", INDELIBLE_RELAYER_KEY=Web3.to_hex(RELAYER.key),
     )  # fmt: skip
+    # its own key, so that each worker signs and numbers its transactions itself: the shared lock must serialise them
+    w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"to": RELAYER.address, "value": 10 * 10**18}))
     log_dir = data_dir.parent
     command = [sys.executable, "-m", "backend"]
     with (log_dir / "indexer.log").open("wb") as log:
@@ -209,6 +214,38 @@ def test_post_relayed_through_one_worker_is_indexed_and_read_alike_from_all_four
         (CAROL.address, "Scaled out", "relayed through one worker, read from four")
     }
     assert len(seen) == WORKERS
+
+
+def test_posts_relayed_at_once_through_all_four_workers_each_land_with_its_own_tx_nonce(cluster: Cluster):
+    signers = [Account.from_key(keccak(text=f"indelible scale-out signer {i}")) for i in range(WORKERS)]
+    first = next(iter(cluster.connections.values()))
+    bodies = []
+    for i, signer in enumerate(signers):
+        status, pinned = cluster.request(first, "POST", "/api/content", encode_document(None, f"at once {i}"))
+        assert status in (200, 201), pinned
+        bodies.append({"kind": "post", **signed_post(cluster.board, signer, pinned["digest"])})
+    start = threading.Barrier(WORKERS)
+    answers: dict[int, tuple[int, Any]] = {}
+
+    def send(pid: int, conn: http.client.HTTPConnection, body: dict[str, Any]) -> None:
+        start.wait()
+        answers[pid] = cluster.request(conn, "POST", "/api/relay", body)
+
+    threads = [
+        threading.Thread(target=send, args=(pid, conn, body))
+        for (pid, conn), body in zip(cluster.connections.items(), bodies, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert [status for status, _ in answers.values()] == [200] * WORKERS, answers
+    w3 = cluster.board.w3
+    receipts = [w3.eth.wait_for_transaction_receipt(body["tx_hash"]) for _, body in answers.values()]
+    assert all(receipt["status"] == 1 for receipt in receipts)
+    sent = [w3.eth.get_transaction(receipt["transactionHash"]) for receipt in receipts]
+    assert {tx["from"] for tx in sent} == {RELAYER.address}
+    assert len({tx["nonce"] for tx in sent}) == WORKERS
 
 
 def test_relay_limit_holds_for_one_client_across_all_four_workers(cluster: Cluster):
