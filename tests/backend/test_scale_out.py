@@ -76,10 +76,37 @@ class Cluster:
         """Status and decoded JSON of one request on ``conn`` (bytes are sent as they are, else as JSON)."""
         data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json"} if data is not None else {}
-        conn.request(method, path, body=data, headers=headers)
-        response = conn.getresponse()
-        payload = response.read()
-        return response.status, json.loads(payload) if payload else None
+        for attempt in range(2):
+            try:
+                conn.request(method, path, body=data, headers=headers)
+                response = conn.getresponse()
+                payload = response.read()
+                return response.status, json.loads(payload) if payload else None
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                if attempt or not any(c is conn for c in self.connections.values()):
+                    raise
+                self._reattach(conn)  # uvicorn closes a keep-alive connection left idle for 5 s
+        raise AssertionError("unreachable")
+
+    def _reattach(self, conn: http.client.HTTPConnection, timeout: float = 30) -> None:
+        """Give ``conn`` a new socket held by the same worker as before (new connections go to any worker)."""
+        pid = next(p for p, c in self.connections.items() if c is conn)
+        conn.close()
+        spare: list[http.client.HTTPConnection] = []
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                fresh = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                fresh.request("GET", "/api/contract")
+                fresh.getresponse().read()
+                if self.worker_of(fresh) == pid:
+                    conn.sock, fresh.sock = fresh.sock, None
+                    return
+                spare.append(fresh)  # kept open, so that its worker is busier and the next may go elsewhere
+            raise AssertionError(f"worker {pid} took no new connection within {timeout} s")
+        finally:
+            for other in spare:
+                other.close()
 
     def worker_of(self, conn: http.client.HTTPConnection) -> int:
         """The pid of the worker holding the server end of ``conn``."""
