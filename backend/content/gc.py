@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
+from backend.content.kubo import KuboClient, KuboError
 from backend.content.store import PinStore
 from backend.db.models import Post
 
@@ -34,9 +35,17 @@ class PinCollector:
     """Deletes old unreferenced pins from ``store``, a bounded slice per run."""
 
     def __init__(
-        self, store: PinStore, engine: Engine, grace: float, *, interval: float = INTERVAL, batch: int = BATCH
+        self,
+        store: PinStore,
+        engine: Engine,
+        grace: float,
+        *,
+        kubo: KuboClient | None = None,
+        interval: float = INTERVAL,
+        batch: int = BATCH,
     ) -> None:
         self.store = store
+        self.kubo = kubo  # pins deleted here are unpinned there too (uploads were pinned in both)
         self.engine = engine
         self.grace = grace
         self.interval = interval
@@ -74,10 +83,19 @@ class PinCollector:
         for cid in cids:
             if cid not in referenced and self.store.remove_if_older(cid, cutoff):
                 deleted += 1
+                self._unpin_in_kubo(cid)
         if deleted:
             log.info("pin GC: deleted %d unreferenced pins older than %.0f s", deleted, self.grace)
         self.deleted += deleted
         return deleted
+
+    def _unpin_in_kubo(self, cid: str) -> None:
+        if self.kubo is None:
+            return
+        try:
+            self.kubo.unpin(cid)
+        except KuboError as exc:  # not pinned there (Kubo was added later) or Kubo is down: the local delete stands
+            log.info("pin GC: %s", exc)
 
     def _old_pins(self, cutoff: float) -> dict[str, Path]:
         """Pins in the next directories of the walk last written (or re-uploaded) before ``cutoff``: CID -> path."""

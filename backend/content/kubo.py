@@ -1,7 +1,8 @@
 """A client for a Kubo (go-ipfs) node's RPC API: add+pin our blocks, read blocks we lack.
 
-Only two calls: ``POST /api/v0/add?cid-version=1&raw-leaves=true&pin=true``
-(multipart file) and ``POST /api/v0/block/get?arg=<cid>``. Every answer is
+Three calls: ``POST /api/v0/add?cid-version=1&raw-leaves=true&pin=true``
+(multipart file), ``POST /api/v0/block/get?arg=<cid>`` and, for pins the
+garbage collector deletes here, ``POST /api/v0/pin/rm?arg=<cid>``. Every answer is
 checked against the CID we expect, read within a total deadline and a size cap.
 ``block_get(..., offline=True)`` asks Kubo for what it holds itself (Kubo's
 global ``offline`` option): the gateway route uses it, so a flood of random
@@ -55,6 +56,10 @@ class KuboClient:
         if reported != expected:
             raise KuboError(f"Kubo stored the content as {reported}, expected {expected}")
         return reported
+
+    def unpin(self, cid: str) -> None:
+        """Unpin ``cid`` (Kubo's own GC may then drop the block); KuboError on failure."""
+        self._post("/api/v0/pin/rm", {"arg": cid}, 64 * 1024)
 
     def block_get(self, cid: str, *, offline: bool = False) -> bytes:
         """The raw block ``cid``, verified; KuboError when absent, too large, too slow or wrong."""

@@ -79,7 +79,8 @@ class Indexer:
         self.engine = engine or make_engine(settings.effective_database_url)
         ensure_schema(self.engine)
         self.content = ContentSync(self.engine, content or ContentService.from_settings(settings))
-        self.pins = PinCollector(self.content.service.store, self.engine, settings.pin_grace)
+        service = self.content.service
+        self.pins = PinCollector(service.store, self.engine, settings.pin_grace, kubo=service.kubo)
         self.rpc = Rpc(settings.rpc_url)
         self.w3 = chain.connect(settings)
         self.sizer = RangeSizer(span=min(10, max_span), max_span=max_span)

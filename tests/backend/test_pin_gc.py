@@ -7,13 +7,16 @@ or by a post the index has not reached yet.
 from __future__ import annotations
 
 import os
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from backend.config import Settings
 from backend.content.cid import sha256
 from backend.content.document import encode_document
 from backend.content.gc import PinCollector
+from backend.content.kubo import KuboClient
 from backend.content.store import PinStore
 from backend.indexer.runner import Indexer
 from tests.backend.conftest import BoardHandle, make_settings
@@ -99,3 +102,37 @@ def test_each_run_examines_a_bounded_slice_and_resumes(settings: Settings, board
     finally:
         indexer.close()
     assert not any(store.has(cid) for cid in orphans)
+
+
+def test_deleted_pins_are_unpinned_in_kubo_too(settings: Settings, board: BoardHandle):
+    calls: list[str] = []
+
+    class Kubo(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            calls.append(self.path)
+            body = b'{"Pins":[]}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Kubo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        store = PinStore(settings.content_dir)
+        orphan, _ = _pin(store, "old orphan pinned in Kubo", 2 * HOUR)
+        kubo = KuboClient(f"http://127.0.0.1:{server.server_address[1]}")
+        indexer = _indexer(settings)
+        indexer.pins.kubo = kubo
+        try:
+            indexer.run(once=True)
+        finally:
+            indexer.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not store.has(orphan)
+    assert calls == [f"/api/v0/pin/rm?arg={orphan}"]
