@@ -3,8 +3,13 @@
 The relayer only pays gas: the contract recovers the signer from the signature
 and refuses any altered field, so the relayer cannot change what was signed,
 and anyone else may submit the same message. Before sending, we check what we
-can cheaply (signature, deadline, nonce, pinned content), then simulate the call
-with eth_call and turn the contract's custom error into a 400 message.
+can cheaply (refusals remembered, deadline, signature, pinned content), then the
+policy (new signers per client, gas per signer a day, the relayer's gas an hour,
+the fee cap; counted in ``backend.limits``), then every signer's nonce in one
+JSON-RPC batch (following the relayer's own pending transactions), then simulate
+the call against the pending state and turn the contract's custom error into a
+400 message. Only choosing the tx nonce and sending hold a lock (across processes).
+docs/architecture.md ("The relay") lists the steps.
 
 The relayer account is ``INDELIBLE_RELAYER_KEY`` (a hex private key) when set,
 else, on a dev chain, the node's unlocked account 1 (Ganache's second account).
@@ -409,11 +414,11 @@ class Relayer:
         for key, signer in keys.items():
             need = counts[signer] * MIN_ITEM_GAS
             if left[key] < need:
-                self._signer_over(signer, (need - left[key]) * DAY / policy.signer_gas_per_day, need)
+                self._signer_over(signer, _refill_wait(need, left[key], policy.signer_gas_per_day, DAY), need)
         need = len(actions) * MIN_ITEM_GAS
         budget_left = self.limits.left(self.budget_key, policy.gas_per_hour, HOUR)
         if budget_left < need:
-            self._budget_spent((need - budget_left) * HOUR / policy.gas_per_hour, need)
+            self._budget_spent(_refill_wait(need, budget_left, policy.gas_per_hour, HOUR), need)
 
     def _charge(self, actions: list[SignedAction], gas: int, taken: list[Any]) -> dict[str, int]:
         """Charge the estimate: each signer its share (by items), and the relayer's hourly budget all of it."""
@@ -675,6 +680,11 @@ class Relayer:
 
 REFUSED_TTL = 600.0  # seconds a refusal for good (bad signature, expired, nonce used) is answered from memory
 REFUSED_BRIEFLY_TTL = 10.0  # the same for a refusal the chain or the pin store may lift (missing post, not pinned)
+
+
+def _refill_wait(need: float, left: float, limit: float, window: float) -> float:
+    """Seconds until a bucket of ``limit`` per ``window`` holding ``left`` holds ``need``; inf if it never can."""
+    return math.inf if need > limit else (need - left) * window / limit
 
 
 def _mapping_slot(key: str, slot: int) -> str:

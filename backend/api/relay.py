@@ -36,11 +36,15 @@ def _client(request: Request) -> str:
     return limits.client_key(request.client.host if request.client else None)
 
 
+def _retry_after(seconds: float | None) -> dict[str, str] | None:
+    """A ``Retry-After`` header in whole seconds; none when no wait would help (unknown or never)."""
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        return None
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
 def _refusal(status_code: int, detail: str, retry_after: float | None = None) -> JSONResponse:
-    headers = (
-        {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after and math.isfinite(retry_after) else None
-    )
-    return JSONResponse(status_code=status_code, content={"detail": detail}, headers=headers)
+    return JSONResponse(status_code=status_code, content={"detail": detail}, headers=_retry_after(retry_after))
 
 
 async def _read_capped(request: Request, cap: int) -> bytes | None:
@@ -158,8 +162,7 @@ async def relay(action: RelayIn, request: Request) -> dict[str, Any]:
             state = request.app.state.indelible
             _memo(state).put(request.state.refused_key, refusal, ttl)
             await run_in_threadpool(limits.of(state).put, {request.state.refused_key: refusal}, ttl)
-        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))} if exc.retry_after else None
-        raise HTTPException(status_code=exc.status_code, detail=exc.detail, headers=headers) from exc
+        raise HTTPException(exc.status_code, exc.detail, headers=_retry_after(exc.retry_after)) from exc
     except RequestException as exc:
         raise _node_unreachable(request, exc) from exc
     return {"tx_hash": tx_hash, "kind": action.kind}

@@ -130,6 +130,22 @@ def test_signer_past_its_daily_gas_gets_429_and_nothing_is_sent(
     assert relay(client, "post", signed_post(board, BOB, _pin(client, "Other", "signer"))).status_code == 200
 
 
+def test_request_needing_more_than_a_signers_whole_day_is_429_without_retry_after(
+    make_client: Callable[..., TestClient], settings: Settings, board: BoardHandle
+):
+    client = _client(make_client, settings, relay_signer_gas_per_day=50_000)
+    post_id = board.post(sha256(b"twice"))
+    first = signed_vote(board, ALICE, post_id, 1)
+    second = signed_vote(board, ALICE, post_id, -1, nonce=first["nonce"] + 1)
+    response = relay(client, "batch", {"votes": [first, second]})
+    assert response.status_code == 429
+    assert response.json() == {
+        "detail": f"relay limit for {ALICE.address} reached: at most 50000 gas a day; "
+        "this request needs 60000, more than that: send fewer items"
+    }
+    assert "retry-after" not in response.headers
+
+
 def test_spent_hourly_budget_is_503_with_the_refill_time(
     make_client: Callable[..., TestClient], settings: Settings, board: BoardHandle
 ):
