@@ -27,6 +27,7 @@ from backend.config import Settings
 from backend.content.cid import sha256
 from backend.devchain import Ganache, free_port
 from backend.limits import of as limits_of
+from backend.relay import Relayer
 from tests.backend.conftest import BoardHandle, connect, deploy_board, make_settings, serving
 from tests.backend.test_relay import ALICE, BOB, _pin, _receipt, relay, signed_post, signed_vote
 from tests.backend.test_relay_proxy import _serve_config, _statuses
@@ -309,6 +310,29 @@ def test_second_action_of_a_signer_in_one_block_is_accepted_only_with_the_next_n
     assert abs(spent - used) < 5_000, (spent, used)  # the bound was ~150k above what the follow-up used
     alice_left = limits_of(client.app.state.indelible).left(f"relay:signer-gas:{ALICE.address}", 3_000_000, 86_400)
     assert abs((3_000_000 - alice_left) - (receipts[0]["gasUsed"] + receipts[1]["gasUsed"])) < 2_000
+
+
+def test_signer_relayed_by_another_request_meanwhile_is_409_and_nothing_is_sent(
+    client: TestClient, board: BoardHandle, monkeypatch: pytest.MonkeyPatch
+):
+    """Two instances check ALICE's nonce at once; the one that reaches the send lock second must not send."""
+    original = Relayer._simulate
+
+    def other_instance_sends_first(self: Relayer, *args: Any) -> int:
+        gas = original(self, *args)
+        self.limits.put({self._pending_key(ALICE.address): {"nonce": 1, "tx": "0x" + "ab" * 32}}, 60)
+        return gas
+
+    monkeypatch.setattr(Relayer, "_simulate", other_instance_sends_first)
+    sent_before = board.w3.eth.get_transaction_count(board.w3.eth.accounts[1])
+    response = relay(client, "post", signed_post(board, ALICE, _pin(client, "Raced", "by another instance")))
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": "another action by the same signer was relayed meanwhile: fetch the nonce and sign again"
+    }
+    assert board.w3.eth.get_transaction_count(board.w3.eth.accounts[1]) == sent_before
+    left = client.get("/api/status").json()["relay"]["gas_left_this_hour"]
+    assert left == pytest.approx(30_000_000, abs=10)  # the charge was given back
 
 
 # --- shared by instances, and visible ---------------------------------------------------------------------
