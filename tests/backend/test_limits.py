@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from backend.db.models import Base
 from backend.db.session import ensure_schema, make_engine
@@ -120,6 +120,18 @@ def test_index_rebuild_and_schema_bump_leave_limits_alone(limits: Limits, engine
     ensure_schema(engine)
     assert limits.left("gas", 10, 3600) == pytest.approx(5.0)
     assert limits.get(["pending"]) == {"pending": 3}
+
+
+def test_first_version_bucket_table_is_replaced_by_the_current_one(database_url: str, clock: Clock):
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS limit_buckets"))
+            conn.execute(text("CREATE TABLE limit_buckets (key VARCHAR(200) PRIMARY KEY, tat FLOAT, expires_at FLOAT)"))
+        limits = Limits(engine, clock=clock)
+        assert [limits.take("k", 1, 1, 60) for _ in range(2)] == [0.0, pytest.approx(60.0)]
+    finally:
+        engine.dispose()
 
 
 def test_two_instances_on_one_database_share_every_bucket(database_url: str, clock: Clock):
