@@ -3,7 +3,9 @@
 ``scripts/deploy.py`` appends one record per deployment to
 ``<data dir>/deployments.json``; the backend uses the newest record whose chain
 (id and genesis block) is the node's and whose code is really there, unless
-``INDELIBLE_CONTRACT_ADDRESS`` names one.
+``INDELIBLE_CONTRACT_ADDRESS`` names one. A record of an older Board version (told
+from its ABI) is refused with a message saying to deploy again: its signed
+messages and calls differ, so the node never mixes it with the current one.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from web3 import Web3
 from web3.contract import Contract
 
 from backend.config import Settings
+
+# version 2 (issue 13): replies and votes name their target by id and digest; EIP-712 domain version "2"
+BOARD_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,14 @@ class DeploymentError(RuntimeError):
     """No usable deployment for the node we are connected to."""
 
 
+def board_version(abi: list[dict[str, Any]]) -> int:
+    """The Board version an ABI belongs to: 2 when ``vote`` names its post's digest, else 1."""
+    for item in abi:
+        if item.get("type") == "function" and item.get("name") == "vote":
+            return 2 if any(i.get("name") == "postDigest" for i in item.get("inputs", [])) else 1
+    return 1
+
+
 def connect(settings: Settings, timeout: float = 30.0) -> Web3:
     """A web3 handle on ``INDELIBLE_RPC_URL``."""
     return Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": timeout}))
@@ -75,6 +88,7 @@ def deployment_record(w3: Web3, receipt: Any, abi: list[dict[str, Any]]) -> dict
         "block_hash": Web3.to_hex(receipt["blockHash"]),
         "tx_hash": Web3.to_hex(receipt["transactionHash"]),
         "deployed_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "board_version": board_version(abi),
         "abi": abi,
     }
 
@@ -129,6 +143,13 @@ def find_deployment(w3: Web3, settings: Settings) -> Deployment:
             continue
         if w3.eth.get_code(deployment.address) in (b"", b"\x00"):
             continue
+        version = board_version(deployment.abi)
+        if version != BOARD_VERSION:
+            raise DeploymentError(
+                f"the Board recorded at {deployment.address} on chain {chain_id} is version {version}, which names "
+                f"reply and vote targets by id only; this node needs version {BOARD_VERSION}: deploy a new Board "
+                "(python -m backend deploy; make run does it on a dev chain) or use a fresh data dir and chain"
+            )
         return deployment
     raise DeploymentError(
         f"the recorded deployments for chain {chain_id} are not on this node's chain "

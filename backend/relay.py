@@ -40,7 +40,7 @@ from backend.content.store import PinStore
 from backend.limits import Limits
 
 DOMAIN_NAME = "Indelible"
-DOMAIN_VERSION = "1"
+DOMAIN_VERSION = "2"
 EIP712_DOMAIN_TYPE = [
     {"name": "name", "type": "string"},
     {"name": "version", "type": "string"},
@@ -51,12 +51,14 @@ POST_TYPE = [
     {"name": "author", "type": "address"},
     {"name": "digest", "type": "bytes32"},
     {"name": "parentId", "type": "uint256"},
+    {"name": "parentDigest", "type": "bytes32"},
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
 ]
 VOTE_TYPE = [
     {"name": "voter", "type": "address"},
     {"name": "postId", "type": "uint256"},
+    {"name": "postDigest", "type": "bytes32"},
     {"name": "direction", "type": "int8"},
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
@@ -66,6 +68,7 @@ PRIMARY_TYPES = {"post": "Post", "vote": "Vote"}
 # secp256k1 order / 2: a larger s is the malleable twin the contract refuses
 HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 RELAYER_KEY_ENV = "INDELIBLE_RELAYER_KEY"
+ZERO_DIGEST = "0x" + "00" * 32  # a top-level post's parentDigest
 
 
 class RelayError(Exception):
@@ -161,6 +164,7 @@ def _post_message(item: dict[str, Any]) -> dict[str, Any]:
         "author": Web3.to_checksum_address(item["author"]),
         "digest": item["digest"].lower(),
         "parentId": int(item.get("parentId", 0)),
+        "parentDigest": item.get("parentDigest", ZERO_DIGEST).lower(),
         "nonce": int(item["nonce"]),
         "deadline": int(item["deadline"]),
     }
@@ -170,6 +174,7 @@ def _vote_message(item: dict[str, Any]) -> dict[str, Any]:
     return {
         "voter": Web3.to_checksum_address(item["voter"]),
         "postId": int(item["postId"]),
+        "postDigest": item["postDigest"].lower(),
         "direction": int(item["direction"]),
         "nonce": int(item["nonce"]),
         "deadline": int(item["deadline"]),
@@ -179,6 +184,16 @@ def _vote_message(item: dict[str, Any]) -> dict[str, Any]:
 _ERROR_MESSAGES = {
     "PostNotFound": lambda a: f"post {a[0]} does not exist",
     "ParentNotFound": lambda a: f"parent post {a[0]} does not exist",
+    "PostMismatch": lambda a: (
+        f"post {a[0]} is not the post you voted on: its digest is 0x{a[1].hex()}, you signed 0x{a[2].hex()}"
+        " (the chain reorganised or another post took that id)"
+    ),
+    "ParentMismatch": lambda a: (
+        f"post {a[0]} is not the post you replied to: its digest is 0x{a[1].hex()}, you signed 0x{a[2].hex()}"
+        " (the chain reorganised or another post took that id)"
+        if a[0]
+        else f"a top-level post (parentId 0) must have a zero parentDigest, got 0x{a[2].hex()}"
+    ),
     "ZeroDigest": lambda a: "digest must not be zero",
     "InvalidDirection": lambda a: f"direction must be -1, 0 or 1, got {a[0]}",
     "SignatureExpired": lambda a: f"signature expired: deadline {a[0]} has passed",
@@ -374,9 +389,10 @@ class Relayer:
         v, r, s = split_signature(item["signature"])
         if kind == "post":
             self._require_pinned(message["digest"], prefix)
-            fields = (claimed, hex_to_digest(message["digest"]), message["parentId"])
+            parent = hex_to_digest(message["parentDigest"])
+            fields = (claimed, hex_to_digest(message["digest"]), message["parentId"], parent)
         else:
-            fields = (claimed, message["postId"], message["direction"])
+            fields = (claimed, message["postId"], hex_to_digest(message["postDigest"]), message["direction"])
         struct = (*fields, message["nonce"], message["deadline"], v, r, s)
         return SignedAction(kind, claimed, message["nonce"], struct, item["signature"], prefix)
 

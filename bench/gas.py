@@ -30,6 +30,19 @@ DOCS = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Gas (bench/gas.py)"
 COMMAND = "python bench/gas.py"
 BATCH_SIZE = 20
+ZERO = bytes(32)
+# the table of the version-1 Board (ids only, no target digests), from docs/benchmarks.md before issue 13
+BEFORE = {
+    "top-level post": 74_160,
+    "reply": 74_172,
+    "first vote on a post": 71_379,
+    "further vote (second voter)": 54_681,
+    "changed vote (-1 -> +1)": 37_214,
+    "signed post via relayer (signer's 2nd action)": 87_554,
+    f"batch of {BATCH_SIZE} signed posts, per post (signers' 2nd action)": 63_869,
+    f"batch of {BATCH_SIZE} signed posts, per post (first-time signers)": 80_963,
+}
+REPLY_OVER_POST = 2_300  # issue 13: a reply costs at most this much more than a top-level post
 
 # first-principles prices (Shanghai)
 TX = 21_000
@@ -94,17 +107,31 @@ class Bench:
     def input_of(self, receipt: dict) -> bytes:
         return bytes(self.w3.eth.get_transaction(receipt["transactionHash"])["input"])
 
-    def signed_post(self, signer, nonce: int, digest: bytes, parent_id: int = 0) -> tuple:
+    def signed_post(self, signer, nonce: int, digest: bytes, parent_id: int = 0, parent_digest: bytes = ZERO) -> tuple:
         deadline = 2**40
         message = {
             "author": signer.address,
             "digest": digest,
             "parentId": parent_id,
+            "parentDigest": parent_digest,
             "nonce": nonce,
             "deadline": deadline,
         }
         v, r, s = split_signature(sign(signer, "post", message, self.w3.eth.chain_id, self.board.address))
-        return (signer.address, digest, parent_id, nonce, deadline, v, r, s)
+        return (signer.address, digest, parent_id, parent_digest, nonce, deadline, v, r, s)
+
+    def signed_vote(self, signer, nonce: int, post_id: int, post_digest: bytes, direction: int) -> tuple:
+        deadline = 2**40
+        message = {
+            "voter": signer.address,
+            "postId": post_id,
+            "postDigest": post_digest,
+            "direction": direction,
+            "nonce": nonce,
+            "deadline": deadline,
+        }
+        v, r, s = split_signature(sign(signer, "vote", message, self.w3.eth.chain_id, self.board.address))
+        return (signer.address, post_id, post_digest, direction, nonce, deadline, v, r, s)
 
 
 def _digest(i: int) -> bytes:
@@ -121,9 +148,9 @@ def measure(bench: Bench) -> list[Row]:
     rows: list[Row] = []
 
     # steady state: the board already has posts, so the count is a non-zero slot
-    bench.send(fn.post(_digest(0), 0), accounts[1])
+    bench.send(fn.post(_digest(0), 0, ZERO), accounts[1])
 
-    post = bench.send(fn.post(_digest(1), 0), accounts[1])
+    post = bench.send(fn.post(_digest(1), 0, ZERO), accounts[1])
     post_id = post["logs"][0]["topics"][1]
     post_floor = TX + calldata_cost(bench.input_of(post)) + COLD_UPDATE + 2 * NEW_SLOT + POST_CREATED
     rows.append(
@@ -139,17 +166,20 @@ def measure(bench: Bench) -> list[Row]:
     direct_post_gas = post["gasUsed"]
     target_id = int.from_bytes(post_id, "big")
 
-    reply = bench.send(fn.post(_digest(2), target_id), accounts[2])
+    target_digest = _digest(1)
+    reply = bench.send(fn.post(_digest(2), target_id, target_digest), accounts[2])
     rows.append(
         Row(
             "reply",
             reply["gasUsed"],
             TX + calldata_cost(bench.input_of(reply)) + COLD_UPDATE + 2 * NEW_SLOT + POST_CREATED,
             "tx + calldata + count update + 2 new post slots + PostCreated",
+            f"<= top-level post + {REPLY_OVER_POST:,}",
+            reply["gasUsed"] - direct_post_gas <= REPLY_OVER_POST,
         )
     )
 
-    first_vote = bench.send(fn.vote(target_id, 1), accounts[3])
+    first_vote = bench.send(fn.vote(target_id, target_digest, 1), accounts[3])
     rows.append(
         Row(
             "first vote on a post",
@@ -159,19 +189,31 @@ def measure(bench: Bench) -> list[Row]:
         )
     )
 
-    second_vote = bench.send(fn.vote(target_id, -1), accounts[4])
+    second_vote = bench.send(fn.vote(target_id, target_digest, -1), accounts[4])
     rows.append(
         Row(
             "further vote (second voter)",
             second_vote["gasUsed"],
             TX + calldata_cost(bench.input_of(second_vote)) + NEW_SLOT + COLD_UPDATE + VOTE_CAST,
             "tx + calldata + new vote slot + tally update + VoteCast",
-            "<= 60,000",
-            second_vote["gasUsed"] <= 60_000,
+            f"<= before ({BEFORE['further vote (second voter)']:,})",
+            second_vote["gasUsed"] <= BEFORE["further vote (second voter)"],
         )
     )
 
-    changed_vote = bench.send(fn.vote(target_id, 1), accounts[4])
+    up_vote = bench.send(fn.vote(target_id, target_digest, 1), accounts[5])
+    rows.append(
+        Row(
+            "further vote, +1 (third voter)",
+            up_vote["gasUsed"],
+            TX + calldata_cost(bench.input_of(up_vote)) + NEW_SLOT + COLD_UPDATE + VOTE_CAST,
+            "tx + calldata + new vote slot + tally update + VoteCast",
+            f"<= before ({BEFORE['further vote (second voter)']:,})",
+            up_vote["gasUsed"] <= BEFORE["further vote (second voter)"],
+        )
+    )
+
+    changed_vote = bench.send(fn.vote(target_id, target_digest, 1), accounts[4])
     rows.append(
         Row(
             "changed vote (-1 -> +1)",
@@ -194,6 +236,35 @@ def measure(bench: Bench) -> list[Row]:
             signed["gasUsed"],
             TX + calldata_cost(bench.input_of(signed)) + per_signed,
             "tx + calldata + count update + 2 new post slots + PostCreated + nonce update + NonceUsed + ecrecover",
+        )
+    )
+
+    signed_reply = bench.send(
+        fn.postBySig(bench.signed_post(steady[-1], 2, _digest(201), target_id, target_digest)), bench.relayer
+    )
+    rows.append(
+        Row(
+            "signed reply via relayer (signer's 3rd action)",
+            signed_reply["gasUsed"],
+            TX + calldata_cost(bench.input_of(signed_reply)) + per_signed,
+            "tx + calldata + count update + 2 new post slots + PostCreated + nonce update + NonceUsed + ecrecover",
+        )
+    )
+
+    signed_vote = bench.send(fn.voteBySig(bench.signed_vote(steady[-1], 3, target_id, target_digest, 1)), bench.relayer)
+    rows.append(
+        Row(
+            "signed further vote via relayer (signer's 4th action)",
+            signed_vote["gasUsed"],
+            TX
+            + calldata_cost(bench.input_of(signed_vote))
+            + NEW_SLOT
+            + COLD_UPDATE
+            + VOTE_CAST
+            + COLD_UPDATE
+            + NONCE_USED
+            + ECRECOVER,
+            "tx + calldata + new vote slot + tally update + VoteCast + nonce update + NonceUsed + ecrecover",
         )
     )
 
@@ -234,14 +305,17 @@ def measure(bench: Bench) -> list[Row]:
 
 def render(rows: list[Row]) -> str:
     lines = [
-        "| action | gas used | floor | over floor | target | met |",
-        "| --- | ---: | ---: | ---: | --- | --- |",
+        "| action | gas used | floor | over floor | before (v1) | difference | target | met |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for row in rows:
         met = "yes" if row.met else "**NO**"
+        before = BEFORE.get(row.action)
+        old = f"{before:,}" if before else "new row"
+        diff = f"{row.used - before:+,}" if before else "-"
         lines.append(
-            f"| {row.action} | {row.used:,} | {row.floor:,} | {row.used - row.floor:,} | {row.target or '-'} | "
-            f"{met if row.target and row.target != 'reported' else '-'} |"
+            f"| {row.action} | {row.used:,} | {row.floor:,} | {row.used - row.floor:,} | {old} | {diff} | "
+            f"{row.target or '-'} | {met if row.target and row.target != 'reported' else '-'} |"
         )
     legend = [
         "",

@@ -78,10 +78,12 @@ def seed(w3: Web3, board: Any, events_wanted: int) -> tuple[int, float]:
             nonce, nonces[signer.address] = nonces[signer.address], nonces[signer.address] + 1
             parent = 0 if post_count == 0 or rng.random() < 0.4 else rng.randint(1, post_count)
             digest = sha256(f"post {made_posts}".encode())
+            parent_digest = _seed_digest(parent)
             message = {
                 "author": signer.address,
                 "digest": digest,
                 "parentId": parent,
+                "parentDigest": parent_digest,
                 "nonce": nonce,
                 "deadline": DEADLINE,
             }
@@ -90,6 +92,7 @@ def seed(w3: Web3, board: Any, events_wanted: int) -> tuple[int, float]:
                     signer.address,
                     digest,
                     parent,
+                    parent_digest,
                     nonce,
                     DEADLINE,
                     *_sign(signer, "post", message, chain_id, board.address),
@@ -103,6 +106,7 @@ def seed(w3: Web3, board: Any, events_wanted: int) -> tuple[int, float]:
             message = {
                 "voter": signer.address,
                 "postId": post_id,
+                "postDigest": _seed_digest(post_id),
                 "direction": direction,
                 "nonce": nonce,
                 "deadline": DEADLINE,
@@ -111,6 +115,7 @@ def seed(w3: Web3, board: Any, events_wanted: int) -> tuple[int, float]:
                 (
                     signer.address,
                     post_id,
+                    _seed_digest(post_id),
                     direction,
                     nonce,
                     DEADLINE,
@@ -128,6 +133,11 @@ def seed(w3: Web3, board: Any, events_wanted: int) -> tuple[int, float]:
         events += _receipt_events(pending.result())
     sender.shutdown()
     return events, sign_s
+
+
+def _seed_digest(post_id: int) -> bytes:
+    """The digest the seeding gave post ``post_id`` (its (id - 1)-th post), zero for id 0."""
+    return sha256(f"post {post_id - 1}".encode()) if post_id else bytes(32)
 
 
 def _send_batch(w3: Web3, board: Any, posts: list[Any], votes: list[Any]) -> Any:

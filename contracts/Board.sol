@@ -7,6 +7,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 /// @title Indelible discussion board
 /// @notice An append-only board: anyone posts a content digest (e.g. the sha256 behind an IPFS CID),
 /// replies to a post, or votes on it, directly or through a relayer with an EIP-712 signature.
+/// A reply or a vote names its target by id and digest, so it can only land on the post its sender saw.
 /// Nothing can remove, edit or hide a post: there is no owner, no pause and no upgrade path.
 contract Board is EIP712 {
     /*//////////////////////////////////////////////////////////////
@@ -44,6 +45,20 @@ contract Board is EIP712 {
     /// @notice A reply names a parent post that does not exist.
     /// @dev parentId 0 means top level and is always accepted.
     error ParentNotFound(uint256 parentId);
+
+    /// @notice The post at this id is not the one the vote was meant for: its digest differs.
+    /// @dev Happens when a reorganisation or a racing batch gave the id to another post.
+    /// @param postId The post voted on.
+    /// @param expected The digest of the post stored at postId.
+    /// @param given The digest the voter named.
+    error PostMismatch(uint256 postId, bytes32 expected, bytes32 given);
+
+    /// @notice The post at this id is not the one the reply was meant for: its digest differs.
+    /// @dev Also raised for a top-level post (parentId 0) whose parentDigest is not zero.
+    /// @param parentId The post replied to.
+    /// @param expected The digest of the post stored at parentId (zero for parentId 0).
+    /// @param given The parent digest the author named.
+    error ParentMismatch(uint256 parentId, bytes32 expected, bytes32 given);
 
     /// @notice A post must carry a non-zero digest.
     /// @dev A zero digest addresses no content.
@@ -88,11 +103,12 @@ contract Board is EIP712 {
         uint128 downvotes;
     }
 
-    /// @dev author signs Post(author,digest,parentId,nonce,deadline).
+    /// @dev author signs Post(author,digest,parentId,parentDigest,nonce,deadline).
     struct SignedPost {
         address author;
         bytes32 digest;
         uint256 parentId;
+        bytes32 parentDigest;
         uint256 nonce;
         uint256 deadline;
         uint8 v;
@@ -100,10 +116,11 @@ contract Board is EIP712 {
         bytes32 s;
     }
 
-    /// @dev voter signs Vote(voter,postId,direction,nonce,deadline).
+    /// @dev voter signs Vote(voter,postId,postDigest,direction,nonce,deadline).
     struct SignedVote {
         address voter;
         uint256 postId;
+        bytes32 postDigest;
         int8 direction;
         uint256 nonce;
         uint256 deadline;
@@ -113,9 +130,9 @@ contract Board is EIP712 {
     }
 
     bytes32 private constant POST_TYPEHASH =
-        keccak256("Post(address author,bytes32 digest,uint256 parentId,uint256 nonce,uint256 deadline)");
+        keccak256("Post(address author,bytes32 digest,uint256 parentId,bytes32 parentDigest,uint256 nonce,uint256 deadline)");
     bytes32 private constant VOTE_TYPEHASH =
-        keccak256("Vote(address voter,uint256 postId,int8 direction,uint256 nonce,uint256 deadline)");
+        keccak256("Vote(address voter,uint256 postId,bytes32 postDigest,int8 direction,uint256 nonce,uint256 deadline)");
 
     /// @notice The next nonce each signer must sign.
     mapping(address signer => uint256) public nonces;
@@ -126,7 +143,7 @@ contract Board is EIP712 {
     mapping(uint256 postId => Tally) private _tallies;
     mapping(uint256 postId => mapping(address voter => int8)) private _votes;
 
-    constructor() EIP712("Indelible", "1") {}
+    constructor() EIP712("Indelible", "2") {}
 
     /*//////////////////////////////////////////////////////////////
                             EXTERNAL FUNCTIONS
@@ -135,33 +152,39 @@ contract Board is EIP712 {
     /// @notice Posts a digest as msg.sender.
     /// @param digest The content digest, non-zero.
     /// @param parentId The post replied to, or 0 for a top-level post.
+    /// @param parentDigest The digest of the post replied to (zero for a top-level post).
     /// @return postId The new post's id.
-    function post(bytes32 digest, uint256 parentId) external returns (uint256 postId) {
-        return _post(msg.sender, digest, parentId);
+    function post(bytes32 digest, uint256 parentId, bytes32 parentDigest) external returns (uint256 postId) {
+        return _post(msg.sender, digest, parentId, parentDigest);
     }
 
     /// @notice Votes as msg.sender; voting again replaces the earlier vote.
     /// @param postId The post voted on.
+    /// @param postDigest The digest of the post voted on.
     /// @param direction +1 up, -1 down, 0 withdraws.
-    function vote(uint256 postId, int8 direction) external {
-        _vote(msg.sender, postId, direction);
+    function vote(uint256 postId, bytes32 postDigest, int8 direction) external {
+        _vote(msg.sender, postId, postDigest, direction);
     }
 
     /// @notice Posts on behalf of p.author, who signed the EIP-712 Post message; anyone may relay it.
     /// @param p The signed post.
     /// @return postId The new post's id.
     function postBySig(SignedPost calldata p) external returns (uint256 postId) {
-        bytes32 structHash = keccak256(abi.encode(POST_TYPEHASH, p.author, p.digest, p.parentId, p.nonce, p.deadline));
+        bytes32 structHash = keccak256(
+            abi.encode(POST_TYPEHASH, p.author, p.digest, p.parentId, p.parentDigest, p.nonce, p.deadline)
+        );
         _useSignature(p.author, structHash, p.nonce, p.deadline, p.v, p.r, p.s);
-        return _post(p.author, p.digest, p.parentId);
+        return _post(p.author, p.digest, p.parentId, p.parentDigest);
     }
 
     /// @notice Votes on behalf of v.voter, who signed the EIP-712 Vote message; anyone may relay it.
     /// @param v The signed vote.
     function voteBySig(SignedVote calldata v) external {
-        bytes32 structHash = keccak256(abi.encode(VOTE_TYPEHASH, v.voter, v.postId, v.direction, v.nonce, v.deadline));
+        bytes32 structHash = keccak256(
+            abi.encode(VOTE_TYPEHASH, v.voter, v.postId, v.postDigest, v.direction, v.nonce, v.deadline)
+        );
         _useSignature(v.voter, structHash, v.nonce, v.deadline, v.v, v.r, v.s);
-        _vote(v.voter, v.postId, v.direction);
+        _vote(v.voter, v.postId, v.postDigest, v.direction);
     }
 
     /// @notice Relays many signed posts, then many signed votes, all or nothing.
@@ -222,7 +245,7 @@ contract Board is EIP712 {
         return _postCount;
     }
 
-    /// @notice Returns the EIP-712 domain separator (name "Indelible", version "1", this chain, this contract).
+    /// @notice Returns the EIP-712 domain separator (name "Indelible", version "2", this chain, this contract).
     /// @return The domain separator.
     // solhint-disable-next-line func-name-mixedcase
     function DOMAIN_SEPARATOR() external view returns (bytes32) {
@@ -233,10 +256,19 @@ contract Board is EIP712 {
                             INTERNAL HELPERS
     //////////////////////////////////////////////////////////////*/
 
-    function _post(address author, bytes32 digest, uint256 parentId) internal returns (uint256 postId) {
+    function _post(address author, bytes32 digest, uint256 parentId, bytes32 parentDigest)
+        internal
+        returns (uint256 postId)
+    {
         if (digest == bytes32(0)) revert ZeroDigest();
         uint48 count = _postCount;
-        if (parentId > count) revert ParentNotFound(parentId);
+        if (parentId != 0) {
+            if (parentId > count) revert ParentNotFound(parentId);
+            bytes32 stored = _posts[parentId].digest;
+            if (stored != parentDigest) revert ParentMismatch(parentId, stored, parentDigest);
+        } else if (parentDigest != bytes32(0)) {
+            revert ParentMismatch(0, bytes32(0), parentDigest);
+        }
         postId = ++count;
         _postCount = count;
         // parentId <= count fits in uint48; timestamps fit in uint48 for millions of years
@@ -244,9 +276,12 @@ contract Board is EIP712 {
         emit PostCreated(postId, parentId, author, digest);
     }
 
-    function _vote(address voter, uint256 postId, int8 direction) internal {
+    function _vote(address voter, uint256 postId, bytes32 postDigest, int8 direction) internal {
         if (direction < -1 || direction > 1) revert InvalidDirection(direction);
-        _requirePost(postId);
+        // one read both finds the post and checks it: a stored digest is never zero (ZeroDigest)
+        bytes32 stored = _posts[postId].digest;
+        if (stored == bytes32(0)) revert PostNotFound(postId);
+        if (stored != postDigest) revert PostMismatch(postId, stored, postDigest);
         mapping(address => int8) storage votes = _votes[postId];
         int8 previous = votes[voter];
         Tally memory tally = _tallies[postId];

@@ -207,6 +207,10 @@ class SignedPostIn(BaseModel):
     author: Address
     digest: Bytes32
     parentId: Annotated[int, Field(ge=0, le=POST_ID_MAX)] = 0
+    parentDigest: Annotated[
+        Bytes32,
+        Field(description="The digest of the post replied to (its id alone can change in a reorg); zero for top level"),
+    ] = "0x" + "00" * 32
     nonce: Uint256
     deadline: Uint256
     signature: Annotated[str, Field(pattern=SIGNATURE_PATTERN, description="0x + r (32) + s (32) + v (1)")]
@@ -219,6 +223,9 @@ class SignedVoteIn(BaseModel):
 
     voter: Address
     postId: Annotated[int, Field(ge=1, le=POST_ID_MAX)]
+    postDigest: Annotated[
+        Bytes32, Field(description="The digest of the post voted on (its id alone can change in a reorg)")
+    ]
     direction: Annotated[int, Field(ge=-1, le=1, description="+1 up, -1 down, 0 withdraw")]
     nonce: Uint256
     deadline: Uint256

@@ -78,16 +78,22 @@ class BoardHandle:
     deployment: Deployment
     w3: Web3
 
+    def digest_of(self, post_id: int) -> bytes:
+        """The digest stored for ``post_id`` (what a reply or vote must name); zero when there is no such post."""
+        if not 0 < post_id <= self.contract.functions.postCount().call():
+            return bytes(32)
+        return bytes(self.contract.functions.getPost(post_id).call()[2])
+
     def post(self, digest: bytes, parent_id: int = 0, sender: str | None = None) -> int:
-        """Post ``digest`` straight to the contract; returns the new post id."""
-        tx = self.contract.functions.post(digest, parent_id).transact({"from": sender or self.w3.eth.accounts[0]})
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx)
+        """Post ``digest`` straight to the contract, naming the parent's current digest; returns the new id."""
+        call = self.contract.functions.post(digest, parent_id, self.digest_of(parent_id))
+        receipt = self.w3.eth.wait_for_transaction_receipt(call.transact({"from": sender or self.w3.eth.accounts[0]}))
         return int(self.contract.events.PostCreated().process_receipt(receipt)[0]["args"]["postId"])
 
     def vote(self, post_id: int, direction: int, sender: str | None = None) -> None:
-        """Vote straight on the contract."""
-        tx = self.contract.functions.vote(post_id, direction).transact({"from": sender or self.w3.eth.accounts[0]})
-        self.w3.eth.wait_for_transaction_receipt(tx)
+        """Vote straight on the contract, naming the post's current digest."""
+        call = self.contract.functions.vote(post_id, self.digest_of(post_id), direction)
+        self.w3.eth.wait_for_transaction_receipt(call.transact({"from": sender or self.w3.eth.accounts[0]}))
 
 
 def deploy_board(w3: Web3, data_dir: Path) -> BoardHandle:

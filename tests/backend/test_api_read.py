@@ -313,12 +313,21 @@ def test_contract_document_lets_a_client_talk_to_the_chain(world: World):
     assert body["abi"] == deployment.abi
     assert body["eip712"]["domain"] == {
         "name": "Indelible",
-        "version": "1",
+        "version": "2",
         "chainId": 1337,
         "verifyingContract": deployment.address,
     }
-    assert [f["name"] for f in body["eip712"]["types"]["Post"]] == ["author", "digest", "parentId", "nonce", "deadline"]
-    assert [f["type"] for f in body["eip712"]["types"]["Vote"]] == ["address", "uint256", "int8", "uint256", "uint256"]
+    post_fields = [f["name"] for f in body["eip712"]["types"]["Post"]]
+    assert post_fields == ["author", "digest", "parentId", "parentDigest", "nonce", "deadline"]
+    vote_types = [(f["name"], f["type"]) for f in body["eip712"]["types"]["Vote"]]
+    assert vote_types == [
+        ("voter", "address"),
+        ("postId", "uint256"),
+        ("postDigest", "bytes32"),
+        ("direction", "int8"),
+        ("nonce", "uint256"),
+        ("deadline", "uint256"),
+    ]
 
 
 # --- Atom feeds -----------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ SIGNED_VOTE = {
     "kind": "vote",
     "voter": SIGNER,
     "postId": 1,
+    "postDigest": "0x" + "ab" * 32,
     "direction": 1,
     "nonce": 0,
     "deadline": 2**40,

@@ -57,11 +57,16 @@ def _signed(board: BoardHandle, account: Any, kind: str, fields: dict[str, Any],
 
 
 def signed_post(board: BoardHandle, account: Any, digest: str, parent: int = 0, **over: Any) -> dict[str, Any]:
-    return _signed(board, account, "post", {"author": account.address, "digest": digest, "parentId": parent}, over)
+    """A signed post; a reply names its parent's digest as the chain has it now unless ``parentDigest`` is given."""
+    parent_digest = over.pop("parentDigest", "0x" + board.digest_of(parent).hex())
+    fields = {"author": account.address, "digest": digest, "parentId": parent, "parentDigest": parent_digest}
+    return _signed(board, account, "post", fields, over)
 
 
 def signed_vote(board: BoardHandle, account: Any, post_id: int, direction: int, **over: Any) -> dict[str, Any]:
-    fields = {"voter": account.address, "postId": post_id, "direction": direction}
+    """A signed vote naming the post's digest as the chain has it now unless ``postDigest`` is given."""
+    post_digest = over.pop("postDigest", "0x" + board.digest_of(post_id).hex())
+    fields = {"voter": account.address, "postId": post_id, "postDigest": post_digest, "direction": direction}
     return _signed(board, account, "vote", fields, over)
 
 
@@ -95,7 +100,7 @@ def test_relayed_vote_lands_with_the_signer_as_voter(client: TestClient, board: 
 def test_relayed_batch_posts_then_votes_on_the_new_post(client: TestClient, board: BoardHandle):
     digest = _pin(client, "Batch", "with a vote")
     post = signed_post(board, ALICE, digest)
-    vote = signed_vote(board, ALICE, 1, 1, nonce=post["nonce"] + 1)
+    vote = signed_vote(board, ALICE, 1, 1, nonce=post["nonce"] + 1, postDigest=digest)  # the post it makes
     receipt = _receipt(board, client.post("/api/relay", json={"kind": "batch", "posts": [post], "votes": [vote]}))
     assert board.contract.functions.getPost(1).call()[0] == ALICE.address
     assert board.contract.functions.voteOf(1, ALICE.address).call() == 1
@@ -117,13 +122,14 @@ def test_expired_deadline_is_refused(client: TestClient, board: BoardHandle):
     assert response.json() == {"detail": f"signature expired: deadline {deadline} has passed"}
 
 
-@pytest.mark.parametrize("field", ["digest", "parentId", "deadline", "author"])
+@pytest.mark.parametrize("field", ["digest", "parentId", "parentDigest", "deadline", "author"])
 def test_tampered_post_is_refused(client: TestClient, board: BoardHandle, field: str):
     board.post(sha256(b"parent"))
     body = signed_post(board, ALICE, _pin(client, "Signed", "as is"))
     tampered = {
         "digest": _pin(client, "Swapped", "by the relayer"),
         "parentId": 1,
+        "parentDigest": "0x" + sha256(b"parent").hex(),
         "deadline": body["deadline"] + 1,
         "author": BOB.address,
     }
@@ -177,6 +183,16 @@ def test_reply_to_missing_parent_is_refused(client: TestClient, board: BoardHand
     assert response.json() == {"detail": "parent post 7 does not exist"}
 
 
+def test_top_level_post_naming_a_parent_digest_is_refused(client: TestClient, board: BoardHandle):
+    parent_digest = "0x" + "ab" * 32
+    body = signed_post(board, ALICE, _pin(client, "Top", "level"), parentDigest=parent_digest)
+    response = relay(client, "post", body)
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": f"a top-level post (parentId 0) must have a zero parentDigest, got {parent_digest}"
+    }
+
+
 def test_failing_batch_item_is_named(client: TestClient, board: BoardHandle):
     post = signed_post(board, ALICE, _pin(client, "Fine", "post"))
     vote = signed_vote(board, BOB, 42, 1)
@@ -200,8 +216,11 @@ def test_batch_nonces_must_follow_each_other(client: TestClient, board: BoardHan
         ({"kind": "like"}, "request body: Input tag 'like' found using 'kind' does not match any of the expected tags: "
          "'post', 'vote', 'batch'"),
         ({"kind": "batch"}, "batch is empty: give at least one post or vote"),
-        ({"kind": "vote", "voter": "0x" + "11" * 20, "postId": 1, "direction": 2, "nonce": 0, "deadline": 1,
-          "signature": "0x" + "11" * 65}, "vote.direction: Input should be less than or equal to 1"),
+        ({"kind": "vote", "voter": "0x" + "11" * 20, "postId": 1, "postDigest": "0x" + "ab" * 32, "direction": 2,
+          "nonce": 0, "deadline": 1, "signature": "0x" + "11" * 65},
+         "vote.direction: Input should be less than or equal to 1"),
+        ({"kind": "vote", "voter": "0x" + "11" * 20, "postId": 1, "direction": 1, "nonce": 0, "deadline": 1,
+          "signature": "0x" + "11" * 65}, "vote.postDigest: Field required"),
         ({"kind": "post", "author": "0x1", "digest": "0x" + "ab" * 32, "nonce": 0, "deadline": 1,
           "signature": "0x" + "11" * 65}, "post.author: expected 0x followed by 40 hex digits"),
         ({"kind": "post", "author": "0x" + "11" * 20, "digest": "0x" + "ab" * 32, "nonce": 0, "deadline": 1},
@@ -249,7 +268,8 @@ def test_message_the_relayer_declines_can_be_sent_by_anyone_else(
     stranger = w3.eth.accounts[7]
     board_abi = w3.eth.contract(address=contract["address"], abi=contract["abi"])
     v, r, s = split_signature(body["signature"])
-    signed = (body["author"], bytes.fromhex(body["digest"][2:]), body["parentId"], body["nonce"], body["deadline"])
+    digest, parent_digest = bytes.fromhex(body["digest"][2:]), bytes.fromhex(body["parentDigest"][2:])
+    signed = (body["author"], digest, body["parentId"], parent_digest, body["nonce"], body["deadline"])
     tx = board_abi.functions.postBySig((*signed, v, r, s)).transact({"from": stranger})
     receipt = w3.eth.wait_for_transaction_receipt(tx)
     assert receipt["status"] == 1 and receipt["from"] == stranger

@@ -81,8 +81,9 @@ def test_vote_relayed_with_own_key_is_sent_and_paid_by_that_key(
 def test_batch_relayed_with_own_key_is_sent_and_paid_by_that_key(
     keyed_client: TestClient, board: BoardHandle, relayer: LocalAccount
 ):
-    post = signed_post(board, ALICE, _pin(keyed_client, "Keyed batch", "post then vote"))
-    vote = signed_vote(board, ALICE, 1, -1, nonce=post["nonce"] + 1)
+    digest = _pin(keyed_client, "Keyed batch", "post then vote")
+    post = signed_post(board, ALICE, digest)
+    vote = signed_vote(board, ALICE, 1, -1, nonce=post["nonce"] + 1, postDigest=digest)  # the post it makes
     receipt = _receipt(board, relay(keyed_client, "batch", {"posts": [post], "votes": [vote]}))
     created = board.contract.events.PostCreated().process_receipt(receipt, errors=DISCARD)[0]["args"]
     voted = board.contract.events.VoteCast().process_receipt(receipt, errors=DISCARD)[0]["args"]

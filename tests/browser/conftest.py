@@ -69,16 +69,21 @@ class Stack:
         """Pin ``document`` and post it straight to the contract from Ganache account ``account``."""
         return self.post_digest(self.pin(document), parent_id, account)
 
+    def digest_of(self, post_id: int) -> bytes:
+        """The digest stored for ``post_id`` (what a reply or vote names), zero for id 0."""
+        return bytes(self.board.functions.getPost(post_id).call()[2]) if post_id else bytes(32)
+
     def post_digest(self, digest: str, parent_id: int = 0, account: int = 0) -> int:
-        """Post a digest from a Ganache account; returns the post id."""
+        """Post a digest from a Ganache account, naming the parent's digest; returns the post id."""
         sender = self.w3.eth.accounts[account]
-        tx = self.board.functions.post(digest, parent_id).transact({"from": sender})
+        tx = self.board.functions.post(digest, parent_id, self.digest_of(parent_id)).transact({"from": sender})
         receipt = self.w3.eth.wait_for_transaction_receipt(tx)
         return int(self.board.events.PostCreated().process_receipt(receipt)[0]["args"]["postId"])
 
     def vote(self, post_id: int, direction: int, account: int) -> None:
         """Vote from a Ganache account."""
-        tx = self.board.functions.vote(post_id, direction).transact({"from": self.w3.eth.accounts[account]})
+        call = self.board.functions.vote(post_id, self.digest_of(post_id), direction)
+        tx = call.transact({"from": self.w3.eth.accounts[account]})
         self.w3.eth.wait_for_transaction_receipt(tx)
 
     def wait_for(self, check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:

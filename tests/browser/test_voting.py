@@ -147,7 +147,8 @@ def test_vote_confirms_while_others_vote_on_the_same_post(stack: Stack, open_pag
         up.click()
         stack.wait_for(lambda: any(t.startswith("Pending: vote") for t in status_log(page)), "the vote to be sent")
         for account in OTHER_VOTERS:
-            stack.board.functions.vote(post_id, 1).transact({"from": stack.w3.eth.accounts[account]})
+            call = stack.board.functions.vote(post_id, stack.digest_of(post_id), 1)
+            call.transact({"from": stack.w3.eth.accounts[account]})
 
     def confirmed() -> bool:
         # as on a live chain, blocks keep coming: ethers' tx.wait() looks for the receipt on each new block

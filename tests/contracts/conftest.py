@@ -17,18 +17,21 @@ from eth_utils import keccak
 
 DIGEST = "0x" + "ab" * 32
 OTHER_DIGEST = "0x" + "cd" * 32
+ZERO_DIGEST = "0x" + "00" * 32
 FAR_FUTURE = 2**40
 
 POST_TYPES = [
     {"name": "author", "type": "address"},
     {"name": "digest", "type": "bytes32"},
     {"name": "parentId", "type": "uint256"},
+    {"name": "parentDigest", "type": "bytes32"},
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
 ]
 VOTE_TYPES = [
     {"name": "voter", "type": "address"},
     {"name": "postId", "type": "uint256"},
+    {"name": "postDigest", "type": "bytes32"},
     {"name": "direction", "type": "int8"},
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
@@ -36,6 +39,8 @@ VOTE_TYPES = [
 ERROR_SIGNATURES = {
     "PostNotFound": ["uint256"],
     "ParentNotFound": ["uint256"],
+    "PostMismatch": ["uint256", "bytes32", "bytes32"],
+    "ParentMismatch": ["uint256", "bytes32", "bytes32"],
     "ZeroDigest": [],
     "InvalidDirection": ["int8"],
     "SignatureExpired": ["uint256"],
@@ -49,7 +54,10 @@ def error_data(name: str, *args) -> str:
     """The revert data of the custom error `name(args)`: selector then ABI-encoded arguments."""
     types = ERROR_SIGNATURES[name]
     selector = keccak(text=f"{name}({','.join(types)})")[:4]
-    return "0x" + (selector + encode(types, list(args))).hex()
+    values = [
+        bytes.fromhex(a[2:]) if t == "bytes32" and isinstance(a, str) else a for t, a in zip(types, args, strict=True)
+    ]
+    return "0x" + (selector + encode(types, values)).hex()
 
 
 def reverts_with(name: str, *args):
@@ -100,7 +108,7 @@ def signers() -> list:
 def _domain(board, chain_id: int | None, verifying_contract: str | None) -> dict:
     return {
         "name": "Indelible",
-        "version": "1",
+        "version": "2",
         "chainId": brownie.chain.id if chain_id is None else chain_id,
         "verifyingContract": verifying_contract or board.address,
     }
@@ -129,35 +137,60 @@ def _sign(signer, domain: dict, primary: str, fields: list, message: dict) -> tu
 
 @pytest.fixture(scope="module")
 def sign_post(board) -> Callable[..., tuple]:
-    """Build a SignedPost tuple, signed by `signer`, ready to pass to postBySig or batch."""
+    """Build a SignedPost tuple, signed by `signer`, ready to pass to postBySig or batch.
 
-    def sign(signer, digest=DIGEST, parent_id=0, nonce=0, deadline=FAR_FUTURE, chain_id=None, verifying_contract=None):
+    parent_digest defaults to DIGEST (what test posts carry) for a reply and to zero for a top-level post.
+    """
+
+    def sign(
+        signer,
+        digest=DIGEST,
+        parent_id=0,
+        nonce=0,
+        deadline=FAR_FUTURE,
+        chain_id=None,
+        verifying_contract=None,
+        parent_digest=None,
+    ):
+        if parent_digest is None:
+            parent_digest = DIGEST if parent_id else ZERO_DIGEST
         message = {
             "author": signer.address,
             "digest": bytes.fromhex(digest[2:]),
             "parentId": parent_id,
+            "parentDigest": bytes.fromhex(parent_digest[2:]),
             "nonce": nonce,
             "deadline": deadline,
         }
         v, r, s = _sign(signer, _domain(board, chain_id, verifying_contract), "Post", POST_TYPES, message)
-        return (signer.address, digest, parent_id, nonce, deadline, v, r, s)
+        return (signer.address, digest, parent_id, parent_digest, nonce, deadline, v, r, s)
 
     return sign
 
 
 @pytest.fixture(scope="module")
 def sign_vote(board) -> Callable[..., tuple]:
-    """Build a SignedVote tuple, signed by `signer`, ready to pass to voteBySig or batch."""
+    """Build a SignedVote tuple, signed by `signer`, ready to pass to voteBySig or batch (post_digest: DIGEST)."""
 
-    def sign(signer, post_id, direction, nonce=0, deadline=FAR_FUTURE, chain_id=None, verifying_contract=None):
+    def sign(
+        signer,
+        post_id,
+        direction,
+        nonce=0,
+        deadline=FAR_FUTURE,
+        chain_id=None,
+        verifying_contract=None,
+        post_digest=DIGEST,
+    ):
         message = {
             "voter": signer.address,
             "postId": post_id,
+            "postDigest": bytes.fromhex(post_digest[2:]),
             "direction": direction,
             "nonce": nonce,
             "deadline": deadline,
         }
         v, r, s = _sign(signer, _domain(board, chain_id, verifying_contract), "Vote", VOTE_TYPES, message)
-        return (signer.address, post_id, direction, nonce, deadline, v, r, s)
+        return (signer.address, post_id, post_digest, direction, nonce, deadline, v, r, s)
 
     return sign

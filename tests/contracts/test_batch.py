@@ -1,7 +1,7 @@
 """Batches of signed posts then signed votes: applied in order, all or nothing."""
 
 from brownie import chain
-from conftest import DIGEST, OTHER_DIGEST, error_data, reverts_with
+from conftest import DIGEST, OTHER_DIGEST, ZERO_DIGEST, error_data, reverts_with
 
 
 def inner(name, *args):
@@ -10,7 +10,11 @@ def inner(name, *args):
 
 def test_batch_applies_posts_then_votes_in_order(board, relayer, signers, sign_post, sign_vote):
     posts = [sign_post(signers[0], DIGEST), sign_post(signers[1], OTHER_DIGEST, parent_id=1)]
-    votes = [sign_vote(signers[2], 1, 1), sign_vote(signers[3], 2, -1), sign_vote(signers[0], 2, 1, nonce=1)]
+    votes = [
+        sign_vote(signers[2], 1, 1),
+        sign_vote(signers[3], 2, -1, post_digest=OTHER_DIGEST),
+        sign_vote(signers[0], 2, 1, nonce=1, post_digest=OTHER_DIGEST),
+    ]
     tx = board.batch(posts, votes, {"from": relayer})
 
     assert board.postCount() == 2
@@ -46,7 +50,7 @@ def test_empty_batch_changes_nothing(board, relayer):
 
 
 def test_batch_of_votes_only_votes_on_existing_posts(board, accounts, relayer, signers, sign_vote):
-    board.post(DIGEST, 0, {"from": accounts[1]})
+    board.post(DIGEST, 0, ZERO_DIGEST, {"from": accounts[1]})
     board.batch([], [sign_vote(s, 1, 1) for s in signers[:5]], {"from": relayer})
     assert tuple(board.getPost(1)[4:]) == (5, 0)
 

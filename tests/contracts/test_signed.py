@@ -2,7 +2,7 @@
 
 import pytest
 from brownie import chain
-from conftest import DIGEST, OTHER_DIGEST, reverts_with
+from conftest import DIGEST, OTHER_DIGEST, ZERO_DIGEST, reverts_with
 from eth_utils import keccak
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -15,7 +15,7 @@ def test_domain_separator_is_the_eip712_hash_of_name_version_chain_and_contract(
     expected = keccak(
         encode(
             ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [type_hash, keccak(text="Indelible"), keccak(text="1"), chain.id, board.address],
+            [type_hash, keccak(text="Indelible"), keccak(text="2"), chain.id, board.address],
         )
     )
     assert board.DOMAIN_SEPARATOR() == "0x" + expected.hex()
@@ -23,7 +23,7 @@ def test_domain_separator_is_the_eip712_hash_of_name_version_chain_and_contract(
 
 def test_eip712_domain_reports_the_signing_domain(board):
     fields, name, version, chain_id, contract, salt, extensions = board.eip712Domain()
-    assert (fields, name, version, chain_id, contract) == ("0x0f", "Indelible", "1", chain.id, board.address)
+    assert (fields, name, version, chain_id, contract) == ("0x0f", "Indelible", "2", chain.id, board.address)
     assert (salt, list(extensions)) == ("0x" + "00" * 32, [])
 
 
@@ -48,7 +48,7 @@ def test_signed_reply_is_stored_with_its_parent(board, relayer, signers, sign_po
 
 
 def test_signed_vote_counts_for_the_signer_not_the_relayer(board, accounts, relayer, signers, sign_vote):
-    board.post(DIGEST, 0, {"from": accounts[1]})
+    board.post(DIGEST, 0, ZERO_DIGEST, {"from": accounts[1]})
     tx = board.voteBySig(sign_vote(signers[0], 1, -1), {"from": relayer})
     assert tx.events["VoteCast"] == {
         "postId": 1,
@@ -79,7 +79,7 @@ def test_replayed_signed_post_reverts_with_invalid_nonce(board, relayer, signers
 
 
 def test_replayed_signed_vote_reverts_with_invalid_nonce(board, accounts, relayer, signers, sign_vote):
-    board.post(DIGEST, 0, {"from": accounts[1]})
+    board.post(DIGEST, 0, ZERO_DIGEST, {"from": accounts[1]})
     signed = sign_vote(signers[0], 1, 1)
     board.voteBySig(signed, {"from": relayer})
     board.voteBySig(sign_vote(signers[0], 1, 0, nonce=1), {"from": relayer})
@@ -94,16 +94,16 @@ def test_signed_post_with_a_future_nonce_reverts_with_invalid_nonce(board, relay
 
 
 def test_signed_vote_with_a_wrong_nonce_reverts_with_invalid_nonce(board, accounts, relayer, signers, sign_vote):
-    board.post(DIGEST, 0, {"from": accounts[1]})
+    board.post(DIGEST, 0, ZERO_DIGEST, {"from": accounts[1]})
     with reverts_with("InvalidNonce", signers[0].address, 0, 5):
         board.voteBySig(sign_vote(signers[0], 1, 1, nonce=5), {"from": relayer})
 
 
-@pytest.mark.parametrize("field, value", [(1, OTHER_DIGEST), (2, 1), (3, 1), (4, 2**40 + 1)])
+@pytest.mark.parametrize("field, value", [(1, OTHER_DIGEST), (2, 1), (3, OTHER_DIGEST), (4, 1), (5, 2**40 + 1)])
 def test_relayer_tampering_with_a_signed_post_reverts_with_invalid_signature(
     board, accounts, relayer, signers, sign_post, field, value
 ):
-    board.post(DIGEST, 0, {"from": accounts[1]})
+    board.post(DIGEST, 0, ZERO_DIGEST, {"from": accounts[1]})
     signed = list(sign_post(signers[0]))
     signed[field] = value
     with reverts_with("InvalidSignature", signers[0].address):
@@ -117,12 +117,12 @@ def test_relayer_claiming_another_author_reverts_with_invalid_signature(board, r
         board.postBySig(signed, {"from": relayer})
 
 
-@pytest.mark.parametrize("field, value", [(1, 2), (2, -1), (2, 0)])
+@pytest.mark.parametrize("field, value", [(1, 2), (2, OTHER_DIGEST), (3, -1), (3, 0)])
 def test_relayer_tampering_with_a_signed_vote_reverts_with_invalid_signature(
     board, accounts, relayer, signers, sign_vote, field, value
 ):
-    board.post(DIGEST, 0, {"from": accounts[1]})
-    board.post(DIGEST, 0, {"from": accounts[1]})
+    board.post(DIGEST, 0, ZERO_DIGEST, {"from": accounts[1]})
+    board.post(DIGEST, 0, ZERO_DIGEST, {"from": accounts[1]})
     signed = list(sign_vote(signers[0], 1, 1))
     signed[field] = value
     with reverts_with("InvalidSignature", signers[0].address):
@@ -140,8 +140,8 @@ def test_signature_for_another_contract_reverts_with_invalid_signature(board, ac
 
 
 def test_high_s_twin_of_a_valid_signature_reverts_with_invalid_signature(board, relayer, signers, sign_post):
-    author, digest, parent, nonce, deadline, v, r, s = sign_post(signers[0])
-    twin = (author, digest, parent, nonce, deadline, 55 - v, r, hex(SECP256K1_N - int(s, 16)))
+    author, digest, parent, parent_digest, nonce, deadline, v, r, s = sign_post(signers[0])
+    twin = (author, digest, parent, parent_digest, nonce, deadline, 55 - v, r, hex(SECP256K1_N - int(s, 16)))
     with reverts_with("InvalidSignature", signers[0].address):
         board.postBySig(twin, {"from": relayer})
 
@@ -149,13 +149,13 @@ def test_high_s_twin_of_a_valid_signature_reverts_with_invalid_signature(board, 
 @pytest.mark.parametrize("v", [0, 1, 29])
 def test_signature_with_a_bad_v_reverts_with_invalid_signature(board, relayer, signers, sign_post, v):
     signed = list(sign_post(signers[0]))
-    signed[5] = v
+    signed[6] = v
     with reverts_with("InvalidSignature", signers[0].address):
         board.postBySig(signed, {"from": relayer})
 
 
 def test_zero_signature_for_the_zero_address_reverts_with_invalid_signature(board, relayer):
-    forged = ("0x" + "00" * 20, DIGEST, 0, 0, 2**40, 27, "0x" + "00" * 32, "0x" + "00" * 32)
+    forged = ("0x" + "00" * 20, DIGEST, 0, ZERO_DIGEST, 0, 2**40, 27, "0x" + "00" * 32, "0x" + "00" * 32)
     with reverts_with("InvalidSignature", "0x" + "00" * 20):
         board.postBySig(forged, {"from": relayer})
 
@@ -167,7 +167,7 @@ def test_signed_post_past_its_deadline_reverts_with_signature_expired(board, rel
 
 
 def test_signed_vote_expires_once_time_passes_its_deadline(board, accounts, relayer, signers, sign_vote):
-    board.post(DIGEST, 0, {"from": accounts[1]})
+    board.post(DIGEST, 0, ZERO_DIGEST, {"from": accounts[1]})
     deadline = chain.time() + 60
     signed = sign_vote(signers[0], 1, 1, deadline=deadline)
     chain.sleep(120)

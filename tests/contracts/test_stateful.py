@@ -1,10 +1,17 @@
-"""Random posts, replies and votes by many accounts, checked against a Python model after every step."""
+"""Random posts, replies and votes by many accounts, checked against a Python model after every step.
+
+Wrong-target steps name an existing post by its id but with another digest (what a signer sees when a
+reorganisation or a racing batch gave the id to another post): they are sent as real transactions, must
+revert with ParentMismatch / PostMismatch, and the invariant then proves no post, tally or reply changed.
+"""
 
 from typing import ClassVar
 
 from brownie import web3
 from conftest import reverts_with
+from eth_utils import keccak
 from hypothesis import strategies as st
+from web3.exceptions import Web3RPCError
 
 ACTORS = 8
 STEPS = 30
@@ -54,11 +61,12 @@ class BoardModel:
         post_id %= len(self.posts) + 2
         if not 1 <= post_id <= len(self.posts):
             with reverts_with("PostNotFound", post_id):
-                self.board.vote.call(post_id, direction, {"from": account})
+                self.board.vote.call(post_id, "0x" + "11" * 32, direction, {"from": account})
             return
+        digest = self.posts[post_id - 1][2]
         self.votes[(post_id, account.address)] = direction
         up, down = self._tallies(post_id)
-        receipt = self._transact(self.contract.functions.vote(post_id, direction), account)
+        receipt = self._transact(self.contract.functions.vote(post_id, digest, direction), account)
         (event,) = self.contract.events.VoteCast().process_receipt(receipt)
         assert dict(event["args"]) == {
             "postId": post_id,
@@ -67,6 +75,28 @@ class BoardModel:
             "upvotes": up,
             "downvotes": down,
         }
+
+    def rule_vote_on_a_post_with_another_digest(self, voter="actor", pick="pick", direction="direction", seen="digest"):
+        self.steps += 1
+        if not self.posts:
+            return
+        post_id = 1 + pick % len(self.posts)
+        stored, given = self.posts[post_id - 1][2], self._another_digest(post_id, seen)
+        account = self.accounts[voter]
+        with reverts_with("PostMismatch", post_id, stored, given):
+            self.board.vote.call(post_id, given, direction, {"from": account})
+        self._transact_reverted(self.contract.functions.vote(post_id, given, direction), account)
+
+    def rule_reply_to_a_post_with_another_digest(self, author="actor", digest="digest", pick="pick", seen="digest"):
+        self.steps += 1
+        # with no post yet, the only id is 0: a top-level post must name the zero digest
+        parent_id = 1 + pick % len(self.posts) if self.posts else 0
+        stored = self.posts[parent_id - 1][2] if parent_id else "0x" + "00" * 32
+        given = self._another_digest(parent_id, seen)
+        account = self.accounts[author]
+        with reverts_with("ParentMismatch", parent_id, stored, given):
+            self.board.post.call("0x" + digest.hex(), parent_id, given, {"from": account})
+        self._transact_reverted(self.contract.functions.post(digest, parent_id, given), account)
 
     def invariant_count_grows_only_posts_never_change_and_tallies_sum_the_current_votes(self):
         # one JSON-RPC batch for the count and every post keeps a 30-step example fast
@@ -87,9 +117,10 @@ class BoardModel:
         hex_digest = "0x" + digest.hex()
         if parent_id > len(self.posts):
             with reverts_with("ParentNotFound", parent_id):
-                self.board.post.call(hex_digest, parent_id, {"from": account})
+                self.board.post.call(hex_digest, parent_id, "0x" + "11" * 32, {"from": account})
             return
-        receipt = self._transact(self.contract.functions.post(digest, parent_id), account)
+        parent_digest = self.posts[parent_id - 1][2] if parent_id else "0x" + "00" * 32
+        receipt = self._transact(self.contract.functions.post(digest, parent_id, parent_digest), account)
         self.posts.append((account.address, parent_id, hex_digest))
         (event,) = self.contract.events.PostCreated().process_receipt(receipt)
         assert event["args"]["postId"] == len(self.posts)
@@ -98,6 +129,23 @@ class BoardModel:
         receipt = web3.eth.wait_for_transaction_receipt(call.transact({"from": account.address, **TX}))
         assert receipt["status"] == 1
         return receipt
+
+    def _transact_reverted(self, call, account):
+        """Send call as a real transaction that is mined and reverts (status 0)."""
+        try:
+            tx_hash = call.transact({"from": account.address, **TX})
+        except Web3RPCError as exc:
+            # brownie's Ganache answers a mined, reverted transaction with an error keyed by its hash
+            (tx_hash,) = exc.rpc_response["error"]["data"].keys()
+        receipt = web3.eth.wait_for_transaction_receipt(tx_hash)
+        assert receipt["status"] == 0
+
+    def _another_digest(self, post_id, seen):
+        """A digest the post at post_id does not have: another post's, or one hypothesis drew."""
+        stored = self.posts[post_id - 1][2] if post_id else "0x" + "00" * 32
+        candidates = [d for (_, _, d) in self.posts if d != stored] + ["0x" + seen.hex()]
+        chosen = candidates[int.from_bytes(seen[:2], "big") % len(candidates)]
+        return chosen if chosen != stored else "0x" + keccak(hexstr=stored).hex()
 
     def _tallies(self, post_id):
         directions = [d for (p, _), d in self.votes.items() if p == post_id]

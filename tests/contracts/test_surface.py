@@ -40,6 +40,25 @@ def test_abi_has_only_posting_voting_their_signed_and_batch_forms_and_views(Boar
     assert constructor["inputs"] == [] and constructor["stateMutability"] == "nonpayable"
 
 
+def test_every_reply_and_vote_names_its_target_by_id_and_digest(Board):
+    inputs = {
+        item["name"]: [(i["name"], i["type"]) for i in item["inputs"]]
+        for item in Board.abi
+        if item["type"] == "function" and item["name"] in ("post", "vote")
+    }
+    assert inputs == {
+        "post": [("digest", "bytes32"), ("parentId", "uint256"), ("parentDigest", "bytes32")],
+        "vote": [("postId", "uint256"), ("postDigest", "bytes32"), ("direction", "int8")],
+    }
+    structs = {
+        item["name"]: [c["name"] for c in item["inputs"][0]["components"]]
+        for item in Board.abi
+        if item["type"] == "function" and item["name"] in ("postBySig", "voteBySig")
+    }
+    assert structs["postBySig"][:4] == ["author", "digest", "parentId", "parentDigest"]
+    assert structs["voteBySig"][:4] == ["voter", "postId", "postDigest", "direction"]
+
+
 def test_abi_declares_exactly_the_indexer_events(Board):
     events = {
         item["name"]: [(i["name"], i["type"], i["indexed"]) for i in item["inputs"]]

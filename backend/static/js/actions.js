@@ -8,6 +8,7 @@ const DEADLINE_SECONDS = 3600;
 const NONCE_MISMATCH = /expected (\d+), got (\d+)/;
 
 const short = (hash) => `${hash.slice(0, 10)}…`;
+const ZERO_DIGEST = `0x${"00".repeat(32)}`;
 
 async function walletBoard(info) {
   const signer = await walletSigner(info.chain_id);
@@ -17,6 +18,15 @@ async function walletBoard(info) {
 async function _indexed(postId) {
   const thread = await getJSON(`/api/posts/${postId}`);
   return thread.post || thread;
+}
+
+/**
+ * The digest a reply or vote names its target by: the one on the page the user saw (shown), else
+ * the index's. The contract refuses the action if the post at that id has another digest (a reorg).
+ */
+async function targetDigest(postId, shown) {
+  if (shown) return shown;
+  return (await _indexed(postId)).digest;
 }
 
 /** The nonce the signer's next signed action must carry, as the contract says. */
@@ -62,11 +72,12 @@ async function indexedPost(parentId, txHash) {
 }
 
 /**
- * Post {title, body} (a reply when parentId > 0). report(state, text) sees
- * "pending", "confirmed" and "error"; resolves to the indexed post.
+ * Post {title, body} (a reply when parentId > 0, bound to parentDigest, the parent as shown, when
+ * given). report(state, text) sees "pending", "confirmed" and "error"; resolves to the indexed post.
  */
-export async function submitPost({ title, body, parentId }, report) {
+export async function submitPost({ title, body, parentId, parentDigest }, report) {
   const isReply = parentId > 0;
+  const parent = isReply ? await targetDigest(parentId, parentDigest) : ZERO_DIGEST;
   report("pending", "Saving your text…");
   const { digest } = await uploadContent(isReply ? { body } : { title, body }, isReply);
   const info = await contractInfo();
@@ -76,14 +87,14 @@ export async function submitPost({ title, body, parentId }, report) {
     report("pending", "Waiting for your wallet to send the transaction…");
     const wallet = await walletBoard(info);
     address = wallet.address;
-    const tx = await wallet.board.post(digest, parentId);
+    const tx = await wallet.board.post(digest, parentId, parent);
     txHash = tx.hash;
     report("pending", `Pending: transaction ${short(txHash)} sent, waiting for a block…`);
     const receipt = await tx.wait();
     report("pending", `Confirmed in block ${receipt.blockNumber}; waiting for the index…`);
   } else {
     report("pending", "Signing with your browser key and relaying…");
-    ({ txHash, address } = await relaySigned("post", { digest, parentId }, info));
+    ({ txHash, address } = await relaySigned("post", { digest, parentId, parentDigest: parent }, info));
     report("pending", `Pending: transaction ${short(txHash)} relayed, waiting for it to be indexed…`);
   }
   const post = await indexedPost(parentId, txHash);
@@ -98,25 +109,27 @@ async function indexedVote(address, postId) {
 }
 
 /**
- * Vote direction (+1, -1, 0) on postId. report(state, text) sees "pending", then "confirmed" once
- * the index shows the voter's vote as direction, or "sent" if it does not within 30 s; resolves to
- * {post (as indexed afterwards), address, confirmed}.
+ * Vote direction (+1, -1, 0) on postId, bound to postDigest (the post as shown) when given, else to
+ * the index's. report(state, text) sees "pending", then "confirmed" once the index shows the voter's
+ * vote as direction, or "sent" if it does not within 30 s; resolves to {post (as indexed afterwards),
+ * address, confirmed}.
  */
-export async function castVote(postId, direction, report) {
+export async function castVote(postId, direction, report, postDigest) {
   const info = await contractInfo();
+  const digest = await targetDigest(postId, postDigest);
   let address;
   if (signerMode() === "wallet") {
     report("pending", "Waiting for your wallet…");
     const wallet = await walletBoard(info);
     address = wallet.address;
-    const tx = await wallet.board.vote(postId, direction);
+    const tx = await wallet.board.vote(postId, digest, direction);
     report("pending", `Pending: vote ${short(tx.hash)} sent…`);
     const receipt = await tx.wait();
     rememberVote(address, postId, direction);
     report("pending", `Vote in block ${receipt.blockNumber}; waiting for the index…`);
   } else {
     report("pending", "Signing your vote…");
-    const relayed = await relaySigned("vote", { postId, direction }, info);
+    const relayed = await relaySigned("vote", { postId, postDigest: digest, direction }, info);
     address = relayed.address;
     report("pending", `Pending: vote ${short(relayed.txHash)} relayed…`);
   }

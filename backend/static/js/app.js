@@ -122,10 +122,11 @@ async function onVote(form, button) {
   const forms = () => document.querySelectorAll(`form.vote[data-post-id="${postId}"]`);
   buttons.forEach((b) => b.setAttribute("aria-busy", "true"));
   try {
-    const { post } = await castVote(postId, direction, (state, text) => {
+    const report = (state, text) => {
       form.dataset.state = state;
       toast(text);
-    });
+    };
+    const { post } = await castVote(postId, direction, report, form.dataset.postDigest);
     voteView += 1; // this vote outranks what a look begun before it may still bring
     updateScores(post);
     forms().forEach((f) => showVote(f, direction));
@@ -144,6 +145,7 @@ async function onCompose(form) {
   const status = form.querySelector(".tx-status");
   const button = form.querySelector("button[type=submit]");
   const parentId = Number(form.dataset.parentId || "0");
+  const parentDigest = form.dataset.parentDigest || undefined;
   const title = form.elements.title ? form.elements.title.value.trim() : undefined;
   const body = form.elements.body.value;
   if (!parentId && !title) {
@@ -158,7 +160,7 @@ async function onCompose(form) {
   }
   button.disabled = true;
   try {
-    const post = await submitPost({ title, body, parentId }, (state, text) => setStatus(status, state, text));
+    const post = await submitPost({ title, body, parentId, parentDigest }, (state, text) => setStatus(status, state, text));
     await showAccount();
     if (!parentId) {
       sessionStorage.setItem(FLASH_ITEM, `Post ${post.id} confirmed in block ${post.block_number}.`);
@@ -192,6 +194,8 @@ function openReplyForm(link) {
   holder.id = `reply-form-${parentId}`;
   holder.className = "reply-holder";
   holder.append(...new DOMParser().parseFromString(html, "text/html").body.childNodes);
+  // the reply names its parent by the digest on this page, not by whatever holds the id when it is sent
+  holder.querySelector("form.compose").dataset.parentDigest = link.dataset.parentDigest;
   link.closest(".post").after(holder);
   holder.querySelector("textarea").focus();
 }
