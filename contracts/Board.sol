@@ -97,10 +97,13 @@ contract Board is EIP712 {
         bytes32 digest;
     }
 
-    /// @dev One slot per post, written only when someone votes.
+    /// @dev One slot per post, written only when someone votes. digestTag is the first 16 bytes of
+    /// keccak256(post digest), cached by the post's first vote so later votes check their target without
+    /// reading the digest slot. 2^64 voters would need 4e23 gas for their vote slots alone.
     struct Tally {
-        uint128 upvotes;
-        uint128 downvotes;
+        uint64 upvotes;
+        uint64 downvotes;
+        bytes16 digestTag;
     }
 
     /// @dev author signs Post(author,digest,parentId,parentDigest,nonce,deadline).
@@ -278,14 +281,19 @@ contract Board is EIP712 {
 
     function _vote(address voter, uint256 postId, bytes32 postDigest, int8 direction) internal {
         if (direction < -1 || direction > 1) revert InvalidDirection(direction);
-        // one read both finds the post and checks it: a stored digest is never zero (ZeroDigest)
-        bytes32 stored = _posts[postId].digest;
-        if (stored == bytes32(0)) revert PostNotFound(postId);
-        if (stored != postDigest) revert PostMismatch(postId, stored, postDigest);
+        Tally memory tally = _tallies[postId];
+        bytes16 tag = _digestTag(postDigest);
+        // a later vote matches the tag its post's first vote cached (a 2^128 second preimage to fake);
+        // the first vote, or a mismatch, reads the digest: never zero for a stored post (ZeroDigest)
+        if (tally.digestTag != tag) {
+            bytes32 stored = _posts[postId].digest;
+            if (stored == bytes32(0)) revert PostNotFound(postId);
+            if (stored != postDigest) revert PostMismatch(postId, stored, postDigest);
+            tally.digestTag = tag;
+        }
         mapping(address => int8) storage votes = _votes[postId];
         int8 previous = votes[voter];
-        Tally memory tally = _tallies[postId];
-        // a tally counts distinct voters, so it stays far below 2^128 and above 0
+        // a tally counts distinct voters, so it stays far below 2^64 and above 0
         unchecked {
             if (previous == 1) --tally.upvotes;
             else if (previous == -1) --tally.downvotes;
@@ -316,6 +324,14 @@ contract Board is EIP712 {
             nonces[signer] = expected + 1;
         }
         emit NonceUsed(signer, nonce);
+    }
+
+    function _digestTag(bytes32 digest) internal pure returns (bytes16 tag) {
+        // keccak256(abi.encode(digest)) in scratch space: no memory allocation on every vote
+        assembly ("memory-safe") {
+            mstore(0x00, digest)
+            tag := keccak256(0x00, 0x20)
+        }
     }
 
     function _requirePost(uint256 postId) internal view {

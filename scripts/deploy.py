@@ -3,7 +3,8 @@
 Usage: ``brownie run scripts/deploy.py --network <net>``. On development networks
 the deployer is ``accounts[0]``; elsewhere it is the brownie account named by
 ``INDELIBLE_DEPLOYER`` (``accounts.load`` asks for its password). Earlier records
-are kept, the newest is last; the backend picks the newest one on its chain.
+are kept, the newest is last; the backend picks the newest one on its chain, and
+refuses a record of an older Board version (see ``board_version`` in the record).
 """
 
 from __future__ import annotations
@@ -45,5 +46,8 @@ def main() -> None:
         deployer = accounts.load(os.environ["INDELIBLE_DEPLOYER"])
     path = deployments_path()
     board, record = deploy(deployer, path)
-    print(f"Board deployed at {board.address} in block {record['block_number']} on chain {record['chain_id']}")
+    print(
+        f"Board version {record['board_version']} deployed at {board.address} in block {record['block_number']}"
+        f" on chain {record['chain_id']}"
+    )
     print(f"Recorded in {path}")

@@ -160,3 +160,32 @@ def test_vote_confirms_while_others_vote_on_the_same_post(stack: Stack, open_pag
     expect(page.locator(f"form.vote[data-post-id='{post_id}'] .score-value")).to_have_text(str(1 + len(OTHER_VOTERS)))
     assert not [text for text in status_log(page) if "not caught up" in text]
     assert stack.api(f"/api/posts/{post_id}")["post"]["upvotes"] == 1 + len(OTHER_VOTERS)
+
+
+def test_a_vote_on_a_post_a_reorg_replaced_is_refused_with_the_reason(stack: Stack, open_page):
+    """The page shows post N; the chain then gives N to another post; the vote names the shown one and fails."""
+    snapshot = stack.w3.provider.make_request("evm_snapshot", [])["result"]
+    post_id = stack.post({"title": "The post on the page", "body": "Read before the reorganisation."})
+    shown_digest = "0x" + stack.digest_of(post_id).hex()
+    stack.indexed(post_id)
+    watched = open_page()
+    page = watched.page
+    page.goto(f"/posts/{post_id}")
+    expect(page.locator(f"form.vote[data-post-id='{post_id}']").first).to_have_attribute(
+        "data-post-digest", shown_digest
+    )
+
+    assert stack.w3.provider.make_request("evm_revert", [snapshot])["result"] is True
+    other = stack.post({"title": "Somebody else's post", "body": "Took the id on the new branch."}, account=3)
+    assert other == post_id
+    other_digest = "0x" + stack.digest_of(other).hex()
+
+    _button(page, post_id, "Upvote").click()
+    refused = (
+        f"Vote failed: post {post_id} is not the post you voted on: its digest is {other_digest}, you signed "
+        f"{shown_digest} (the chain reorganised or another post took that id)"
+    )
+    stack.wait_for(lambda: refused in status_log(page), "the refusal to be shown")
+    assert stack.board.functions.getPost(post_id).call()[4:] == [0, 0]
+    # the relay's 400 is the expected refusal, not a page error
+    watched.errors[:] = [e for e in watched.errors if "status of 400" not in e]

@@ -17,6 +17,7 @@ RECORD_KEYS = {
     "block_hash",
     "tx_hash",
     "deployed_at",
+    "board_version",
     "abi",
 }
 
@@ -49,6 +50,7 @@ def test_deployment_record_describes_the_chain_block_and_contract(deploy_script,
     assert record["block_hash"] == web3.to_hex(block["hash"])
     assert record["tx_hash"] == board.tx.txid
     assert record["deployed_at"].endswith("Z")
+    assert record["board_version"] == 2  # replies and votes name their target's digest (issue 13)
     assert web3.eth.get_code(record["address"]) == web3.eth.get_code(board.address) != b""
 
 

@@ -34,6 +34,7 @@ class BoardModel:
     pick = st.integers(min_value=0, max_value=2**16)
     direction = st.sampled_from([-1, 0, 1])
     steps_per_example: ClassVar[list[int]] = []
+    wrong_targets: ClassVar[list[str]] = []  # the wrong-target transactions sent, for the run's report
 
     def __init__(cls, board, accounts):
         cls.board = board
@@ -86,6 +87,7 @@ class BoardModel:
         with reverts_with("PostMismatch", post_id, stored, given):
             self.board.vote.call(post_id, given, direction, {"from": account})
         self._transact_reverted(self.contract.functions.vote(post_id, given, direction), account)
+        self.wrong_targets.append("vote")
 
     def rule_reply_to_a_post_with_another_digest(self, author="actor", digest="digest", pick="pick", seen="digest"):
         self.steps += 1
@@ -97,6 +99,7 @@ class BoardModel:
         with reverts_with("ParentMismatch", parent_id, stored, given):
             self.board.post.call("0x" + digest.hex(), parent_id, given, {"from": account})
         self._transact_reverted(self.contract.functions.post(digest, parent_id, given), account)
+        self.wrong_targets.append("reply")
 
     def invariant_count_grows_only_posts_never_change_and_tallies_sum_the_current_votes(self):
         # one JSON-RPC batch for the count and every post keeps a 30-step example fast
@@ -154,6 +157,7 @@ class BoardModel:
 
 def test_random_posts_replies_and_votes_keep_the_board_consistent(board, accounts, state_machine):
     BoardModel.steps_per_example.clear()
+    BoardModel.wrong_targets.clear()
     state_machine(
         BoardModel,
         board,
@@ -161,5 +165,8 @@ def test_random_posts_replies_and_votes_keep_the_board_consistent(board, account
         settings={"max_examples": EXAMPLES, "stateful_step_count": STEPS, "derandomize": True, "database": None},
     )
     full_length = sum(steps >= STEPS for steps in BoardModel.steps_per_example)
+    wrong = BoardModel.wrong_targets
     print(f"{len(BoardModel.steps_per_example)} examples, {full_length} of {STEPS} steps")
+    print(f"wrong-target transactions, all reverted: {wrong.count('vote')} votes, {wrong.count('reply')} replies")
+    assert wrong.count("vote") >= 100 and wrong.count("reply") >= 100, "too few wrong-target steps ran"
     assert full_length >= FULL_LENGTH_EXAMPLES, BoardModel.steps_per_example
