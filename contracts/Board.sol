@@ -284,8 +284,8 @@ contract Board is EIP712 {
         Tally memory tally = _tallies[postId];
         bytes16 tag = _digestTag(postDigest);
         // a later vote matches the tag its post's first vote cached (a 2^128 second preimage to fake);
-        // the first vote, or a mismatch, reads the digest: never zero for a stored post (ZeroDigest)
-        if (tally.digestTag != tag) {
+        // the first vote (no tag yet), or a mismatch, reads the digest: never zero for a stored post
+        if (tally.digestTag == bytes16(0) || tally.digestTag != tag) {
             bytes32 stored = _posts[postId].digest;
             if (stored == bytes32(0)) revert PostNotFound(postId);
             if (stored != postDigest) revert PostMismatch(postId, stored, postDigest);
@@ -327,10 +327,11 @@ contract Board is EIP712 {
     }
 
     function _digestTag(bytes32 digest) internal pure returns (bytes16 tag) {
-        // keccak256(abi.encode(digest)) in scratch space: no memory allocation on every vote
+        // bytes16(keccak256(abi.encode(digest))) in scratch space: no memory allocation on every vote;
+        // the low 16 bytes are masked off because Solidity expects a clean bytes16
         assembly ("memory-safe") {
             mstore(0x00, digest)
-            tag := keccak256(0x00, 0x20)
+            tag := and(keccak256(0x00, 0x20), not(sub(shl(128, 1), 1)))
         }
     }
 

@@ -136,3 +136,16 @@ def test_a_racing_batch_that_took_the_id_makes_the_late_reply_and_vote_fail(
         board.batch([], [sign_vote(signers[3], 1, 1, post_digest=OTHER_DIGEST)], {"from": relayer})
     assert board.postCount() == 1
     assert tuple(board.getPost(1)[4:]) == (0, 0)
+
+
+def test_a_later_voter_naming_another_digest_is_refused_once_the_post_has_votes(board, accounts):
+    # the first vote caches the digest's tag; later votes are checked against it and the error still names the digest
+    board.post(DIGEST, 0, ZERO_DIGEST, {"from": accounts[1]})
+    board.post(OTHER_DIGEST, 0, ZERO_DIGEST, {"from": accounts[1]})
+    board.vote(1, DIGEST, 1, {"from": accounts[2]})
+    with reverts_with("PostMismatch", 1, DIGEST, OTHER_DIGEST):
+        board.vote(1, OTHER_DIGEST, -1, {"from": accounts[3]})
+    tx = board.vote(1, DIGEST, -1, {"from": accounts[3]})
+    assert tx.events["VoteCast"] == {"postId": 1, "voter": accounts[3], "direction": -1, "upvotes": 1, "downvotes": 1}
+    with reverts_with("PostMismatch", 2, OTHER_DIGEST, DIGEST):
+        board.vote(2, DIGEST, 1, {"from": accounts[3]})
