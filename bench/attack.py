@@ -124,15 +124,18 @@ def empty_database(url: str) -> None:
 def seed(w3: Web3, board: Any, pins: PinStore) -> tuple[int, int]:
     """Top-level posts and a thread of replies, posted straight to the chain; returns (thread id, posts)."""
     accounts = w3.eth.accounts
+    digests: dict[int, bytes] = {0: bytes(32)}  # a reply names its parent's digest (Board version 2)
 
     def post(n: int, parent: int, title: str | None) -> int:
         cid, _ = pins.put(
             encode_document(title, f"Seeded post {n}: some **Markdown** and a [link](https://a.example).")
         )
         digest = sha256(pins.get(cid) or b"")
-        tx = board.functions.post(digest, parent).transact({"from": accounts[2 + n % 10]})
+        tx = board.functions.post(digest, parent, digests[parent]).transact({"from": accounts[2 + n % 10]})
         receipt = w3.eth.wait_for_transaction_receipt(tx)
-        return int(board.events.PostCreated().process_receipt(receipt)[0]["args"]["postId"])
+        post_id = int(board.events.PostCreated().process_receipt(receipt)[0]["args"]["postId"])
+        digests[post_id] = digest
+        return post_id
 
     thread = post(0, 0, "The thread under attack")
     for n in range(1, TOP_POSTS):
@@ -148,7 +151,7 @@ def valid_batch(w3: Web3, board: Any, pins: PinStore, chain_id: int) -> dict[str
     deadline = int(w3.eth.get_block("latest")["timestamp"]) + 86_400
     nonce = int(board.functions.nonces(ATTACKER.address).call())
     message = {"author": ATTACKER.address, "digest": digest_hex(sha256(pins.get(cid) or b"")), "parentId": 0,
-               "nonce": nonce, "deadline": deadline}  # fmt: skip
+               "parentDigest": "0x" + "00" * 32, "nonce": nonce, "deadline": deadline}  # fmt: skip
     signature = sign(ATTACKER, "post", message, chain_id, board.address)
     return {"kind": "batch", "posts": [{**message, "signature": signature}], "votes": []}
 
@@ -163,8 +166,8 @@ def attack_requests(port: int, replay: dict[str, Any], last_post: int, rng: rand
     expired = {**post, "deadline": 1, "signature": "0x" + secrets.token_hex(64) + "1c"}
     stranger = {**post, "author": Account.create().address}  # a real signature, by someone else
     unpinned = {**post, "digest": "0x" + secrets.token_hex(32)}
-    vote = {"voter": ATTACKER.address, "postId": 1, "direction": 1, "nonce": 0, "deadline": post["deadline"],
-            "signature": "0x" + secrets.token_hex(64) + "1b"}  # fmt: skip
+    vote = {"voter": ATTACKER.address, "postId": 1, "postDigest": "0x" + secrets.token_hex(32), "direction": 1,
+            "nonce": 0, "deadline": post["deadline"], "signature": "0x" + secrets.token_hex(64) + "1b"}  # fmt: skip
     relay_invalid = [
         {"kind": "batch", "posts": [forged] * 50, "votes": [vote] * 200},
         {"kind": "batch", "posts": [expired, forged], "votes": []},
