@@ -36,7 +36,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
 
 from backend.content.cid import digest_to_cid, hex_to_digest
-from backend.content.store import PinStore
+from backend.content.pins import PinStore
 from backend.limits import Limits
 
 DOMAIN_NAME = "Indelible"

@@ -51,7 +51,7 @@ from backend import limits
 from backend.config import PROJECT_ROOT
 from backend.content.cid import digest_hex, digest_to_cid, sha256
 from backend.content.document import MAX_BYTES, encode_document
-from backend.content.store import PinStore
+from backend.content.pins import PinStore
 from backend.db.models import Base
 from backend.db.session import make_engine
 from backend.devchain import Ganache, deploy_board, free_port

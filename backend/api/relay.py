@@ -26,7 +26,7 @@ from backend.api.authors import AddressPath, checksum
 from backend.api.contract import current_deployment
 from backend.api.schemas import ApiRoute, NonceOut, RelayIn, RelayOut, error_responses
 from backend.config import node_unreachable
-from backend.content.store import PinStore
+from backend.content.pins import PinStore
 from backend.relay import REFUSED_BRIEFLY_TTL, REFUSED_TTL, RELAYER_KEY_ENV, Policy, Relayer, RelayError
 
 BALANCE_CACHE = 5.0  # seconds the relayer's balance is reused by /api/status and the key page

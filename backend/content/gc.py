@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from backend.content.kubo import KuboClient, KuboError
-from backend.content.store import PinStore
+from backend.content.pins import PinStore
 from backend.db.models import Post
 
 log = logging.getLogger(__name__)

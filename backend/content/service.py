@@ -17,8 +17,8 @@ import httpx
 
 from backend.config import Settings
 from backend.content.kubo import KuboClient, KuboError
+from backend.content.pins import PinStore
 from backend.content.remote import FetchError, fetch_from_gateways
-from backend.content.store import PinStore
 
 log = logging.getLogger(__name__)
 

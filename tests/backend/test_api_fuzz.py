@@ -22,7 +22,7 @@ from web3 import Web3
 from backend.config import PROJECT_ROOT
 from backend.content.cid import sha256
 from backend.content.document import encode_document
-from backend.content.store import PinStore
+from backend.content.pins import PinStore
 from backend.devchain import free_port
 from tests.backend.conftest import deploy_board, wait_for
 

@@ -19,7 +19,7 @@ from backend.api.schemas import AuthorOut, FeedOut, ThreadOut
 from backend.app import create_app
 from backend.content.cid import digest_to_cid, sha256
 from backend.content.document import encode_document
-from backend.content.store import PinStore
+from backend.content.pins import PinStore
 from backend.db.queries import encode_cursor
 from tests.backend.conftest import DATABASES, BoardHandle, make_settings, module_index, wait_indexed
 

@@ -26,7 +26,7 @@ from backend.chain import genesis_hash
 from backend.config import Settings, public_url, redact_url
 from backend.content.cid import sha256
 from backend.content.document import encode_document
-from backend.content.store import PinStore
+from backend.content.pins import PinStore
 from backend.devchain import Ganache, free_port
 from tests.backend.conftest import (
     DATABASES,

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from backend.app import create_app
 from backend.content.cid import cid_of, sha256
 from backend.content.document import MAX_BYTES, encode_document
-from backend.content.store import PinStore
+from backend.content.pins import PinStore
 from backend.db.models import ContentQueue, Post
 from backend.devchain import free_port
 from backend.indexer.content_sync import backoff

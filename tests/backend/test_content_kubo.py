@@ -17,8 +17,8 @@ import pytest
 
 from backend.content.cid import cid_of
 from backend.content.kubo import KuboClient, KuboError
+from backend.content.pins import PinStore
 from backend.content.service import ContentService
-from backend.content.store import PinStore
 from backend.devchain import free_port
 from tests.backend.conftest import make_settings
 

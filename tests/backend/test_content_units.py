@@ -18,7 +18,7 @@ from backend.content.document import (
     encode_document,
     parse_document,
 )
-from backend.content.store import PinStore
+from backend.content.pins import PinStore
 
 NOT_BASE32 = "only base32 CIDv1 (starting with 'b') is supported"
 NOT_RAW_SHA256 = "only CIDv1 with the raw codec and a sha2-256 multihash is supported"

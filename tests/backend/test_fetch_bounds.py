@@ -22,9 +22,9 @@ from fastapi.testclient import TestClient
 from backend.content.cid import cid_of
 from backend.content.document import encode_document
 from backend.content.kubo import KuboClient, KuboError
+from backend.content.pins import PinStore
 from backend.content.remote import FetchError, fetch_block, fetch_from_gateways
 from backend.content.service import KUBO_SLOTS, Busy, ContentService
-from backend.content.store import PinStore
 from tests.backend.conftest import make_settings
 
 DOCUMENT = encode_document("Bounded", "fetches")

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from backend.config import PROJECT_ROOT
 from backend.content.cid import sha256
 from backend.content.document import encode_document
-from backend.content.store import PinStore
+from backend.content.pins import PinStore
 from backend.db.models import Meta
 from backend.db.session import make_engine
 from tests.backend.conftest import POSTGRES_URL, _reset_postgres, dump_index

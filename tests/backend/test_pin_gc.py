@@ -17,7 +17,7 @@ from backend.content.cid import sha256
 from backend.content.document import encode_document
 from backend.content.gc import PinCollector
 from backend.content.kubo import KuboClient
-from backend.content.store import PinStore
+from backend.content.pins import PinStore
 from backend.indexer.runner import Indexer
 from tests.backend.conftest import BoardHandle, make_settings
 

@@ -27,7 +27,7 @@ from backend.app import create_app
 from backend.config import Settings
 from backend.content.cid import cid_of, sha256
 from backend.content.document import Document, InvalidDocument, encode_document, parse_document, scrub_text
-from backend.content.store import PinStore
+from backend.content.pins import PinStore
 from backend.db.models import ContentQueue, Post
 from backend.devchain import Ganache, free_port
 from backend.indexer import content_sync

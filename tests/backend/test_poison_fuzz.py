@@ -27,7 +27,7 @@ from web3 import Web3
 from backend.app import create_app
 from backend.content.cid import sha256
 from backend.content.document import DocumentTooLarge, InvalidDocument, encode_document, parse_document, scrub_text
-from backend.content.store import PinStore
+from backend.content.pins import PinStore
 from backend.indexer.content_sync import invalid_fields
 from tests.backend.conftest import DATABASES, BoardHandle, make_settings, module_index, wait_for, wait_indexed
 

@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from backend.content.store import PinStore
+from backend.content.pins import PinStore
 from tests.browser.conftest import Stack
 
 TITLE = '<script>window.__xss="title"</script><img src=x onerror="window.__xss=\'title-img\'">'
