@@ -55,7 +55,7 @@ from backend.content.pins import PinStore
 from backend.db.models import Base
 from backend.db.session import make_engine
 from backend.devchain import Ganache, deploy_board, free_port
-from backend.relay import sign
+from backend.eip712 import sign
 
 DOCS = PROJECT_ROOT / "docs" / "benchmarks.md"
 SECTION = "## Attack (bench/attack.py)"  # one section per setup: this, then ", <processes>, <database>"

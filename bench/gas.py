@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from backend.devchain import Ganache, free_port  # noqa: E402
-from backend.relay import sign, split_signature  # noqa: E402
+from backend.eip712 import sign, split_signature  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Gas (bench/gas.py)"

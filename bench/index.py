@@ -33,9 +33,9 @@ from web3 import Web3
 from backend.config import PROJECT_ROOT, Settings
 from backend.content.cid import sha256
 from backend.devchain import Ganache, deploy_board, free_port
+from backend.eip712 import sign, split_signature
 from backend.indexer.rpc import Rpc
 from backend.indexer.runner import Indexer
-from backend.relay import sign, split_signature
 
 DOCS = PROJECT_ROOT / "docs" / "benchmarks.md"
 SECTION = "## Indexer (bench/index.py)"

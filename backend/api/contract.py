@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Request
 
 from backend.api.schemas import ApiRoute, ContractOut, error_responses
 from backend.chain import Deployment
-from backend.relay import EIP712_TYPES, PRIMARY_TYPES, domain
+from backend.eip712 import EIP712_TYPES, PRIMARY_TYPES, domain
 
 router = APIRouter(prefix="/api", tags=["contract"], route_class=ApiRoute)
 

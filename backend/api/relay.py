@@ -2,7 +2,7 @@
 
 Cheapest checks first, before anything holds a lock: the client's request rate
 (before the body is read), the body size (read with a cap), the refused-body
-cache, then the schema, and the relayer's own checks (``backend.relay``).
+cache, then the schema, and the relayer's own checks (``backend.relayer``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from backend.api.contract import current_deployment
 from backend.api.schemas import ApiRoute, NonceOut, RelayIn, RelayOut, error_responses
 from backend.config import node_unreachable
 from backend.content.pins import PinStore
-from backend.relay import REFUSED_BRIEFLY_TTL, REFUSED_TTL, RELAYER_KEY_ENV, Policy, Relayer, RelayError
+from backend.relayer import REFUSED_BRIEFLY_TTL, REFUSED_TTL, RELAYER_KEY_ENV, Policy, Relayer, RelayError
 
 BALANCE_CACHE = 5.0  # seconds the relayer's balance is reused by /api/status and the key page
 

@@ -20,8 +20,8 @@ from backend.config import Settings
 from backend.content.cid import digest_hex, sha256
 from backend.content.document import encode_document
 from backend.db.stats import index_summary
+from backend.eip712 import sign, split_signature
 from backend.limits import of as limits_of
-from backend.relay import sign, split_signature
 from tests.backend.conftest import BoardHandle, wait_for
 
 ALICE = Account.from_key(keccak(text="indelible relay alice"))

@@ -27,7 +27,7 @@ from backend.config import Settings
 from backend.content.cid import sha256
 from backend.devchain import Ganache, free_port
 from backend.limits import of as limits_of
-from backend.relay import Relayer
+from backend.relayer import Relayer
 from tests.backend.conftest import BoardHandle, connect, deploy_board, make_settings, serving
 from tests.backend.test_relay import ALICE, BOB, _pin, _receipt, relay, signed_post, signed_vote
 from tests.backend.test_relay_proxy import _serve_config, _statuses
