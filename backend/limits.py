@@ -15,7 +15,7 @@ about once a minute, so the tables stay bounded. Times are wall-clock seconds
 * ``get``/``put``: JSON values with a time to live (seen signers, refusals, nonces).
 * ``lock(key)``: held across processes: a PostgreSQL advisory lock, or a file lock beside the SQLite file.
 
-``of(state)`` is the app's one instance (``state.extras["limits"]``), on the index's engine.
+The app keeps one instance, on the index's engine (``backend.api.deps.AppState.limits``).
 """
 
 from __future__ import annotations
@@ -269,14 +269,6 @@ def _counter_engine(engine: Engine) -> Engine:
                 connect_args={"options": "-c synchronous_commit=off"},
             )
         return _COUNTER_ENGINES[url]
-
-
-def of(state: Any) -> Limits:
-    """The app's shared Limits, on its index engine (made on first use)."""
-    limits = state.extras.get("limits")
-    if limits is None:
-        limits = state.extras["limits"] = Limits(state.engine)
-    return limits  # type: ignore[no-any-return]
 
 
 def client_key(host: str | None) -> str:

@@ -409,6 +409,24 @@ class Relayer:
             expected[action.signer] += 1
         return snapshot, overrides
 
+    def next_nonce(self, signer: str) -> int:
+        """The nonce ``signer``'s next action must carry: the chain's, or the one after our pending tx of theirs."""
+        key = self._pending_key(signer)
+        entry = self.limits.get([key]).get(key)
+        requests: list[tuple[str, Any]] = [
+            ("eth_call", [{"to": self.board.address, "data": self._nonces_data(signer)}, "latest"])
+        ]
+        if entry:
+            requests.append(("eth_getTransactionByHash", [entry["tx"]]))
+        results = self._batch(requests)
+        if results[0] is None:
+            raise RelayError("the node did not answer the signer's nonce", status_code=502)
+        nonce = int(results[0], 16)
+        found = results[1] if entry else None
+        if entry and found is not None and found.get("blockNumber") is None and int(entry["nonce"]) > nonce:
+            return int(entry["nonce"])
+        return nonce
+
     def _nonces_data(self, signer: str) -> str:
         return str(self.board.functions.nonces(signer)._encode_transaction_data())
 

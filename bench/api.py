@@ -40,10 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from backend import ranking
 from backend.config import PROJECT_ROOT, Settings
 from backend.content.cid import digest_to_cid
-from backend.db import queries
 from backend.db.models import Post, Vote
 from backend.db.session import ensure_schema, make_engine
 from backend.devchain import free_port
+from backend.documents import posts as documents
 
 DOCS = PROJECT_ROOT / "docs" / "benchmarks.md"
 SECTION = "## API (bench/api.py)"
@@ -309,20 +309,20 @@ def main() -> int:
     engine = make_engine(url)
     with Session(engine) as session:
         for _ in range(199):
-            deep_cursor = queries.build_feed(session, "hot", 25, deep_cursor, collapse_score=threshold)["next_cursor"]
+            deep_cursor = documents.build_feed(session, "hot", 25, deep_cursor, collapse_score=threshold)["next_cursor"]
     engine.dispose()
     author, big = facts["author"], facts["big_root"]
     cases: list[tuple[str, str, Any]] = [
-        (f"feed {sort}", f"/api/posts?sort={sort}", lambda s, sort=sort: queries.build_feed(s, sort, 25))
+        (f"feed {sort}", f"/api/posts?sort={sort}", lambda s, sort=sort: documents.build_feed(s, sort, 25))
         for sort in ("hot", "new", "top", "controversial")
     ]
     cases += [
         ("feed top, week", "/api/posts?sort=top&window=week",
-         lambda s: queries.build_feed(s, "top", 25, window="week")),
+         lambda s: documents.build_feed(s, "top", 25, window="week")),
         ("feed hot, page 200", f"/api/posts?sort=hot&cursor={deep_cursor}",
-         lambda s: queries.build_feed(s, "hot", 25, deep_cursor)),
-        (f"thread {big} (depth 6)", f"/api/posts/{big}", lambda s: queries.build_thread(s, big, 6)),
-        ("author page", f"/api/authors/{author}", lambda s: queries.build_author(s, author, 25)),
+         lambda s: documents.build_feed(s, "hot", 25, deep_cursor)),
+        (f"thread {big} (depth 6)", f"/api/posts/{big}", lambda s: documents.build_thread(s, big, 6)),
+        ("author page", f"/api/authors/{author}", lambda s: documents.build_author(s, author, 25)),
     ]  # fmt: skip
 
     port = free_port()

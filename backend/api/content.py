@@ -21,10 +21,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from backend import limits
+from backend.api.deps import AppSettings, ClientAddress, Content, SharedLimits
 from backend.api.schemas import ApiRoute, error_responses
 from backend.content.cid import digest_hex, sha256
 from backend.content.document import MAX_BYTES, DocumentTooLarge, InvalidDocument, parse_document
+from backend.limits import Limits
 
 router = APIRouter(prefix="/api", tags=["content"], route_class=ApiRoute)
 
@@ -81,21 +82,23 @@ _CONTENT_OUT = {
 )
 async def post_content(
     request: Request,
+    settings: AppSettings,
+    content: Content,
+    shared: SharedLimits,
+    client: ClientAddress,
     reply: bool | None = Query(None, description="true: a reply (no title); false: a top-level post (title)"),
 ) -> Any:
     """Validate and pin a content document; 201 when new, 200 when already pinned."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise HTTPException(status_code=415, detail="Content-Type must be application/json")
-    state = request.app.state.indelible
-    client = limits.client_key(request.client.host if request.client else None)
-    await _charge(state, f"upload:requests:{client}", 1, state.settings.upload_requests, "uploads")
+    await _charge(shared, f"upload:requests:{client}", 1, settings.upload_requests, "uploads")
     data = await _read_limited(request)
-    await _charge(state, f"upload:bytes:{client}", len(data), state.settings.upload_bytes, "bytes of uploads")
+    await _charge(shared, f"upload:bytes:{client}", len(data), settings.upload_bytes, "bytes of uploads")
 
     def validate_and_pin() -> tuple[str, bool]:
         parse_document(data, reply=reply)
-        return state.content.pin(data)  # fsync and Kubo: blocking I/O, here in a worker thread
+        return content.pin(data)  # fsync and Kubo: blocking I/O, here in a worker thread
 
     try:
         cid, created = await run_in_threadpool(validate_and_pin)
@@ -106,9 +109,9 @@ async def post_content(
     return JSONResponse({"cid": cid, "digest": digest_hex(sha256(data))}, status_code=201 if created else 200)
 
 
-async def _charge(state: Any, key: str, cost: int, limit: int, what: str) -> None:
+async def _charge(shared: Limits, key: str, cost: int, limit: int, what: str) -> None:
     """Take ``cost`` from ``key``'s hourly bucket of ``limit``; 429 with Retry-After when it does not fit."""
-    wait = await run_in_threadpool(limits.of(state).take, key, cost, limit, UPLOAD_WINDOW)
+    wait = await run_in_threadpool(shared.take, key, cost, limit, UPLOAD_WINDOW)
     if wait <= 0:
         return
     retry = max(1, math.ceil(wait)) if math.isfinite(wait) else int(UPLOAD_WINDOW)

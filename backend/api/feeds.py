@@ -14,11 +14,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
-from backend.api.authors import AddressPath, checksum
-from backend.api.posts import DbSession, PostId
+from backend.api.deps import AppSettings, DbSession
+from backend.api.params import AddressPath, PostId, checksum
 from backend.api.schemas import ApiRoute
 from backend.content.document import scrub_text
 from backend.db.queries import recent_posts, thread_rows
@@ -31,7 +31,7 @@ _ERROR_JSON = {"type": "object", "properties": {"detail": {"type": "string"}}, "
 
 def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """Atom on success; errors stay ``{"detail": ...}`` JSON (listed explicitly, not as the route's type)."""
-    errors = {
+    errors: dict[int | str, dict[str, Any]] = {
         code: {"description": "Error", "content": {"application/json": {"schema": _ERROR_JSON}}} for code in codes
     }
     return {200: {"content": {ATOM_TYPE: {"schema": {"type": "string"}}}, "description": "An Atom 1.0 feed"}, **errors}
@@ -93,31 +93,27 @@ def build_atom(base: str, title: str, self_path: str, html_path: str, rows: Iter
             _add(entry, "content", str(row["body"]), type="text")
         elif row["content_status"] == "invalid":
             _add(entry, "content", f"invalid content: {row['content_error'] or 'not a valid document'}", type="text")
-    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
-
-
-def _base(request: Request) -> str:
-    return str(request.app.state.indelible.settings.public_url)
+    return bytes(ET.tostring(feed, encoding="utf-8", xml_declaration=True))
 
 
 @router.get("/posts.atom", response_class=AtomResponse, responses=_responses(422))
-def front_feed(request: Request, session: DbSession) -> AtomResponse:
+def front_feed(settings: AppSettings, session: DbSession) -> AtomResponse:
     """The newest top-level posts."""
     rows = recent_posts(session, FEED_SIZE)
-    return AtomResponse(build_atom(_base(request), "Indelible: new posts", "/feeds/posts.atom", "/", rows))
+    return AtomResponse(build_atom(settings.public_url, "Indelible: new posts", "/feeds/posts.atom", "/", rows))
 
 
 @router.get("/authors/{address}.atom", response_class=AtomResponse, responses=_responses(422))
-def author_feed(request: Request, session: DbSession, address: AddressPath) -> AtomResponse:
+def author_feed(settings: AppSettings, session: DbSession, address: AddressPath) -> AtomResponse:
     """An author's newest posts and replies."""
     author = checksum(address)
     rows = recent_posts(session, FEED_SIZE, author=author)
     path = f"/feeds/authors/{author}.atom"
-    return AtomResponse(build_atom(_base(request), f"Indelible: {author}", path, f"/authors/{author}", rows))
+    return AtomResponse(build_atom(settings.public_url, f"Indelible: {author}", path, f"/authors/{author}", rows))
 
 
 @router.get("/posts/{post_id}.atom", response_class=AtomResponse, responses=_responses(404, 422))
-def thread_feed(request: Request, session: DbSession, post_id: PostId) -> AtomResponse:
+def thread_feed(settings: AppSettings, session: DbSession, post_id: PostId) -> AtomResponse:
     """A post and its newest replies."""
     found = thread_rows(session, post_id, FEED_SIZE - 1)
     if found is None:
@@ -125,4 +121,4 @@ def thread_feed(request: Request, session: DbSession, post_id: PostId) -> AtomRe
     top, replies = found
     title = f"Indelible: {_entry_title(top)}"
     path = f"/feeds/posts/{post_id}.atom"
-    return AtomResponse(build_atom(_base(request), title, path, f"/posts/{post_id}", [*replies, top]))
+    return AtomResponse(build_atom(settings.public_url, title, path, f"/posts/{post_id}", [*replies, top]))

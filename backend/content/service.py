@@ -1,5 +1,10 @@
 """The content service: local pin store first, then Kubo, then gateways; pins what it finds.
 
+It keeps the CIDs pinned since the indexer last asked (``take_new_pins``), so
+the in-process indexer resolves a post whose content arrives after it was
+indexed at its next step, without the upload route telling it (another
+process's indexer finds the file at its periodic scan of the pin store).
+
 Kubo look-ups are bounded: at most ``KUBO_SLOTS`` at once (a request over that
 is told ``Busy`` at once, and the gateway answers 503, instead of queueing
 behind slow look-ups), and a CID Kubo did not have is not asked for again for
@@ -16,6 +21,7 @@ from collections import OrderedDict
 import httpx
 
 from backend.config import Settings
+from backend.content.cid import cid_to_digest
 from backend.content.kubo import KuboClient, KuboError
 from backend.content.pins import PinStore
 from backend.content.remote import FetchError, fetch_from_gateways
@@ -25,6 +31,7 @@ log = logging.getLogger(__name__)
 KUBO_SLOTS = 8  # Kubo look-ups in flight at once, per process
 ABSENT_SECONDS = 60.0  # how long "Kubo does not have it" is believed
 ABSENT_MAX = 10_000  # CIDs remembered as absent (oldest forgotten first)
+NEW_PINS_MAX = 10_000  # new pins remembered for the indexer; past that it finds them at its scan
 
 
 class Busy(RuntimeError):
@@ -41,6 +48,8 @@ class ContentService:
         self._slots = threading.BoundedSemaphore(KUBO_SLOTS)
         self._absent: OrderedDict[str, float] = OrderedDict()  # cid -> when to believe it absent no more
         self._absent_lock = threading.Lock()
+        self._new_pins: set[str] = set()
+        self._new_pins_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ContentService:
@@ -58,6 +67,9 @@ class ContentService:
         cid, created = self.store.put(data)
         with self._absent_lock:
             self._absent.pop(cid, None)
+        with self._new_pins_lock:
+            if len(self._new_pins) < NEW_PINS_MAX:
+                self._new_pins.add(cid)
         if self.kubo is not None:
             try:
                 self.kubo.add(data)
@@ -87,6 +99,20 @@ class ContentService:
             self._slots.release()
         self.store.put(data)
         return data
+
+    def take_new_pins(self) -> set[str]:
+        """The CIDs pinned since the last call (the indexer's content queue looks for them first)."""
+        with self._new_pins_lock:
+            pins, self._new_pins = self._new_pins, set()
+        return pins
+
+    def gateway_bytes(self, cid: str) -> bytes | None:
+        """Verified bytes of ``cid`` for the gateway: pinned here, or Kubo's offline copy (then pinned here).
+
+        InvalidCid for a malformed CID; Busy when every Kubo slot is taken (the gateway does not queue).
+        """
+        cid_to_digest(cid)
+        return self.local(cid)
 
     def fetch(self, cid: str, client: httpx.Client) -> bytes:
         """Verified bytes from anywhere we know (pinned here on success); FetchError otherwise."""

@@ -10,7 +10,6 @@ CID by CID, a CID whose own write fails leaving its posts invalid with the reaso
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -63,19 +62,12 @@ class ContentSync:
         # each fetch has its own total deadline (backend.content.remote); redirects are never followed (SSRF)
         self._client = httpx.Client(timeout=FETCH_SECONDS, follow_redirects=False)
         self._inflight: dict[str, Future[bytes]] = {}
-        self._hints: set[str] = set()
-        self._hint_lock = threading.Lock()
         self._last_scan = time.time()  # new posts were just looked up: the first scan can wait
 
     def close(self) -> None:
         """Stop the workers (running fetches finish in the background)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._client.close()
-
-    def hint(self, cid: str) -> None:
-        """Someone pinned ``cid`` here: resolve its posts at the next poll (thread-safe)."""
-        with self._hint_lock:
-            self._hints.add(cid)
 
     def lookup(self, cid: str, is_reply: bool) -> dict[str, Any]:
         """Content fields of a new post from the pin store only (never the network, rarely the disk)."""
@@ -89,8 +81,7 @@ class ContentSync:
     def poll(self) -> None:
         """Finish completed fetches, resolve locally available CIDs, start due fetches."""
         now = time.time()
-        with self._hint_lock:
-            hints, self._hints = self._hints, set()
+        hints = self.service.take_new_pins()  # uploads since the last poll: looked for now, not at the next scan
         found: dict[str, bytes] = {}
         failed: dict[str, str] = {}
         for cid, future in list(self._inflight.items()):

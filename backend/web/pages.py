@@ -1,8 +1,8 @@
 """Page routes: the JSON API's documents, built by the same functions, rendered with Jinja2.
 
-Each handler builds exactly what its JSON twin returns (``backend.db.queries``,
-``backend.api.status``, ``backend.api.contract``) and links to it; templates
-only lay it out.
+Each handler takes the same typed dependencies as its JSON twin
+(``backend.api.deps``), builds exactly what it returns (``backend.documents``)
+and links to it; templates only lay it out.
 """
 
 from __future__ import annotations
@@ -14,16 +14,27 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from backend.api.authors import AddressPath, checksum
-from backend.api.posts import Cursor, DbSession, PostId, collapse_score, thread_replies
-from backend.api.relay import relay_status
-from backend.api.status import build_status
-from backend.db.queries import BadCursor, Sort, Window, build_author, build_feed, build_thread
+from backend.api.deps import (
+    AppSettings,
+    Chain,
+    CollapseScore,
+    DbSession,
+    IndexEngine,
+    LocalIndexer,
+    SharedLimits,
+    ThreadReplies,
+)
+from backend.api.params import AddressPath, Cursor, PostId, WindowQuery, checksum
+from backend.db.queries import Sort, Window
+from backend.documents.cursors import BadCursor
+from backend.documents.posts import build_author, build_feed, build_thread
+from backend.documents.service import relay_document, status_document
 from backend.web.render import page
 
 router = APIRouter(include_in_schema=False)
 
 TABS: list[tuple[Sort, str]] = [("hot", "Hot"), ("new", "New"), ("top", "Top"), ("controversial", "Controversial")]
+_PATH_SORTS: dict[str, Sort] = {"/new": "new", "/top": "top", "/controversial": "controversial"}
 
 
 def _url(path: str, **params: Any) -> str:
@@ -43,9 +54,11 @@ def error_page(request: Request, status_code: int, detail: str) -> HTMLResponse:
     )
 
 
-def _feed(request: Request, session: DbSession, sort: Sort, window: Window, cursor: str | None) -> HTMLResponse:
+def _feed(
+    request: Request, session: DbSession, threshold: int, sort: Sort, window: Window, cursor: str | None
+) -> HTMLResponse:
     try:
-        feed = build_feed(session, sort, cursor=cursor, window=window, collapse_score=collapse_score(request))
+        feed = build_feed(session, sort, cursor=cursor, window=window, collapse_score=threshold)
     except BadCursor as exc:
         return error_page(request, 422, str(exc))
     path = _sort_path(sort)
@@ -63,37 +76,35 @@ def _feed(request: Request, session: DbSession, sort: Sort, window: Window, curs
     )
 
 
-WindowQuery = Annotated[Window, Query(description="Time window of the top listing")]
-
-
 @router.get("/", response_class=HTMLResponse)
-def front_page(request: Request, session: DbSession, cursor: Cursor = None) -> HTMLResponse:
+def front_page(request: Request, session: DbSession, threshold: CollapseScore, cursor: Cursor = None) -> HTMLResponse:
     """The front page: hot posts."""
-    return _feed(request, session, "hot", "all", cursor)
+    return _feed(request, session, threshold, "hot", "all", cursor)
 
 
 @router.get("/new", response_class=HTMLResponse)
 @router.get("/top", response_class=HTMLResponse)
 @router.get("/controversial", response_class=HTMLResponse)
 def sorted_page(
-    request: Request, session: DbSession, window: WindowQuery = "all", cursor: Cursor = None
+    request: Request, session: DbSession, threshold: CollapseScore, window: WindowQuery = "all", cursor: Cursor = None
 ) -> HTMLResponse:
     """Top-level posts sorted new, top or controversial (the path names the sort)."""
-    sort: Sort = {"/new": "new", "/top": "top"}.get(request.url.path, "controversial")  # type: ignore[assignment]
-    return _feed(request, session, sort, window, cursor)
+    sort = _PATH_SORTS.get(request.url.path, "controversial")
+    return _feed(request, session, threshold, sort, window, cursor)
 
 
 @router.get("/posts/{post_id}", response_class=HTMLResponse)
-def post_page(request: Request, session: DbSession, post_id: PostId, cursor: Cursor = None) -> HTMLResponse:
+def post_page(
+    request: Request,
+    session: DbSession,
+    threshold: CollapseScore,
+    per_parent: ThreadReplies,
+    post_id: PostId,
+    cursor: Cursor = None,
+) -> HTMLResponse:
     """A post with its thread of replies (``cursor``: the next page of its direct replies)."""
     try:
-        thread = build_thread(
-            session,
-            post_id,
-            collapse_score=collapse_score(request),
-            cursor=cursor,
-            per_parent=thread_replies(request),
-        )
+        thread = build_thread(session, post_id, collapse_score=threshold, cursor=cursor, per_parent=per_parent)
     except BadCursor as exc:
         return error_page(request, 422, str(exc))
     if thread is None:
@@ -132,12 +143,21 @@ def compose_page(request: Request, parent: Annotated[int, Query(ge=0)] = 0) -> H
 
 
 @router.get("/key", response_class=HTMLResponse)
-def key_page(request: Request) -> HTMLResponse:
+def key_page(request: Request, settings: AppSettings, link: Chain, limits: SharedLimits) -> HTMLResponse:
     """The browser key: show, export, import."""
-    return page(request, "key/key.html", "/api/contract", relay=relay_status(request.app.state.indelible), nav="key")
+    relay = relay_document(settings, link, limits)
+    return page(request, "key/key.html", "/api/contract", relay=relay, nav="key")
 
 
 @router.get("/status", response_class=HTMLResponse)
-def status_page(request: Request) -> HTMLResponse:
+def status_page(
+    request: Request,
+    settings: AppSettings,
+    engine: IndexEngine,
+    link: Chain,
+    limits: SharedLimits,
+    indexer: LocalIndexer,
+) -> HTMLResponse:
     """Chain, contract, index progress and content counts."""
-    return page(request, "status/status.html", "/api/status", status=build_status(request), nav="status")
+    status = status_document(settings, engine, link, limits, indexer)
+    return page(request, "status/status.html", "/api/status", status=status, nav="status")

@@ -20,7 +20,7 @@ from backend.app import create_app
 from backend.content.cid import digest_to_cid, sha256
 from backend.content.document import encode_document
 from backend.content.pins import PinStore
-from backend.db.queries import encode_cursor
+from backend.documents.cursors import encode_cursor
 from tests.backend.conftest import DATABASES, BoardHandle, make_settings, module_index, wait_indexed
 
 ATOM = "{http://www.w3.org/2005/Atom}"

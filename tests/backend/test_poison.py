@@ -323,11 +323,8 @@ def test_a_content_queue_cid_whose_write_fails_is_quarantined_and_the_other_cids
             "parse_document",
             lambda raw, *, reply=None: Document("bad \ud800", "x") if raw == TRIPWIRE else real(raw, reply=reply),
         )
-        store = PinStore(settings.content_dir)
-        store.put(TRIPWIRE)
-        store.put(healthy)
-        indexer.content.hint(cid_of(TRIPWIRE))
-        indexer.content.hint(cid_of(healthy))
+        indexer.content.service.pin(TRIPWIRE)  # pinned through the service: the next poll looks for them first
+        indexer.content.service.pin(healthy)
         indexer.content.poll()
     finally:
         indexer.close()

@@ -21,7 +21,6 @@ from backend.content.cid import digest_hex, sha256
 from backend.content.document import encode_document
 from backend.db.stats import index_summary
 from backend.eip712 import sign, split_signature
-from backend.limits import of as limits_of
 from tests.backend.conftest import BoardHandle, wait_for
 
 ALICE = Account.from_key(keccak(text="indelible relay alice"))
@@ -276,7 +275,7 @@ def test_message_the_relayer_declines_can_be_sent_by_anyone_else(
     event = board_abi.events.PostCreated().process_receipt(receipt, errors=DISCARD)[0]["args"]
     assert event["author"] == ALICE.address  # the signer, whoever paid
     assert event["digest"] == bytes.fromhex(body["digest"][2:])
-    limits_of(client.app.state.indelible).refund("relay:client:testclient", 1, 1, 60)  # the minute has passed
+    client.app.state.indelible.limits.refund("relay:client:testclient", 1, 1, 60)  # the minute has passed
     response = relay(client, "post", body)  # and it cannot land twice
     assert response.status_code == 400
     assert response.json() == {"detail": f"invalid nonce for {ALICE.address}: expected 1, got 0"}

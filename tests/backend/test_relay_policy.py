@@ -26,7 +26,6 @@ from web3 import Web3
 from backend.config import Settings
 from backend.content.cid import sha256
 from backend.devchain import Ganache, free_port
-from backend.limits import of as limits_of
 from backend.relayer import Relayer
 from tests.backend.conftest import BoardHandle, connect, deploy_board, make_settings, serving
 from tests.backend.test_relay import ALICE, BOB, _pin, _receipt, relay, signed_post, signed_vote
@@ -308,7 +307,7 @@ def test_second_action_of_a_signer_in_one_block_is_accepted_only_with_the_next_n
     used = sum(r["gasUsed"] for r in (first, *receipts, last))
     spent = 1_000_000 - client.get("/api/status").json()["relay"]["gas_left_this_hour"]
     assert abs(spent - used) < 5_000, (spent, used)  # the bound was ~150k above what the follow-up used
-    alice_left = limits_of(client.app.state.indelible).left(f"relay:signer-gas:{ALICE.address}", 3_000_000, 86_400)
+    alice_left = client.app.state.indelible.limits.left(f"relay:signer-gas:{ALICE.address}", 3_000_000, 86_400)
     assert abs((3_000_000 - alice_left) - (receipts[0]["gasUsed"] + receipts[1]["gasUsed"])) < 2_000
 
 

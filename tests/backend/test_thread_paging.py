@@ -20,7 +20,8 @@ from web3 import Web3
 
 from backend.api.schemas import ThreadOut
 from backend.app import create_app
-from backend.db import queries
+from backend.documents import cursors
+from backend.documents import posts as documents
 from tests.backend.conftest import DATABASES, BoardHandle, digest_of, make_settings, module_index, wait_indexed
 
 PER_PARENT = 3
@@ -64,7 +65,7 @@ def ids(posts: list[dict[str, Any]]) -> list[int]:
 def _unpaged(thread: Thread, post_id: int) -> list[int]:
     """Every direct reply of ``post_id`` in the thread's order, from one unbounded build."""
     with Session(thread.engine) as session:
-        document = queries.build_thread(session, post_id, 1, per_parent=1000)
+        document = documents.build_thread(session, post_id, 1, per_parent=1000)
     assert document is not None
     return ids(document["post"]["replies"])
 
@@ -114,7 +115,7 @@ def test_cursor_of_another_post_is_refused(thread: Thread):
     assert response.json() == {"detail": f"cursor: made for another listing, not replies:{thread.replies[0]}"}
 
 
-@pytest.mark.parametrize("cursor", ["%%%", "bm90IGpzb24", queries.encode_cursor({"l": "replies:1", "t": 0, "i": 1})])
+@pytest.mark.parametrize("cursor", ["%%%", "bm90IGpzb24", cursors.encode_cursor({"l": "replies:1", "t": 0, "i": 1})])
 def test_malformed_reply_cursor_is_422(thread: Thread, cursor: str):
     response = thread.client.get(f"/api/posts/{thread.root}", params={"cursor": cursor})
     assert response.status_code == 422
@@ -123,7 +124,7 @@ def test_malformed_reply_cursor_is_422(thread: Thread, cursor: str):
 
 def test_budget_bounds_the_document_and_cut_posts_link_onwards(thread: Thread):
     with Session(thread.engine) as session:
-        document = queries.build_thread(session, thread.root, 6, per_parent=PER_PARENT, budget=4)
+        document = documents.build_thread(session, thread.root, 6, per_parent=PER_PARENT, budget=4)
     assert document is not None
     post = document["post"]
     shown = len(post["replies"]) + sum(len(r["replies"]) for r in post["replies"])
@@ -142,7 +143,7 @@ def test_each_level_is_one_bounded_query(thread: Thread):
     event.listen(thread.engine, "before_cursor_execute", record)
     try:
         with Session(thread.engine) as session:
-            queries.build_thread(session, thread.root, 6, per_parent=PER_PARENT)
+            documents.build_thread(session, thread.root, 6, per_parent=PER_PARENT)
     finally:
         event.remove(thread.engine, "before_cursor_execute", record)
     levels = [s for s in statements if "row_number" in s.lower()]

@@ -1,0 +1,131 @@
+"""Typed dependencies of the routes and pages, and the one ``AppState`` they come from.
+
+Everything here is built once, in ``backend.app.create_app`` and its lifespan,
+and kept on ``AppState``; a route names what it needs as an ``Annotated``
+parameter (``session: DbSession``, ``content: Content``) and never reaches into
+``request.app.state`` itself. Only ``app_state`` does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from backend import limits
+from backend.api.chain_link import ChainLink
+from backend.config import Settings
+from backend.content.service import ContentService
+from backend.indexer.runner import Indexer
+
+
+class RefusedMemo:
+    """This process's copy of recent relay refusals (the shared store has them all): a replay skips the database."""
+
+    MAX = 10_000
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The refusal remembered under ``key``, unless expired."""
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: str, refusal: dict[str, Any], ttl: float) -> None:
+        """Remember ``refusal`` for ``ttl`` seconds."""
+        if len(self._entries) >= self.MAX:  # drop the oldest half: dicts keep insertion order
+            for old in list(self._entries)[: self.MAX // 2]:
+                del self._entries[old]
+        self._entries[key] = (time.monotonic() + ttl, refusal)
+
+
+@dataclass
+class AppState:
+    """What requests may use: settings, the index engine, content, shared limits, the node's view, the indexer."""
+
+    settings: Settings
+    engine: Engine
+    content: ContentService
+    limits: limits.Limits
+    chain: ChainLink
+    refused: RefusedMemo = field(default_factory=RefusedMemo)
+    indexer: Indexer | None = None  # set in the lifespan when this process runs the indexer
+
+
+def app_state(request: Request) -> AppState:
+    """The app's state (the only reader of ``request.app.state``)."""
+    state: AppState = request.app.state.indelible
+    return state
+
+
+State = Annotated[AppState, Depends(app_state)]
+
+
+def _settings(state: State) -> Settings:
+    return state.settings
+
+
+def _engine(state: State) -> Engine:
+    return state.engine
+
+
+def read_session(state: State) -> Iterator[Session]:
+    """A read-only session on the index for one request."""
+    with Session(state.engine) as session:
+        yield session
+
+
+def _content(state: State) -> ContentService:
+    return state.content
+
+
+def _limits(state: State) -> limits.Limits:
+    return state.limits
+
+
+def _chain(state: State) -> ChainLink:
+    return state.chain
+
+
+def _refused(state: State) -> RefusedMemo:
+    return state.refused
+
+
+def _indexer(state: State) -> Indexer | None:
+    return state.indexer
+
+
+def client_address(request: Request) -> str:
+    """The unit clients are counted in (an IPv4 address or an IPv6 /64)."""
+    return limits.client_key(request.client.host if request.client else None)
+
+
+def collapse_score(state: State) -> int:
+    """The score at or below which a post is collapsed (INDELIBLE_COLLAPSE_SCORE)."""
+    return int(state.settings.collapse_score)
+
+
+def thread_replies(state: State) -> int:
+    """Direct replies of one post shown at once (INDELIBLE_THREAD_REPLIES)."""
+    return int(state.settings.thread_replies)
+
+
+AppSettings = Annotated[Settings, Depends(_settings)]
+IndexEngine = Annotated[Engine, Depends(_engine)]
+DbSession = Annotated[Session, Depends(read_session)]
+Content = Annotated[ContentService, Depends(_content)]
+SharedLimits = Annotated[limits.Limits, Depends(_limits)]
+Chain = Annotated[ChainLink, Depends(_chain)]
+RefusedBodies = Annotated[RefusedMemo, Depends(_refused)]
+LocalIndexer = Annotated[Indexer | None, Depends(_indexer)]
+ClientAddress = Annotated[str, Depends(client_address)]
+CollapseScore = Annotated[int, Depends(collapse_score)]
+ThreadReplies = Annotated[int, Depends(thread_replies)]

@@ -1,0 +1,164 @@
+"""Documents about the service itself: /api/status, /api/contract and the relayer's state.
+
+Status is served from what the indexer published (``backend.indexer.status``):
+one read of the index's meta rows per request, no call to the node, no table
+counted. Before any indexer has published (a serving process without one,
+say), counts are taken here at most every ``LOCAL_COUNT_SECONDS``. Errors are
+sentences of ours ("index database unavailable", "node at ... unreachable");
+the drivers' messages stay in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from backend.api.chain_link import ChainLink
+from backend.api.schemas import IndexStatusOut
+from backend.chain import Deployment
+from backend.config import Settings, public_url
+from backend.db.stats import index_counts, read_status
+from backend.eip712 import EIP712_TYPES, PRIMARY_TYPES, domain
+from backend.indexer.runner import Indexer
+from backend.indexer.status import DATABASE_UNAVAILABLE
+from backend.limits import Limits
+from backend.relayer import Policy
+
+log = logging.getLogger(__name__)
+
+LOCAL_COUNT_SECONDS = 10.0
+# just after startup the in-process indexer has not published yet (and the database may hold a snapshot of a
+# process that is gone): a status request waits this long, once, for its first step
+FIRST_SNAPSHOT_SECONDS = 3.0
+_COUNT_KEYS = ("posts", "authors", "votes", "vote_events", "content")
+_local_counts: dict[int, tuple[float, dict[str, Any]]] = {}  # by engine id: when counted, the counts
+_local_lock = threading.Lock()
+
+
+def contract_document(deployment: Deployment) -> dict[str, Any]:
+    """Where the Board lives, its ABI and EIP-712 domain and types."""
+    return {
+        "address": deployment.address,
+        "chain_id": deployment.chain_id,
+        "deployment_block": deployment.block_number,
+        "abi": deployment.abi,
+        "eip712": {
+            "domain": domain(deployment.chain_id, deployment.address),
+            "types": EIP712_TYPES,
+            "primary_types": PRIMARY_TYPES,
+        },
+    }
+
+
+def relay_document(settings: Settings, link: ChainLink, limits: Limits) -> dict[str, Any]:
+    """The relayer's address, balance (as last read off the request path) and the gas budget left this hour."""
+    policy = Policy.from_settings(settings)
+    account = link.account
+    status: dict[str, Any] = {
+        "address": account.address,
+        "balance_wei": account.balance_wei,
+        "gas_per_hour": policy.gas_per_hour,
+        "gas_left_this_hour": None,
+        "max_fee_gwei": settings.relay_max_fee_gwei,
+        "error": account.error,
+    }
+    if account.address is not None and account.chain_id is not None:
+        key = f"relay:gas:{account.chain_id}:{account.address}"
+        try:
+            status["gas_left_this_hour"] = int(limits.left(key, policy.gas_per_hour, 3600.0))
+        except SQLAlchemyError as exc:
+            status["error"] = f"database unavailable: {exc.__class__.__name__}"
+    return status
+
+
+def _counts_here(engine: Engine) -> tuple[dict[str, Any], float]:
+    """Counts taken by this process and when, reused for LOCAL_COUNT_SECONDS (no indexer has published any)."""
+    with _local_lock:
+        cached = _local_counts.get(id(engine))
+        if cached is not None and time.time() - cached[0] < LOCAL_COUNT_SECONDS:
+            return cached[1], cached[0]
+        with engine.connect() as conn:
+            counts = index_counts(conn)
+        _local_counts[id(engine)] = (time.time(), counts)
+        return counts, _local_counts[id(engine)][0]
+
+
+def _database_down(settings: Settings, link: ChainLink, relay: dict[str, Any]) -> dict[str, Any]:
+    unknown = dict.fromkeys(IndexStatusOut.model_fields)  # same shape, every database field null
+    index = {**unknown, "current": False, "error": DATABASE_UNAVAILABLE, "indexer": None}
+    deployment = link.deployment
+    return {
+        "rpc_url": public_url(settings.rpc_url),
+        "chain_id": None,
+        "head_block": None,
+        "contract_address": deployment.address if deployment else None,
+        "deployment_block": deployment.block_number if deployment else None,
+        "error": DATABASE_UNAVAILABLE,
+        "index": index,
+        "relay": relay,
+    }
+
+
+def status_document(
+    settings: Settings, engine: Engine, link: ChainLink, limits: Limits, indexer: Indexer | None
+) -> dict[str, Any]:
+    """The status document shared by the JSON route and the status page."""
+    relay = relay_document(settings, link, limits)
+    if indexer is not None and not indexer.status.first.is_set():
+        indexer.status.first.wait(FIRST_SNAPSHOT_SECONDS)
+        indexer.status.first.set()  # waited once: a publisher that cannot write must not slow every request
+    try:
+        meta, snapshot = read_status(engine)
+        if snapshot and snapshot.get("counts"):
+            counts, counted_at = snapshot["counts"], snapshot.get("counted_at")
+        else:
+            counts, counted_at = _counts_here(engine)
+    except SQLAlchemyError as exc:
+        log.warning("status: index database unavailable: %s", exc)
+        return _database_down(settings, link, relay)
+    node = (snapshot or {}).get("node") or {}
+    published_indexer = (snapshot or {}).get("indexer")
+    deployment = (snapshot or {}).get("deployment")
+    if snapshot is None and link.deployment is not None:  # no indexer has published yet: what startup found
+        deployment = {"address": link.deployment.address, "block_number": link.deployment.block_number}
+    node_error = node.get("error")
+    index_error = published_indexer["error"] if published_indexer else None
+    if snapshot is None and link.deployment_error:  # what startup found; a node failure without its driver's words
+        failed = link.deployment_error.startswith("node at ")
+        index_error = f"node at {public_url(settings.rpc_url)} unreachable" if failed else link.deployment_error
+    current = (
+        index_error is None
+        and node_error is None
+        and meta["contract_address"] is not None
+        and deployment is not None
+        and meta["contract_address"] == deployment["address"]
+        and (published_indexer is None or published_indexer["current"])
+    )
+    head = node.get("head_block")
+    indexed = meta["indexed_block"]
+    lag = max(head - indexed, 0) if current and head is not None and indexed is not None else None
+    index = {
+        **meta,
+        **{key: counts.get(key) for key in _COUNT_KEYS},
+        "current": current,
+        "lag": lag,
+        "error": index_error,
+        "indexer": published_indexer if indexer is not None else None,  # its state, where this process runs one
+        "counted_at": counted_at,
+        "published_at": (snapshot or {}).get("published_at"),
+    }
+    return {
+        "rpc_url": public_url(settings.rpc_url),
+        "chain_id": node.get("chain_id"),
+        "head_block": head,
+        "contract_address": deployment["address"] if deployment else None,
+        "deployment_block": deployment["block_number"] if deployment else None,
+        "error": node_error or index_error,
+        "index": index,
+        "relay": relay,
+    }
