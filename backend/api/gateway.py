@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from backend.api.deps import Content
 from backend.api.schemas import ApiRoute, error_responses
-from backend.content.cid import InvalidCid
+from backend.content.cid import InvalidCid, cid_to_digest
 from backend.content.service import Busy
 
 router = APIRouter(tags=["gateway"], route_class=ApiRoute)
@@ -46,16 +46,18 @@ def get_ipfs(
 ) -> Response:
     """The verified bytes of ``cid``: JSON by default, a raw block for trustless clients."""
     try:
-        data = content.gateway_bytes(cid)
+        cid_to_digest(cid)
     except InvalidCid as exc:
         raise HTTPException(status_code=400, detail=f"invalid CID: {exc}") from exc
+    raw = _wants_raw(request, format_)
+    try:
+        data = content.gateway_bytes(cid)
     except Busy as exc:  # every Kubo slot taken: say so at once rather than queue behind slow look-ups
         raise HTTPException(
             status_code=503, detail="busy: too many IPFS look-ups in flight; try again shortly", headers=RETRY
         ) from exc
     if data is None:
         raise HTTPException(status_code=404, detail="content not found")
-    raw = _wants_raw(request, format_)
     headers = {"Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff", "X-Ipfs-Path": f"/ipfs/{cid}"}
     if not raw:
         return Response(data, media_type="application/json", headers={**headers, "ETag": f'"{cid}"'})

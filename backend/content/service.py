@@ -21,7 +21,6 @@ from collections import OrderedDict
 import httpx
 
 from backend.config import Settings
-from backend.content.cid import cid_to_digest
 from backend.content.kubo import KuboClient, KuboError
 from backend.content.pins import PinStore
 from backend.content.remote import FetchError, fetch_from_gateways
@@ -109,10 +108,9 @@ class ContentService:
     def gateway_bytes(self, cid: str) -> bytes | None:
         """Verified bytes of ``cid`` for the gateway: pinned here, or Kubo's offline copy (then pinned here).
 
-        InvalidCid for a malformed CID; Busy when every Kubo slot is taken (the gateway does not queue).
+        Busy when every Kubo slot is taken: the gateway answers at once rather than queue.
         """
-        cid_to_digest(cid)
-        return self.local(cid)
+        return self.local(cid, offline=True)
 
     def fetch(self, cid: str, client: httpx.Client) -> bytes:
         """Verified bytes from anywhere we know (pinned here on success); FetchError otherwise."""
