@@ -206,7 +206,10 @@ def test_replayed_refused_batch_is_refused_again_in_under_5_ms(
     votes.append(signed_vote(board, voters[-1], 999, 1))  # the last item is bad: only the simulation finds out
     raw = json.dumps({"kind": "batch", "votes": votes}).encode()  # encoded once: time the server, not the client
     headers = {"content-type": "application/json"}
-    with serving(_serve_config(settings)), httpx.Client(base_url=f"http://127.0.0.1:{settings.port}") as http:
+    with (
+        serving(_serve_config(settings)),
+        httpx.Client(base_url=f"http://127.0.0.1:{settings.port}", timeout=60) as http,
+    ):
         first, first_ms = _timed(lambda: http.post("/api/relay", content=raw, headers=headers))
         assert first.status_code == 400
         assert first.json() == {"detail": "batch item 99: post 999 does not exist"}
