@@ -16,7 +16,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from sqlalchemy import Integer, Select, and_, bindparam, case, func, or_, select, tuple_
+from sqlalchemy import Integer, Row, Select, and_, bindparam, case, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from backend.db.models import Post, Vote
@@ -153,7 +153,7 @@ def reply_rows(
     per_parent: int,
     budget: int,
     after: tuple[int, float, int] | None = None,
-) -> Sequence[tuple[Any, ...]]:
+) -> Sequence[Row[*tuple[Any, ...]]]:
     """One level of a thread: each parent's first ``per_parent`` replies, ``budget`` at most, best first.
 
     Each row is the OUT_FIELDS, then the Wilson bound and the tier; ``after`` (tier, wilson, id) starts
@@ -162,7 +162,7 @@ def reply_rows(
     params: dict[str, Any] = {"parents": parents, "threshold": threshold, "per_parent": per_parent, "budget": budget}
     if after is not None:
         params |= {"after_tier": after[0], "after_wilson": after[1], "after_id": after[2]}
-    return session.execute(_level_statement(after is not None), params).tuples().all()
+    return session.execute(_level_statement(after is not None), params).all()
 
 
 def thread_rows(session: Session, post_id: int, limit: int) -> tuple[Any, list[Any]] | None:
@@ -214,7 +214,7 @@ _VOTES_OF = (
 )
 
 
-def vote_rows(session: Session, voter: str, post_ids: list[int]) -> Sequence[tuple[int, int]]:
+def vote_rows(session: Session, voter: str, post_ids: list[int]) -> Sequence[Row[*tuple[Any, ...]]]:
     """``voter``'s standing votes on ``post_ids``: (post_id, direction) rows, by post id."""
     result = session.execute(_VOTES_OF, {"voter": voter, "post_ids": sorted(set(post_ids))})
-    return result.tuples().all()
+    return result.all()

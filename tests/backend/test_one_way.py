@@ -1,0 +1,81 @@
+"""Data flows one way on the web side: GET routes never ask the node, and pages never import route modules."""
+
+from __future__ import annotations
+
+import ast
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from backend.content.cid import sha256
+from backend.content.document import encode_document
+from tests.backend.conftest import BoardHandle, wait_for, wait_indexed
+
+BACKEND = Path(__file__).resolve().parents[2] / "backend"
+ADDRESS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+
+
+def _record_node_calls(client: TestClient) -> list[str]:
+    """Wrap the app's web3 provider: each JSON-RPC call appends the name of the thread that made it."""
+    provider: Any = client.app.state.indelible.chain.w3.provider
+    calls: list[str] = []
+    single, batch = provider.make_request, provider.make_batch_request
+
+    def make_request(method: str, params: Any) -> Any:
+        calls.append(f"{threading.current_thread().name} {method}")
+        return single(method, params)
+
+    def make_batch_request(requests: Any) -> Any:
+        calls.append(f"{threading.current_thread().name} batch")
+        return batch(requests)
+
+    provider.make_request, provider.make_batch_request = make_request, make_batch_request
+    return calls
+
+
+def test_get_routes_and_pages_never_ask_the_node(client: TestClient, board: BoardHandle):
+    document = encode_document("One way", "read only")
+    response = client.post("/api/content", content=document, headers={"content-type": "application/json"})
+    assert response.status_code == 201
+    post_id = board.post(sha256(document))
+    wait_indexed(client, board.w3)
+    wait_for(lambda: client.get("/api/status").json()["index"]["posts"] == 1)
+    calls = _record_node_calls(client)
+    cid = client.get(f"/api/posts/{post_id}").json()["post"]["cid"]
+    paths = [
+        "/api/status", "/status", "/api/contract", "/key", "/compose", "/", "/new", "/top", "/api/posts",
+        f"/api/posts/{post_id}", f"/posts/{post_id}", f"/api/authors/{ADDRESS}", f"/authors/{ADDRESS}",
+        f"/api/votes/{ADDRESS}?posts={post_id}", "/feeds/posts.atom", f"/feeds/posts/{post_id}.atom", f"/ipfs/{cid}",
+    ]  # fmt: skip
+    for path in paths:
+        assert client.get(path, headers={"accept": "text/html"}).status_code == 200, path
+    assert [call for call in calls if not call.startswith("node-watch ")] == []
+    # the documented exception, through the relayer: proof that the recorder sees a route's calls
+    assert client.get(f"/api/nonces/{ADDRESS}").json() == {"address": ADDRESS, "nonce": 0}
+    assert [call for call in calls if not call.startswith("node-watch ")] != []
+
+
+@pytest.mark.parametrize("module", sorted((BACKEND / "web").glob("*.py")), ids=lambda path: path.name)
+def test_pages_import_no_api_route_module(module: Path):
+    shared = {"backend.api.deps", "backend.api.params", "backend.api.schemas", "backend.api.chain_link"}
+    imported = {
+        node.module
+        for node in ast.walk(ast.parse(module.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("backend.api")
+    }
+    assert imported <= shared
+
+
+ROUTE_MODULES = [
+    path
+    for path in sorted([*(BACKEND / "api").glob("*.py"), *(BACKEND / "web").glob("*.py")])
+    if path.name != "deps.py"  # its app_state is the one reader
+]
+
+
+@pytest.mark.parametrize("module", ROUTE_MODULES, ids=lambda path: path.name)
+def test_no_route_reaches_into_the_app_state(module: Path):
+    assert "app.state" not in module.read_text()
