@@ -131,7 +131,7 @@ def index(settings: Settings, *, once: bool, max_span: int) -> int:
         return 130
     finally:
         indexer.close()
-    return 0 if indexer.state.error is None else 1
+    return 0 if indexer.health.error is None else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,9 +3,9 @@
 Seeds a fresh Ganache with >= 20,000 Board events through ``batch()`` of
 EIP-712-signed posts and votes (each signed item emits its event plus
 ``NonceUsed``), then times full backfills, each into a fresh SQLite index, and, in
-the same run, fetching the very same block ranges with eth_getLogs alone (no
-decoding, no database). Both are timed RUNS times and the best of each counts.
-The ratio of the two rates is the figure (target >= 0.5).
+the same run, fetching the very same block ranges with eth_getLogs alone (the
+indexer's topics filter, no decoding, no database). Both are timed RUNS times and
+the best of each counts. The ratio of the two rates is the figure (target >= 0.5).
 
     python bench/index.py [--events 20000] [--write-docs]
 """
@@ -34,6 +34,7 @@ from backend.config import PROJECT_ROOT, Settings
 from backend.content.cid import sha256
 from backend.devchain import Ganache, deploy_board, free_port
 from backend.eip712 import sign, split_signature
+from backend.indexer.decode import TOPICS
 from backend.indexer.rpc import Rpc
 from backend.indexer.runner import Indexer
 
@@ -198,7 +199,7 @@ def _measure(node: Ganache, data_dir: Path, events_wanted: int, seeded_path: Pat
             seeded["deployments"] = json.loads((data_dir / "deployments.json").read_text())
             seeded_path.write_text(json.dumps(seeded))
     events, head = seeded["events"], w3.eth.block_number
-    rpc = Rpc(node.url, timeout=300)
+    rpc = Rpc(node.url, timeout=300, log_topics=TOPICS)  # the logs the indexer asks for
     warm_logs, _ = fetch_only(rpc, address, [(0, head)])  # warm Ganache's caches for both runs
     # both sides best of RUNS: each backfill starts from an empty index in a fresh data dir
     backfills = [_backfill(node, data_dir / f"run{i}", data_dir / "deployments.json") for i in range(RUNS)]
@@ -218,7 +219,7 @@ def _measure(node: Ganache, data_dir: Path, events_wanted: int, seeded_path: Pat
         "fetched_logs": fetched,
         "warm_logs": warm_logs,
         "ranges": len(ranges),
-        "index_rate": events / index_s,
+        "index_rate": (summary["posts"] + summary["vote_events"]) / index_s,
         "fetch_rate": fetched / fetch_s,
         **summary,
     }
@@ -268,7 +269,7 @@ overlapped with Ganache mining the previous batch).
 
 | measure | events | seconds | events/s |
 |---|---:|---:|---:|
-| full backfill into a fresh SQLite index ({r["ranges"]} ranges, best of {RUNS}) | {r["events"]:,} \
+| full backfill into a fresh SQLite index ({r["ranges"]} ranges, best of {RUNS}) | {r["posts"] + r["vote_events"]:,} \
 | {r["index_s"]:.2f} | {r["index_rate"]:,.0f} |
 | eth_getLogs alone, same ranges (best of {RUNS}) | {r["fetched_logs"]:,} | {r["fetch_s"]:.2f} \
 | {r["fetch_rate"]:,.0f} |
@@ -280,10 +281,10 @@ ranges the backfill read (runs: {", ".join(f"{s:.2f}" for s in r["fetch_runs"])}
 Before this was made symmetric the backfill was a single (first, coldest) run against the best of 3
 fetches. The backfill includes fetching, decoding, mapping, writing the rows, deriving tallies, rankings,
 reply counts and current votes, and committing each range with its checkpoint; the next range is fetched
-and decoded on a second connection while the current one is written. It reads every log, but stores no
-`NonceUsed` (half of the events: nothing reads them, the relay asks the contract for nonces), so it does
-not decode them either. The index it writes is row-for-row the one the previous indexer wrote (posts,
-vote events, current votes, blocks, checkpoint).
+and decoded on a second connection while the current one is written. It asks the node only for the
+events it stores, PostCreated and VoteCast (an eth_getLogs topics filter), so the `NonceUsed` half of the
+chain's events (nothing reads them: the relayer asks the contract for nonces) never leaves the node; the
+fetch-only passes use the same filter, and both rows count the stored events.
 
 Where the time goes (timed per call on the same chain, per backfill): reading a range (eth_getLogs, JSON,
 headers, decoding) about 0.35 s on the read-ahead thread, of which Ganache and the JSON parsing are the

@@ -1,6 +1,8 @@
 """The indexer: the only writer of the index.
 
-fetch logs (``fetch``) -> decode (``decode``) -> map to rows and store them with
-the checkpoint in one transaction (``store``); reorganisations are found and
-rolled back in ``runner``; missing content is resolved by ``content_sync``.
+The engine (``runner``: the loop, chain identity, reorgs, read-ahead; ``fetch``: logs and headers of a
+range; ``checkpoint``: the checkpoint and recent block hashes; ``rpc``) is apart from Board's handling:
+``decode`` (raw logs -> events) -> ``map`` (events -> rows) -> ``store`` (rows -> the index, with ``bulk``'s
+raw-SQL fast paths). Missing content is resolved by ``content_sync``; ``status`` publishes what
+``/api/status`` shows.
 """

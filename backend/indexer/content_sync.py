@@ -23,7 +23,7 @@ from backend.content.document import InvalidDocument, parse_document, scrub_text
 from backend.content.remote import FETCH_SECONDS
 from backend.content.service import ContentService
 from backend.db.models import ContentQueue, Post
-from backend.indexer.store import check_storable, quarantine_reason
+from backend.indexer.map import check_storable, quarantine_reason
 
 log = logging.getLogger(__name__)
 

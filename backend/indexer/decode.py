@@ -1,4 +1,4 @@
-"""Decode raw Board logs into small typed events (pure; no web3 formatting, no I/O).
+"""Decode: raw Board logs -> small typed events (pure; no web3 formatting, no I/O).
 
 The event layout is fixed by the contract's interface: indexed arguments are
 topics, the rest are 32-byte words of ``data``. Anything that does not fit
@@ -7,17 +7,21 @@ raises MalformedLog, which the caller logs with the tx hash and skips.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+log = logging.getLogger(__name__)
 
 POST_CREATED = "0x" + keccak(text="PostCreated(uint256,uint256,address,bytes32)").hex()
 VOTE_CAST = "0x" + keccak(text="VoteCast(uint256,address,int8,uint128,uint128)").hex()
-NONCE_USED = "0x" + keccak(text="NonceUsed(address,uint256)").hex()
-TOPICS = (POST_CREATED, VOTE_CAST, NONCE_USED)
+# the events the index stores, and so the only ones asked of the node (NonceUsed is not: the relayer asks the contract)
+TOPICS = (POST_CREATED, VOTE_CAST)
 _HASH = re.compile(r"0x[0-9a-f]{64}")  # a block or tx hash as stored (HASH columns are 66 characters)
 # ids and tallies are stored in signed 64-bit columns (BIGINT); the contract counts up from 1, so a value past
 # this is a forged log that would fail the range's transaction in the driver: refuse it here as malformed
@@ -61,16 +65,7 @@ class VoteCast:
     downvotes: int
 
 
-@dataclass(frozen=True)
-class NonceUsed:
-    """A signed action's nonce."""
-
-    at: LogPosition
-    signer: str
-    nonce: int
-
-
-Event = PostCreated | VoteCast | NonceUsed
+Event = PostCreated | VoteCast
 
 
 @lru_cache(maxsize=65536)
@@ -145,7 +140,19 @@ def _decode(topics: list[str], data: str, at: LogPosition) -> Event:
         if max(upvotes, downvotes) >= 1 << _STORABLE_BITS:
             raise MalformedLog(f"tally does not fit int{_STORABLE_BITS + 1}")
         return VoteCast(at, _uint(topics[1], _STORABLE_BITS), _address(topics[2]), direction, upvotes, downvotes)
-    if kind == NONCE_USED and len(topics) == 2:
-        (nonce,) = _words(data, 1)
-        return NonceUsed(at, _address(topics[1]), int(nonce, 16))
     raise MalformedLog(f"unknown event topic {kind} with {len(topics)} topics")
+
+
+def decode_logs(logs: list[dict[str, Any]]) -> tuple[list[Event], int]:
+    """The events of a range's raw logs, and how many were malformed (each logged with its tx hash, then skipped)."""
+    events: list[Event] = []
+    malformed = 0
+    for raw in logs:
+        if raw.get("removed"):
+            continue
+        try:
+            events.append(decode_log(raw))
+        except MalformedLog as exc:
+            malformed += 1
+            log.warning("skipping malformed log in tx %s: %s", raw.get("transactionHash"), exc)
+    return events, malformed

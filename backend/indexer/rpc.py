@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -20,8 +21,10 @@ class RpcError(RuntimeError):
 class Rpc:
     """JSON-RPC over HTTP to one node."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, timeout: float = 30.0, *, log_topics: Sequence[str] = ()) -> None:
         self.url = url
+        # eth_getLogs asks only for logs whose first topic is one of these (all logs when empty)
+        self.log_topics = list(log_topics)
         self._client = httpx.Client(timeout=timeout)
         self._ids = itertools.count(1)
 
@@ -77,8 +80,9 @@ class Rpc:
         return self.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
 
     def get_logs(self, address: str, from_block: int, to_block: int) -> list[dict[str, Any]]:
-        """Raw logs of ``address`` in [from_block, to_block]."""
-        result: list[dict[str, Any]] = self.call(
-            "eth_getLogs", {"address": address, "fromBlock": hex(from_block), "toBlock": hex(to_block)}
-        )
+        """Raw logs of ``address`` in [from_block, to_block], of the ``log_topics`` when set."""
+        query: dict[str, Any] = {"address": address, "fromBlock": hex(from_block), "toBlock": hex(to_block)}
+        if self.log_topics:
+            query["topics"] = [self.log_topics]
+        result: list[dict[str, Any]] = self.call("eth_getLogs", query)
         return result

@@ -1,7 +1,9 @@
-"""The indexing loop: check which chain we are on, find reorgs, fetch -> decode -> store, resolve content.
+"""The indexing engine's loop: check which chain we are on, find reorgs, fetch -> decode -> map -> store.
 
 One step indexes one block range and moves the checkpoint in the same database
 transaction, so a killed indexer resumes exactly where its last commit left off.
+The next range is fetched and decoded on a second connection while the current one is
+stored. Board's own handling (which events, what rows) is in ``decode``, ``map`` and ``store``.
 """
 
 from __future__ import annotations
@@ -13,19 +15,26 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from backend import chain
 from backend.config import Settings, redact_url
 from backend.content.gc import PinCollector
 from backend.content.service import ContentService
-from backend.db.models import Block
 from backend.db.session import ensure_schema, make_engine
 from backend.db.write import get_meta, set_meta
-from backend.indexer import store
+from backend.indexer import checkpoint, store
 from backend.indexer.content_sync import ContentSync
-from backend.indexer.decode import NONCE_USED, Event, MalformedLog, PostCreated, decode_log
-from backend.indexer.fetch import RangeSizer
+from backend.indexer.decode import TOPICS, Event, PostCreated, decode_logs
+from backend.indexer.fetch import (
+    RangeBatch,
+    RangeChanged,
+    RangeSizer,
+    check_same_chain,
+    fetch_headers,
+    fetch_logs,
+)
 from backend.indexer.progress import Progress
 from backend.indexer.rpc import Rpc, RpcError
 from backend.indexer.status import StatusPublisher
@@ -38,13 +47,15 @@ CONTENT_POLL_SECONDS = 2.0
 IDENTITY_KEYS = ("chain_id", "genesis_hash", "contract_address", "deployment_block", "deployment_block_hash")
 
 
-class RangeChanged(RuntimeError):
-    """The chain moved under a range while we read it: read the range again."""
+def wipe(conn: Connection) -> None:
+    """Empty the index, keeping only the schema version (the chain identity is set again by the caller)."""
+    store.wipe(conn)
+    checkpoint.wipe(conn)
 
 
 @dataclass
-class IndexerState:
-    """What /api/status shows of the indexer (written by its thread, read by requests)."""
+class IndexerHealth:
+    """The indexer's progress and counters as /api/status shows them (written by its thread, read by requests)."""
 
     running: bool = False
     current: bool = False  # the index is of the node's chain and deployment
@@ -81,15 +92,15 @@ class Indexer:
         self.content = ContentSync(self.engine, content or ContentService.from_settings(settings))
         service = self.content.service
         self.pins = PinCollector(service.store, self.engine, settings.pin_grace, kubo=service.kubo)
-        self.rpc = Rpc(settings.rpc_url)
+        self.rpc = Rpc(settings.rpc_url, log_topics=TOPICS)
         self.w3 = chain.connect(settings)
         self.sizer = RangeSizer(span=min(10, max_span), max_span=max_span)
         # the next range is read (fetched and decoded) by this thread while the current one is stored
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexer-prefetch")
-        self._reader_rpc = Rpc(settings.rpc_url)
-        self._prefetch: tuple[int, str, Future[store.RangeBatch | None]] | None = None
+        self._reader_rpc = Rpc(settings.rpc_url, log_topics=TOPICS)
+        self._prefetch: tuple[int, str, Future[RangeBatch | None]] | None = None
         self.progress = progress or Progress()
-        self.state = IndexerState()
+        self.health = IndexerHealth()
         self.status = StatusPublisher(self)  # what /api/status shows, published in the index's meta
         self.deployment: chain.Deployment | None = None
         self._genesis: str | None = None
@@ -101,7 +112,7 @@ class Indexer:
     def run(self, stop: threading.Event | None = None, *, once: bool = False) -> None:
         """Index until ``stop`` is set (or, with ``once``, until caught up with the head)."""
         stop = stop or threading.Event()
-        self.state.running = True
+        self.health.running = True
         last_poll = 0.0
         try:
             while not stop.is_set():
@@ -112,7 +123,7 @@ class Indexer:
                         self.content.poll()
                     if caught_up:
                         self.pins.maybe_collect(self._still_caught_up)
-                    self.state.error = self.status.error = None
+                    self.health.error = self.status.error = None
                 except (RpcError, chain.DeploymentError, OSError) as exc:
                     self._fail(str(exc))
                     self.status.failed(exc)
@@ -134,12 +145,12 @@ class Indexer:
                 if caught_up:
                     stop.wait(POLL_SECONDS)
         finally:
-            self.state.running = False
+            self.health.running = False
             self.status.maybe_publish()
 
     def _still_caught_up(self) -> bool:
         """Asked right before pins are collected: the index holds every block the node has (less confirmations)."""
-        indexed = self.state.indexed_block
+        indexed = self.health.indexed_block
         return indexed is not None and self.rpc.block_number() - self.settings.confirmations <= indexed
 
     def close(self) -> None:
@@ -151,41 +162,42 @@ class Indexer:
         self._reader_rpc.close()
 
     def _fail(self, message: str) -> None:
-        message = redact_url(message, self.settings.rpc_url)  # the state is shown in /api/status
-        if message != self.state.error:
+        message = redact_url(message, self.settings.rpc_url)  # the error is shown in /api/status
+        if message != self.health.error:
             log.warning("indexer: %s", message)
-        self.state.error = message
-        self.state.updated_at = time.time()
+        self.health.error = message
+        self.health.updated_at = time.time()
 
     def step(self) -> bool:
         """Index one range (or handle one reorg); True when the index has reached the target block."""
-        self._check_chain()
-        known_head = self.state.head_block
-        caught_up_before = self.state.caught_up or known_head is None or self.state.indexed_block is None
+        deployment = self._check_chain()
+        known_head, indexed = self.health.head_block, self.health.indexed_block
         # mid-backfill the head we know is far enough ahead; ask again once we reach it
-        head = self.rpc.block_number() if caught_up_before or self.state.indexed_block >= known_head else known_head
+        if self.health.caught_up or known_head is None or indexed is None or indexed >= known_head:
+            head = self.rpc.block_number()
+        else:
+            head = known_head
         target = head - self.settings.confirmations
         with self.engine.connect() as conn:
-            meta = get_meta(conn)
-        tip, tip_hash = int(meta["indexed_block"]), meta.get("indexed_block_hash", "")
-        self.state.head_block, self.state.indexed_block = head, tip
-        self.state.updated_at = time.time()
+            tip, tip_hash = checkpoint.read(conn)
+        self.health.head_block, self.health.indexed_block = head, tip
+        self.health.updated_at = time.time()
         if tip >= target:
-            if tip_hash and tip >= self.deployment.block_number:  # type: ignore[union-attr]
+            if tip_hash and tip >= deployment.block_number:
                 header = self.rpc.block(tip)
                 if header is None or header["hash"] != tip_hash:
                     self._handle_reorg(tip)
                     return False
-            self.state.caught_up = tip == target
+            self.health.caught_up = tip == target
             self.progress.end(tip)
             return True
-        self.state.caught_up = False
+        self.health.caught_up = False
         self.progress.begin(tip, target)
         try:
             batch = self._next_range(tip + 1, target, tip_hash)
         except RangeChanged as exc:
             log.info("%s", exc)
-            self.state.head_block = None  # the chain moved: ask for the head again
+            self.health.head_block = None  # the chain moved: ask for the head again
             return False
         if batch is None:
             self._handle_reorg(tip)
@@ -195,29 +207,30 @@ class Indexer:
             self._prefetch = (batch.end + 1, batch.end_hash, future)
         with self.engine.begin() as conn:
             quarantined = store.store_range(conn, batch, self.content.lookup)
-        self.state.quarantined += quarantined
-        self.state.indexed_block = batch.end
-        self.state.caught_up = batch.end >= target
+            checkpoint.advance(conn, batch.headers, batch.end, batch.end_hash)
+        self.health.quarantined += quarantined
+        self.health.indexed_block = batch.end
+        self.health.caught_up = batch.end >= target
         self.progress.advance(batch.end, len(batch.events))
-        return self.state.caught_up
+        return self.health.caught_up
 
     # -- chain identity ---------------------------------------------------------------------------
 
-    def _check_chain(self) -> None:
-        """Make sure the index is of the node's chain and newest deployment; wipe and rebuild when not."""
+    def _check_chain(self) -> chain.Deployment:
+        """Make sure the index is of the node's chain and newest deployment (returned); wipe and rebuild when not."""
         now = time.monotonic()
         if self.deployment is not None and now - self._genesis_checked_at < POLL_SECONDS:
-            return  # mid-backfill: a replaced chain also breaks the parent-hash links we check
+            return self.deployment  # mid-backfill: a replaced chain also breaks the parent-hash links we check
         genesis = self.rpc.block(0)
         genesis_hash = genesis["hash"] if genesis else ""
         self._genesis_checked_at = now
         fresh = now - self._checked_at < DEPLOYMENT_RECHECK_SECONDS
         if self.deployment is not None and genesis_hash == self._genesis and fresh:
-            return
+            return self.deployment
         try:
             deployment = chain.find_deployment(self.w3, self.settings)
         except chain.DeploymentError:
-            self.state.current, self.deployment = False, None
+            self.health.current, self.deployment = False, None
             raise
         self._genesis, self._checked_at = genesis_hash, time.monotonic()
         identity = {
@@ -238,20 +251,21 @@ class Indexer:
                     known.get("deployment_block"), identity["chain_id"], identity["genesis_hash"],
                     identity["contract_address"], identity["deployment_block"],
                 )  # fmt: skip
-                store.wipe(conn)
-                self.state.rebuilds += 1
+                wipe(conn)
+                self.health.rebuilds += 1
                 meta = {}
             if known != identity:
                 for key, value in identity.items():
                     set_meta(conn, key, value)
             if "indexed_block" not in meta:
-                store.set_checkpoint(conn, deployment.block_number - 1, "")
+                checkpoint.set_checkpoint(conn, deployment.block_number - 1, "")
         self.deployment = deployment
-        self.state.current = True
+        self.health.current = True
+        return deployment
 
-    # -- fetch -> decode ---------------------------------------------------------------------------
+    # -- fetch -> decode (read ahead) ----------------------------------------------------------------
 
-    def _next_range(self, start: int, target: int, parent_hash: str) -> store.RangeBatch | None:
+    def _next_range(self, start: int, target: int, parent_hash: str) -> RangeBatch | None:
         """The range read ahead for this very checkpoint, else one read now."""
         prefetch, self._prefetch = self._prefetch, None
         if prefetch is not None:
@@ -272,59 +286,32 @@ class Indexer:
             except Exception:  # a read nobody waits for any more
                 log.debug("discarded read-ahead failed", exc_info=True)
 
-    def _read_range(self, start: int, target: int, parent_hash: str, rpc: Rpc) -> store.RangeBatch | None:
-        """Headers, logs and events of the next range; None when ``start`` no longer follows our tip."""
+    def _read_range(self, start: int, target: int, parent_hash: str, rpc: Rpc) -> RangeBatch | None:
+        """Fetch and decode the next range; None when ``start`` no longer follows our tip."""
         assert self.deployment is not None
-        while True:
-            end = min(target, start + self.sizer.span - 1)
-            first, last = rpc.blocks([start, end])
-            if first is None or last is None:
-                raise RangeChanged(f"blocks {start}..{end} vanished while reading them")
-            if parent_hash and first["parentHash"] != parent_hash:
-                return None
-            try:
-                logs = rpc.get_logs(self.deployment.address, start, end)
-            except RpcError as exc:
-                if not self.sizer.shrink():
-                    raise
-                log.info("eth_getLogs %d..%d refused (%s): asking for %d blocks", start, end, exc, self.sizer.span)
-                continue
-            break
-        self.sizer.after(end - start + 1, len(logs))
-        headers = {start: first, end: last}
-        events = self._decode(logs)
-        wanted = sorted({e.at.block_number for e in events if isinstance(e, PostCreated)} - set(headers))
-        for number, header in zip(wanted, rpc.blocks(wanted), strict=True):
-            if header is None:
-                raise RangeChanged(f"block {number} vanished while reading it")
-            headers[number] = header
-        for event in events:
-            header = headers.get(event.at.block_number)
-            if header is not None and header["hash"] != event.at.block_hash:
-                raise RangeChanged(f"block {event.at.block_number} changed while reading {start}..{end}")
-        return store.RangeBatch(start=start, end=end, end_hash=last["hash"], headers=headers, events=events)
+        raw = fetch_logs(rpc, self.deployment.address, start, target, parent_hash, self.sizer)
+        if raw is None:
+            return None
+        events = self._decode(raw.logs)
+        # a post's row holds its block's time: only blocks with posts need their header
+        stamped = {e.at.block_number for e in events if isinstance(e, PostCreated)}
+        headers = fetch_headers(rpc, {raw.start: raw.first, raw.end: raw.last}, stamped)
+        check_same_chain(raw, headers, events)
+        return RangeBatch(start=raw.start, end=raw.end, end_hash=raw.last["hash"], headers=headers, events=events)
 
     def _decode(self, logs: list[dict[str, Any]]) -> list[Event]:
-        events = []
-        for raw in logs:
-            if raw.get("removed"):
-                continue
-            topics = raw.get("topics")
-            if isinstance(topics, list) and len(topics) == 2 and str(topics[0]).lower() == NONCE_USED:
-                continue  # NonceUsed is not stored (the relay asks the contract): no need to decode it
-            try:
-                events.append(decode_log(raw))
-            except MalformedLog as exc:
-                self.state.malformed_logs += 1
-                log.warning("skipping malformed log in tx %s: %s", raw.get("transactionHash"), exc)
+        events, malformed = decode_logs(logs)
+        self.health.malformed_logs += malformed
         return events
 
     # -- reorganisations --------------------------------------------------------------------------
 
     def _handle_reorg(self, tip: int) -> None:
         """Roll back to the newest stored block the chain still has; rebuild when none is left."""
+        deployment = self.deployment
+        assert deployment is not None  # a step checks the chain before it looks for a reorg
         with self.engine.connect() as conn:
-            stored = conn.execute(select(Block.number, Block.hash).order_by(Block.number.desc())).all()
+            stored = checkpoint.recent_blocks(conn)
         fork: tuple[int, str] | None = None
         for start in range(0, len(stored), 16):
             part = stored[start : start + 16]
@@ -334,19 +321,20 @@ class Indexer:
                     break
             if fork:
                 break
-        self.state.reorgs += 1
-        self.state.head_block = None
+        self.health.reorgs += 1
+        self.health.head_block = None
         self._discard_prefetch()
         with self.engine.begin() as conn:
             if fork is None:
                 log.warning("reorg below every stored block (tip was %d): re-indexing from the deployment", tip)
                 identity = {k: v for k, v in get_meta(conn).items() if k in IDENTITY_KEYS}
-                store.wipe(conn)
+                wipe(conn)
                 for key, value in identity.items():
                     set_meta(conn, key, value)
-                store.set_checkpoint(conn, self.deployment.block_number - 1, "")  # type: ignore[union-attr]
+                checkpoint.set_checkpoint(conn, deployment.block_number - 1, "")
                 return
-            removed = store.rollback_above(conn, *fork)
+            removed = store.rollback_above(conn, fork[0])
+            checkpoint.rewind(conn, *fork)
         log.warning(
             "reorg: block %d onwards replaced; rolled back to block %d (%d rows removed)", fork[0] + 1, fork[0], removed
         )

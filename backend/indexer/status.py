@@ -1,4 +1,4 @@
-"""The indexer publishes what /api/status shows: its state, the node's chain and head, the index's counts.
+"""The indexer publishes what /api/status shows: its health, the node's chain and head, the index's counts.
 
 Requests then read one meta row instead of counting whole tables and asking
 the node three questions each. Counts are refreshed at most every
@@ -78,9 +78,9 @@ class StatusPublisher:
             log.debug("status snapshot not published", exc_info=True)
 
     def _publish(self) -> None:
-        state = self.indexer.state
+        health = self.indexer.health
         now = time.time()
-        new_blocks = state.caught_up and state.indexed_block != self._counted_block
+        new_blocks = health.caught_up and health.indexed_block != self._counted_block
         recount = self._counts is None or new_blocks or now - self._counted_at >= COUNT_SECONDS
         engine = self.indexer.engine
         if not self._table_ready:
@@ -89,8 +89,8 @@ class StatusPublisher:
         if recount:
             with engine.connect() as conn:
                 self._counts = index_counts(conn)
-            self._counted_at, self._counted_block = now, state.indexed_block
-        indexer = {**state.as_dict(), "error": self.error if state.error else None}
+            self._counted_at, self._counted_block = now, health.indexed_block
+        indexer = {**health.as_dict(), "error": self.error if health.error else None}
         snapshot = {
             "indexer": indexer,
             "node": self._node(),
@@ -109,9 +109,9 @@ class StatusPublisher:
     def _node(self) -> dict[str, Any]:
         """The node's chain id and head as last seen; asked directly only when the step could not tell."""
         indexer = self.indexer
-        deployment, state = indexer.deployment, indexer.state
-        if deployment is not None and state.error is None and state.head_block is not None:
-            return {"chain_id": deployment.chain_id, "head_block": state.head_block, "error": None}
+        deployment, health = indexer.deployment, indexer.health
+        if deployment is not None and health.error is None and health.head_block is not None:
+            return {"chain_id": deployment.chain_id, "head_block": health.head_block, "error": None}
         if time.monotonic() - self._probed_at < PROBE_SECONDS:
             return self._probe
         self._probed_at = time.monotonic()

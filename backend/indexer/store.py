@@ -1,130 +1,55 @@
-"""Map decoded events to rows and store them; roll back above a fork point; wipe.
+"""Store: Board's rows into the index (posts, vote events, current votes, tallies, reply counts, content queue).
 
-Every function here runs inside the caller's transaction. Writes are
-insert-or-ignore keyed by (tx hash, log index) or the on-chain post id, and
-derived columns (tallies, rankings, reply counts, current votes) are recomputed
-from the stored events rather than incremented, so applying a range twice, or
-rolling back and applying again, always ends in the same rows.
+The domain side of the indexer, with ``decode`` and ``map``; the engine (``runner``, ``checkpoint``) calls
+these inside the transaction that also moves the checkpoint. Writes are insert-or-ignore keyed by
+(tx hash, log index) or the on-chain post id, and derived columns (tallies, rankings, reply counts,
+current votes) are recomputed from the stored events rather than incremented, so applying a range twice,
+or rolling back and applying again, always ends in the same rows. SQLAlchemy Core throughout; the bulk
+statements that must be raw SQL for speed are in ``bulk``.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
-from backend import ranking
-from backend.content.cid import digest_hex, digest_to_cid
-from backend.db.models import Block, ContentQueue, Meta, Post, Vote, VoteEvent
-from backend.db.write import chunks, execute_many, insert_ignore, insert_ignore_fast, set_meta, update_by_key
-from backend.indexer.decode import Event, PostCreated, VoteCast
+from backend.content.cid import digest_to_cid
+from backend.db.models import Base, ContentQueue, Post, Vote, VoteEvent
+from backend.db.write import chunks, insert_ignore_fast, update_by_key
+from backend.indexer import bulk
+from backend.indexer.decode import PostCreated, VoteCast
+from backend.indexer.fetch import RangeBatch
+from backend.indexer.map import (
+    VOTE_EVENT_COLUMNS,
+    Latest,
+    check_storable,
+    latest_votes,
+    post_row,
+    quarantine_reason,
+    tally_row,
+    vote_event_row,
+)
 
 log = logging.getLogger(__name__)
 
-KEEP_BLOCKS = 128  # recent block hashes kept to find a fork point
-# PostgreSQL refuses NUL in text; SQLite's and PostgreSQL's drivers refuse lone surrogates (UnicodeEncodeError)
-_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+# Core's Table objects (a model's __table__ is typed as any FromClause) for the bulk helpers
+_POSTS, _VOTE_EVENTS, _VOTES, _CONTENT_QUEUE = (
+    Base.metadata.tables[model.__tablename__] for model in (Post, VoteEvent, Vote, ContentQueue)
+)
 
 # (cid, is_reply) -> {"content_status", "title", "body", "content_error"}
 ContentLookup = Callable[[str, bool], dict[str, Any]]
 
 
-@dataclass
-class RangeBatch:
-    """One block range, decoded: what goes into the database in one transaction with its checkpoint."""
-
-    start: int
-    end: int
-    end_hash: str
-    headers: dict[int, dict[str, Any]]  # block number -> raw header (hash, parentHash, timestamp)
-    events: list[Event] = field(default_factory=list)
-
-
-# -- map: events -> rows (pure) ------------------------------------------------------------------
-
-
-class Unstorable(ValueError):
-    """A row holds text the database driver would refuse."""
-
-
-def check_storable(row: dict[str, Any]) -> None:
-    """Raise Unstorable when a text value of ``row`` holds NUL or a lone surrogate (it would fail the range)."""
-    for name, value in row.items():
-        if value.__class__ is str and _UNSTORABLE.search(value):
-            raise Unstorable(f"column {name} holds text the database cannot store")
-
-
-def quarantine_reason(exc: BaseException) -> str:
-    """content_error of a post whose mapping raised: the type only (its message may hold the bad text)."""
-    return f"could not be indexed: {type(exc).__name__}"
-
-
-def post_row(event: PostCreated, root_id: int, depth: int, created_at: int, content: dict[str, Any]) -> dict[str, Any]:
-    """The posts row of a PostCreated, before any votes."""
-    return {
-        "id": event.post_id,
-        "author": event.author,
-        "parent_id": event.parent_id or None,
-        "root_id": root_id,
-        "depth": depth,
-        "digest": digest_hex(event.digest),
-        "cid": content.get("cid") or digest_to_cid(event.digest),
-        "created_at": created_at,
-        "block_number": event.at.block_number,
-        "block_hash": event.at.block_hash,
-        "tx_hash": event.at.tx_hash,
-        "log_index": event.at.log_index,
-        "upvotes": 0,
-        "downvotes": 0,
-        "score": 0,
-        "reply_count": 0,
-        "hot": ranking.hot(0, 0, created_at),
-        "controversial": 0.0,
-        "wilson": 0.0,
-        **content,
-    }
-
-
-VOTE_EVENT_COLUMNS = (
-    "tx_hash", "log_index", "block_number", "block_hash", "post_id", "voter", "direction", "upvotes", "downvotes",
-)  # fmt: skip
-
-
-def vote_event_row(event: VoteCast) -> tuple[Any, ...]:
-    """The vote_events row of a VoteCast, in VOTE_EVENT_COLUMNS order (tuples: thousands per range)."""
-    at = event.at
-    return (
-        at.tx_hash, at.log_index, at.block_number, at.block_hash,
-        event.post_id, event.voter, event.direction, event.upvotes, event.downvotes,
-    )  # fmt: skip
-
-
-def tally_row(post_id: int, upvotes: int, downvotes: int, created_at: int) -> dict[str, Any]:
-    """Derived columns of a post from its tallies."""
-    return {
-        "pid": post_id,
-        "upvotes": upvotes,
-        "downvotes": downvotes,
-        "score": upvotes - downvotes,
-        "hot": ranking.hot(upvotes, downvotes, created_at),
-        "controversial": ranking.controversial(upvotes, downvotes),
-        "wilson": ranking.wilson(upvotes, downvotes),
-    }
-
-
-# -- store --------------------------------------------------------------------------------------
-
-
 def store_range(conn: Connection, batch: RangeBatch, content: ContentLookup) -> int:
-    """Write a decoded range and move the checkpoint to its end, in the caller's transaction.
+    """Write a decoded range's rows, in the caller's transaction (which also moves the checkpoint).
 
-    ``NonceUsed`` events are not stored: nothing reads them (the relay asks the contract).
     Returns how many items were quarantined: an item whose mapping raises never stops the range
     (a post is stored as invalid with the reason, a vote is skipped and logged).
     """
@@ -134,7 +59,7 @@ def store_range(conn: Connection, batch: RangeBatch, content: ContentLookup) -> 
     quarantined = len(vote_events) - len(votes)
     latest: Latest | None = None
     if votes:
-        insert_ignore_fast(conn, VoteEvent.__table__, VOTE_EVENT_COLUMNS, vote_rows)
+        insert_ignore_fast(conn, _VOTE_EVENTS, VOTE_EVENT_COLUMNS, vote_rows)
         later = conn.execute(select(VoteEvent.post_id).where(VoteEvent.block_number > batch.end).limit(1)).first()
         if later is None:  # then each post's (and pair's) last event here is its latest of all
             latest = latest_votes(votes)
@@ -146,14 +71,6 @@ def store_range(conn: Connection, batch: RangeBatch, content: ContentLookup) -> 
     elif votes:  # re-indexing below stored events: derive from everything stored
         refresh_tallies(conn, sorted({e.post_id for e in votes}))
         refresh_votes(conn, sorted({(e.post_id, e.voter) for e in votes}))
-    blocks = [
-        {"number": n, "hash": h["hash"], "parent_hash": h.get("parentHash")}
-        for n, h in sorted(batch.headers.items())
-        if h is not None
-    ]
-    insert_ignore(conn, Block.__table__, blocks)
-    conn.execute(delete(Block).where(and_(Block.number < batch.end - KEEP_BLOCKS, Block.number != batch.end)))
-    set_checkpoint(conn, batch.end, batch.end_hash)
     return quarantined
 
 
@@ -172,24 +89,6 @@ def _map_votes(votes: list[VoteCast]) -> tuple[list[VoteCast], list[tuple[Any, .
         kept.append(event)
         rows.append(row)
     return kept, rows
-
-
-@dataclass
-class Latest:
-    """A range's last tallies per post and last vote per (post, voter), in chain order."""
-
-    tallies: dict[int, tuple[int, int]]
-    current: dict[tuple[int, str], VoteCast]
-
-
-def latest_votes(votes: list[VoteCast]) -> Latest:
-    """The range's latest tallies and votes: the stored truth when nothing later is stored."""
-    tallies: dict[int, tuple[int, int]] = {}
-    current: dict[tuple[int, str], VoteCast] = {}
-    for event in sorted(votes, key=lambda e: (e.at.block_number, e.at.log_index)):
-        tallies[event.post_id] = (event.upvotes, event.downvotes)
-        current[(event.post_id, event.voter)] = event
-    return Latest(tallies, current)
 
 
 def _store_posts(
@@ -213,9 +112,9 @@ def _store_posts(
     outside = sorted({e.parent_id for e in posts if e.parent_id} - {e.post_id for e in posts})
     for part in chunks(outside):
         query = select(Post.id, Post.root_id, Post.depth, Post.reply_count).where(Post.id.in_(part))
-        for pid, root, depth, replies in conn.execute(query):
+        for pid, root, depth, reply_count in conn.execute(query):
             shape[pid] = (root, depth)
-            stored_replies[pid] = replies
+            stored_replies[pid] = reply_count
     replies: dict[int, int] = {}
     for event in posts:
         if event.parent_id:
@@ -250,11 +149,11 @@ def _store_posts(
         rows.append(row)
         if fields["content_status"] == "missing":
             missing.append({"cid": cid, "attempts": 0, "next_attempt_at": 0.0, "last_error": None})
-    _insert_rows(conn, Post.__table__, rows)
-    _insert_rows(conn, ContentQueue.__table__, missing)
+    _insert_rows(conn, _POSTS, rows)
+    _insert_rows(conn, _CONTENT_QUEUE, missing)
     if fresh:
         counts = [(stored_replies[p] + replies[p], p) for p in sorted(stored_replies)]
-        execute_many(conn, "UPDATE posts SET reply_count = ? WHERE id = ?", counts)
+        bulk.set_reply_counts(conn, counts)
     else:
         refresh_reply_counts(conn, sorted(replies))
     return quarantined
@@ -275,12 +174,6 @@ def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> 
         insert_ignore_fast(conn, table, columns, [tuple(row[c] for c in columns) for row in rows])
 
 
-def set_checkpoint(conn: Connection, number: int, block_hash: str) -> None:
-    """The last block whose logs are all in the index."""
-    set_meta(conn, "indexed_block", str(number))
-    set_meta(conn, "indexed_block_hash", block_hash)
-
-
 # -- derived columns ------------------------------------------------------------------------------
 
 
@@ -296,15 +189,8 @@ def _write_current_votes(conn: Connection, current: dict[tuple[int, str], VoteCa
     """Set each pair's current vote to its latest event: upsert non-zero votes, delete withdrawn ones."""
     withdrawn = [pair for pair, e in current.items() if e.direction == 0]
     rows = [(p, v, e.direction, e.at.block_number, e.at.log_index) for (p, v), e in current.items() if e.direction != 0]
-    execute_many(conn, "DELETE FROM votes WHERE post_id = ? AND voter = ?", withdrawn)
-    execute_many(conn, UPSERT_VOTE, rows)
-
-
-UPSERT_VOTE = (
-    "INSERT INTO votes (post_id, voter, direction, block_number, log_index) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT (post_id, voter) DO UPDATE SET direction = excluded.direction, "
-    "block_number = excluded.block_number, log_index = excluded.log_index"
-)
+    bulk.delete_votes(conn, withdrawn)
+    bulk.upsert_votes(conn, rows)
 
 
 def _write_tallies(conn: Connection, tallies: dict[int, tuple[int, int]]) -> None:
@@ -312,7 +198,7 @@ def _write_tallies(conn: Connection, tallies: dict[int, tuple[int, int]]) -> Non
     for part in chunks(sorted(tallies)):
         created = conn.execute(select(Post.id, Post.created_at).where(Post.id.in_(part))).all()
         rows = [tally_row(pid, *tallies[pid], created_at) for pid, created_at in created]
-        update_by_key(conn, Post.__table__, TALLY_ORDER, [tuple(row[c] for c in TALLY_KEYS) for row in rows])
+        update_by_key(conn, _POSTS, TALLY_ORDER, [tuple(row[c] for c in TALLY_KEYS) for row in rows])
 
 
 TALLY_ORDER = ("id", "upvotes", "downvotes", "score", "hot", "controversial", "wilson")
@@ -321,8 +207,8 @@ TALLY_KEYS = ("pid", *TALLY_ORDER[1:])  # tally_row's names of TALLY_ORDER
 
 def _write_votes(conn: Connection, pairs: list[tuple[int, str]], rows: list[dict[str, Any]]) -> None:
     """Replace the current votes of ``pairs`` with ``rows`` (pairs without a row have no vote)."""
-    execute_many(conn, "DELETE FROM votes WHERE post_id = ? AND voter = ?", pairs)
-    _insert_rows(conn, Vote.__table__, rows)
+    bulk.delete_votes(conn, pairs)
+    _insert_rows(conn, _VOTES, rows)
 
 
 def refresh_tallies(conn: Connection, post_ids: list[int]) -> None:
@@ -371,8 +257,8 @@ def refresh_votes(conn: Connection, pairs: list[tuple[int, str]]) -> None:
 # -- rollback and wipe ----------------------------------------------------------------------------
 
 
-def rollback_above(conn: Connection, fork_block: int, fork_hash: str) -> int:
-    """Delete everything from blocks above ``fork_block``, recompute what it touched; returns rows removed."""
+def rollback_above(conn: Connection, fork_block: int) -> int:
+    """Delete Board's rows from blocks above ``fork_block``, recompute what they touched; returns rows removed."""
     parents = [p for (p,) in conn.execute(select(Post.parent_id).where(Post.block_number > fork_block).distinct())]
     pairs = list(
         conn.execute(select(VoteEvent.post_id, VoteEvent.voter).where(VoteEvent.block_number > fork_block).distinct())
@@ -380,17 +266,14 @@ def rollback_above(conn: Connection, fork_block: int, fork_hash: str) -> int:
     removed = 0
     for model in (Post, VoteEvent):
         removed += conn.execute(delete(model).where(model.block_number > fork_block)).rowcount or 0
-    conn.execute(delete(Block).where(Block.number > fork_block))
     conn.execute(delete(ContentQueue).where(ContentQueue.cid.not_in(select(Post.cid))))
     refresh_reply_counts(conn, sorted({p for p in parents if p}))
     refresh_tallies(conn, sorted({pid for pid, _ in pairs}))
     refresh_votes(conn, sorted((pid, voter) for pid, voter in pairs))
-    set_checkpoint(conn, fork_block, fork_hash)
     return removed
 
 
 def wipe(conn: Connection) -> None:
-    """Empty the index, keeping only the schema version (the chain identity is set again by the caller)."""
-    for model in (Post, VoteEvent, Vote, Block, ContentQueue):
+    """Delete every row of Board's tables (the engine forgets its blocks and checkpoint apart)."""
+    for model in (Post, VoteEvent, Vote, ContentQueue):
         conn.execute(delete(model))
-    conn.execute(delete(Meta).where(Meta.key != "schema_version"))

@@ -84,7 +84,7 @@ def test_indexer_follows_new_blocks(board, settings):
     thread = threading.Thread(target=indexer.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        wait_for(lambda: indexer.state.caught_up)
+        wait_for(lambda: indexer.health.caught_up)
         new_id = board.post(sha256(b"late"))
         board.vote(new_id, 1)
         with indexer.engine.connect() as conn:
@@ -143,7 +143,7 @@ def test_confirmations_hold_back_the_newest_blocks(board, data_dir, ganache, dat
     seed(board, posts=3)
     settings = make_settings(data_dir, ganache.url, database_url, confirmations=2)
     indexer = run_once(settings)
-    assert indexer.state.indexed_block == board.w3.eth.block_number - 2
+    assert indexer.health.indexed_block == board.w3.eth.block_number - 2
 
 
 LOG = {
@@ -171,7 +171,7 @@ def test_malformed_log_is_skipped_and_counted(board, settings, caplog):
     indexer = Indexer(settings)
     good = {**LOG, "topics": [], "data": "0x"}
     events = indexer._decode([good])
-    assert events == [] and indexer.state.malformed_logs == 1
+    assert events == [] and indexer.health.malformed_logs == 1
     assert "skipping malformed log in tx 0x" + "cd" * 32 in caplog.text
 
 
@@ -209,7 +209,7 @@ def test_reorg_removes_orphaned_posts_and_votes(own_chain, data_dir, database_ur
     for _ in range(3):
         w3.provider.make_request("evm_mine", [])
     indexer.run(once=True)
-    assert indexer.state.reorgs >= 1
+    assert indexer.health.reorgs >= 1
     assert_matches_chain(board, indexer.engine)
     with indexer.engine.connect() as conn:
         assert conn.execute(select(Post.cid).where(Post.id == replacement)).scalar() == digest_to_cid(
@@ -247,14 +247,14 @@ def test_replaced_chain_rebuilds_the_index(data_dir, database_url):
         settings = make_settings(data_dir, first.url, database_url)
         indexer = run_once(settings)
         old_genesis = indexer._genesis
-        assert indexer.state.indexed_block == board.w3.eth.block_number
+        assert indexer.health.indexed_block == board.w3.eth.block_number
     with Ganache(port) as second:
         w3 = connect(second)
         w3.provider.make_request("evm_mine", [])  # the new deployment lands in another block
         new_board = deploy_board(w3, data_dir)
         new_id = new_board.post(sha256(b"new world"))
         indexer = run_once(settings)
-        assert indexer.state.rebuilds == 1 and indexer._genesis != old_genesis
+        assert indexer.health.rebuilds == 1 and indexer._genesis != old_genesis
         assert_matches_chain(new_board, indexer.engine)
         with indexer.engine.connect() as conn:
             assert conn.execute(select(Post.id)).scalars().all() == [new_id]

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select, text
 
 from backend.db.models import Base
 from backend.db.session import ensure_schema, make_engine
-from backend.indexer.store import wipe
+from backend.indexer.runner import wipe
 from backend.limits import BUCKETS, VALUES, Limits, client_key
 
 

@@ -265,7 +265,7 @@ def test_a_node_fetching_the_poison_from_a_peer_quarantines_it_and_its_queue_mov
     assert (row.title, row.body, row.content_error) == (None, None, SURROGATE_REASON)
     with indexer.engine.connect() as conn:
         assert conn.execute(select(ContentQueue.cid)).all() == [(cid_of(encode_document("Later", "after the poison")),)]
-    assert indexer.state.error is None
+    assert indexer.health.error is None
 
 
 # -- defence in depth: a bug in mapping one item quarantines that item only ---------------------------------------
@@ -302,7 +302,7 @@ def test_a_post_whose_mapping_raises_is_stored_invalid_and_the_range_commits(
     assert (row.content_status, row.title, row.content_error) == ("invalid", None, "could not be indexed: KeyError")
     assert _row(indexer.engine, before).content_status == "pinned"
     assert _row(indexer.engine, after).content_status == "pinned"
-    assert (indexer.state.quarantined, indexer.state.error) == (1, None)
+    assert (indexer.health.quarantined, indexer.health.error) == (1, None)
 
 
 def test_a_content_queue_cid_whose_write_fails_is_quarantined_and_the_other_cids_resolve(

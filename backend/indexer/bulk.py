@@ -1,0 +1,38 @@
+"""Raw SQL fast paths of ``store``: one statement for many rows, straight through the driver's executemany.
+
+Kept as raw SQL for speed: on a backfill these run for thousands of rows per range, and SQLAlchemy's
+per-row parameter processing was most of their cost. Statements are constants of ours; every value is a
+bound parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from backend.db.write import execute_many
+
+_SET_REPLY_COUNT = "UPDATE posts SET reply_count = ? WHERE id = ?"
+_DELETE_VOTE = "DELETE FROM votes WHERE post_id = ? AND voter = ?"
+_UPSERT_VOTE = (
+    "INSERT INTO votes (post_id, voter, direction, block_number, log_index) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (post_id, voter) DO UPDATE SET direction = excluded.direction, "
+    "block_number = excluded.block_number, log_index = excluded.log_index"
+)
+
+
+def set_reply_counts(conn: Connection, counts: Sequence[tuple[int, int]]) -> None:
+    """Set posts' reply_count from (count, post id) pairs."""
+    execute_many(conn, _SET_REPLY_COUNT, counts)
+
+
+def delete_votes(conn: Connection, pairs: Sequence[tuple[int, str]]) -> None:
+    """Remove the current votes of these (post id, voter) pairs."""
+    execute_many(conn, _DELETE_VOTE, pairs)
+
+
+def upsert_votes(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Set current votes from (post id, voter, direction, block number, log index) rows."""
+    execute_many(conn, _UPSERT_VOTE, rows)

@@ -1,0 +1,104 @@
+"""Map: decoded Board events -> index rows (pure: no I/O, no database).
+
+The domain side of the indexer, with ``decode`` and ``store``: what a PostCreated or a VoteCast becomes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from backend import ranking
+from backend.content.cid import digest_hex, digest_to_cid
+from backend.indexer.decode import PostCreated, VoteCast
+
+# PostgreSQL refuses NUL in text; SQLite's and PostgreSQL's drivers refuse lone surrogates (UnicodeEncodeError)
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+class Unstorable(ValueError):
+    """A row holds text the database driver would refuse."""
+
+
+def check_storable(row: dict[str, Any]) -> None:
+    """Raise Unstorable when a text value of ``row`` holds NUL or a lone surrogate (it would fail the range)."""
+    for name, value in row.items():
+        if value.__class__ is str and _UNSTORABLE.search(value):
+            raise Unstorable(f"column {name} holds text the database cannot store")
+
+
+def quarantine_reason(exc: BaseException) -> str:
+    """content_error of a post whose mapping raised: the type only (its message may hold the bad text)."""
+    return f"could not be indexed: {type(exc).__name__}"
+
+
+def post_row(event: PostCreated, root_id: int, depth: int, created_at: int, content: dict[str, Any]) -> dict[str, Any]:
+    """The posts row of a PostCreated, before any votes."""
+    return {
+        "id": event.post_id,
+        "author": event.author,
+        "parent_id": event.parent_id or None,
+        "root_id": root_id,
+        "depth": depth,
+        "digest": digest_hex(event.digest),
+        "cid": content.get("cid") or digest_to_cid(event.digest),
+        "created_at": created_at,
+        "block_number": event.at.block_number,
+        "block_hash": event.at.block_hash,
+        "tx_hash": event.at.tx_hash,
+        "log_index": event.at.log_index,
+        "upvotes": 0,
+        "downvotes": 0,
+        "score": 0,
+        "reply_count": 0,
+        "hot": ranking.hot(0, 0, created_at),
+        "controversial": 0.0,
+        "wilson": 0.0,
+        **content,
+    }
+
+
+VOTE_EVENT_COLUMNS = (
+    "tx_hash", "log_index", "block_number", "block_hash", "post_id", "voter", "direction", "upvotes", "downvotes",
+)  # fmt: skip
+
+
+def vote_event_row(event: VoteCast) -> tuple[Any, ...]:
+    """The vote_events row of a VoteCast, in VOTE_EVENT_COLUMNS order (tuples: thousands per range)."""
+    at = event.at
+    return (
+        at.tx_hash, at.log_index, at.block_number, at.block_hash,
+        event.post_id, event.voter, event.direction, event.upvotes, event.downvotes,
+    )  # fmt: skip
+
+
+def tally_row(post_id: int, upvotes: int, downvotes: int, created_at: int) -> dict[str, Any]:
+    """Derived columns of a post from its tallies."""
+    return {
+        "pid": post_id,
+        "upvotes": upvotes,
+        "downvotes": downvotes,
+        "score": upvotes - downvotes,
+        "hot": ranking.hot(upvotes, downvotes, created_at),
+        "controversial": ranking.controversial(upvotes, downvotes),
+        "wilson": ranking.wilson(upvotes, downvotes),
+    }
+
+
+@dataclass
+class Latest:
+    """A range's last tallies per post and last vote per (post, voter), in chain order."""
+
+    tallies: dict[int, tuple[int, int]]
+    current: dict[tuple[int, str], VoteCast]
+
+
+def latest_votes(votes: list[VoteCast]) -> Latest:
+    """The range's latest tallies and votes: the stored truth when nothing later is stored."""
+    tallies: dict[int, tuple[int, int]] = {}
+    current: dict[tuple[int, str], VoteCast] = {}
+    for event in sorted(votes, key=lambda e: (e.at.block_number, e.at.log_index)):
+        tallies[event.post_id] = (event.upvotes, event.downvotes)
+        current[(event.post_id, event.voter)] = event
+    return Latest(tallies, current)
