@@ -16,8 +16,9 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from eth_typing import ABI
 from web3 import Web3
 from web3.contract import Contract
 
@@ -141,7 +142,7 @@ def find_deployment(w3: Web3, settings: Settings) -> Deployment:
         deployment = Deployment.from_record(record)
         if deployment.genesis_hash and deployment.genesis_hash != genesis:
             continue
-        if w3.eth.get_code(deployment.address) in (b"", b"\x00"):
+        if w3.eth.get_code(Web3.to_checksum_address(deployment.address)) in (b"", b"\x00"):
             continue
         version = board_version(deployment.abi)
         if version != BOARD_VERSION:
@@ -159,4 +160,5 @@ def find_deployment(w3: Web3, settings: Settings) -> Deployment:
 
 def board(w3: Web3, deployment: Deployment) -> Contract:
     """The Board contract handle."""
-    return w3.eth.contract(address=deployment.address, abi=deployment.abi)
+    # the ABI is the deployment record's JSON: its shape is the compiler's, not checked here
+    return w3.eth.contract(address=Web3.to_checksum_address(deployment.address), abi=cast(ABI, deployment.abi))

@@ -16,6 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 from urllib.parse import urlparse
 
 import httpx
@@ -108,9 +109,9 @@ class Ganache:
             self.db_path.mkdir(parents=True, exist_ok=True)
         if self._log_path is not None:
             self._log_path.parent.mkdir(parents=True, exist_ok=True)
-            out = self._log_path.open("ab")
+            out: BinaryIO | int = self._log_path.open("ab")
         else:
-            out = subprocess.DEVNULL  # type: ignore[assignment]
+            out = subprocess.DEVNULL
         # Its own session: Ctrl-C reaches the app, which then stops Ganache cleanly.
         self.process = subprocess.Popen(
             self._args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy()

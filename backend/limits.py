@@ -118,7 +118,7 @@ class Limits:
             tat, granted = conn.execute(self._take, params).one()
         if granted:
             return 0.0
-        return max(max(tat, now) + inc - now - window, _EPSILON)
+        return max(float(max(tat, now)) + inc - now - window, _EPSILON)
 
     def refund(self, key: str, cost: float, limit: float, window: float) -> None:
         """Give back ``cost`` units taken from ``key`` (a later check refused the request, or less was used)."""
@@ -139,7 +139,7 @@ class Limits:
             tat = conn.execute(select(BUCKETS.c.tat).where(BUCKETS.c.key == key)).scalar()
         if tat is None or tat <= now:
             return float(limit)
-        return max(0.0, limit - (tat - now) * limit / window)
+        return max(0.0, limit - (float(tat) - now) * limit / window)
 
     def left_many(self, keys: Iterable[str], limit: float, window: float) -> dict[str, float]:
         """``left`` for many keys in one query."""
@@ -257,7 +257,7 @@ def _counter_engine(engine: Engine) -> Engine:
     Counters need no durable commit (a crash forgets a few seconds of them), so commits do not wait for
     the WAL flush; every operation here is a single statement, so autocommit saves the BEGIN and COMMIT
     round trips; and no pre-ping (another round trip) on checkout: a connection the server dropped fails
-    one request with a 503 and is replaced. A take costs one round trip (3.4 ms -> ~0.3 ms measured).
+    one request with a 503 and is replaced. A take costs one round trip (docs/benchmarks.md has the timings).
     """
     url = engine.url.render_as_string(hide_password=False)
     with _COUNTER_ENGINES_LOCK:

@@ -21,17 +21,21 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from eth_abi import decode as abi_decode
+from eth_abi.abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from eth_typing import ABIError, HexStr
+from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
+from web3.providers.base import JSONBaseProvider
+from web3.types import RPCEndpoint, StateOverride
 
 from backend.content.cid import digest_to_cid, hex_to_digest
 from backend.content.pins import PinStore
@@ -70,7 +74,7 @@ class SignedAction:
     prefix: str = ""
 
 
-_ERROR_MESSAGES = {
+_ERROR_MESSAGES: dict[str, Callable[[tuple[Any, ...]], str]] = {
     "PostNotFound": lambda a: f"post {a[0]} does not exist",
     "ParentNotFound": lambda a: f"parent post {a[0]} does not exist",
     "PostMismatch": lambda a: (
@@ -98,7 +102,7 @@ PENDING_TTL = HOUR  # a relayed tx not mined in an hour no longer holds its sign
 TX_NONCE_TTL = DAY
 MIN_ITEM_GAS = 30_000  # no post or vote costs less: a signer or budget with less left is refused before simulating
 # eth_estimateGas takes no state override on every node (Ganache 7 refuses a third parameter), so an action that
-# follows a pending one is simulated with eth_call and given this limit; the measured signed actions use 55-110k
+# follows a pending one is simulated with eth_call and given this limit, above any signed action's gas (bench/gas.py)
 BOUND_TX_GAS, BOUND_ITEM_GAS = 60_000, 150_000
 HEAD_CACHE = 1.0  # seconds a head block, gas price and tip are reused across requests
 
@@ -163,10 +167,10 @@ class Relayer:
         self._head: tuple[float, Head] | None = None
         self._head_lock = threading.Lock()
         self._nonce_slot: int | None = -1  # -1: not probed yet; None: the node takes no state override
-        self._errors = {
+        self._errors: dict[bytes, ABIError] = {
             keccak(text=f"{e['name']}({','.join(i['type'] for i in e['inputs'])})")[:4]: e
             for e in board.abi
-            if e.get("type") == "error"
+            if e["type"] == "error"
         }
 
     @property
@@ -259,7 +263,9 @@ class Relayer:
 
     def _batch(self, requests: list[tuple[str, list[Any]]]) -> list[Any]:
         """Results of one JSON-RPC batch, in order; None for a call the node answered with an error."""
-        answers = self.w3.provider.make_batch_request(requests)  # type: ignore[arg-type]
+        # the relayer's Web3 is made on an HTTP provider (chain.connect), which batches
+        provider = cast(JSONBaseProvider, self.w3.provider)
+        answers = provider.make_batch_request([(RPCEndpoint(method), params) for method, params in requests])
         if not isinstance(answers, list):  # the node refused the whole batch
             raise RelayError(f"the node refused a batch request: {answers}", status_code=502)
         return [answer.get("result") if isinstance(answer, dict) else None for answer in answers]
@@ -448,25 +454,28 @@ class Relayer:
                         {"from": self.sender}, "pending"
                     )  # Ganache's estimate drops the revert data; a call has it
                     raise
-            state = self._nonce_override(overrides)
-            if state is None:
+            override = self._nonce_override(overrides)
+            if override is None:
                 raise RelayError(
                     "this node cannot simulate an action that follows a pending one: send it after that is mined",
                     status_code=409,
                 )
-            call.call({"from": self.sender}, "pending", state)
+            call.call({"from": self.sender}, "pending", override)
             return BOUND_TX_GAS + BOUND_ITEM_GAS * items
         except ContractCustomError as exc:
             raise RelayError(self.explain(_revert_data(exc))) from exc
         except ContractLogicError as exc:
             raise RelayError(f"the contract refused it: {exc.message or exc}") from exc
 
-    def _nonce_override(self, nonces: dict[str, int]) -> dict[str, Any] | None:
+    def _nonce_override(self, nonces: dict[str, int]) -> StateOverride | None:
         """An eth_call state override setting ``nonces[signer]``; None when the node takes no overrides."""
         slot = self._find_nonce_slot()
         if slot is None:
             return None
-        diff = {_mapping_slot(signer, slot): "0x" + nonce.to_bytes(32, "big").hex() for signer, nonce in nonces.items()}
+        diff = {
+            _mapping_slot(signer, slot): HexStr("0x" + nonce.to_bytes(32, "big").hex())
+            for signer, nonce in nonces.items()
+        }
         return {self.board.address: {"stateDiff": diff}}
 
     def _find_nonce_slot(self) -> int | None:
@@ -475,9 +484,11 @@ class Relayer:
             probe = Web3.to_checksum_address(keccak(text="indelible nonce slot probe")[-20:])
             self._nonce_slot = None
             for slot in range(16):
-                state = {self.board.address: {"stateDiff": {_mapping_slot(probe, slot): "0x" + "00" * 31 + "2a"}}}
+                override: StateOverride = {
+                    self.board.address: {"stateDiff": {_mapping_slot(probe, slot): HexStr("0x" + "00" * 31 + "2a")}}
+                }
                 try:
-                    if int(self.board.functions.nonces(probe).call({}, "latest", state)) == 42:
+                    if int(self.board.functions.nonces(probe).call({}, "latest", override)) == 42:
                         self._nonce_slot = slot
                         break
                 except (Web3Exception, ValueError):
@@ -590,14 +601,14 @@ class Relayer:
         a replaced dev chain) must not leave a gap, so then the node's count wins.
         The last send is kept in the shared store, so every instance sees it.
         """
-        pending = self.w3.eth.get_transaction_count(self.sender, "pending")
+        pending = self.w3.eth.get_transaction_count(Web3.to_checksum_address(self.sender), "pending")
         last = self.limits.get([self._tx_nonce_key]).get(self._tx_nonce_key)
         if last is not None and last["nonce"] >= pending and self._node_knows(last["tx"]):
             return int(last["nonce"]) + 1
         return pending
 
     def _node_knows(self, tx_hash: str) -> bool:
-        answer = self.w3.provider.make_request("eth_getTransactionByHash", [tx_hash])
+        answer = self.w3.provider.make_request(RPCEndpoint("eth_getTransactionByHash"), [tx_hash])
         return answer.get("result") is not None
 
 
@@ -610,7 +621,7 @@ def _refill_wait(need: float, left: float, limit: float, window: float) -> float
     return math.inf if need > limit else (need - left) * window / limit
 
 
-def _mapping_slot(key: str, slot: int) -> str:
+def _mapping_slot(key: str, slot: int) -> HexStr:
     """The storage slot of ``mapping(address => ...)[key]`` declared at ``slot`` (Solidity's layout)."""
     return Web3.to_hex(keccak(bytes.fromhex(key[2:].rjust(64, "0")) + slot.to_bytes(32, "big")))
 
