@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from eth_account import Account
 from sqlalchemy import select
 from web3 import Web3
 
@@ -14,10 +15,11 @@ from backend.content.document import encode_document
 from backend.db.models import Post, Vote
 from backend.db.session import make_engine
 from backend.devchain import Ganache
+from backend.eip712 import sign, split_signature
 from backend.indexer import store
-from backend.indexer.decode import MalformedLog, decode_log
+from backend.indexer.decode import POST_CREATED, TOPICS, MalformedLog, decode_log
 from backend.indexer.fetch import RangeSizer
-from backend.indexer.rpc import RpcError
+from backend.indexer.rpc import Rpc, RpcError
 from backend.indexer.runner import Indexer
 from tests.backend.conftest import BoardHandle, connect, deploy_board, dump_index, make_settings, wait_for
 
@@ -125,6 +127,40 @@ def test_refused_log_ranges_shrink_and_still_index_everything(board, settings, m
     indexer.run(once=True)
     assert max(spans) > 3 and indexer.sizer.span <= 6
     assert_matches_chain(board, indexer.engine)
+
+
+def test_indexer_asks_the_node_only_for_posts_and_votes(board, settings):
+    signer = Account.from_key(sha256(b"indexer topics signer"))
+    digest = sha256(b"signed post")
+    message = {
+        "author": signer.address, "digest": digest, "parentId": 0, "parentDigest": bytes(32), "nonce": 0,
+        "deadline": 2**40,
+    }  # fmt: skip
+    chain_id, address = board.w3.eth.chain_id, board.contract.address
+    struct = (
+        signer.address,
+        digest,
+        0,
+        bytes(32),
+        0,
+        2**40,
+        *split_signature(sign(signer, "post", message, chain_id, address)),
+    )
+    board.w3.eth.wait_for_transaction_receipt(board.contract.functions.batch([struct], []).transact())
+    head = board.w3.eth.block_number
+    everything = Rpc(settings.rpc_url)
+    try:
+        all_topics = {log["topics"][0] for log in everything.get_logs(address, 0, head)}
+    finally:
+        everything.close()
+    indexer = run_once(settings)
+    asked = {log["topics"][0] for log in indexer.rpc.get_logs(address, 0, head)}
+    indexer.close()
+    assert len(all_topics) == 2 and POST_CREATED in all_topics  # the signed post's NonceUsed is on chain
+    assert asked == {POST_CREATED} and set(TOPICS) >= asked
+    assert indexer.health.malformed_logs == 0
+    with indexer.engine.connect() as conn:
+        assert conn.execute(select(Post.author)).scalars().all() == [signer.address]
 
 
 def test_range_sizer_halves_on_refusal_and_doubles_when_sparse():
