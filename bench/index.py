@@ -278,23 +278,15 @@ overlapped with Ganache mining the previous batch).
 Both sides are measured the same way: {RUNS} full backfills, each into a fresh, empty index in a data dir
 of its own (runs: {", ".join(f"{s:.2f}" for s in r["index_runs"])} s), then {RUNS} fetch-only passes over the
 ranges the backfill read (runs: {", ".join(f"{s:.2f}" for s in r["fetch_runs"])} s); the best of each counts.
-Before this was made symmetric the backfill was a single (first, coldest) run against the best of 3
-fetches. The backfill includes fetching, decoding, mapping, writing the rows, deriving tallies, rankings,
+The backfill includes fetching, decoding, mapping, writing the rows, deriving tallies, rankings,
 reply counts and current votes, and committing each range with its checkpoint; the next range is fetched
 and decoded on a second connection while the current one is written. It asks the node only for the
 events it stores, PostCreated and VoteCast (an eth_getLogs topics filter), so the `NonceUsed` half of the
 chain's events (nothing reads them: the relayer asks the contract for nonces) never leaves the node; the
-fetch-only passes use the same filter, and both rows count the stored events.
-
-Where the time goes (timed per call on the same chain, per backfill): reading a range (eth_getLogs, JSON,
-headers, decoding) about 0.35 s on the read-ahead thread, of which Ganache and the JSON parsing are the
-0.2-0.25 s of the fetch-only figure, headers about 0.03 s and decoding about 0.05 s; storing about 0.2 s
-on the main thread (posts 0.1, vote events 0.04, tallies and current votes 0.05), overlapped with the
-reads. The backfill is now bound by reading: the first range is read before anything can be stored, and
-decoding competes with storing for the interpreter (the GIL). The index includes the API's composite
-read indexes on `posts` (schema v3 creates them with the tables). Both figures are noisy on a loaded
-machine: with those indexes, runs gave ratios of 0.47, 0.51, 0.51 and 0.56 (without them, 15 runs gave
-0.46-0.61, most 0.53-0.55; 0.36-0.39 before the indexer changes of this session).
+fetch-only passes use the same filter, and both rows count the stored events. The backfill is bound by
+reading: the first range is read before anything can be stored, and decoding competes with storing for
+the interpreter (the GIL). Both figures are noisy on a loaded machine: compare runs made one after the
+other on the same seeded chain (`--chain-dir`).
 """
 
 
