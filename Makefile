@@ -1,4 +1,4 @@
-# Indelible: `make run` starts everything, `make test` runs every test.
+# Indelible: `make run` starts everything, `make test` runs every test, `make check` runs every linter.
 # Both install what is missing first; a second run starts in seconds.
 
 SHELL := /bin/bash
@@ -11,14 +11,21 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup compile run test test-contracts test-backend system-packages lint clean
+.PHONY: setup setup-dev compile run test test-contracts test-backend system-packages check lint clean
 
 setup: $(VENV)/.installed node_modules/.installed .solcx/solc-v$(SOLC_VERSION)
 setup: vendor
+# Tests and checks also need the development tools (requirements-dev.txt); `make run` does not.
+setup-dev: setup $(VENV)/.dev-installed
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+# One pip run for both files (requirements-dev.txt includes requirements.txt): brownie's exact pins must hold.
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
 # Schemathesis (API fuzzing) pins a hypothesis that clashes with brownie's: its own venv.
@@ -73,10 +80,10 @@ run: compile
 # which make treats as a failure like any other non-zero code.
 test: system-packages test-contracts test-backend
 
-test-contracts: compile
+test-contracts: compile setup-dev
 	$(PY) -m pytest tests/contracts --network indelible-test -ra
 
-test-backend: compile
+test-backend: compile setup-dev
 	$(PY) -m pytest -p no:pytest-brownie tests/backend tests/browser -ra
 test-backend: .venv-fuzz/.installed system-packages
 
@@ -84,8 +91,16 @@ test-backend: .venv-fuzz/.installed system-packages
 system-packages:
 	@scripts/system_packages.sh chromium
 
-lint: setup
+# Every linter and type checker, each pinned (requirements-dev.txt, package.json devDependencies); CI runs this first.
+check: setup-dev
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+	eslint --max-warnings 0 .
+	tsc -p tsconfig.json
+	solhint --disc --max-warnings 0 'contracts/**/*.sol'
+
+lint: check
 
 clean:
 	rm -rf build reports .solcx .pytest_cache

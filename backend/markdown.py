@@ -25,7 +25,7 @@ from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
-from markdown_it.renderer import RendererHTML
+from markdown_it.renderer import RendererProtocol
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
@@ -55,7 +55,9 @@ class RenderBudgetExceeded(RuntimeError):
     """The body took too long to parse or gave too much HTML: it is shown as plain text instead."""
 
 
-def _image_as_link(tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+def _image_as_link(
+    _renderer: RendererProtocol, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
     token = tokens[idx]
     alt = "".join(child.content for child in token.children or []) or "untitled"
     src = str(token.attrGet("src") or "")
@@ -66,7 +68,9 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def _shift_heading(tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+def _shift_heading(
+    _renderer: RendererProtocol, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
     token = tokens[idx]
     level = min(int(token.tag[1]) + HEADING_SHIFT, 6)
     return f"<h{level}>" if token.nesting == 1 else f"</h{level}>\n"
@@ -100,11 +104,9 @@ def _parser(tables: bool = True) -> MarkdownIt:
     md.inline.ruler.before("text", "deadline", _inline_deadline)
     for name in md.inline.ruler2.get_all_rules():  # between post-processing passes too
         md.inline.ruler2.before(name, f"deadline_{name}", _post_deadline)
-    renderer: Any = md.renderer
-    assert isinstance(renderer, RendererHTML)
-    renderer.rules["image"] = _image_as_link
-    renderer.rules["heading_open"] = _shift_heading
-    renderer.rules["heading_close"] = _shift_heading
+    md.add_render_rule("image", _image_as_link)
+    md.add_render_rule("heading_open", _shift_heading)
+    md.add_render_rule("heading_close", _shift_heading)
     return md
 
 

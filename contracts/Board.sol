@@ -9,6 +9,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 /// replies to a post, or votes on it, directly or through a relayer with an EIP-712 signature.
 /// A reply or a vote names its target by id and digest, so it can only land on the post its sender saw.
 /// Nothing can remove, edit or hide a post: there is no owner, no pause and no upgrade path.
+/// @author Indelible
 contract Board is EIP712 {
     /*//////////////////////////////////////////////////////////////
                                  EVENTS
@@ -250,8 +251,7 @@ contract Board is EIP712 {
 
     /// @notice Returns the EIP-712 domain separator (name "Indelible", version "2", this chain, this contract).
     /// @return The domain separator.
-    // solhint-disable-next-line func-name-mixedcase
-    function DOMAIN_SEPARATOR() external view returns (bytes32) {
+    function DOMAIN_SEPARATOR() external view returns (bytes32) { // solhint-disable-line func-name-mixedcase
         return _domainSeparatorV4();
     }
 
@@ -329,6 +329,7 @@ contract Board is EIP712 {
     function _digestTag(bytes32 digest) internal pure returns (bytes16 tag) {
         // bytes16(keccak256(abi.encode(digest))) in scratch space: no memory allocation on every vote;
         // the low 16 bytes are masked off because Solidity expects a clean bytes16
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             mstore(0x00, digest)
             tag := and(keccak256(0x00, 0x20), not(sub(shl(128, 1), 1)))

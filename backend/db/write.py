@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -80,7 +80,8 @@ def _values_chunks(conn: Connection, head: str, tail: str, width: int, rows: Seq
 
 def set_meta(conn: Connection, key: str, value: str) -> None:
     """Upsert one meta key."""
-    statement = _insert(conn, Meta.__table__).values(key=key, value=value)
+    table = cast(Table, Meta.__table__)  # a declarative class's table is a Table; SQLAlchemy types it FromClause
+    statement = _insert(conn, table).values(key=key, value=value)
     conn.execute(statement.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
 
 

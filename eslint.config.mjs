@@ -1,0 +1,31 @@
+// ESLint flat config (make check): the browser modules, their two classic start-up scripts, and the Node scripts.
+// Types are tsc's job (tsconfig.json); this catches mistakes tsc does not: unused names, == and the like.
+import js from "@eslint/js";
+import globals from "globals";
+
+export default [
+  { ignores: ["backend/static/vendor/**", "node_modules/**", "build/**", "data/**", "reports/**", ".venv*/**"] },
+  js.configs.recommended,
+  {
+    files: ["backend/static/js/**/*.js"],
+    languageOptions: { ecmaVersion: 2024, sourceType: "module", globals: { ...globals.browser } },
+    rules: {
+      eqeqeq: "error",
+      "no-var": "error",
+      "prefer-const": "error",
+      "no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
+    },
+  },
+  {
+    // classic scripts that start the vendored API docs (their libraries are globals loaded just before them)
+    files: ["backend/static/js/*-init.js"],
+    languageOptions: {
+      sourceType: "script",
+      globals: { ...globals.browser, SwaggerUIBundle: "readonly", Redoc: "readonly" },
+    },
+  },
+  {
+    files: ["scripts/**/*.js"],
+    languageOptions: { ecmaVersion: 2022, sourceType: "commonjs", globals: { ...globals.node } },
+  },
+];
