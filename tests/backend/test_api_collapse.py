@@ -7,7 +7,8 @@ from fastapi.testclient import TestClient
 
 from backend.content.cid import sha256
 from backend.db.stats import index_summary
-from tests.backend.conftest import BoardHandle, wait_for
+from tests.support.board import BoardHandle
+from tests.support.wait import wait_for
 
 
 def _indexed(client: TestClient, board: BoardHandle) -> None:

@@ -24,7 +24,8 @@ from backend.content.cid import sha256
 from backend.content.document import encode_document
 from backend.content.pins import PinStore
 from backend.devchain import free_port
-from tests.backend.conftest import deploy_board, wait_for
+from tests.support.board import deploy_board
+from tests.support.wait import wait_for
 
 SCHEMATHESIS = PROJECT_ROOT / ".venv-fuzz" / "bin" / "schemathesis"
 MAX_EXAMPLES = int(os.environ.get("INDELIBLE_FUZZ_EXAMPLES", "100"))

@@ -14,7 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from web3 import Web3
 
-from tests.backend.conftest import BoardHandle, digest_of, wait_for
+from tests.support.board import BoardHandle
+from tests.support.index import digest_of
+from tests.support.wait import wait_for
 
 SORTS = ["hot", "new", "top", "controversial"]
 

@@ -21,7 +21,8 @@ from backend.content.cid import digest_to_cid, sha256
 from backend.content.document import encode_document
 from backend.content.pins import PinStore
 from backend.documents.cursors import encode_cursor
-from tests.backend.conftest import DATABASES, BoardHandle, make_settings, module_index, wait_indexed
+from tests.support.board import BoardHandle
+from tests.support.index import DATABASES, make_settings, module_index, wait_indexed
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 

@@ -28,15 +28,9 @@ from backend.content.cid import sha256
 from backend.content.document import encode_document
 from backend.content.pins import PinStore
 from backend.devchain import Ganache, free_port
-from tests.backend.conftest import (
-    DATABASES,
-    BoardHandle,
-    connect,
-    deploy_board,
-    make_settings,
-    module_index,
-    wait_for,
-)
+from tests.support.board import BoardHandle, connect, deploy_board
+from tests.support.index import DATABASES, make_settings, module_index
+from tests.support.wait import wait_for
 
 SECRET_USER, SECRET_PASSWORD, SECRET_KEY, SECRET_TOKEN = "nodeuser", "n0de-pa55word", "k3y0123456789abc", "t0ken987"
 SIGNER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"

@@ -15,15 +15,9 @@ from web3 import Web3
 
 from backend.api.schemas import POST_ID_MAX, VotesOut
 from backend.app import create_app
-from tests.backend.conftest import (
-    DATABASES,
-    BoardHandle,
-    digest_of,
-    make_settings,
-    module_index,
-    wait_for,
-    wait_indexed,
-)
+from tests.support.board import BoardHandle
+from tests.support.index import DATABASES, digest_of, make_settings, module_index, wait_indexed
+from tests.support.wait import wait_for
 
 NOBODY = Web3.to_checksum_address("0x" + "12" * 20)
 UNKNOWN_POST = 999_999

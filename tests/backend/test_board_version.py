@@ -17,7 +17,7 @@ from web3 import Web3
 
 from backend import chain
 from backend.config import Settings
-from tests.backend.conftest import BoardHandle, deploy_board
+from tests.support.board import BoardHandle, deploy_board
 
 
 def _as_version_one(abi: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -14,7 +14,8 @@ from web3 import Web3
 from backend.app import create_app
 from backend.devchain import Ganache, free_port
 from backend.web.body_limit import DEFAULT_CAP, ROUTE_CAPS
-from tests.backend.conftest import make_settings, serving
+from tests.support.index import make_settings
+from tests.support.servers import serving
 
 
 @pytest.fixture

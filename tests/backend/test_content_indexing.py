@@ -20,7 +20,9 @@ from backend.db.models import ContentQueue, Post
 from backend.devchain import free_port
 from backend.indexer.content_sync import backoff
 from backend.indexer.runner import Indexer
-from tests.backend.conftest import make_settings, serving, wait_for
+from tests.support.index import make_settings
+from tests.support.servers import serving
+from tests.support.wait import wait_for
 
 JSON = {"Content-Type": "application/json"}
 

@@ -20,7 +20,7 @@ from backend.content.kubo import KuboClient, KuboError
 from backend.content.pins import PinStore
 from backend.content.service import ContentService
 from backend.devchain import free_port
-from tests.backend.conftest import make_settings
+from tests.support.index import make_settings
 
 
 class FakeKuboRpc(ThreadingHTTPServer):

@@ -25,7 +25,7 @@ from backend.content.kubo import KuboClient, KuboError
 from backend.content.pins import PinStore
 from backend.content.remote import FetchError, fetch_block, fetch_from_gateways
 from backend.content.service import KUBO_SLOTS, Busy, ContentService
-from tests.backend.conftest import make_settings
+from tests.support.index import make_settings
 
 DOCUMENT = encode_document("Bounded", "fetches")
 CID = cid_of(DOCUMENT)

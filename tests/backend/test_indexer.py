@@ -21,7 +21,9 @@ from backend.indexer.decode import POST_CREATED, TOPICS, MalformedLog, decode_lo
 from backend.indexer.fetch import RangeSizer
 from backend.indexer.rpc import Rpc, RpcError
 from backend.indexer.runner import Indexer
-from tests.backend.conftest import BoardHandle, connect, deploy_board, dump_index, make_settings, wait_for
+from tests.support.board import BoardHandle, connect, deploy_board
+from tests.support.index import dump_index, make_settings
+from tests.support.wait import wait_for
 
 
 def seed(board: BoardHandle, posts: int = 6) -> list[int]:

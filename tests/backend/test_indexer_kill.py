@@ -18,7 +18,8 @@ from backend.content.document import encode_document
 from backend.content.pins import PinStore
 from backend.db.models import Meta
 from backend.db.session import make_engine
-from tests.backend.conftest import POSTGRES_URL, _reset_postgres, dump_index
+from tests.support.index import POSTGRES_URL, dump_index
+from tests.support.index import reset_postgres as _reset_postgres
 
 KILLS = 6
 

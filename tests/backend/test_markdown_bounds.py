@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend import markdown
-from tests.backend.conftest import BoardHandle, wait_for
+from tests.support.board import BoardHandle
+from tests.support.wait import wait_for
 
 SIZE = 64 * 1024 - 100
 CRAFTED = {

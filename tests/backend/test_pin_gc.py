@@ -19,7 +19,8 @@ from backend.content.gc import PinCollector
 from backend.content.kubo import KuboClient
 from backend.content.pins import PinStore
 from backend.indexer.runner import Indexer
-from tests.backend.conftest import BoardHandle, make_settings
+from tests.support.board import BoardHandle
+from tests.support.index import make_settings
 
 HOUR = 3600.0
 

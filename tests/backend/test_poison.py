@@ -33,7 +33,10 @@ from backend.devchain import Ganache, free_port
 from backend.indexer import content_sync
 from backend.indexer.decode import POST_CREATED, MalformedLog, decode_log
 from backend.indexer.runner import Indexer
-from tests.backend.conftest import BoardHandle, make_settings, serving, wait_for
+from tests.support.board import BoardHandle
+from tests.support.index import make_settings
+from tests.support.servers import serving
+from tests.support.wait import wait_for
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 JSON = {"Content-Type": "application/json"}

@@ -29,7 +29,9 @@ from backend.content.cid import sha256
 from backend.content.document import DocumentTooLarge, InvalidDocument, encode_document, parse_document, scrub_text
 from backend.content.pins import PinStore
 from backend.indexer.content_sync import invalid_fields
-from tests.backend.conftest import DATABASES, BoardHandle, make_settings, module_index, wait_for, wait_indexed
+from tests.support.board import BoardHandle
+from tests.support.index import DATABASES, make_settings, module_index, wait_indexed
+from tests.support.wait import wait_for
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 JSON = {"Content-Type": "application/json"}

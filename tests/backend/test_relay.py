@@ -21,7 +21,8 @@ from backend.content.cid import digest_hex, sha256
 from backend.content.document import encode_document
 from backend.db.stats import index_summary
 from backend.eip712 import sign, split_signature
-from tests.backend.conftest import BoardHandle, wait_for
+from tests.support.board import BoardHandle
+from tests.support.wait import wait_for
 
 ALICE = Account.from_key(keccak(text="indelible relay alice"))
 BOB = Account.from_key(keccak(text="indelible relay bob"))

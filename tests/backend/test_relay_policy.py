@@ -27,9 +27,11 @@ from backend.config import Settings
 from backend.content.cid import sha256
 from backend.devchain import Ganache, free_port
 from backend.relayer import Relayer
-from tests.backend.conftest import BoardHandle, connect, deploy_board, make_settings, serving
 from tests.backend.test_relay import ALICE, BOB, _pin, _receipt, relay, signed_post, signed_vote
 from tests.backend.test_relay_proxy import _serve_config, _statuses
+from tests.support.board import BoardHandle, connect, deploy_board
+from tests.support.index import make_settings
+from tests.support.servers import serving
 
 CAROL = Account.from_key(keccak(text="indelible relay carol"))
 ONE_ETHER = 10**18

@@ -21,8 +21,10 @@ import uvicorn
 from backend import __main__ as cli
 from backend.config import Settings
 from backend.devchain import Ganache, free_port
-from tests.backend.conftest import BoardHandle, make_settings, serving
 from tests.backend.test_relay import BOB, signed_vote
+from tests.support.board import BoardHandle
+from tests.support.index import make_settings
+from tests.support.servers import serving
 
 
 @pytest.fixture

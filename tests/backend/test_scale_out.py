@@ -34,8 +34,10 @@ from backend.content.document import encode_document
 from backend.db.session import make_engine
 from backend.devchain import Ganache, free_port
 from backend.limits import Limits, client_key
-from tests.backend.conftest import DATABASES, BoardHandle, module_index, wait_for
 from tests.backend.test_relay import signed_post
+from tests.support.board import BoardHandle
+from tests.support.index import DATABASES, module_index
+from tests.support.wait import wait_for
 
 WORKERS = 4
 # small, so that a few requests empty the relay's per-client bucket; the window (burst / rate) is 300 s: no refill

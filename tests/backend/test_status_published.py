@@ -15,7 +15,8 @@ from backend.app import create_app
 from backend.config import Settings
 from backend.devchain import Ganache
 from backend.indexer.runner import Indexer
-from tests.backend.conftest import BoardHandle, digest_of, make_settings
+from tests.support.board import BoardHandle
+from tests.support.index import digest_of, make_settings
 
 
 class _CountingProxy(http.server.ThreadingHTTPServer):

@@ -22,7 +22,8 @@ from backend.api.schemas import ThreadOut
 from backend.app import create_app
 from backend.documents import cursors
 from backend.documents import posts as documents
-from tests.backend.conftest import DATABASES, BoardHandle, digest_of, make_settings, module_index, wait_indexed
+from tests.support.board import BoardHandle
+from tests.support.index import DATABASES, digest_of, make_settings, module_index, wait_indexed
 
 PER_PARENT = 3
 

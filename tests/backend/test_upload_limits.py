@@ -17,7 +17,8 @@ from backend.app import create_app
 from backend.content.cid import cid_of
 from backend.content.document import encode_document
 from backend.devchain import Ganache, free_port
-from tests.backend.conftest import make_settings, serving
+from tests.support.index import make_settings
+from tests.support.servers import serving
 
 JSON = {"Content-Type": "application/json"}
 

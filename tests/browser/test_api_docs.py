@@ -9,7 +9,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import VENDOR, Stack, Watched
+from tests.support.browser import VENDOR, Stack, Watched
 
 # Every CSP violation, kept in the page: a console message alone could be missed or worded differently.
 VIOLATION_RECORDER = """

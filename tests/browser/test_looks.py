@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import COLLAPSE_SCORE, Stack
+from tests.support.browser import COLLAPSE_SCORE, Stack
 
 LONG = (
     "A longer body with a list:\n\n- one\n- two with `code`\n\n> a quote\n\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import COLLAPSE_SCORE, Stack, status_log
+from tests.support.browser import COLLAPSE_SCORE, Stack, status_log
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 

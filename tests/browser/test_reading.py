@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import COLLAPSE_SCORE, Stack
+from tests.support.browser import COLLAPSE_SCORE, Stack
 
 
 @pytest.fixture(scope="module")

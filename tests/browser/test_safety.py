@@ -8,7 +8,7 @@ import re
 from playwright.sync_api import Page, expect
 
 from backend.content.pins import PinStore
-from tests.browser.conftest import Stack
+from tests.support.browser import Stack
 
 TITLE = '<script>window.__xss="title"</script><img src=x onerror="window.__xss=\'title-img\'">'
 BODY = "\n\n".join(

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import pytest
 from playwright.sync_api import Locator, Page, Route, expect
 
-from tests.browser.conftest import Stack, status_log
+from tests.support.browser import Stack, status_log
 
 KEY_ITEM = "indelible.key"  # signer.js: the browser key
 VOTES_CACHE = "indelible.votes."  # signer.js: + address, that voter's votes as last seen here (a cache)

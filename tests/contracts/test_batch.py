@@ -1,7 +1,8 @@
 """Batches of signed posts then signed votes: applied in order, all or nothing."""
 
 from brownie import chain
-from conftest import DIGEST, OTHER_DIGEST, ZERO_DIGEST, error_data, reverts_with
+
+from tests.support.contracts import DIGEST, OTHER_DIGEST, ZERO_DIGEST, error_data, reverts_with
 
 
 def inner(name, *args):

@@ -1,7 +1,8 @@
 """Direct posts and replies: ids, storage, events and the errors of bad input."""
 
 from brownie import chain
-from conftest import DIGEST, OTHER_DIGEST, ZERO_DIGEST, reverts_with
+
+from tests.support.contracts import DIGEST, OTHER_DIGEST, ZERO_DIGEST, reverts_with
 
 
 def test_first_post_gets_id_one_and_is_stored(board, accounts):

@@ -2,8 +2,9 @@
 
 import pytest
 from brownie import chain
-from conftest import DIGEST, OTHER_DIGEST, ZERO_DIGEST, reverts_with
 from eth_utils import keccak
+
+from tests.support.contracts import DIGEST, OTHER_DIGEST, ZERO_DIGEST, reverts_with
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 

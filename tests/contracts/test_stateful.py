@@ -8,10 +8,11 @@ revert with ParentMismatch / PostMismatch, and the invariant then proves no post
 from typing import ClassVar
 
 from brownie import web3
-from conftest import reverts_with
 from eth_utils import keccak
 from hypothesis import strategies as st
 from web3.exceptions import Web3RPCError
+
+from tests.support.contracts import reverts_with
 
 ACTORS = 8
 STEPS = 30

@@ -1,6 +1,6 @@
 """Replies and votes name their target by id and digest: another post at that id is refused on every path."""
 
-from conftest import DIGEST, OTHER_DIGEST, ZERO_DIGEST, error_data, reverts_with
+from tests.support.contracts import DIGEST, OTHER_DIGEST, ZERO_DIGEST, error_data, reverts_with
 
 THIRD_DIGEST = "0x" + "ef" * 32
 

@@ -1,7 +1,8 @@
 """Direct votes: one per (voter, post), changeable, tallied on chain, and the errors of bad input."""
 
 import pytest
-from conftest import DIGEST, ZERO_DIGEST, reverts_with
+
+from tests.support.contracts import DIGEST, ZERO_DIGEST, reverts_with
 
 
 @pytest.fixture

@@ -1,0 +1,156 @@
+"""The browser suite's helpers: the running stack, watched pages, an injected test wallet, the status recorder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import BrowserContext, Page
+from web3 import Web3
+from web3.contract import Contract
+
+from backend.config import PROJECT_ROOT
+from tests.support.board import BoardHandle
+from tests.support.wait import wait_for
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]  # fmt: skip
+ARTIFACT = PROJECT_ROOT / "build" / "contracts" / "Board.json"
+VENDOR = PROJECT_ROOT / "backend" / "static" / "vendor"
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+# a low threshold, so that a few Ganache accounts can fold a post
+COLLAPSE_SCORE = -3
+
+
+@dataclass
+class Stack:
+    """The running app and chain."""
+
+    url: str
+    w3: Web3
+    handle: BoardHandle
+    data_dir: Path
+    ganache_url: str
+    log_path: Path
+
+    @property
+    def board(self) -> Contract:
+        """The web3 contract, for calls the tests make themselves."""
+        return self.handle.contract
+
+    def api(self, path: str, **params: Any) -> Any:
+        """GET a JSON document from the app."""
+        response = httpx.get(self.url + path, params=params, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def pin(self, document: dict[str, str]) -> str:
+        """Pin a content document through the API; returns its digest."""
+        data = json.dumps(document).encode()
+        response = httpx.post(
+            self.url + "/api/content", content=data, headers={"Content-Type": "application/json"}, timeout=10
+        )
+        response.raise_for_status()
+        return str(response.json()["digest"])
+
+    def post(self, document: dict[str, str], parent_id: int = 0, account: int = 0) -> int:
+        """Pin ``document`` and post it straight to the contract from Ganache account ``account``."""
+        return self.post_digest(self.pin(document), parent_id, account)
+
+    def digest_of(self, post_id: int) -> bytes:
+        """The digest stored for ``post_id`` (what a reply or vote names), zero for id 0."""
+        return self.handle.digest_of(post_id)
+
+    def post_digest(self, digest: str, parent_id: int = 0, account: int = 0) -> int:
+        """Post a digest from a Ganache account, naming the parent's digest; returns the post id."""
+        return self.handle.post(digest, parent_id, account)
+
+    def vote(self, post_id: int, direction: int, account: int) -> None:
+        """Vote from a Ganache account."""
+        self.handle.vote(post_id, direction, account)
+
+    def wait_for(self, check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+        """Poll ``check`` until it returns something truthy (an HTTP error status counts as not yet)."""
+        return wait_for(check, timeout, 0.2, what=f"{what}; app log: {self.log_path}", ignore=(httpx.HTTPStatusError,))
+
+    def indexed(self, post_id: int) -> dict[str, Any]:
+        """The post once the index has it."""
+        return self.wait_for(lambda: self.api(f"/api/posts/{post_id}")["post"], f"post {post_id} to be indexed")
+
+
+# Keeps every text a status line (form or toast) showed, across navigations, in
+# sessionStorage "statusLog": pending states can be too brief to catch live.
+STATUS_RECORDER = """
+new MutationObserver((mutations) => {
+  for (const m of mutations) {
+    const el = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+    const box = el && el.closest('[role="status"]');
+    if (!box || !box.textContent.trim()) continue;
+    const log = JSON.parse(sessionStorage.getItem("statusLog") || "[]");
+    const text = m.addedNodes.length && box.id === "toasts" ? m.addedNodes[0].textContent : box.textContent;
+    if (log[log.length - 1] !== text) log.push(text);
+    sessionStorage.setItem("statusLog", JSON.stringify(log));
+  }
+}).observe(document, { subtree: true, childList: true, characterData: true });
+"""
+
+
+def status_log(page: Page) -> list[str]:
+    """Every status text this tab has shown, oldest first."""
+    return list(page.evaluate("JSON.parse(sessionStorage.getItem('statusLog') || '[]')"))
+
+
+@dataclass
+class Watched:
+    """A page and what went wrong on it."""
+
+    page: Page
+    context: BrowserContext
+    errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+
+def inject_wallet(context: BrowserContext, ganache_url: str, account: str) -> None:
+    """window.ethereum: an EIP-1193 provider whose requests reach Ganache through a Playwright binding.
+
+    The page's CSP allows no connection but to its own origin, as a real
+    extension's RPC happens outside the page; so the test stands in for the
+    extension with a binding rather than a fetch from the page.
+    """
+    client = httpx.Client(timeout=30)
+
+    def forward(payload: str) -> str:
+        return client.post(ganache_url, content=payload, headers={"Content-Type": "application/json"}).text
+
+    context.expose_function("__walletRpc", forward)
+    context.add_init_script(f"window.__walletAccount = {json.dumps(account)};")
+    context.add_init_script(
+        """
+        (() => {
+          const account = window.__walletAccount;
+          let id = 0;
+          window.ethereum = {
+            isTestWallet: true,
+            on() {}, removeListener() {},
+            async request({ method, params }) {
+              if (method === "eth_requestAccounts" || method === "eth_accounts") return [account];
+              const payload = JSON.stringify({ jsonrpc: "2.0", id: ++id, method, params: params || [] });
+              const answer = JSON.parse(await window.__walletRpc(payload));
+              if (answer.error) {
+                const error = new Error(answer.error.message);
+                error.code = answer.error.code;
+                error.data = answer.error.data;
+                throw error;
+              }
+              return answer.result;
+            },
+          };
+        })();
+        """
+    )

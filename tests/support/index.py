@@ -1,0 +1,100 @@
+"""Test databases and settings for the backend tests: SQLite always, PostgreSQL when configured."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, inspect, select, text
+from sqlalchemy.exc import OperationalError
+from web3 import Web3
+
+from backend.config import Settings
+from backend.content.cid import sha256
+from backend.db.models import Base
+from backend.db.stats import index_summary
+from tests.support.board import BoardHandle, deploy_board
+from tests.support.wait import wait_for
+
+POSTGRES_URL = os.environ.get("INDELIBLE_TEST_POSTGRES_URL", "")
+# PostgreSQL joins only when configured: tests/conftest.py fails any run with a skipped test.
+DATABASES = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
+
+
+def reset_postgres(url: str) -> None:
+    """Drop every table of the PostgreSQL test database (an unreachable server fails the test, never skips it)."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            Base.metadata.drop_all(conn)
+            for name in inspect(conn).get_table_names():  # tables of an older schema
+                conn.execute(text(f'DROP TABLE IF EXISTS "{name}" CASCADE'))  # names from the catalogue
+    except OperationalError as exc:
+        pytest.fail(f"INDELIBLE_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {exc}")
+    finally:
+        engine.dispose()
+
+
+def module_index(
+    w3: Web3, tmp_path_factory: pytest.TempPathFactory, database: str, name: str
+) -> tuple[Path, BoardHandle, str]:
+    """For a module-scoped fixture: its own data dir, a Board recorded there, an empty index of ``database``."""
+    data_dir: Path = tmp_path_factory.mktemp(name) / "data"
+    board = deploy_board(w3, data_dir)
+    if database == "postgresql":
+        reset_postgres(POSTGRES_URL)
+        return data_dir, board, POSTGRES_URL
+    return data_dir, board, f"sqlite:///{data_dir / 'index.sqlite3'}"
+
+
+def make_settings(data_dir: Path, rpc_url: str, database_url: str, **overrides: Any) -> Settings:
+    """Settings that ignore the outer environment: no chain start, no gateways unless given."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "rpc_url": rpc_url,
+        "database_url": database_url,
+        "start_chain": False,
+        "contract_address": "",
+        "confirmations": 0,
+        "ipfs_gateways": [],
+        "ipfs_api_url": "",
+        # tests upload far more than a client may an hour; tests/backend/test_upload_limits.py sets its own
+        "upload_requests": 1_000_000,
+        "upload_bytes": 1_000_000_000,
+    }
+    return Settings(**(values | overrides))
+
+
+def wait_indexed(client: TestClient, w3: Web3, timeout: float = 30) -> None:
+    """Until the app's index has reached the node's head block."""
+    engine = client.app.state.indelible.engine
+    head = w3.eth.block_number
+    wait_for(
+        lambda: (index_summary(engine)["indexed_block"] or -1) >= head, timeout=timeout, what=f"the index at {head}"
+    )
+
+
+DUMP_SKIP = {"content_queue": {"attempts", "next_attempt_at", "last_error"}}
+# Which recent block hashes are kept depends on where ranges happened to end: bookkeeping, not index.
+DUMP_SKIP_TABLES = {"blocks"}
+
+
+def dump_index(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every index table's rows in key order (retry timing left out), to compare two indexes."""
+    dump = {}
+    with engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            if table.name in DUMP_SKIP_TABLES:
+                continue
+            columns = [c for c in table.columns if c.name not in DUMP_SKIP.get(table.name, set())]
+            order = list(table.primary_key.columns)
+            dump[table.name] = [tuple(row) for row in conn.execute(select(*columns).order_by(*order))]
+    return dump
+
+
+def digest_of(data: bytes) -> bytes:
+    """The on-chain digest of content bytes."""
+    return sha256(data)
