@@ -8,7 +8,7 @@ export default [
   js.configs.recommended,
   {
     files: ["backend/static/js/**/*.js"],
-    languageOptions: { ecmaVersion: 2024, sourceType: "module", globals: { ...globals.browser } },
+    languageOptions: { ecmaVersion: "latest", sourceType: "module", globals: { ...globals.browser } },
     rules: {
       eqeqeq: "error",
       "no-var": "error",

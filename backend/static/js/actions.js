@@ -1,13 +1,14 @@
+// @ts-check
 // Posting and voting, by wallet or by browser key, reporting pending -> confirmed -> indexed.
 
 import { Contract } from "/static/vendor/ethers.min.js";
+import { shortHash } from "./format.js";
 import { ApiError, contractInfo, getJSON, poll, postJSON, uploadContent, votesOf } from "./api.js";
 import { browserKey, rememberVote, signerMode, walletSigner } from "./signer.js";
 
 const DEADLINE_SECONDS = 3600;
 const NONCE_MISMATCH = /expected (\d+), got (\d+)/;
 
-const short = (hash) => `${hash.slice(0, 10)}…`;
 const ZERO_DIGEST = `0x${"00".repeat(32)}`;
 
 async function walletBoard(info) {
@@ -82,23 +83,21 @@ export async function submitPost({ title, body, parentId, parentDigest }, report
   const { digest } = await uploadContent(isReply ? { body } : { title, body }, isReply);
   const info = await contractInfo();
   let txHash;
-  let address;
   if (signerMode() === "wallet") {
     report("pending", "Waiting for your wallet to send the transaction…");
     const wallet = await walletBoard(info);
-    address = wallet.address;
     const tx = await wallet.board.post(digest, parentId, parent);
     txHash = tx.hash;
-    report("pending", `Pending: transaction ${short(txHash)} sent, waiting for a block…`);
+    report("pending", `Pending: transaction ${shortHash(txHash)} sent, waiting for a block…`);
     const receipt = await tx.wait();
     report("pending", `Confirmed in block ${receipt.blockNumber}; waiting for the index…`);
   } else {
     report("pending", "Signing with your browser key and relaying…");
-    ({ txHash, address } = await relaySigned("post", { digest, parentId, parentDigest: parent }, info));
-    report("pending", `Pending: transaction ${short(txHash)} relayed, waiting for it to be indexed…`);
+    ({ txHash } = await relaySigned("post", { digest, parentId, parentDigest: parent }, info));
+    report("pending", `Pending: transaction ${shortHash(txHash)} relayed, waiting for it to be indexed…`);
   }
   const post = await indexedPost(parentId, txHash);
-  if (!post) throw new Error(`transaction ${short(txHash)} was sent but is not indexed yet; reload later`);
+  if (!post) throw new Error(`transaction ${shortHash(txHash)} was sent but is not indexed yet; reload later`);
   report("confirmed", `Confirmed: post ${post.id} is on chain, in block ${post.block_number}.`);
   return post;
 }
@@ -123,7 +122,7 @@ export async function castVote(postId, direction, report, postDigest) {
     const wallet = await walletBoard(info);
     address = wallet.address;
     const tx = await wallet.board.vote(postId, digest, direction);
-    report("pending", `Pending: vote ${short(tx.hash)} sent…`);
+    report("pending", `Pending: vote ${shortHash(tx.hash)} sent…`);
     const receipt = await tx.wait();
     rememberVote(address, postId, direction);
     report("pending", `Vote in block ${receipt.blockNumber}; waiting for the index…`);
@@ -131,7 +130,7 @@ export async function castVote(postId, direction, report, postDigest) {
     report("pending", "Signing your vote…");
     const relayed = await relaySigned("vote", { postId, postDigest: digest, direction }, info);
     address = relayed.address;
-    report("pending", `Pending: vote ${short(relayed.txHash)} relayed…`);
+    report("pending", `Pending: vote ${shortHash(relayed.txHash)} relayed…`);
   }
   // the voter's own vote, not the tallies: others may vote on the post at the same time
   const shown = await poll(async () => (await indexedVote(address, postId)) === direction, { timeout: 30000 });

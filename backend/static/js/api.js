@@ -1,3 +1,4 @@
+// @ts-check
 // The JSON API, as the pages' scripts use it. Every error is {"detail": "..."}.
 
 export class ApiError extends Error {

@@ -1,3 +1,4 @@
+// @ts-check
 // The key page: show, make, export and import the browser key; pick wallet or key.
 
 import { browserKey, exportKey, hasInjectedWallet, importKey, setSignerMode, signerMode } from "./signer.js";
@@ -5,11 +6,12 @@ import { browserKey, exportKey, hasInjectedWallet, importKey, setSignerMode, sig
 export function initKeyPage(onChange) {
   const addressBox = document.getElementById("key-address");
   if (!addressBox) return;
-  const create = document.getElementById("key-create");
-  const exportButton = document.getElementById("key-export");
-  const exported = document.getElementById("key-exported");
-  const importForm = document.getElementById("key-import-form");
-  const choice = document.getElementById("signer-choice");
+  const create = /** @type {HTMLButtonElement} */ (document.getElementById("key-create"));
+  const exportButton = /** @type {HTMLButtonElement} */ (document.getElementById("key-export"));
+  const exported = /** @type {HTMLInputElement} */ (document.getElementById("key-exported"));
+  const importForm = /** @type {HTMLFormElement} */ (document.getElementById("key-import-form"));
+  const choice = /** @type {HTMLElement} */ (document.getElementById("signer-choice"));
+  const exportedField = /** @type {HTMLElement} */ (exported.closest(".field"));
 
   const show = () => {
     const key = browserKey({ create: false });
@@ -22,6 +24,7 @@ export function initKeyPage(onChange) {
   if (hasInjectedWallet()) {
     choice.hidden = false;
     for (const radio of choice.querySelectorAll("input[name=signer]")) {
+      if (!(radio instanceof HTMLInputElement)) continue;
       radio.checked = radio.value === signerMode();
       radio.addEventListener("change", () => {
         setSignerMode(radio.value);
@@ -35,19 +38,20 @@ export function initKeyPage(onChange) {
   });
   exportButton.addEventListener("click", () => {
     exported.value = exportKey() || "";
-    exported.closest(".field").hidden = false;
+    exportedField.hidden = false;
     exported.focus();
     exported.select();
   });
   importForm.addEventListener("submit", (event) => {
     event.preventDefault();
-    const status = importForm.querySelector(".tx-status");
+    const status = /** @type {HTMLElement} */ (importForm.querySelector(".tx-status"));
+    const keyField = /** @type {HTMLInputElement | HTMLTextAreaElement} */ (importForm.elements.namedItem("key"));
     try {
-      const address = importKey(importForm.elements.key.value);
+      const address = importKey(keyField.value);
       status.dataset.state = "confirmed";
       status.textContent = `Imported: this browser now signs as ${address}.`;
       importForm.reset();
-      exported.closest(".field").hidden = true;
+      exportedField.hidden = true;
       show();
     } catch (error) {
       status.dataset.state = "error";

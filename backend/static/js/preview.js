@@ -1,47 +1,74 @@
-// Compose preview: the same rules as the server (raw HTML as text, images as
-// links, http/https/mailto links only), via marked and DOMPurify. The server's
-// rendering (backend/markdown.py) is what readers see; this is a courtesy.
+// @ts-check
+// Compose preview, with the server's rule set (../markdown-rules.json, which backend/markdown.py reads too):
+// raw HTML as text, images as links, headings shifted below the page's own, only the allowed tags,
+// attributes and link schemes, via marked and DOMPurify. The server's rendering is what readers see;
+// this is a courtesy.
 
 import DOMPurify from "/static/vendor/purify.es.mjs";
 import { Marked } from "/static/vendor/marked.esm.js";
+import rules from "../markdown-rules.json" with { type: "json" };
 
-const escapeHtml = (text) =>
+/** @type {Record<string, string[]>} */
+const ATTRIBUTES = rules.attributes;
+const URL_SCHEMES = new RegExp(`^(?:${rules.url_schemes.join("|")}):`, "i");
+
+const escapeHtml = (/** @type {string} */ text) =>
   text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 
 const marked = new Marked({
   gfm: true,
   renderer: {
-    html({ text }) {
-      return escapeHtml(text);
+    html({ text, block }) {
+      // the server parses raw HTML as text, so a block of it is a paragraph there too
+      return block ? `<p>${escapeHtml(text.trim())}</p>\n` : escapeHtml(text);
+    },
+    del({ tokens }) {
+      return `<s>${this.parser.parseInline(tokens)}</s>`; // markdown-it's strikethrough tag
     },
     image({ href, text }) {
       return `<a class="md-image" href="${escapeHtml(href || "")}">image: ${escapeHtml(text || "untitled")}</a>`;
     },
+    heading({ tokens, depth }) {
+      const level = Math.min(depth + rules.heading_shift, 6);
+      return `<h${level}>${this.parser.parseInline(tokens)}</h${level}>\n`;
+    },
   },
 });
 
-const ALLOWED_TAGS = ["p", "br", "hr", "em", "strong", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li", "a",
-  "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td"];
+/** A DOMPurify of the preview's own, keeping each attribute only on the tags the rule set names it for. */
+function makeSanitiser() {
+  const purify = DOMPurify(window);
+  purify.addHook("uponSanitizeAttribute", (node, data) => {
+    if (!(ATTRIBUTES[node.nodeName.toLowerCase()] || []).includes(data.attrName)) data.keepAttr = false;
+  });
+  return purify;
+}
 
+/** @type {ReturnType<typeof makeSanitiser> | null} */
+let sanitiser = null;
+
+/** Markdown source as the sanitised DOM the preview shows. */
 export function renderPreview(source) {
-  const html = marked.parse(source || "");
-  const clean = DOMPurify.sanitize(html, {
-    ALLOWED_TAGS,
-    ALLOWED_ATTR: ["href", "title", "class"],
-    ALLOWED_URI_REGEXP: /^(?:https?:|mailto:)/i,
+  const html = /** @type {string} */ (marked.parse(source || "", { async: false }));
+  sanitiser ??= makeSanitiser();
+  const clean = sanitiser.sanitize(html, {
+    ALLOWED_TAGS: rules.tags,
+    ALLOWED_ATTR: [...new Set(Object.values(ATTRIBUTES).flat())],
+    ALLOWED_URI_REGEXP: URL_SCHEMES,
     RETURN_DOM_FRAGMENT: true,
   });
-  for (const link of clean.querySelectorAll("a")) link.rel = "nofollow noopener ugc";
+  for (const link of clean.querySelectorAll("a")) link.rel = rules.link_rel;
   return clean;
 }
 
+/** Show the preview of the compose body as it is typed. */
 export function initPreview() {
   const box = document.getElementById("preview");
   const textarea = document.getElementById("compose-body");
-  if (!box || !textarea) return;
+  if (!box || !(textarea instanceof HTMLTextAreaElement)) return;
   const section = box.closest("section");
   const update = () => {
-    section.hidden = !textarea.value.trim();
+    if (section) section.hidden = !textarea.value.trim();
     box.replaceChildren(renderPreview(textarea.value));
   };
   textarea.addEventListener("input", update);

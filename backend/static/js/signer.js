@@ -1,3 +1,4 @@
+// @ts-check
 // Who signs: an injected EIP-1193 wallet (it sends transactions itself), or a
 // key made in this browser and kept in localStorage (it signs EIP-712 messages
 // that /api/relay submits, so no ether is needed).

@@ -1,5 +1,7 @@
+// @ts-check
 // Relative times, worded as the server words them (backend/web/filters.py).
 
+/** @type {Array<[string, number]>} */
 const UNITS = [
   ["year", 365 * 86400],
   ["month", 30 * 86400],

@@ -1,0 +1,27 @@
+// @ts-check
+// Progressive enhancement of the server-rendered pages: everything here is optional for reading;
+// posting and voting need it because keys live here. Importing this module does nothing: init() starts it.
+
+import { showAccount } from "./account.js";
+import { initComposing } from "./composing.js";
+import { initKeyPage } from "./keypage.js";
+import { initPreview } from "./preview.js";
+import { initStatusPage } from "./status.js";
+import { showFlash, updateTimes } from "./ui.js";
+import { initVoting, markVotes } from "./voting.js";
+
+const TIMES_EVERY_MS = 30000;
+
+/** Start every enhancement the current page has elements for. */
+export function init() {
+  document.documentElement.classList.add("js");
+  initVoting();
+  initComposing();
+  showFlash();
+  updateTimes();
+  setInterval(updateTimes, TIMES_EVERY_MS);
+  showAccount().then(markVotes);
+  initKeyPage(showAccount);
+  initPreview();
+  initStatusPage();
+}
