@@ -5,6 +5,8 @@ markdown-it-py with raw HTML switched off (tags in a body come out as text),
 then nh3 (Ammonia) keeps only a small tag set and only http, https and mailto
 links, each with ``rel="nofollow noopener ugc"``. Images are never loaded: they
 become links reading ``image: <alt>``, which the reader follows if they choose.
+Those rules live in ``backend/static/markdown-rules.json``, which the browser's
+compose preview (``backend/static/js/preview.js``) reads too.
 
 Rendering is bounded: markdown-it-py is pure Python and some 64 KB bodies cost
 it most of a second (32,000 unclosed ``![``: each bracket rescans the rest for
@@ -17,10 +19,12 @@ no invalidation. Timings: docs/benchmarks.md (``bench/markdown.py``).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import nh3
@@ -29,15 +33,15 @@ from markdown_it.renderer import RendererProtocol
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
-ALLOWED_TAGS = {
-    "p", "br", "hr", "em", "strong", "del", "s", "code", "pre", "blockquote",
-    "ul", "ol", "li", "a", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td",
-}  # fmt: skip
-ALLOWED_ATTRIBUTES = {"a": {"href", "title", "class"}, "ol": {"start"}, "th": {"align"}, "td": {"align"}}
-URL_SCHEMES = {"http", "https", "mailto"}
-LINK_REL = "nofollow noopener ugc"
+# The one rule set, shared with the browser's compose preview (backend/static/js/preview.js reads the same file).
+RULES_PATH = Path(__file__).parent / "static" / "markdown-rules.json"
+RULES: dict[str, Any] = json.loads(RULES_PATH.read_text(encoding="utf-8"))
+ALLOWED_TAGS: set[str] = set(RULES["tags"])
+ALLOWED_ATTRIBUTES: dict[str, set[str]] = {tag: set(names) for tag, names in RULES["attributes"].items()}
+URL_SCHEMES: set[str] = set(RULES["url_schemes"])
+LINK_REL: str = RULES["link_rel"]
 # a body's headings sit below the page's h1 and the post's h2
-HEADING_SHIFT = 2
+HEADING_SHIFT: int = RULES["heading_shift"]
 RENDERER_VERSION = 2  # part of the cache key: bump when the HTML a body gives changes
 # CPU time of the rendering thread, not wall time: a busy machine must not turn ordinary posts into plain text.
 # A 64 KB body of ordinary prose takes 45-70 ms; crafted ones are stopped here.
@@ -99,7 +103,10 @@ def _post_deadline(state: Any) -> None:
 
 def _parser(tables: bool = True) -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False, "maxNesting": MAX_NESTING})
-    md.enable(["table", "strikethrough"] if tables else ["strikethrough"])
+    extensions = ["strikethrough"] if RULES["strikethrough"] else []
+    if tables and RULES["tables"]:
+        extensions.append("table")
+    md.enable(extensions)
     md.block.ruler.before("table", "deadline", _block_deadline)
     md.inline.ruler.before("text", "deadline", _inline_deadline)
     for name in md.inline.ruler2.get_all_rules():  # between post-processing passes too
