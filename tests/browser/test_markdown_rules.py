@@ -52,6 +52,7 @@ def test_the_preview_and_the_server_render_a_document_to_the_same_structure(
 
 def test_the_preview_reads_the_rule_set_the_server_reads(open_page: Callable[..., Watched]) -> None:
     watched = open_page()
+    watched.page.goto("/compose")
     served = watched.page.evaluate("fetch('/static/markdown-rules.json').then((r) => r.json())")
     assert served == RULES
     assert set(served["tags"]) == ALLOWED_TAGS and set(served["url_schemes"]) == URL_SCHEMES

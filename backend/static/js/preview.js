@@ -10,7 +10,11 @@ import rules from "../markdown-rules.json" with { type: "json" };
 
 /** @type {Record<string, string[]>} */
 const ATTRIBUTES = rules.attributes;
+const ALLOWED_ATTR = [...new Set(Object.values(ATTRIBUTES).flat())];
 const URL_SCHEMES = new RegExp(`^(?:${rules.url_schemes.join("|")}):`, "i");
+// DOMPurify tests every attribute it does not know as URL-free against the scheme pattern (so it dropped
+// ol's start="3"): only href is a URL here
+const NOT_URLS = ALLOWED_ATTR.filter((name) => name !== "href");
 
 const escapeHtml = (/** @type {string} */ text) =>
   text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
@@ -53,8 +57,9 @@ export function renderPreview(source) {
   sanitiser ??= makeSanitiser();
   const clean = sanitiser.sanitize(html, {
     ALLOWED_TAGS: rules.tags,
-    ALLOWED_ATTR: [...new Set(Object.values(ATTRIBUTES).flat())],
+    ALLOWED_ATTR,
     ALLOWED_URI_REGEXP: URL_SCHEMES,
+    ADD_URI_SAFE_ATTR: NOT_URLS,
     RETURN_DOM_FRAGMENT: true,
   });
   for (const link of clean.querySelectorAll("a")) link.rel = rules.link_rel;
