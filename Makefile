@@ -92,7 +92,7 @@ system-packages:
 	@scripts/system_packages.sh chromium
 
 # Every linter and type checker, each pinned (requirements-dev.txt, package.json devDependencies); CI runs this first.
-check: setup-dev
+check: $(VENV)/.dev-installed node_modules/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
