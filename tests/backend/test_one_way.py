@@ -12,7 +12,9 @@ from fastapi.testclient import TestClient
 
 from backend.content.cid import sha256
 from backend.content.document import encode_document
-from tests.backend.conftest import BoardHandle, wait_for, wait_indexed
+from tests.support.board import BoardHandle
+from tests.support.index import wait_indexed
+from tests.support.wait import wait_for
 
 BACKEND = Path(__file__).resolve().parents[2] / "backend"
 ADDRESS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
