@@ -7,6 +7,7 @@
   configured; with ``INDELIBLE_INDEXER=off`` it runs no indexer, and then N
   worker processes may share the port (run ``index`` once beside them).
 * ``deploy``: deploy through brownie to the configured node and record it.
+* ``join 0xADDRESS``: check that the code at the address is our Board, find its deployment block, record it.
 * ``index``: run the indexer alone (``--once``: stop when caught up with the head).
 """
 
@@ -23,7 +24,7 @@ from urllib.parse import urlparse
 import uvicorn
 
 from backend import chain
-from backend.config import PROJECT_ROOT, Settings
+from backend.config import PROJECT_ROOT, Settings, node_unreachable
 from backend.devchain import Ganache, is_local_url, rpc_answers
 
 log = logging.getLogger("indelible")
@@ -134,6 +135,35 @@ def index(settings: Settings, *, once: bool, max_span: int) -> int:
     return 0 if indexer.health.error is None else 1
 
 
+def join(settings: Settings, address: str) -> int:
+    """Join the Board at ``address`` on the configured node: print what was found and record it."""
+    from backend import join as joining
+
+    try:
+        w3 = chain.connect(settings)
+        record, new = joining.join(w3, settings, address)
+    except chain.DeploymentError as exc:
+        print(f"not joined: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # the node is down or not a JSON-RPC node
+        print(f"not joined: {node_unreachable(settings.rpc_url, exc)}", file=sys.stderr)
+        return 1
+    check = record.get("code_check", {})
+    print(
+        f"Board version {record['board_version']} at {record['address']} on chain {record['chain_id']}\n"
+        f"  deployed in block {record['block_number']} ({record['block_hash']})"
+        f", transaction {record['tx_hash'] or 'unknown (created by another contract)'}\n"
+        + (
+            f"  code: Board's compiled code with {check.get('immutables_masked')} immutables masked, "
+            f"metadata {check.get('metadata')}, keccak {check.get('code_hash')}\n"
+            if check
+            else "  deployed by this node\n"
+        )
+        + (f"Recorded in {settings.deployments_path}" if new else f"Already recorded in {settings.deployments_path}")
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__.splitlines()[0])
@@ -144,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, default=1, help="API processes on one port (more than 1 needs INDELIBLE_INDEXER=off)"
     )
     sub.add_parser("deploy", help="deploy Board to the configured node and record it")
+    join_parser = sub.add_parser("join", help="check the Board at an address and record it (no deploy)")
+    join_parser.add_argument("address", help="the Board's address, 0x and 40 hex digits")
     index_parser = sub.add_parser(
         "index", help="run the indexer alone (serve runs one inside unless INDELIBLE_INDEXER=off)"
     )
@@ -163,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve(settings, args.workers)
     if args.command == "index":
         return index(settings, once=args.once, max_span=args.max_range)
+    if args.command == "join":
+        return join(settings, args.address)
     deploy(settings)
     return 0
 

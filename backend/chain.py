@@ -3,7 +3,9 @@
 ``scripts/deploy.py`` appends one record per deployment to
 ``<data dir>/deployments.json``; the backend uses the newest record whose chain
 (id and genesis block) is the node's and whose code is really there, unless
-``INDELIBLE_CONTRACT_ADDRESS`` names one. A record of an older Board version (told
+``INDELIBLE_CONTRACT_ADDRESS`` names one. An address no record on this chain names
+is joined: ``backend/join.py`` checks that its code is our Board, finds its
+deployment block and records it, marked ``joined``. A record of an older Board version (told
 from its ABI) is refused with a message saying to deploy again: its signed
 messages and calls differ, so the node never mixes it with the current one.
 """
@@ -39,6 +41,7 @@ class Deployment:
     tx_hash: str
     genesis_hash: str
     abi: list[dict[str, Any]]
+    joined: bool = False  # found by its address alone (backend/join.py), not deployed by this node
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Deployment:
@@ -51,6 +54,7 @@ class Deployment:
             tx_hash=str(record["tx_hash"]),
             genesis_hash=str(record.get("genesis_hash", "")),
             abi=list(record["abi"]),
+            joined=bool(record.get("joined", False)),
         )
 
 
@@ -133,6 +137,8 @@ def find_deployment(w3: Web3, settings: Settings) -> Deployment:
         for r in reversed(records)
         if int(r["chain_id"]) == chain_id and (not wanted or r["address"].lower() == wanted)
     ]
+    if not candidates and wanted:
+        return _join(w3, settings)
     if not candidates:
         raise DeploymentError(
             f"no deployment recorded for chain {chain_id} in {settings.deployments_path}"
@@ -152,10 +158,20 @@ def find_deployment(w3: Web3, settings: Settings) -> Deployment:
                 "(python -m backend deploy; make run does it on a dev chain) or use a fresh data dir and chain"
             )
         return deployment
+    if wanted:
+        return _join(w3, settings)
     raise DeploymentError(
         f"the recorded deployments for chain {chain_id} are not on this node's chain "
         f"(genesis {genesis}): the chain was replaced; deploy again"
     )
+
+
+def _join(w3: Web3, settings: Settings) -> Deployment:
+    """Join the Board at ``INDELIBLE_CONTRACT_ADDRESS``, which no record on this chain names (else JoinError)."""
+    from backend import join  # join compiles and reads the artifact: loaded only when a node joins
+
+    record, _ = join.join(w3, settings, settings.contract_address)
+    return Deployment.from_record(record)
 
 
 def board(w3: Web3, deployment: Deployment) -> Contract:
