@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eth_abi import decode
+from eth_abi.abi import decode
+from eth_typing import ChecksumAddress, HexStr
 from web3 import Web3
 
 from backend import chain, eip712
@@ -150,17 +151,17 @@ def check_code(code: bytes) -> CodeCheck:
     )
 
 
-def eip712_domain(w3: Web3, address: str, block: int | str = "latest") -> tuple[str, str, int, str] | None:
-    """(name, version, chain id, verifying contract) from ``eip712Domain()``, or None when it has none."""
+def eip712_domain(w3: Web3, address: ChecksumAddress, block: int) -> tuple[str, str, int, str] | None:
+    """(name, version, chain id, verifying contract) from ``eip712Domain()`` at ``block``, or None when it has none."""
     try:
-        raw = w3.eth.call({"to": Web3.to_checksum_address(address), "data": EIP712_DOMAIN_SELECTOR}, block)
+        raw = w3.eth.call({"to": address, "data": HexStr(EIP712_DOMAIN_SELECTOR)}, block)
         fields = decode(EIP712_DOMAIN_TYPES, bytes(raw))
     except Exception:  # no such function, or it returns something else: not an EIP-712 contract of ours
         return None
     return str(fields[1]), str(fields[2]), int(fields[3]), Web3.to_checksum_address(fields[4])
 
 
-def deployment_block(w3: Web3, address: str, head: int) -> int:
+def deployment_block(w3: Web3, address: ChecksumAddress, head: int) -> int:
     """The first block whose state holds code at ``address``: binary search over ``eth_getCode``."""
     low, high = 0, head  # code is there at ``high``, and (if anywhere) not before ``low``
     while low < high:
@@ -172,7 +173,7 @@ def deployment_block(w3: Web3, address: str, head: int) -> int:
     return low
 
 
-def creation_transaction(w3: Web3, address: str, block_number: int) -> str:
+def creation_transaction(w3: Web3, address: ChecksumAddress, block_number: int) -> str:
     """The transaction of ``block_number`` that created ``address``, or "" (created by another contract)."""
     block = w3.eth.get_block(block_number, full_transactions=True)
     for tx in block["transactions"]:
@@ -184,14 +185,14 @@ def creation_transaction(w3: Web3, address: str, block_number: int) -> str:
     return ""
 
 
-def inspect(w3: Web3, address: str) -> dict[str, Any]:
+def inspect(w3: Web3, given: str) -> dict[str, Any]:
     """Check that ``address`` holds our Board and find its deployment: the record to write, with ``joined``.
 
     Raises JoinError naming what was found when it is not.
     """
-    if not Web3.is_address(address):
-        raise JoinError(f"{address!r} is not an address (0x and 40 hex digits)")
-    address = Web3.to_checksum_address(address)
+    if not Web3.is_address(given):
+        raise JoinError(f"{given!r} is not an address (0x and 40 hex digits)")
+    address = Web3.to_checksum_address(given)
     chain_id = int(w3.eth.chain_id)
     head = int(w3.eth.block_number)
     code = bytes(w3.eth.get_code(address, head))

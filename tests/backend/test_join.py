@@ -20,7 +20,8 @@ from backend import chain, join
 from backend.__main__ import ensure_deployment
 from backend.config import PROJECT_ROOT, Settings
 from backend.devchain import Ganache, free_port
-from tests.backend.conftest import BoardHandle, connect, deploy_board, make_settings, wait_indexed
+from tests.support.board import BoardHandle, connect, deploy_board
+from tests.support.index import make_settings, wait_indexed
 
 # runtime code that stores 1 in slot 0 (10 bytes), behind an init code that returns it: not a Board
 OTHER_CODE_INIT = "0x600a600c600039600a6000f3" + "600160005500000000fe"
