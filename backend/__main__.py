@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -62,9 +63,19 @@ def ensure_deployment(settings: Settings) -> chain.Deployment:
     return chain.find_deployment(w3, settings)
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    """SIGTERM ends ``run`` through its ``finally``, as Ctrl-C does.
+
+    uvicorn shuts down on SIGTERM and then raises the signal again; with the default action the
+    process would die there and leave the Ganache it started running.
+    """
+    raise SystemExit(128 + signum)
+
+
 def run(settings: Settings) -> int:
-    """Start what is missing, then serve in the foreground until Ctrl-C."""
+    """Start what is missing, then serve in the foreground until Ctrl-C or SIGTERM."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     ganache: Ganache | None = None
     try:
         if not rpc_answers(settings.rpc_url):

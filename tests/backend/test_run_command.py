@@ -1,7 +1,8 @@
 """`python -m backend run` (what `make run` calls) on a real Ganache.
 
-Cold start deploys, Ctrl-C leaves no process behind, a warm start finds the
-same chain and contract, and a second instance runs beside the first.
+Cold start deploys, Ctrl-C (or SIGTERM, as a service manager sends) leaves no
+process behind, a warm start finds the same chain and contract, and a second
+instance runs beside the first.
 """
 
 from __future__ import annotations
@@ -60,9 +61,9 @@ def _descendants(pid: int) -> list[psutil.Process]:
     raise AssertionError(f"could not list the children of {pid}")
 
 
-def _interrupt(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
+def _interrupt(proc: subprocess.Popen[bytes], signum: int = signal.SIGINT) -> list[psutil.Process]:
     children = _descendants(proc.pid)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     proc.wait(timeout=60)
     _, alive = psutil.wait_procs(children, timeout=30)
     return alive
@@ -107,8 +108,9 @@ def test_two_instances_with_their_own_data_dirs_and_ports_run_side_by_side(tmp_p
         instances.append((port, _start(tmp_path / name, port, rpc_port)))
     try:
         statuses = [_wait_status(proc, port) for port, proc in instances]
-    finally:
-        leftovers = [p for _, proc in instances for p in _interrupt(proc)]
+    finally:  # the second one as a service manager stops it: uvicorn re-raises SIGTERM after its shutdown
+        signals = (signal.SIGINT, signal.SIGTERM)
+        leftovers = [p for (_, proc), signum in zip(instances, signals, strict=True) for p in _interrupt(proc, signum)]
     assert {s["chain_id"] for s in statuses} == {1337}
     assert statuses[0]["rpc_url"] != statuses[1]["rpc_url"]
     assert leftovers == []
