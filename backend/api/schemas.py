@@ -279,6 +279,9 @@ class ContentCountsOut(BaseModel):
     missing: int = Field(description="Posts whose content no source has given us yet")
     invalid: int = Field(description="Posts whose content was found but is not a valid document")
     queued: int = Field(description="CIDs in the retry queue, fetched again with backoff until pinned")
+    progress: str = Field(
+        description='Posts whose content was found and checked against its digest, of all: "content 1,234 of 1,240"'
+    )
 
 
 class IndexerStateOut(BaseModel):

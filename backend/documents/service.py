@@ -104,6 +104,15 @@ def _database_down(settings: Settings, link: ChainLink, relay: dict[str, Any]) -
     }
 
 
+def _with_progress(content: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The content counts with ``progress``, "content 1,234 of 1,240": posts whose file was found and verified."""
+    if not content:
+        return content
+    found = int(content.get("pinned", 0)) + int(content.get("invalid", 0))
+    total = found + int(content.get("missing", 0))
+    return {**content, "progress": f"content {found:,} of {total:,}"}
+
+
 def status_document(
     settings: Settings, engine: Engine, link: ChainLink, limits: Limits, indexer: Indexer | None
 ) -> dict[str, Any]:
@@ -145,6 +154,7 @@ def status_document(
     index = {
         **meta,
         **{key: counts.get(key) for key in _COUNT_KEYS},
+        "content": _with_progress(counts.get("content")),
         "current": current,
         "lag": lag,
         "error": index_error,

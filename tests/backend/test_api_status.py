@@ -136,7 +136,7 @@ def test_status_counts_posts_authors_votes_and_content(world: World):
     index = _status(world.client)["index"]
     counts = {key: index[key] for key in ("posts", "authors", "votes", "vote_events")}
     assert counts == {"posts": 6, "authors": 4, "votes": 6, "vote_events": 8}
-    assert index["content"] == {"pinned": 4, "missing": 1, "invalid": 1, "queued": 1}
+    assert index["content"] == {"pinned": 4, "missing": 1, "invalid": 1, "queued": 1, "progress": "content 5 of 6"}
 
 
 def test_status_shows_the_indexer_caught_up_without_errors(world: World):

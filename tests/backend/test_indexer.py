@@ -329,7 +329,13 @@ def test_post_sent_to_contract_shows_in_status_within_two_seconds(client, board)
     pinned = board.post(sha256(document))
     missing = board.post(sha256(b'{"title":"never uploaded","body":""}'))
     status = wait_for(lambda: (s := client.get("/api/status").json())["index"]["posts"] == 2 and s, timeout=2)
-    assert status["index"]["content"] == {"pinned": 1, "missing": 1, "invalid": 0, "queued": 1}
+    assert status["index"]["content"] == {
+        "pinned": 1,
+        "missing": 1,
+        "invalid": 0,
+        "queued": 1,
+        "progress": "content 1 of 2",
+    }
     assert status["index"]["authors"] == 1 and status["index"]["lag"] == 0
     with make_engine(client.app.state.indelible.settings.effective_database_url).connect() as conn:
         rows = {r.id: r for r in conn.execute(select(Post)).all()}
