@@ -24,7 +24,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend import __version__, chain
-from backend.api import authors, content, contract, feeds, gateway, posts, relay, status, votes
+from backend.api import authors, content, contract, feeds, gateway, posts, relay, search, status, votes
 from backend.api.chain_link import ChainLink
 from backend.api.deps import AppState
 from backend.api.schemas import validation_message
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool | None = N
     app.include_router(status.router)
     app.include_router(posts.router)
     app.include_router(authors.router)
+    app.include_router(search.router)
     app.include_router(votes.router)
     app.include_router(contract.router)
     app.include_router(relay.router)

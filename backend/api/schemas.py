@@ -112,6 +112,31 @@ class FeedOut(BaseModel):
     next_cursor: str | None = Field(description="Opaque cursor of the next page; null on the last page")
 
 
+class SearchHighlightOut(BaseModel):
+    """Matched words wrapped in ``<mark>``, everything else HTML-escaped: safe to insert as HTML."""
+
+    title: str | None = Field(description="The title, escaped, matches marked; null for replies")
+    body: str | None = Field(description="Up to 240 characters of the body around the first match, escaped, marked")
+
+
+class SearchPostOut(PostOut):
+    """A post or reply matching a search, with links into its thread and its highlights."""
+
+    url: str = Field(description="This post's JSON permalink (its replies under it)")
+    thread_url: str = Field(description="The JSON of the thread it belongs to (its top-level post)")
+    highlight: SearchHighlightOut
+
+
+class SearchOut(BaseModel):
+    """One page of search results; pass next_cursor back as ``cursor`` for the next page."""
+
+    query: str = Field(description="The query as given")
+    sort: Literal["relevance", "new", "top"]
+    terms: list[str] = Field(description="The words and phrases searched for, all required, lowercased")
+    results: list[SearchPostOut]
+    next_cursor: str | None = Field(description="Opaque cursor of the next page; null on the last page")
+
+
 class MoreRepliesOut(BaseModel):
     """Direct replies of a post left out of this document (page size, thread budget or depth)."""
 

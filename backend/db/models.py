@@ -27,15 +27,20 @@ Tables, and who may rely on what:
 * ``meta``: key/value: which chain and deployment the index is for, the
   checkpoint (``indexed_block``/``indexed_block_hash``), the schema version.
 * ``content_queue``: CIDs of posts whose content is missing, with retry state.
+* full-text search of ``title`` and ``body`` (``backend.db.search``): on SQLite the FTS5
+  external-content table ``posts_fts`` (rowid = post id), kept in step with ``posts`` by triggers, so
+  every write of the indexer (insert, content arriving later, reorg rollback, wipe) updates it in the
+  same transaction; on PostgreSQL the generated ``tsvector`` column ``posts.search`` with a GIN index.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, Index, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import DDL, BigInteger, Float, Index, Integer, SmallInteger, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bump when a table changes: the indexer then drops the index and rebuilds it from the chain.
-SCHEMA_VERSION = "4"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error
+SCHEMA_VERSION = "5"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
+# 5: full-text search (posts_fts on SQLite, posts.search on PostgreSQL)
 
 HASH = String(66)  # 0x + 64 hex
 ADDRESS = String(42)  # checksum address
@@ -157,3 +162,31 @@ class ContentQueue(Base):
 INDEX_TABLES = (Post.__table__, VoteEvent.__table__, Vote.__table__, Block.__table__)
 # tables of earlier schema versions, dropped with the rest when the version changes
 RETIRED_TABLES = ("nonce_events",)
+
+
+# Full-text search, created and dropped with ``posts``. Triggers rather than Python calls in the indexer:
+# every path that writes title/body (bulk inserts, the content queue's updates, rollback's deletes, wipe)
+# keeps the FTS table in step in its own transaction, and none of them can forget to.
+_SQLITE_FTS = (
+    "CREATE VIRTUAL TABLE posts_fts USING fts5(title, body, content='posts', content_rowid='id', "
+    "tokenize='unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER posts_fts_insert AFTER INSERT ON posts BEGIN "
+    "INSERT INTO posts_fts(rowid, title, body) VALUES (new.id, new.title, new.body); END",
+    "CREATE TRIGGER posts_fts_delete AFTER DELETE ON posts BEGIN "
+    "INSERT INTO posts_fts(posts_fts, rowid, title, body) VALUES ('delete', old.id, old.title, old.body); END",
+    "CREATE TRIGGER posts_fts_update AFTER UPDATE OF title, body ON posts BEGIN "
+    "INSERT INTO posts_fts(posts_fts, rowid, title, body) VALUES ('delete', old.id, old.title, old.body); "
+    "INSERT INTO posts_fts(rowid, title, body) VALUES (new.id, new.title, new.body); END",
+)
+# 'simple': no stemming and no stop words, so both engines find the same posts for the same words
+_POSTGRES_SEARCH = (
+    "ALTER TABLE posts ADD COLUMN search tsvector GENERATED ALWAYS AS ("
+    "setweight(to_tsvector('simple', coalesce(title, '')), 'A') || "
+    "setweight(to_tsvector('simple', coalesce(body, '')), 'B')) STORED",
+    "CREATE INDEX ix_posts_search ON posts USING gin (search)",
+)
+for _statement in _SQLITE_FTS:
+    event.listen(Post.__table__, "after_create", DDL(_statement).execute_if(dialect="sqlite"))
+for _statement in _POSTGRES_SEARCH:
+    event.listen(Post.__table__, "after_create", DDL(_statement).execute_if(dialect="postgresql"))
+event.listen(Post.__table__, "after_drop", DDL("DROP TABLE IF EXISTS posts_fts").execute_if(dialect="sqlite"))

@@ -26,8 +26,10 @@ from backend.api.deps import (
 )
 from backend.api.params import AddressPath, Cursor, PostId, WindowQuery, checksum
 from backend.db.queries import Sort, Window
+from backend.db.search import BadQuery, SearchSort
 from backend.documents.cursors import BadCursor
 from backend.documents.posts import build_author, build_feed, build_thread
+from backend.documents.search import build_search
 from backend.documents.service import relay_document, status_document
 from backend.web.render import page
 
@@ -133,6 +135,41 @@ def author_page(request: Request, session: DbSession, address: AddressPath, curs
         cursor=cursor,
         first_url=path,
         next_url=_url(path, cursor=author["next_cursor"]) if author["next_cursor"] else None,
+    )
+
+
+SEARCH_TABS: list[tuple[SearchSort, str]] = [("relevance", "Best match"), ("new", "New"), ("top", "Top")]
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search_page(
+    request: Request,
+    session: DbSession,
+    threshold: CollapseScore,
+    q: Annotated[str, Query(max_length=256)] = "",
+    sort: Annotated[SearchSort, Query()] = "relevance",
+    cursor: Cursor = None,
+) -> HTMLResponse:
+    """Search form and results: posts and replies holding every word and phrase of ``q``."""
+    if not q.strip():
+        return page(request, "search/search.html", None, q="", results=None, nav="search")
+    try:
+        found = build_search(session, q, sort, cursor=cursor, collapse_score=threshold)
+    except (BadQuery, BadCursor) as exc:
+        return error_page(request, 422, str(exc))
+    return page(
+        request,
+        "search/search.html",
+        _url("/api/search", q=q, sort=sort, cursor=cursor),
+        q=q,
+        sort=sort,
+        found=found,
+        results=found["results"],
+        tabs=[{"sort": s, "label": label, "url": _url("/search", q=q, sort=s)} for s, label in SEARCH_TABS],
+        cursor=cursor,
+        first_url=_url("/search", q=q, sort=sort),
+        next_url=_url("/search", q=q, sort=sort, cursor=found["next_cursor"]) if found["next_cursor"] else None,
+        nav="search",
     )
 
 

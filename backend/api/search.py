@@ -1,0 +1,54 @@
+"""GET /api/search: posts and replies whose title or body holds every word and phrase of a query."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response
+
+from backend.api.deps import CollapseScore, IndexEngine
+from backend.api.params import Cursor, Limit
+from backend.api.posts import read_json
+from backend.api.schemas import ApiRoute, SearchOut, error_responses
+from backend.db.search import BadQuery, SearchSort, parse_query
+from backend.documents.posts import DEFAULT_LIMIT
+from backend.documents.search import build_search
+
+router = APIRouter(prefix="/api", tags=["search"], route_class=ApiRoute)
+
+MAX_QUERY = 256
+SearchQuery = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=MAX_QUERY,
+        description='Words (all required) and "quoted phrases"; any other character only separates words',
+        examples=['chain "censorship resistant"'],
+    ),
+]
+SearchSortQuery = Annotated[SearchSort, Query(description="relevance (best match first), new or top (by score)")]
+
+
+def checked_query(q: str) -> str:
+    """``q`` when it has something to search for; 422 with the reason otherwise."""
+    try:
+        parse_query(q)
+    except BadQuery as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    return q
+
+
+@router.get("/search", response_model=SearchOut, responses=error_responses())
+async def search_posts(
+    engine: IndexEngine,
+    threshold: CollapseScore,
+    q: SearchQuery,
+    sort: SearchSortQuery = "relevance",
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Response:
+    """Posts and replies matching ``q``; folded posts are found too, marked ``collapsed``."""
+    checked_query(q)
+    return await read_json(
+        engine, lambda session: build_search(session, q, sort, limit, cursor, collapse_score=threshold)
+    )

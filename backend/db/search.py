@@ -1,0 +1,118 @@
+"""Full-text search over posts' titles and bodies: safe query parsing and one read query per engine.
+
+A user's text never reaches FTS5's or PostgreSQL's query syntax as written: it is cut into words
+(letters and digits) and "quoted phrases", and each becomes a quoted FTS5 phrase or a bound
+``phraseto_tsquery`` argument, all of them required (AND). So any string gives results or a
+``BadQuery`` with a reason, never a syntax error. Both engines tokenise without stemming or stop
+words (FTS5 ``unicode61``, PostgreSQL ``'simple'``), so they find the same posts for the same words.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any, Literal
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import TextClause
+
+from backend.db.queries import OUT_FIELDS
+
+SearchSort = Literal["relevance", "new", "top"]
+MAX_TERMS = 12  # words and phrases in one query: each is one more index lookup
+MAX_PHRASE_WORDS = 12
+
+_WORD = re.compile(r"[^\W_]+")  # letters and digits, as both tokenizers split them (underscore separates)
+_COLUMNS = ", ".join(f"p.{name}" for name in OUT_FIELDS)
+TITLE_WEIGHT = 10.0  # a word in the title counts as much as ten in the body
+
+
+class BadQuery(ValueError):
+    """A search query that cannot be searched; the message says why (a 422)."""
+
+
+def parse_query(q: str) -> list[tuple[str, ...]]:
+    """The query's terms: each a word ``("word",)`` or a phrase ``("two", "words")``, lowercased."""
+    terms: list[tuple[str, ...]] = []
+    for index, part in enumerate(q.split('"')):
+        words = [word.lower() for word in _WORD.findall(part)]
+        if index % 2 == 1 and words:  # inside quotes (an unclosed quote runs to the end)
+            if len(words) > MAX_PHRASE_WORDS:
+                raise BadQuery(f"q: a phrase may have at most {MAX_PHRASE_WORDS} words")
+            terms.append(tuple(words))
+        else:
+            terms.extend((word,) for word in words)
+    unique = list(dict.fromkeys(terms))
+    if not unique:
+        raise BadQuery("q: no words to search for (a word is letters or digits)")
+    if len(unique) > MAX_TERMS:
+        raise BadQuery(f"q: at most {MAX_TERMS} words and phrases, got {len(unique)}")
+    return unique
+
+
+def fts5_expression(terms: list[tuple[str, ...]]) -> str:
+    """An FTS5 MATCH expression requiring every term; words hold no quotes, so each quoted phrase is literal."""
+    return " AND ".join('"' + " ".join(term) + '"' for term in terms)
+
+
+@functools.cache
+def _sqlite_statement(sort: SearchSort, after: bool) -> TextClause:
+    if sort == "new":
+        keyset = "AND rowid < :after_id " if after else ""
+        return text(
+            f"SELECT {_COLUMNS}, p.id AS search_key FROM posts p WHERE p.id IN ("
+            f"SELECT rowid FROM posts_fts WHERE posts_fts MATCH :match {keyset}ORDER BY rowid DESC LIMIT :n) "
+            "ORDER BY p.id DESC"
+        )
+    if sort == "top":
+        keyset = "AND (p.score < :after_key OR (p.score = :after_key AND p.id < :after_id)) " if after else ""
+        return text(
+            f"SELECT {_COLUMNS}, p.score AS search_key FROM posts_fts f JOIN posts p ON p.id = f.rowid "
+            f"WHERE posts_fts MATCH :match {keyset}ORDER BY p.score DESC, p.id DESC LIMIT :n"
+        )
+    keyset = "WHERE f.k > :after_key OR (f.k = :after_key AND f.id < :after_id) " if after else ""
+    return text(
+        f"SELECT {_COLUMNS}, f.k AS search_key FROM ("
+        f"SELECT rowid AS id, bm25(posts_fts, {TITLE_WEIGHT}, 1.0) AS k FROM posts_fts WHERE posts_fts MATCH :match"
+        f") f JOIN posts p ON p.id = f.id {keyset}ORDER BY f.k, f.id DESC LIMIT :n"
+    )
+
+
+@functools.cache
+def _postgres_statement(sort: SearchSort, n_terms: int, after: bool) -> TextClause:
+    query = " && ".join(f"phraseto_tsquery('simple', :t{i})" for i in range(n_terms))
+    if sort == "new":
+        key, keyset = "p.id", "AND p.id < :after_id " if after else ""
+        order = "p.id DESC"
+    elif sort == "top":
+        key = "p.score"
+        keyset = "AND (p.score < :after_key OR (p.score = :after_key AND p.id < :after_id)) " if after else ""
+        order = "p.score DESC, p.id DESC"
+    else:
+        # ts_rank is higher for better matches; its negation sorts ascending like FTS5's bm25
+        key = "-CAST(ts_rank('{0.1, 0.2, 0.4, 1.0}', p.search, q.query) AS double precision)"
+        keyset = f"AND ({key} > :after_key OR ({key} = :after_key AND p.id < :after_id)) " if after else ""
+        order = "search_key, p.id DESC"
+    return text(
+        f"SELECT {_COLUMNS}, {key} AS search_key FROM posts p, (SELECT {query} AS query) q "
+        f"WHERE p.search @@ q.query {keyset}ORDER BY {order} LIMIT :n"
+    )
+
+
+def search_rows(
+    session: Session, terms: list[tuple[str, ...]], sort: SearchSort, after: tuple[Any, int] | None, n: int
+) -> list[dict[str, Any]]:
+    """Up to ``n`` posts matching every term, in ``sort`` order after ``after`` (key, id); each has ``search_key``."""
+    params: dict[str, Any] = {"n": n}
+    if after is not None:
+        params["after_key"], params["after_id"] = after
+    if session.get_bind().dialect.name == "postgresql":
+        statement = _postgres_statement(sort, len(terms), after is not None)
+        params |= {f"t{i}": " ".join(term) for i, term in enumerate(terms)}
+    else:
+        statement = _sqlite_statement(sort, after is not None)
+        params["match"] = fts5_expression(terms)
+    result = session.execute(statement, params)
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result.all()]
