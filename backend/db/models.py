@@ -185,8 +185,16 @@ _POSTGRES_SEARCH = (
     "setweight(to_tsvector('simple', coalesce(body, '')), 'B')) STORED",
     "CREATE INDEX ix_posts_search ON posts USING gin (search)",
 )
+
+
+def _on_create(statement: str, dialect: str) -> None:
+    ddl = DDL(statement).execute_if(dialect=dialect)  # type: ignore[no-untyped-call]  # DDL's __init__ is untyped
+    event.listen(Post.__table__, "after_create", ddl)
+
+
 for _statement in _SQLITE_FTS:
-    event.listen(Post.__table__, "after_create", DDL(_statement).execute_if(dialect="sqlite"))
+    _on_create(_statement, "sqlite")
 for _statement in _POSTGRES_SEARCH:
-    event.listen(Post.__table__, "after_create", DDL(_statement).execute_if(dialect="postgresql"))
-event.listen(Post.__table__, "after_drop", DDL("DROP TABLE IF EXISTS posts_fts").execute_if(dialect="sqlite"))
+    _on_create(_statement, "postgresql")
+_drop_fts = DDL("DROP TABLE IF EXISTS posts_fts").execute_if(dialect="sqlite")  # type: ignore[no-untyped-call]
+event.listen(Post.__table__, "after_drop", _drop_fts)

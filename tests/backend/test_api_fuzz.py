@@ -108,6 +108,10 @@ include-path-regex = "^/(api/posts(/[^/]+)?|api/authors/.*|feeds/.*)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "422"]
 
 [[operations]]
+include-path = "/api/search"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "422"]
+
+[[operations]]
 include-path-regex = "^/api/(votes|nonces)/"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "422"]
 """

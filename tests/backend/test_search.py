@@ -20,7 +20,8 @@ from backend.content.document import encode_document
 from backend.content.pins import PinStore
 from backend.db.search import BadQuery, fts5_expression, parse_query
 from backend.documents.search import highlight
-from tests.backend.conftest import DATABASES, BoardHandle, make_settings, module_index, wait_indexed
+from tests.support.board import BoardHandle
+from tests.support.index import DATABASES, make_settings, module_index, wait_indexed
 
 
 @dataclass

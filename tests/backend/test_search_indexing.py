@@ -9,7 +9,9 @@ from backend.content.document import encode_document
 from backend.content.pins import PinStore
 from backend.documents.search import build_search
 from backend.indexer.runner import Indexer
-from tests.backend.conftest import connect, deploy_board, make_settings, wait_for, wait_indexed
+from tests.support.board import connect, deploy_board
+from tests.support.index import make_settings, wait_indexed
+from tests.support.wait import wait_for
 
 JSON = {"Content-Type": "application/json"}
 

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +39,13 @@ from tests.support.servers import wait_app_ready
 CHROMIUM = os.environ.get("INDELIBLE_CHROMIUM", "/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Ganache + a deployed Board + the app under uvicorn, for the whole browser suite."""
+@contextmanager
+def running_stack(data_dir: Path, database_url: str = "") -> Iterator[Stack]:
+    """Ganache + a Board deployed into ``data_dir`` + ``python -m backend serve`` on its index (SQLite by default)."""
     if not ARTIFACT.exists():
         pytest.fail(f"{ARTIFACT} is missing: run `make compile` first")
     if not (VENDOR / "ethers.min.js").exists():
         pytest.fail(f"{VENDOR} is empty: run `make setup` (it copies the browser libraries)")
-    data_dir = tmp_path_factory.mktemp("browser") / "data"
     data_dir.mkdir()
     log_path = data_dir.parent / "app.log"
     with Ganache(free_port()) as node:
@@ -63,6 +63,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "INDELIBLE_RELAY_RATE": "6000",
             "INDELIBLE_RELAY_BURST": "1000",
             "INDELIBLE_RELAY_NEW_SIGNERS_PER_HOUR": "1000",  # every test's browser makes a key, all from 127.0.0.1
+            **({"INDELIBLE_DATABASE_URL": database_url} if database_url else {}),
         }
         with log_path.open("wb") as log:
             process = subprocess.Popen(
@@ -79,6 +80,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Ganache + a deployed Board + the app under uvicorn, for the whole browser suite."""
+    with running_stack(tmp_path_factory.mktemp("browser") / "data") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
