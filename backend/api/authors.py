@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from backend.api.deps import IndexEngine
+from backend.api.deps import CollapseScore, IndexEngine
 from backend.api.params import AddressPath, Cursor, Limit, checksum
 from backend.api.posts import read_json
-from backend.api.schemas import ApiRoute, AuthorOut, error_responses
+from backend.api.schemas import ApiRoute, AuthorOut, RepliesOut, error_responses
+from backend.documents.inbox import build_replies
 from backend.documents.posts import DEFAULT_LIMIT, build_author
 
 router = APIRouter(prefix="/api", tags=["authors"], route_class=ApiRoute)
@@ -20,3 +21,18 @@ async def get_author(
     """An author's totals and their posts and replies, newest first (never collapsed here)."""
     author = checksum(address)
     return await read_json(engine, lambda session: build_author(session, author, limit, cursor))
+
+
+@router.get("/authors/{address}/replies", response_model=RepliesOut, responses=error_responses())
+async def get_replies_to_author(
+    engine: IndexEngine,
+    threshold: CollapseScore,
+    address: AddressPath,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Response:
+    """Replies others made to the author's posts and replies, newest first: their inbox (folded ones marked)."""
+    author = checksum(address)
+    return await read_json(
+        engine, lambda session: build_replies(session, author, limit, cursor, collapse_score=threshold)
+    )

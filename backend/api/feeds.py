@@ -1,4 +1,4 @@
-"""Atom feeds: the front page, each author and each thread (application/atom+xml).
+"""Atom feeds: the front page, each author, each author's inbox and each thread (application/atom+xml).
 
 Built with ElementTree, which escapes every text and attribute, so a post's
 title or body can never inject markup into the feed; every text first loses the
@@ -21,6 +21,7 @@ from backend.api.deps import AppSettings, DbSession
 from backend.api.params import AddressPath, PostId, checksum
 from backend.api.schemas import ApiRoute
 from backend.content.document import scrub_text
+from backend.db.inbox import replies_to
 from backend.db.queries import recent_posts, thread_rows
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -110,6 +111,16 @@ def author_feed(settings: AppSettings, session: DbSession, address: AddressPath)
     rows = recent_posts(session, FEED_SIZE, author=author)
     path = f"/feeds/authors/{author}.atom"
     return AtomResponse(build_atom(settings.public_url, f"Indelible: {author}", path, f"/authors/{author}", rows))
+
+
+@router.get("/authors/{address}/replies.atom", response_class=AtomResponse, responses=_responses(422))
+def inbox_feed(settings: AppSettings, session: DbSession, address: AddressPath) -> AtomResponse:
+    """The newest replies others made to an author's posts: their inbox, for any feed reader."""
+    author = checksum(address)
+    rows = replies_to(session, author, FEED_SIZE)
+    path = f"/feeds/authors/{author}/replies.atom"
+    title = f"Indelible: replies to {author}"
+    return AtomResponse(build_atom(settings.public_url, title, path, f"/inbox?address={author}", rows))
 
 
 @router.get("/posts/{post_id}.atom", response_class=AtomResponse, responses=_responses(404, 422))

@@ -112,6 +112,21 @@ class FeedOut(BaseModel):
     next_cursor: str | None = Field(description="Opaque cursor of the next page; null on the last page")
 
 
+class ReplyOut(PostOut):
+    """A reply in an author's inbox, with links to it and to the post it answers."""
+
+    url: str = Field(description="This reply's JSON permalink")
+    parent_url: str = Field(description="The JSON of the post it answers (the author's)")
+
+
+class RepliesOut(BaseModel):
+    """Replies others made to an author's posts and replies, newest first; pass next_cursor back for more."""
+
+    address: str
+    replies: list[ReplyOut]
+    next_cursor: str | None = Field(description="Opaque cursor of the next page; null on the last page")
+
+
 class SearchHighlightOut(BaseModel):
     """Matched words wrapped in ``<mark>``, everything else HTML-escaped: safe to insert as HTML."""
 

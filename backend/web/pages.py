@@ -7,6 +7,7 @@ and links to it; templates only lay it out.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -25,9 +26,11 @@ from backend.api.deps import (
     ThreadReplies,
 )
 from backend.api.params import AddressPath, Cursor, PostId, WindowQuery, checksum
+from backend.api.schemas import ADDRESS_PATTERN
 from backend.db.queries import Sort, Window
 from backend.db.search import BadQuery, SearchSort
 from backend.documents.cursors import BadCursor
+from backend.documents.inbox import build_replies
 from backend.documents.posts import build_author, build_feed, build_thread
 from backend.documents.search import build_search
 from backend.documents.service import relay_document, status_document
@@ -170,6 +173,38 @@ def search_page(
         first_url=_url("/search", q=q, sort=sort),
         next_url=_url("/search", q=q, sort=sort, cursor=found["next_cursor"]) if found["next_cursor"] else None,
         nav="search",
+    )
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox_page(
+    request: Request,
+    session: DbSession,
+    threshold: CollapseScore,
+    address: Annotated[str, Query(max_length=42)] = "",
+    cursor: Cursor = None,
+) -> HTMLResponse:
+    """Replies to ``address``'s posts, newest first; without one, the page's script opens the reader's own."""
+    if not address:
+        return page(request, "inbox/inbox.html", None, inbox=None, nav="inbox")
+    if not re.fullmatch(ADDRESS_PATTERN, address):
+        return error_page(request, 422, "address: expected 0x followed by 40 hex digits")
+    try:
+        canonical = checksum(address)
+        inbox = build_replies(session, canonical, cursor=cursor, collapse_score=threshold)
+    except BadCursor as exc:
+        return error_page(request, 422, str(exc))
+    except StarletteHTTPException as exc:
+        return error_page(request, exc.status_code, str(exc.detail))
+    return page(
+        request,
+        "inbox/inbox.html",
+        _url(f"/api/authors/{canonical}/replies", cursor=cursor),
+        inbox=inbox,
+        cursor=cursor,
+        first_url=_url("/inbox", address=canonical),
+        next_url=_url("/inbox", address=canonical, cursor=inbox["next_cursor"]) if inbox["next_cursor"] else None,
+        nav="inbox",
     )
 
 

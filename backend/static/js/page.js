@@ -4,6 +4,7 @@
 
 import { showAccount } from "./account.js";
 import { initComposing } from "./composing.js";
+import { initInbox } from "./inbox.js";
 import { initKeyPage } from "./keypage.js";
 import { initPreview } from "./preview.js";
 import { initStatusPage } from "./status.js";
@@ -20,7 +21,10 @@ export function init() {
   showFlash();
   updateTimes();
   setInterval(updateTimes, TIMES_EVERY_MS);
-  showAccount().then(markVotes);
+  showAccount().then((address) => {
+    markVotes();
+    initInbox(address);
+  });
   initKeyPage(showAccount);
   initPreview();
   initStatusPage();
