@@ -1,4 +1,4 @@
-"""Search in Chromium: from the header, by a body word, a title word and a phrase; a folded post found folded.
+"""Find and follow in Chromium: search (body word, title word, phrase, a folded post found folded) and the inbox.
 
 Runs on its own stack per database engine (SQLite, and PostgreSQL when INDELIBLE_TEST_POSTGRES_URL is set):
 the ``stack`` fixture here stands in for the session's for this module's tests.
@@ -86,3 +86,26 @@ def test_a_folded_post_is_found_and_shown_folded(stack: Stack, seeded: dict[str,
     expect(page.get_by_role("link", name="This data as JSON")).to_have_attribute(
         "href", "/api/search?q=barnacles&sort=relevance"
     )
+
+
+def test_a_reply_shows_in_the_authors_inbox_with_the_unread_count(stack: Stack, seeded: dict[str, int], open_page):
+    wallet = stack.w3.eth.accounts[6]
+    mine = stack.post({"title": "Who reads this?", "body": "Tell me."}, account=6)
+    stack.indexed(mine)
+    page = open_page(wallet=wallet).page
+    page.goto("/")
+    expect(page.locator("#inbox-link")).to_have_attribute("aria-label", "Inbox")  # counted: none unread
+    expect(page.locator("#inbox-unread")).to_be_hidden()
+    reply = stack.post({"body": "I do, every morning."}, parent_id=mine, account=7)
+    stack.indexed(reply)
+    page.reload()
+    expect(page.locator("#inbox-unread")).to_have_text("1")
+    expect(page.locator("#inbox-link")).to_have_attribute("aria-label", "Inbox, 1 unread")
+    page.locator("#inbox-link").click()
+    page.wait_for_url("**/inbox?address=*")
+    expect(page.locator(f"#post-{reply}")).to_contain_text("I do, every morning.")
+    expect(page.locator("#inbox-link")).to_have_attribute("aria-label", "Inbox")
+    expect(page.locator("#inbox-unread")).to_be_hidden()
+    page.goto("/")
+    expect(page.locator("#inbox-link")).to_have_attribute("aria-label", "Inbox")  # counted: none unread
+    expect(page.locator("#inbox-unread")).to_be_hidden()
