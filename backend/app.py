@@ -115,7 +115,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith(_MACHINE_PREFIXES) or "text/html" not in request.headers.get("accept", ""):
         if isinstance(exc, RequestValidationError):
             return await request_validation_exception_handler(request, exc)
-        return await http_exception_handler(request, exc)  # type: ignore[arg-type]
+        assert isinstance(exc, StarletteHTTPException)  # the only other kind this handler is registered for
+        return await http_exception_handler(request, exc)
     if isinstance(exc, RequestValidationError):
         return pages.error_page(request, 422, validation_message(exc.errors()))
     assert isinstance(exc, StarletteHTTPException)
