@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool | None = N
     app.include_router(apidocs.router)
     app.include_router(pages.router)
     app.add_middleware(BodyLimit)  # inside SecurityHeaders: its 413s get the headers too
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, rpc_url=settings.browser_rpc_url)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _http_error)
     app.add_exception_handler(OperationalError, _database_unavailable)

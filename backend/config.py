@@ -94,6 +94,8 @@ class Settings:
     relay_burst: int = field(default_factory=lambda: int(_env("RELAY_BURST", "10")))
     # absolute links (Atom feeds) start here, never from a request's Host header: a stranger could poison caches
     public_url: str = field(default_factory=lambda: _env("PUBLIC_URL", ""))
+    # the JSON-RPC URL readers' browsers check pages against (announced on every page; the CSP allows it)
+    public_rpc_url: str = field(default_factory=lambda: _env("PUBLIC_RPC_URL", ""))
     # off: `serve` runs no indexer thread, for several API processes beside one `python -m backend index`
     indexer: bool = field(default_factory=lambda: _switch("INDEXER", "on"))
     # The relayer's spending policy: gas is what the node estimates at send time.
@@ -109,6 +111,13 @@ class Settings:
     def __post_init__(self) -> None:
         host = f"[{self.host}]" if ":" in self.host else self.host
         object.__setattr__(self, "public_url", (self.public_url or f"http://{host}:{self.port}").rstrip("/"))
+
+    @property
+    def browser_rpc_url(self) -> str:
+        """The RPC URL pages announce for checks: the public one, else the node's own unless it holds a secret."""
+        if self.public_rpc_url:
+            return self.public_rpc_url
+        return self.rpc_url if public_url(self.rpc_url) == self.rpc_url.rstrip("/") else ""
 
     @property
     def chain_dir(self) -> Path:

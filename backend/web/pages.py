@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import func, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.api.deps import (
@@ -27,8 +28,11 @@ from backend.api.deps import (
 )
 from backend.api.params import AddressPath, Cursor, PostId, WindowQuery, checksum
 from backend.api.schemas import ADDRESS_PATTERN
+from backend.config import Settings
+from backend.db.models import Post
 from backend.db.queries import Sort, Window
 from backend.db.search import BadQuery, SearchSort
+from backend.db.write import get_meta
 from backend.documents.cursors import BadCursor
 from backend.documents.inbox import build_replies
 from backend.documents.posts import build_author, build_feed, build_thread
@@ -59,9 +63,32 @@ def error_page(request: Request, status_code: int, detail: str) -> HTMLResponse:
     )
 
 
+def _chain_check(session: DbSession, settings: Settings) -> dict[str, Any] | None:
+    """What the reader's browser checks a page against: the index's block and post count, the Board, an RPC URL.
+
+    Read in the page's own session, before its posts, so the facts and the block belong together.
+    """
+    meta = get_meta(session.connection())
+    if "indexed_block" not in meta or "contract_address" not in meta:
+        return None
+    return {
+        "block": int(meta["indexed_block"]),
+        "contract": meta["contract_address"],
+        "posts": session.execute(select(func.count()).select_from(Post)).scalar_one(),
+        "rpc_url": settings.browser_rpc_url,
+    }
+
+
 def _feed(
-    request: Request, session: DbSession, threshold: int, sort: Sort, window: Window, cursor: str | None
+    request: Request,
+    session: DbSession,
+    settings: Settings,
+    threshold: int,
+    sort: Sort,
+    window: Window,
+    cursor: str | None,
 ) -> HTMLResponse:
+    check = _chain_check(session, settings)
     try:
         feed = build_feed(session, sort, cursor=cursor, window=window, collapse_score=threshold)
     except BadCursor as exc:
@@ -73,6 +100,7 @@ def _feed(
         "feeds/front.html",
         _url("/api/posts", sort=sort, window=top_window, cursor=cursor),
         feed=feed,
+        chain_check=check,
         sort=sort,
         tabs=[{"sort": s, "label": label, "url": _sort_path(s)} for s, label in TABS],
         cursor=cursor,
@@ -82,32 +110,41 @@ def _feed(
 
 
 @router.get("/", response_class=HTMLResponse)
-def front_page(request: Request, session: DbSession, threshold: CollapseScore, cursor: Cursor = None) -> HTMLResponse:
+def front_page(
+    request: Request, session: DbSession, settings: AppSettings, threshold: CollapseScore, cursor: Cursor = None
+) -> HTMLResponse:
     """The front page: hot posts."""
-    return _feed(request, session, threshold, "hot", "all", cursor)
+    return _feed(request, session, settings, threshold, "hot", "all", cursor)
 
 
 @router.get("/new", response_class=HTMLResponse)
 @router.get("/top", response_class=HTMLResponse)
 @router.get("/controversial", response_class=HTMLResponse)
 def sorted_page(
-    request: Request, session: DbSession, threshold: CollapseScore, window: WindowQuery = "all", cursor: Cursor = None
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    threshold: CollapseScore,
+    window: WindowQuery = "all",
+    cursor: Cursor = None,
 ) -> HTMLResponse:
     """Top-level posts sorted new, top or controversial (the path names the sort)."""
     sort = _PATH_SORTS.get(request.url.path, "controversial")
-    return _feed(request, session, threshold, sort, window, cursor)
+    return _feed(request, session, settings, threshold, sort, window, cursor)
 
 
 @router.get("/posts/{post_id}", response_class=HTMLResponse)
 def post_page(
     request: Request,
     session: DbSession,
+    settings: AppSettings,
     threshold: CollapseScore,
     per_parent: ThreadReplies,
     post_id: PostId,
     cursor: Cursor = None,
 ) -> HTMLResponse:
     """A post with its thread of replies (``cursor``: the next page of its direct replies)."""
+    check = _chain_check(session, settings)
     try:
         thread = build_thread(session, post_id, collapse_score=threshold, cursor=cursor, per_parent=per_parent)
     except BadCursor as exc:
@@ -115,7 +152,12 @@ def post_page(
     if thread is None:
         return error_page(request, 404, "Post not found")
     return page(
-        request, "posts/thread.html", _url(f"/api/posts/{post_id}", cursor=cursor), thread=thread, cursor=cursor
+        request,
+        "posts/thread.html",
+        _url(f"/api/posts/{post_id}", cursor=cursor),
+        thread=thread,
+        cursor=cursor,
+        chain_check=check,
     )
 
 

@@ -7,6 +7,8 @@ this origin: a wallet extension reaches its chain from outside the page.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _DIRECTIVES = {
@@ -60,18 +62,35 @@ HEADERS = [(b"content-security-policy", CONTENT_SECURITY_POLICY.encode()), *_COM
 DOCS_HEADERS = [(b"content-security-policy", DOCS_CONTENT_SECURITY_POLICY.encode()), *_COMMON]
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}" if parts.scheme in ("http", "https") else ""
+
+
+def site_content_security_policy(rpc_url: str = "") -> str:
+    """The site's policy; connect-src also lets the reader's browser check pages against a chain node.
+
+    The announced RPC's origin, any https node and one on the reader's own machine: the reader may set
+    their own RPC URL (backend/static/js/verify.js). Scripts stay this origin's only.
+    """
+    origin = _origin(rpc_url)
+    sources = ["'self'", *([origin] if origin else []), "https:", "http://127.0.0.1:*", "http://localhost:*"]
+    return "; ".join(f"{name} {value}" for name, value in (_DIRECTIVES | {"connect-src": " ".join(sources)}).items())
+
+
 class SecurityHeaders:
     """ASGI middleware adding HEADERS (DOCS_HEADERS on the docs pages) to each HTTP response not setting them."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, rpc_url: str = "") -> None:
         self.app = app
+        self.headers = [(b"content-security-policy", site_content_security_policy(rpc_url).encode()), *_COMMON]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on; add the headers to the response start."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = DOCS_HEADERS if scope.get("path") in DOCS_PATHS else HEADERS
+        headers = DOCS_HEADERS if scope.get("path") in DOCS_PATHS else self.headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -9,6 +9,7 @@ import { initKeyPage } from "./keypage.js";
 import { initPreview } from "./preview.js";
 import { initStatusPage } from "./status.js";
 import { showFlash, updateTimes } from "./ui.js";
+import { verifyPage } from "./verify.js";
 import { initVoting, markVotes } from "./voting.js";
 
 const TIMES_EVERY_MS = 30000;
@@ -28,4 +29,5 @@ export function init() {
   initKeyPage(showAccount);
   initPreview();
   initStatusPage();
+  verifyPage().catch((error) => console.error("checking the page against the chain failed", error));
 }
