@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from sqlalchemy import event
@@ -44,6 +45,7 @@ from backend.db.models import Post, Vote
 from backend.db.session import ensure_schema, make_engine
 from backend.devchain import free_port
 from backend.documents import posts as documents
+from backend.documents import search as search_documents
 
 DOCS = PROJECT_ROOT / "docs" / "benchmarks.md"
 SECTION = "## API (bench/api.py)"
@@ -51,6 +53,7 @@ YEAR = 365 * 86_400
 VOTERS = 20_000
 SAMPLES = 1000  # per row: p99 is the 10th-slowest, not the 2nd
 CLIENTS = 32
+VOCABULARY = [f"w{i}" for i in range(2000)]
 
 
 def fill(url: str, n_posts: int, n_replies: int, n_votes: int, seed: int = 7) -> dict[str, Any]:
@@ -98,6 +101,8 @@ def fill(url: str, n_posts: int, n_replies: int, n_votes: int, seed: int = 7) ->
     created_at = [start + (min(post_id, n_posts) * YEAR) // n_posts for post_id in range(total + 1)]
     for post_id in range(n_posts + 1, total + 1):
         created_at[post_id] = min(now, created_at[parent[post_id]] + rng.randint(60, 86_400))
+    # bodies of 12 words drawn from 2,000 ("w0".."w1999"): each word is in about 0.6% of posts, like a topic word
+    words = [rng.choices(VOCABULARY, k=12) for _ in range(total + 1)]
     post_rows = []
     for post_id in range(1, total + 1):
         created = created_at[post_id]
@@ -108,7 +113,8 @@ def fill(url: str, n_posts: int, n_replies: int, n_votes: int, seed: int = 7) ->
                 "id": post_id, "author": authors[post_id % len(authors)], "parent_id": parent[post_id],
                 "root_id": root[post_id], "depth": depth[post_id], "digest": "0x" + digest.hex(),
                 "cid": digest_to_cid(digest), "title": None if parent[post_id] else f"Post {post_id}",
-                "body": f"Body of post {post_id}", "content_status": "pinned", "created_at": created,
+                "body": f"Body of post {post_id}: {' '.join(words[post_id])}", "content_status": "pinned",
+                "created_at": created,
                 "block_number": post_id, "block_hash": "0x" + f"{post_id:064x}", "tx_hash": "0x" + f"{post_id:064x}",
                 "log_index": 0, "upvotes": u, "downvotes": d, "score": u - d, "reply_count": replies[post_id],
                 "hot": ranking.hot(u, d, created), "controversial": ranking.controversial(u, d),
@@ -324,6 +330,15 @@ def main() -> int:
         (f"thread {big} (depth 6)", f"/api/posts/{big}", lambda s: documents.build_thread(s, big, 6)),
         ("author page", f"/api/authors/{author}", lambda s: documents.build_author(s, author, 25)),
     ]  # fmt: skip
+    # search: a word in ~0.6% of posts under each sort, two words, a phrase, and "post" (in every post)
+    for name, q, sort in [
+        ("search word, relevance", "w7", "relevance"), ("search word, new", "w7", "new"),
+        ("search word, top", "w7", "top"), ("search two words", "w7 w8", "relevance"),
+        ("search phrase", '"post 7"', "relevance"), ("search every post, relevance", "post", "relevance"),
+        ("search every post, new", "post", "new"),
+    ]:  # fmt: skip
+        cases.append((name, f"/api/search?{urlencode({'q': q, 'sort': sort})}",
+                      lambda s, q=q, sort=sort: search_documents.build_search(s, q, sort, 25)))  # fmt: skip
 
     port = free_port()
     proc = serve(url, port, work)

@@ -1,4 +1,4 @@
-"""Atom feeds: the front page, each author, each author's inbox and each thread (application/atom+xml).
+"""Atom feeds: the front page, each author, each author's inbox, each topic and each thread (application/atom+xml).
 
 Built with ElementTree, which escapes every text and attribute, so a post's
 title or body can never inject markup into the feed; every text first loses the
@@ -18,11 +18,11 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
 from backend.api.deps import AppSettings, DbSession
-from backend.api.params import AddressPath, PostId, checksum
+from backend.api.params import AddressPath, PostId, TopicPath, checksum
 from backend.api.schemas import ApiRoute
 from backend.content.document import scrub_text
 from backend.db.inbox import replies_to
-from backend.db.queries import recent_posts, thread_rows
+from backend.db.queries import recent_posts, recent_topic_posts, thread_rows
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_TYPE = "application/atom+xml"
@@ -121,6 +121,14 @@ def inbox_feed(settings: AppSettings, session: DbSession, address: AddressPath) 
     path = f"/feeds/authors/{author}/replies.atom"
     title = f"Indelible: replies to {author}"
     return AtomResponse(build_atom(settings.public_url, title, path, f"/inbox?address={author}", rows))
+
+
+@router.get("/topics/{topic}.atom", response_class=AtomResponse, responses=_responses(422))
+def topic_feed(settings: AppSettings, session: DbSession, topic: TopicPath) -> AtomResponse:
+    """The newest top-level posts of a topic."""
+    rows = recent_topic_posts(session, topic, FEED_SIZE)
+    path = f"/feeds/topics/{topic}.atom"
+    return AtomResponse(build_atom(settings.public_url, f"Indelible: {topic}", path, f"/t/{topic}", rows))
 
 
 @router.get("/posts/{post_id}.atom", response_class=AtomResponse, responses=_responses(404, 422))

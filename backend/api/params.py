@@ -12,6 +12,7 @@ from fastapi import HTTPException, Path, Query
 from web3 import Web3
 
 from backend.api.schemas import ADDRESS_PATTERN, POST_ID_MAX, POST_IDS_PATTERN
+from backend.content.document import MAX_TOPIC_CHARS, TOPIC_PATTERN
 from backend.db.queries import Window
 from backend.documents.posts import MAX_LIMIT
 
@@ -22,6 +23,13 @@ PostId = Annotated[int, Path(ge=1, le=POST_ID_MAX, description="On-chain post id
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Posts per page")]
 Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
 WindowQuery = Annotated[Window, Query(description="Time window of the top listing")]
+TopicPath = Annotated[
+    str, Path(max_length=MAX_TOPIC_CHARS, pattern=TOPIC_PATTERN, description="A topic: a lowercase slug")
+]
+TopicQuery = Annotated[
+    str | None,
+    Query(max_length=MAX_TOPIC_CHARS, pattern=TOPIC_PATTERN, description="Only posts of this topic (a lowercase slug)"),
+]
 PostIds = Annotated[
     str,
     Query(

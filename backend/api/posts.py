@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import CollapseScore, IndexEngine, ThreadReplies
-from backend.api.params import Cursor, Limit, PostId
-from backend.api.schemas import ApiRoute, FeedOut, ThreadOut, error_responses
+from backend.api.params import Cursor, Limit, PostId, TopicQuery
+from backend.api.schemas import ApiRoute, FeedOut, ThreadOut, TopicsOut, error_responses
 from backend.db.queries import Sort, Window
 from backend.documents.cursors import BadCursor
-from backend.documents.posts import DEFAULT_DEPTH, DEFAULT_LIMIT, MAX_DEPTH, build_feed, build_thread
+from backend.documents.posts import DEFAULT_DEPTH, DEFAULT_LIMIT, MAX_DEPTH, build_feed, build_thread, build_topics
 
 router = APIRouter(prefix="/api", tags=["posts"], route_class=ApiRoute)
 
@@ -54,11 +54,19 @@ async def list_posts(
     window: Annotated[Window, Query(description="Time window of sort=top")] = "all",
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
+    topic: TopicQuery = None,
 ) -> Response:
-    """Top-level posts, ranked by ``sort``; collapsed posts sink but stay listed."""
+    """Top-level posts (of one topic, when given), ranked by ``sort``; collapsed posts sink but stay listed."""
     return await read_json(
-        engine, lambda session: build_feed(session, sort, limit, cursor, window=window, collapse_score=threshold)
+        engine,
+        lambda session: build_feed(session, sort, limit, cursor, window=window, collapse_score=threshold, topic=topic),
     )
+
+
+@router.get("/topics", response_model=TopicsOut, responses=error_responses())
+async def list_topics(engine: IndexEngine) -> Response:
+    """Topics by activity (the 100 with the most recent posts); a topic is a tag: no owner, no moderators."""
+    return await read_json(engine, build_topics)
 
 
 @router.get("/posts/{post_id}", response_model=ThreadOut, responses=error_responses(404))

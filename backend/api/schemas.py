@@ -95,6 +95,9 @@ class PostOut(BaseModel):
     body: str | None = Field(description="Markdown body; null unless the content is pinned and valid")
     content_status: Literal["pinned", "missing", "invalid"]
     content_error: str | None = Field(description="Why the content is invalid (one sentence); null unless invalid")
+    topic: str | None = Field(
+        description="The thread's topic (a lowercase slug; a reply's is its root's); null if none"
+    )
     created_at: int = Field(description="Block timestamp, seconds since the epoch")
     block_number: int
     tx_hash: str
@@ -125,6 +128,21 @@ class RepliesOut(BaseModel):
     address: str
     replies: list[ReplyOut]
     next_cursor: str | None = Field(description="Opaque cursor of the next page; null on the last page")
+
+
+class TopicOut(BaseModel):
+    """A topic: a tag any top-level post may carry; nobody owns or moderates one."""
+
+    topic: str
+    posts: int = Field(description="Top-level posts in the topic")
+    last_post_at: int = Field(description="Block timestamp of its newest post")
+    url: str = Field(description="Its posts as JSON (/api/posts?topic=...; any sort)")
+
+
+class TopicsOut(BaseModel):
+    """Topics by activity, most recent post first."""
+
+    topics: list[TopicOut]
 
 
 class SearchHighlightOut(BaseModel):

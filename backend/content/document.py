@@ -1,7 +1,9 @@
-"""A post's content document: ``{"title": ..., "body": ...}`` as UTF-8 JSON, at most 64 KiB.
+"""A post's content document: ``{"title": ..., "body": ..., "topic": ...}`` as UTF-8 JSON, at most 64 KiB.
 
 A top-level post has a ``title`` (non-empty, at most 300 characters) and a
-``body`` (Markdown, may be empty); a reply has only a non-empty ``body``. No
+``body`` (Markdown, may be empty) and may have a ``topic`` (a lowercase slug: a-z, 0-9 and
+single hyphens inside, at most 32 characters); a reply has only a non-empty ``body`` (it belongs to its
+thread's topic). No
 other keys, no duplicate keys, no nested values, no lone surrogates, no control
 characters but tab, newline and carriage return, no noncharacters: the full
 rule, and why, is docs/content.md. The kind is known from the chain (parent 0 or
@@ -23,7 +25,10 @@ log = logging.getLogger(__name__)
 
 MAX_BYTES = 64 * 1024
 MAX_TITLE_CHARS = 300
-KEYS = {"title", "body"}
+KEYS = {"title", "body", "topic"}
+MAX_TOPIC_CHARS = 32
+TOPIC_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+_TOPIC = re.compile(TOPIC_PATTERN)
 _BOM = b"\xef\xbb\xbf"
 # Characters a document's strings may not hold, after unescaping: lone UTF-16 surrogates (no UTF-8 encoder
 # or database driver takes them), C0 controls but tab/LF/CR (NUL breaks PostgreSQL text; XML 1.0 forbids
@@ -51,6 +56,7 @@ class Document:
 
     title: str | None
     body: str
+    topic: str | None = None
 
     @property
     def is_reply(self) -> bool:
@@ -94,7 +100,7 @@ def _parse(data: bytes, reply: bool | None) -> Document:
         raise InvalidDocument("content must be a JSON object")
     extra = sorted(set(value) - KEYS)
     if extra:
-        raise InvalidDocument(f"unknown key {_quote(extra[0])}: only 'title' and 'body' are allowed")
+        raise InvalidDocument(f"unknown key {_quote(extra[0])}: only 'title', 'body' and 'topic' are allowed")
     body = value.get("body")
     if not isinstance(body, str):
         raise InvalidDocument("'body' must be a string")
@@ -105,6 +111,8 @@ def _parse(data: bytes, reply: bool | None) -> Document:
     if reply:
         if "title" in value:
             raise InvalidDocument("a reply must not have a title")
+        if "topic" in value:
+            raise InvalidDocument("a reply must not have a topic: it is in its thread's")
         if not body.strip():
             raise InvalidDocument("a reply needs a non-empty body")
         return Document(title=None, body=body)
@@ -115,7 +123,19 @@ def _parse(data: bytes, reply: bool | None) -> Document:
         raise InvalidDocument("'title' must be a non-empty string")
     if len(title) > MAX_TITLE_CHARS:
         raise InvalidDocument(f"'title' has {len(title)} characters; the limit is {MAX_TITLE_CHARS}")
-    return Document(title=title, body=body)
+    return Document(title=title, body=body, topic=_topic(value))
+
+
+def _topic(value: dict[str, Any]) -> str | None:
+    """The document's topic, None without one; InvalidDocument unless a short lowercase slug."""
+    if "topic" not in value:
+        return None
+    topic = value["topic"]
+    if not isinstance(topic, str) or len(topic) > MAX_TOPIC_CHARS or not _TOPIC.fullmatch(topic):
+        raise InvalidDocument(
+            f"'topic' must be a lowercase slug (a-z, 0-9, single hyphens inside), 1 to {MAX_TOPIC_CHARS} characters"
+        )
+    return topic
 
 
 def _refuse_nesting(text: str) -> None:
@@ -189,7 +209,9 @@ def scrub_text(text: str) -> str:
     return text
 
 
-def encode_document(title: str | None, body: str) -> bytes:
+def encode_document(title: str | None, body: str, topic: str | None = None) -> bytes:
     """Canonical bytes of a document (compact JSON, UTF-8), e.g. for tests and seeding."""
     value: dict[str, str] = {"body": body} if title is None else {"title": title, "body": body}
+    if topic is not None:
+        value["topic"] = topic
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -11,7 +11,9 @@ Tables, and who may rely on what:
   ``'missing'`` (not fetched yet, retried) or ``'invalid'`` (bytes hash right
   but are not a valid document of this kind, or the post could not be mapped
   to a row) otherwise; ``content_error`` says why a post is ``'invalid'`` (one
-  sentence, NULL otherwise). ``created_at`` is the
+  sentence, NULL otherwise). ``topic`` is the thread's topic (a slug, docs/content.md): a top-level
+  post's own, copied to every reply of its thread (also when the root's content arrives later); NULL
+  without one. ``created_at`` is the
   block timestamp in seconds. ``upvotes``/``downvotes`` come from the latest
   ``VoteCast`` of the post; ``score`` = up - down; ``reply_count`` counts direct
   replies; ``hot``, ``controversial`` and ``wilson`` are ``backend.ranking``
@@ -39,8 +41,8 @@ from sqlalchemy import DDL, BigInteger, Float, Index, Integer, SmallInteger, Str
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bump when a table changes: the indexer then drops the index and rebuilds it from the chain.
-SCHEMA_VERSION = "5"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
-# 5: full-text search (posts_fts on SQLite, posts.search on PostgreSQL)
+SCHEMA_VERSION = "6"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
+# 5: full-text search (posts_fts on SQLite, posts.search on PostgreSQL); 6: posts.topic
 
 HASH = String(66)  # 0x + 64 hex
 ADDRESS = String(42)  # checksum address
@@ -82,6 +84,7 @@ class Post(Base):
     body: Mapped[str | None] = mapped_column(Text, nullable=True)
     content_status: Mapped[str] = mapped_column(String(8))
     content_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    topic: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     block_number: Mapped[int] = mapped_column(BigInteger)
     block_hash: Mapped[str] = mapped_column(HASH)
@@ -110,6 +113,7 @@ class Post(Base):
         Index("ix_read_feed_controversial", "parent_id", "controversial", "id", "score"),
         Index("ix_read_author_totals", "author", "parent_id", "upvotes", "downvotes"),
         Index("ix_read_thread", "root_id", "depth"),
+        Index("ix_read_topic", "topic", "parent_id", "id"),
     )
 
 

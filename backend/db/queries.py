@@ -28,7 +28,7 @@ WINDOW_SECONDS = {"day": 86_400, "week": 7 * 86_400, "month": 30 * 86_400, "year
 POSTS = Post.__table__
 OUT_FIELDS = (
     "id", "author", "parent_id", "root_id", "depth", "cid", "digest", "title", "body", "content_status",
-    "content_error", "created_at", "block_number", "tx_hash", "upvotes", "downvotes", "score", "reply_count",
+    "content_error", "topic", "created_at", "block_number", "tx_hash", "upvotes", "downvotes", "score", "reply_count",
 )  # fmt: skip
 RANK_FIELDS = ("hot", "controversial", "wilson")  # read for ordering and cursors, not shown
 _COLUMNS = [POSTS.c[name] for name in (*OUT_FIELDS, *RANK_FIELDS)]
@@ -46,9 +46,11 @@ def _rows(session: Session, statement: Select[Any], params: dict[str, Any]) -> l
 # Statements are built once per shape and take their values as bound parameters: building a
 # select and computing its cache key cost more than running it on its index (docs/benchmarks.md).
 @functools.cache
-def _tier_statement(sort: Sort, tier: int, windowed: bool, after: bool) -> Select[Any]:
+def _tier_statement(sort: Sort, tier: int, windowed: bool, after: bool, topic: bool = False) -> Select[Any]:
     key = SORT_KEYS[sort]
     statement = select(*_COLUMNS).where(_TOP_LEVEL)
+    if topic:  # ix_read_topic finds the topic's posts; few enough to sort (a topic is a slice of the feed)
+        statement = statement.where(POSTS.c.topic == bindparam("topic", type_=POSTS.c.topic.type))
     threshold = bindparam("threshold", type_=POSTS.c.score.type)
     if sort != "new" and tier == 1:
         statement = statement.where(POSTS.c.score <= threshold)
@@ -69,9 +71,18 @@ def _tier_statement(sort: Sort, tier: int, windowed: bool, after: bool) -> Selec
 
 
 def listing_rows(
-    session: Session, sort: Sort, tier: int, threshold: int, since: int | None, after: tuple[Any, int] | None, n: int
+    session: Session,
+    sort: Sort,
+    tier: int,
+    threshold: int,
+    since: int | None,
+    after: tuple[Any, int] | None,
+    n: int,
+    topic: str | None = None,
 ) -> list[dict[str, Any]]:
     params: dict[str, Any] = {"n": n}
+    if topic is not None:
+        params["topic"] = topic
     if sort != "new":
         params["threshold"] = threshold
     if since is not None:
@@ -80,7 +91,8 @@ def listing_rows(
         params["after_id"] = after[1]
         if sort != "new":
             params["after_key"] = after[0]
-    return _rows(session, _tier_statement(sort, tier, since is not None, after is not None), params)
+    statement = _tier_statement(sort, tier, since is not None, after is not None, topic is not None)
+    return _rows(session, statement, params)
 
 
 _ID = bindparam("id", type_=POSTS.c.id.type)
@@ -218,3 +230,30 @@ def vote_rows(session: Session, voter: str, post_ids: list[int]) -> Sequence[Row
     """``voter``'s standing votes on ``post_ids``: (post_id, direction) rows, by post id."""
     result = session.execute(_VOTES_OF, {"voter": voter, "post_ids": sorted(set(post_ids))})
     return result.all()
+
+
+_TOPICS = (
+    select(POSTS.c.topic, func.count().label("posts"), func.max(POSTS.c.created_at).label("last_post_at"))
+    .where(POSTS.c.topic.is_not(None), _TOP_LEVEL)
+    .group_by(POSTS.c.topic)
+    .order_by(func.max(POSTS.c.created_at).desc(), func.max(POSTS.c.id).desc())
+    .limit(bindparam("n"))
+)
+
+
+def topic_rows(session: Session, n: int) -> list[dict[str, Any]]:
+    """Topics with their number of posts and latest post time, most recently active first."""
+    return _rows(session, _TOPICS, {"n": n})
+
+
+_TOPIC_RECENT = (
+    select(*_COLUMNS)
+    .where(_TOP_LEVEL, POSTS.c.topic == bindparam("topic", type_=POSTS.c.topic.type))
+    .order_by(POSTS.c.id.desc())
+    .limit(bindparam("n"))
+)
+
+
+def recent_topic_posts(session: Session, topic: str, limit: int) -> list[dict[str, Any]]:
+    """Newest top-level posts of ``topic`` (for its Atom feed)."""
+    return _rows(session, _TOPIC_RECENT, {"topic": topic, "n": limit})

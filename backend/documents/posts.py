@@ -48,9 +48,12 @@ def build_feed(
     window: Window = "all",
     collapse_score: int = -5,
     now: int | None = None,
+    topic: str | None = None,
 ) -> dict[str, Any]:
-    """One page of top-level posts: ``{"posts": [...], "next_cursor": ...}``; BadCursor for a bad cursor."""
+    """One page of top-level posts (of ``topic`` only, when given): ``{"posts", "next_cursor"}``; BadCursor."""
     listing = f"posts:{sort}:{window}" if sort == "top" else f"posts:{sort}"
+    if topic is not None:
+        listing += f":t:{topic}"
     resume = decode_cursor(cursor, listing) if cursor else None
     seconds = WINDOW_SECONDS[window] if sort == "top" else None
     since = resume.get("w") if resume else None
@@ -58,9 +61,9 @@ def build_feed(
         since = int(now if now is not None else time.time()) - seconds
     tier = resume["t"] if resume else 0
     after = (resume["k"], resume["i"]) if resume else None
-    rows = queries.listing_rows(session, sort, tier, collapse_score, since, after, limit + 1)
+    rows = queries.listing_rows(session, sort, tier, collapse_score, since, after, limit + 1, topic)
     if sort != "new" and tier == 0 and len(rows) <= limit:
-        rows += queries.listing_rows(session, sort, 1, collapse_score, since, None, limit + 1 - len(rows))
+        rows += queries.listing_rows(session, sort, 1, collapse_score, since, None, limit + 1 - len(rows), topic)
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
@@ -161,3 +164,9 @@ def build_votes(session: Session, voter: str, post_ids: list[int]) -> dict[str, 
     """``voter``'s current vote on each of ``post_ids`` that has one: ``{"voter": ..., "votes": {"<id>": +1/-1}}``."""
     rows = queries.vote_rows(session, voter, post_ids)
     return {"voter": voter, "votes": {str(post_id): direction for post_id, direction in rows}}
+
+
+def build_topics(session: Session, limit: int = MAX_LIMIT) -> dict[str, Any]:
+    """Topics by activity: ``{"topics": [{"topic", "posts", "last_post_at", "url"}]}``, most recent first."""
+    rows = queries.topic_rows(session, limit)
+    return {"topics": [row | {"url": f"/api/posts?topic={row['topic']}"} for row in rows]}

@@ -32,19 +32,24 @@ LOCAL_SCAN_SECONDS = 2.0  # how often every queued CID is looked for in the pin 
 
 
 def content_fields(data: bytes | None, is_reply: bool) -> dict[str, Any]:
-    """content_status, title, body and content_error of a post from its verified bytes (None: missing)."""
+    """content_status, title, body, topic and content_error of a post from its verified bytes (None: missing).
+
+    ``topic`` is the document's own: None for a reply, whose topic is its root's (the caller copies it).
+    """
     if data is None:
-        return {"content_status": "missing", "title": None, "body": None, "content_error": None}
+        return {"content_status": "missing", "title": None, "body": None, "topic": None, "content_error": None}
     try:
         document = parse_document(data, reply=is_reply)
     except InvalidDocument as exc:
         return invalid_fields(str(exc))
-    return {"content_status": "pinned", "title": document.title, "body": document.body, "content_error": None}
+    fields = {"content_status": "pinned", "title": document.title, "body": document.body}
+    return fields | {"topic": document.topic, "content_error": None}
 
 
 def invalid_fields(reason: str) -> dict[str, Any]:
     """The content fields of a post quarantined as invalid for ``reason``."""
-    return {"content_status": "invalid", "title": None, "body": None, "content_error": scrub_text(reason)[:500]}
+    reason = scrub_text(reason)[:500]
+    return {"content_status": "invalid", "title": None, "body": None, "topic": None, "content_error": reason}
 
 
 def backoff(attempts: int) -> float:
@@ -180,7 +185,11 @@ def resolve_cid(conn: Connection, cid: str, data: bytes) -> None:
         except Exception as exc:
             log.exception("post %s (content %s) could not be indexed: stored as invalid", post_id, cid)
             fields = invalid_fields(quarantine_reason(exc))
+        if parent_id is not None:
+            del fields["topic"]  # a reply keeps the topic its root gave it
         conn.execute(update(Post).where(Post.id == post_id).values(**fields))
+        if parent_id is None:  # the thread's replies are in the root's topic, whenever its content arrives
+            conn.execute(update(Post).where(Post.root_id == post_id, Post.depth > 0).values(topic=fields["topic"]))
     conn.execute(delete(ContentQueue).where(ContentQueue.cid == cid))
 
 

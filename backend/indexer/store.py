@@ -22,6 +22,7 @@ from backend.content.cid import digest_to_cid
 from backend.db.models import Base, ContentQueue, Post, Vote, VoteEvent
 from backend.db.write import chunks, insert_ignore_fast, update_by_key
 from backend.indexer import bulk
+from backend.indexer.content_sync import invalid_fields
 from backend.indexer.decode import PostCreated, VoteCast
 from backend.indexer.fetch import RangeBatch
 from backend.indexer.map import (
@@ -108,12 +109,14 @@ def _store_posts(
     """
     fresh = conn.execute(select(Post.id).where(Post.id >= posts[0].post_id).limit(1)).first() is None
     shape: dict[int, tuple[int, int]] = {}  # post id -> (root id, depth)
+    topics: dict[int, str | None] = {}  # post id -> its thread's topic (a reply's is its root's)
     stored_replies: dict[int, int] = {}  # parent outside the range -> its stored reply count
     outside = sorted({e.parent_id for e in posts if e.parent_id} - {e.post_id for e in posts})
     for part in chunks(outside):
-        query = select(Post.id, Post.root_id, Post.depth, Post.reply_count).where(Post.id.in_(part))
-        for pid, root, depth, reply_count in conn.execute(query):
+        query = select(Post.id, Post.root_id, Post.depth, Post.reply_count, Post.topic).where(Post.id.in_(part))
+        for pid, root, depth, reply_count, topic in conn.execute(query):
             shape[pid] = (root, depth)
+            topics[pid] = topic
             stored_replies[pid] = reply_count
     replies: dict[int, int] = {}
     for event in posts:
@@ -139,8 +142,11 @@ def _store_posts(
         except Exception as exc:  # one bad item must never stop the range: store it as invalid, say why
             log.exception("post %s (tx %s) could not be indexed: stored as invalid", event.post_id, event.at.tx_hash)
             quarantined += 1
-            fields = {"content_status": "invalid", "title": None, "body": None, "content_error": quarantine_reason(exc)}
+            fields = invalid_fields(quarantine_reason(exc))
             row = post_row(event, root, depth, created_at, {"cid": cid, **fields})
+        if event.parent_id:
+            row["topic"] = topics.get(event.parent_id)
+        topics[event.post_id] = row["topic"]
         if fresh:
             row["reply_count"] = replies.get(event.post_id, 0)
             if tallies and event.post_id in tallies:

@@ -26,7 +26,7 @@ from backend.api.deps import (
     SharedLimits,
     ThreadReplies,
 )
-from backend.api.params import AddressPath, Cursor, PostId, WindowQuery, checksum
+from backend.api.params import AddressPath, Cursor, PostId, TopicPath, TopicQuery, WindowQuery, checksum
 from backend.api.schemas import ADDRESS_PATTERN
 from backend.config import Settings
 from backend.db.models import Post
@@ -35,7 +35,7 @@ from backend.db.search import BadQuery, SearchSort
 from backend.db.write import get_meta
 from backend.documents.cursors import BadCursor
 from backend.documents.inbox import build_replies
-from backend.documents.posts import build_author, build_feed, build_thread
+from backend.documents.posts import build_author, build_feed, build_thread, build_topics
 from backend.documents.search import build_search
 from backend.documents.service import relay_document, status_document
 from backend.web.render import page
@@ -131,6 +131,43 @@ def sorted_page(
     """Top-level posts sorted new, top or controversial (the path names the sort)."""
     sort = _PATH_SORTS.get(request.url.path, "controversial")
     return _feed(request, session, settings, threshold, sort, window, cursor)
+
+
+@router.get("/t/{topic}", response_class=HTMLResponse)
+def topic_page(
+    request: Request,
+    session: DbSession,
+    threshold: CollapseScore,
+    topic: TopicPath,
+    sort: Annotated[Sort, Query()] = "hot",
+    window: WindowQuery = "all",
+    cursor: Cursor = None,
+) -> HTMLResponse:
+    """A topic's top-level posts, with the front page's tabs (``sort``)."""
+    try:
+        feed = build_feed(session, sort, cursor=cursor, window=window, collapse_score=threshold, topic=topic)
+    except BadCursor as exc:
+        return error_page(request, 422, str(exc))
+    path = f"/t/{topic}"
+    top_window = window if sort == "top" and window != "all" else None
+    return page(
+        request,
+        "feeds/front.html",
+        _url("/api/posts", sort=sort, window=top_window, cursor=cursor, topic=topic),
+        feed=feed,
+        sort=sort,
+        topic=topic,
+        tabs=[{"sort": s, "label": label, "url": _url(path, sort=None if s == "hot" else s)} for s, label in TABS],
+        cursor=cursor,
+        first_url=_url(path, sort=None if sort == "hot" else sort),
+        next_url=_url(path, sort=sort, window=top_window, cursor=feed["next_cursor"]) if feed["next_cursor"] else None,
+    )
+
+
+@router.get("/topics", response_class=HTMLResponse)
+def topics_page(request: Request, session: DbSession) -> HTMLResponse:
+    """Topics by activity."""
+    return page(request, "topics/topics.html", "/api/topics", topics=build_topics(session)["topics"], nav="topics")
 
 
 @router.get("/posts/{post_id}", response_class=HTMLResponse)
@@ -251,9 +288,20 @@ def inbox_page(
 
 
 @router.get("/compose", response_class=HTMLResponse)
-def compose_page(request: Request, parent: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
-    """The form for a new post (or a reply to ``parent``)."""
-    return page(request, "compose/compose.html", "/api/contract", parent_id=parent or None, nav="compose")
+def compose_page(
+    request: Request, session: DbSession, parent: Annotated[int, Query(ge=0)] = 0, topic: TopicQuery = None
+) -> HTMLResponse:
+    """The form for a new post (or a reply to ``parent``), its topic field suggesting the active topics."""
+    suggestions = [row["topic"] for row in build_topics(session)["topics"]]
+    return page(
+        request,
+        "compose/compose.html",
+        "/api/contract",
+        parent_id=parent or None,
+        nav="compose",
+        topic=topic or "",
+        topic_suggestions=suggestions,
+    )
 
 
 @router.get("/key", response_class=HTMLResponse)

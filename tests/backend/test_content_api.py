@@ -13,7 +13,7 @@ from backend.content.document import MAX_BYTES, encode_document
 NOT_BASE32 = "only base32 CIDv1 (starting with 'b') is supported"
 NOT_RAW_SHA256 = "only CIDv1 with the raw codec and a sha2-256 multihash is supported"
 NO_PROPERTY = "Expecting property name enclosed in double quotes at line 1 column 2"
-UNKNOWN_TAGS = "unknown key 'tags': only 'title' and 'body' are allowed"
+UNKNOWN_TAGS = "unknown key 'tags': only 'title', 'body' and 'topic' are allowed"
 JSON = {"Content-Type": "application/json"}
 RAW = "application/vnd.ipld.raw"
 

@@ -24,6 +24,8 @@ NOT_BASE32 = "only base32 CIDv1 (starting with 'b') is supported"
 NOT_RAW_SHA256 = "only CIDv1 with the raw codec and a sha2-256 multihash is supported"
 EMPTY_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 
+UNKNOWN_EXTRA = "unknown key 'extra': only 'title', 'body' and 'topic' are allowed"
+
 
 def test_cid_of_empty_bytes_is_the_known_vector():
     assert cid_of(b"") == EMPTY_CID
@@ -67,7 +69,7 @@ def test_reply_document_parses_without_title():
         (b"\xff\xfe{}", None, "content is not valid UTF-8 (byte 0)"),
         (b'{"title": "x", "body": ', None, "content is not valid JSON: Expecting value at line 1 column 24"),
         (b"[1, 2]", None, "content must be a JSON object"),
-        (b'{"title": "x", "body": "y", "extra": 1}', None, "unknown key 'extra': only 'title' and 'body' are allowed"),
+        (b'{"title": "x", "body": "y", "extra": 1}', None, UNKNOWN_EXTRA),
         (b'{"title": "x", "title": "y", "body": ""}', None, "duplicate key 'title'"),
         (b'{"title": "x"}', None, "'body' must be a string"),
         (b'{"body": "no title"}', False, "a top-level post needs a title"),

@@ -58,7 +58,7 @@ HOSTILE = {
     ),
     "huge-integer-under-unknown-key": (
         b'{"title":"t","body":"b","n":' + b"9" * 5000 + b"}",
-        "unknown key 'n': only 'title' and 'body' are allowed",
+        "unknown key 'n': only 'title', 'body' and 'topic' are allowed",
     ),
     "deep-array-nesting": (
         b'{"title":' + b"[" * 50_000 + b"]" * 10_000 + b"}",
@@ -97,7 +97,10 @@ HOSTILE = {
         b'{"title":"t","body":"\xf4\x8f\xbf\xbf"}',
         "'body' contains a Unicode noncharacter (U+10FFFF at character 0)",
     ),
-    "surrogate-key": (b'{"\\ud800":"t","body":"b"}', "unknown key '\\ud800': only 'title' and 'body' are allowed"),
+    "surrogate-key": (
+        b'{"\\ud800":"t","body":"b"}',
+        "unknown key '\\ud800': only 'title', 'body' and 'topic' are allowed",
+    ),
     "duplicate-key": (b'{"title":"t","body":"b","body":"c"}', "duplicate key 'body'"),
     "encoded-surrogate-bytes": (b'{"title":"\xed\xa0\x80","body":"b"}', "content is not valid UTF-8 (byte 10)"),
 }

@@ -1,4 +1,4 @@
-"""The search index keeps in step with the posts: a reorganisation's rollback, content that arrives later."""
+"""Derived columns keep in step with the posts: search after a reorganisation's rollback and late content; topics."""
 
 from __future__ import annotations
 
@@ -57,3 +57,17 @@ def test_content_that_arrives_later_becomes_searchable(make_client, board, setti
     assert client.post("/api/content", content=document, headers=JSON).status_code == 201
     wait_for(lambda: client.get("/api/search", params={"q": "ocelot"}).json()["results"], timeout=5)
     assert [r["id"] for r in client.get("/api/search", params={"q": "ocelot"}).json()["results"]] == [post_id]
+
+
+def test_replies_take_the_topic_when_the_roots_content_arrives_later(make_client, board, settings):
+    client = make_client(settings)
+    root_doc = encode_document("Late root", "text", "late-topic")
+    root = board.post(sha256(root_doc))
+    reply_doc = encode_document(None, "an early reply")
+    assert client.post("/api/content", content=reply_doc, headers=JSON).status_code == 201
+    reply = board.post(sha256(reply_doc), root)
+    wait_indexed(client, board.w3)
+    assert client.get(f"/api/posts/{reply}").json()["post"]["topic"] is None
+    assert client.post("/api/content", content=root_doc, headers=JSON).status_code == 201
+    wait_for(lambda: client.get(f"/api/posts/{reply}").json()["post"]["topic"] == "late-topic", timeout=5)
+    assert client.get(f"/api/posts/{root}").json()["post"]["topic"] == "late-topic"

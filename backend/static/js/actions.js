@@ -76,11 +76,11 @@ async function indexedPost(parentId, txHash) {
  * Post {title, body} (a reply when parentId > 0, bound to parentDigest, the parent as shown, when
  * given). report(state, text) sees "pending", "confirmed" and "error"; resolves to the indexed post.
  */
-export async function submitPost({ title, body, parentId, parentDigest }, report) {
+export async function submitPost({ title, body, topic = undefined, parentId, parentDigest }, report) {
   const isReply = parentId > 0;
   const parent = isReply ? await targetDigest(parentId, parentDigest) : ZERO_DIGEST;
   report("pending", "Saving your text…");
-  const { digest } = await uploadContent(isReply ? { body } : { title, body }, isReply);
+  const { digest } = await uploadContent(isReply ? { body } : topic ? { title, body, topic } : { title, body }, isReply);
   const info = await contractInfo();
   let txHash;
   if (signerMode() === "wallet") {

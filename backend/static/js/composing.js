@@ -30,6 +30,7 @@ async function onCompose(form) {
   const parentDigest = form.dataset.parentDigest || undefined;
   const title = fields.title ? fields.title.value.trim() : undefined;
   const body = fields.body.value;
+  const topic = fields.topic ? fields.topic.value.trim().toLowerCase() || undefined : undefined;
   if (!parentId && !title) {
     setStatus(status, "error", "A post needs a title.");
     fields.title.focus();
@@ -42,7 +43,7 @@ async function onCompose(form) {
   }
   if (button instanceof HTMLButtonElement) button.disabled = true;
   try {
-    const post = await submitPost({ title, body, parentId, parentDigest }, (state, text) => setStatus(status, state, text));
+    const post = await submitPost({ title, body, topic, parentId, parentDigest }, (state, text) => setStatus(status, state, text));
     await showAccount();
     if (!parentId) {
       flashNext(`Post ${post.id} confirmed in block ${post.block_number}.`);
