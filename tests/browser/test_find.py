@@ -6,6 +6,7 @@ the ``stack`` fixture here stands in for the session's for this module's tests.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -109,3 +110,31 @@ def test_a_reply_shows_in_the_authors_inbox_with_the_unread_count(stack: Stack, 
     page.goto("/")
     expect(page.locator("#inbox-link")).to_have_attribute("aria-label", "Inbox")  # counted: none unread
     expect(page.locator("#inbox-unread")).to_be_hidden()
+
+
+def test_composing_with_a_topic_suggested_puts_the_post_in_the_topic_feed(
+    stack: Stack, seeded: dict[str, int], open_page
+):
+    earlier = stack.post({"title": "Rock pools", "body": "Starfish.", "topic": "tide-pools"}, account=8)
+    stack.indexed(earlier)
+    page = open_page().page
+    page.goto("/topics")
+    page.get_by_role("link", name="tide-pools").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Topic tide-pools")
+    expect(page.locator(f"#post-{earlier}")).to_be_visible()
+    page.get_by_role("link", name="Post in tide-pools").click()
+    expect(page.get_by_label("Topic")).to_have_value("tide-pools")
+    expect(page.locator("#compose-topics option[value='tide-pools']")).to_have_count(1)
+    page.get_by_label("Title").fill("Sea slugs")
+    page.get_by_label("Body").fill("Nudibranchs are *bright*.")
+    page.get_by_role("button", name="Post", exact=True).click()
+    page.wait_for_url(re.compile(r"/posts/\d+$"), timeout=30_000)
+    post_id = int(page.url.rsplit("/", 1)[1])
+    assert stack.api(f"/api/posts/{post_id}")["post"]["topic"] == "tide-pools"
+    page.get_by_role("link", name="tide-pools").first.click()
+    expect(page.locator(f"#post-{post_id}")).to_be_visible()
+    page.get_by_role("navigation", name="Sort posts").get_by_role("link", name="New", exact=True).click()
+    expect(page.locator("ol.feed article.post").first).to_have_attribute("data-post-id", str(post_id))
+    expect(page.get_by_role("link", name="This data as JSON")).to_have_attribute(
+        "href", "/api/posts?sort=new&topic=tide-pools"
+    )
