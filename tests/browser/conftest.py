@@ -9,77 +9,24 @@ console error, an uncaught exception or a dialog. Helpers live in ``tests/suppor
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog
-from web3 import Web3
 
-from backend.config import PROJECT_ROOT
-from backend.devchain import Ganache, free_port
-from tests.support.board import deploy_board
 from tests.support.browser import (
-    ARTIFACT,
     ARTIFACTS,
     CHROMIUM_ARGS,
-    COLLAPSE_SCORE,
     STATUS_RECORDER,
-    VENDOR,
     Stack,
     Watched,
     inject_wallet,
+    running_stack,
 )
-from tests.support.servers import wait_app_ready
 
 CHROMIUM = os.environ.get("INDELIBLE_CHROMIUM", "/usr/bin/chromium")
-
-
-@contextmanager
-def running_stack(data_dir: Path, database_url: str = "") -> Iterator[Stack]:
-    """Ganache + a Board deployed into ``data_dir`` + ``python -m backend serve`` on its index (SQLite by default)."""
-    if not ARTIFACT.exists():
-        pytest.fail(f"{ARTIFACT} is missing: run `make compile` first")
-    if not (VENDOR / "ethers.min.js").exists():
-        pytest.fail(f"{VENDOR} is empty: run `make setup` (it copies the browser libraries)")
-    data_dir.mkdir()
-    log_path = data_dir.parent / "app.log"
-    with Ganache(free_port()) as node:
-        w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60}))
-        board = deploy_board(w3, data_dir)
-        port = free_port()
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("INDELIBLE_")},
-            "INDELIBLE_DATA_DIR": str(data_dir),
-            "INDELIBLE_RPC_URL": node.url,
-            "INDELIBLE_HOST": "127.0.0.1",
-            "INDELIBLE_PORT": str(port),
-            "INDELIBLE_START_CHAIN": "never",
-            "INDELIBLE_COLLAPSE_SCORE": str(COLLAPSE_SCORE),
-            "INDELIBLE_RELAY_RATE": "6000",
-            "INDELIBLE_RELAY_BURST": "1000",
-            "INDELIBLE_RELAY_NEW_SIGNERS_PER_HOUR": "1000",  # every test's browser makes a key, all from 127.0.0.1
-            **({"INDELIBLE_DATABASE_URL": database_url} if database_url else {}),
-        }
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "backend", "serve"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log
-            )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_app_ready(url, process, log_path)
-            yield Stack(url, w3, board, data_dir, node.url, log_path)
-        finally:
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture(scope="session")

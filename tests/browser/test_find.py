@@ -12,8 +12,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import running_stack
-from tests.support.browser import COLLAPSE_SCORE, Stack
+from tests.support.browser import COLLAPSE_SCORE, Stack, running_stack
 from tests.support.index import DATABASES, POSTGRES_URL, reset_postgres
 
 
