@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Cookie, Depends, Query, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from backend import limits
 from backend.api.chain_link import ChainLink
 from backend.config import Settings
 from backend.content.service import ContentService
+from backend.documents.lens import FOLD_MAX, FOLD_MIN, LENS_COOKIE, LENS_NAMES, LensName, ReaderLens, make_lens
 from backend.indexer.runner import Indexer
 
 
@@ -113,6 +114,28 @@ def collapse_score(state: State) -> int:
     return int(state.settings.collapse_score)
 
 
+_LENS_HELP = "Whose votes fold and rank posts: default (voters active before the post), all, or never (fold nothing)"
+_FOLD_HELP = "Your fold threshold: posts scoring at or below it fold (default INDELIBLE_COLLAPSE_SCORE)"
+LensQuery = Annotated[LensName, Query(description=_LENS_HELP)]
+FoldQuery = Annotated[int | None, Query(ge=FOLD_MIN, le=FOLD_MAX, description=_FOLD_HELP)]
+
+
+def api_lens(state: State, lens: LensQuery = "default", fold: FoldQuery = None) -> ReaderLens:
+    """The reader's lens from the request's ``lens`` and ``fold`` parameters (nothing is stored)."""
+    return make_lens(lens, fold, int(state.settings.collapse_score))
+
+
+def page_lens(
+    state: State,
+    lens: Annotated[LensName | None, Query(description=_LENS_HELP)] = None,
+    fold: FoldQuery = None,
+    cookie: Annotated[str | None, Cookie(alias=LENS_COOKIE, max_length=16)] = None,
+) -> ReaderLens:
+    """A page's lens: the ``lens`` parameter, else the ``lens`` cookie (only a lens name), else default."""
+    name = lens if lens is not None else cookie if cookie in LENS_NAMES else "default"
+    return make_lens(name, fold, int(state.settings.collapse_score))
+
+
 def thread_replies(state: State) -> int:
     """Direct replies of one post shown at once (INDELIBLE_THREAD_REPLIES)."""
     return int(state.settings.thread_replies)
@@ -129,3 +152,5 @@ LocalIndexer = Annotated[Indexer | None, Depends(_indexer)]
 ClientAddress = Annotated[str, Depends(client_address)]
 CollapseScore = Annotated[int, Depends(collapse_score)]
 ThreadReplies = Annotated[int, Depends(thread_replies)]
+ApiLens = Annotated[ReaderLens, Depends(api_lens)]
+PageLens = Annotated[ReaderLens, Depends(page_lens)]

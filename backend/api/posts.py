@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import CollapseScore, IndexEngine, ThreadReplies
+from backend.api.deps import ApiLens, IndexEngine, ThreadReplies
 from backend.api.params import Cursor, Limit, PostId, TopicQuery
 from backend.api.schemas import ApiRoute, FeedOut, ThreadOut, TopicsOut, error_responses
 from backend.db.queries import Sort, Window
@@ -49,17 +49,26 @@ async def read_json(engine: Engine, build: Callable[[Session], Any], *, missing:
 @router.get("/posts", response_model=FeedOut, responses=error_responses())
 async def list_posts(
     engine: IndexEngine,
-    threshold: CollapseScore,
+    lens: ApiLens,
     sort: Annotated[Sort, Query(description="hot, new, top or controversial (see docs/ranking.md)")] = "hot",
     window: Annotated[Window, Query(description="Time window of sort=top")] = "all",
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
     topic: TopicQuery = None,
 ) -> Response:
-    """Top-level posts (of one topic, when given), ranked by ``sort``; collapsed posts sink but stay listed."""
+    """Top-level posts (of one topic, when given), ranked by ``sort`` under the reader's lens; folded ones sink."""
     return await read_json(
         engine,
-        lambda session: build_feed(session, sort, limit, cursor, window=window, collapse_score=threshold, topic=topic),
+        lambda session: build_feed(
+            session,
+            sort,
+            limit,
+            cursor,
+            window=window,
+            collapse_score=lens.threshold,
+            counted=lens.counted,
+            topic=topic,
+        ),
     )
 
 
@@ -72,7 +81,7 @@ async def list_topics(engine: IndexEngine) -> Response:
 @router.get("/posts/{post_id}", response_model=ThreadOut, responses=error_responses(404))
 async def get_post(
     engine: IndexEngine,
-    threshold: CollapseScore,
+    lens: ApiLens,
     per_parent: ThreadReplies,
     post_id: PostId,
     depth: Annotated[int, Query(ge=0, le=MAX_DEPTH, description="Levels of replies to include")] = DEFAULT_DEPTH,
@@ -84,6 +93,12 @@ async def get_post(
     return await read_json(
         engine,
         lambda session: build_thread(
-            session, post_id, depth, collapse_score=threshold, cursor=cursor, per_parent=per_parent
+            session,
+            post_id,
+            depth,
+            collapse_score=lens.threshold,
+            counted=lens.counted,
+            cursor=cursor,
+            per_parent=per_parent,
         ),
     )

@@ -105,7 +105,12 @@ class PostOut(BaseModel):
     downvotes: int
     score: int = Field(description="upvotes - downvotes")
     reply_count: int = Field(description="Direct replies")
-    collapsed: bool = Field(description="score <= the collapse threshold: shown folded, never hidden")
+    counted_upvotes: int = Field(description="Upvotes of voters active on the Board before this post (default lens)")
+    counted_downvotes: int = Field(description="Downvotes of voters active on the Board before this post")
+    counted_score: int = Field(description="counted_upvotes - counted_downvotes")
+    collapsed: bool = Field(
+        description="The lens's score <= the reader's fold threshold: shown folded, never hidden (see docs/ranking.md)"
+    )
 
 
 class FeedOut(BaseModel):

@@ -22,8 +22,13 @@ Tables, and who may rely on what:
   index), with the tallies after it.
 * ``votes``: each (post, voter)'s current non-zero vote (+1/-1), derived from
   the latest ``vote_events`` row of the pair; a withdrawn vote has no row.
+* ``counted_upvotes``/``counted_downvotes`` (and ``counted_score``, ``counted_hot``,
+  ``counted_controversial``, ``counted_wilson`` from them) count only the current votes
+  whose voter's ``first_activity`` is before the post's own log: the default lens
+  (docs/ranking.md). The raw tallies above stay as the contract emitted them.
+* ``first_activity``: each address's first PostCreated or VoteCast (block, log index).
 * ``NonceUsed`` logs are not stored: nothing reads them (the relay asks the
-  contract for a signer's next nonce).
+  contract for a signer's next nonce; every signed nonce is spent by a post or a vote, which is stored).
 * ``blocks``: recent block hashes (about the last 128 indexed, plus the
   checkpoint), to find the fork point of a reorganisation.
 * ``meta``: key/value: which chain and deployment the index is for, the
@@ -41,8 +46,9 @@ from sqlalchemy import DDL, BigInteger, Float, Index, Integer, SmallInteger, Str
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bump when a table changes: the indexer then drops the index and rebuilds it from the chain.
-SCHEMA_VERSION = "6"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
+SCHEMA_VERSION = "7"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
 # 5: full-text search (posts_fts on SQLite, posts.search on PostgreSQL); 6: posts.topic
+# 7: counted tallies and first_activity (the default lens)
 
 HASH = String(66)  # 0x + 64 hex
 ADDRESS = String(42)  # checksum address
@@ -97,6 +103,12 @@ class Post(Base):
     hot: Mapped[float] = mapped_column(Float)
     controversial: Mapped[float] = mapped_column(Float, default=0.0)
     wilson: Mapped[float] = mapped_column(Float, default=0.0)
+    counted_upvotes: Mapped[int] = mapped_column(BigInteger, default=0)
+    counted_downvotes: Mapped[int] = mapped_column(BigInteger, default=0)
+    counted_score: Mapped[int] = mapped_column(BigInteger, default=0)
+    counted_hot: Mapped[float] = mapped_column(Float)
+    counted_controversial: Mapped[float] = mapped_column(Float, default=0.0)
+    counted_wilson: Mapped[float] = mapped_column(Float, default=0.0)
 
     __table_args__ = (
         UniqueConstraint("tx_hash", "log_index", name="uq_posts_log"),
@@ -111,6 +123,10 @@ class Post(Base):
         Index("ix_read_feed_hot", "parent_id", "hot", "id", "score"),
         Index("ix_read_feed_top", "parent_id", "score", "id", "created_at"),
         Index("ix_read_feed_controversial", "parent_id", "controversial", "id", "score"),
+        # the same three under the default lens (counted tallies)
+        Index("ix_read_feed_hot_counted", "parent_id", "counted_hot", "id", "counted_score"),
+        Index("ix_read_feed_top_counted", "parent_id", "counted_score", "id", "created_at"),
+        Index("ix_read_feed_controversial_counted", "parent_id", "counted_controversial", "id", "counted_score"),
         Index("ix_read_author_totals", "author", "parent_id", "upvotes", "downvotes"),
         Index("ix_read_thread", "root_id", "depth"),
         Index("ix_read_topic", "topic", "parent_id", "id"),
@@ -151,6 +167,17 @@ class Vote(Base):
     __table_args__ = (Index("ix_votes_voter", "voter"),)
 
 
+class FirstActivity(Base):
+    """An address's first action on the Board (a post or a vote): whose votes the default lens counts."""
+
+    __tablename__ = "first_activity"
+    address: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    log_index: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_first_activity_block", "block_number"),)
+
+
 class ContentQueue(Base):
     """A CID whose bytes we lack: fetched again with exponential backoff until pinned."""
 
@@ -163,7 +190,7 @@ class ContentQueue(Base):
     __table_args__ = (Index("ix_content_queue_due", "next_attempt_at"),)
 
 
-INDEX_TABLES = (Post.__table__, VoteEvent.__table__, Vote.__table__, Block.__table__)
+INDEX_TABLES = (Post.__table__, VoteEvent.__table__, Vote.__table__, FirstActivity.__table__, Block.__table__)
 # tables of earlier schema versions, dropped with the rest when the version changes
 RETIRED_TABLES = ("nonce_events",)
 

@@ -8,6 +8,9 @@ Collapsed posts (score <= the collapse threshold) form the second tier of the
 hot, top and controversial listings and of a thread's replies: they come after
 every other post, in the same order among themselves, and are never left out.
 "new" is a timeline and keeps them in place. See docs/ranking.md.
+
+Each listing reads either the counted figures (``counted=True``: the default lens, votes of voters
+active before the post) or the raw ones (the "all votes" lens); both have their own indexes.
 """
 
 from __future__ import annotations
@@ -29,10 +32,30 @@ POSTS = Post.__table__
 OUT_FIELDS = (
     "id", "author", "parent_id", "root_id", "depth", "cid", "digest", "title", "body", "content_status",
     "content_error", "topic", "created_at", "block_number", "tx_hash", "upvotes", "downvotes", "score", "reply_count",
+    "counted_upvotes", "counted_downvotes", "counted_score",
 )  # fmt: skip
-RANK_FIELDS = ("hot", "controversial", "wilson")  # read for ordering and cursors, not shown
+# read for ordering and cursors, not shown
+RANK_FIELDS = ("hot", "controversial", "wilson", "counted_hot", "counted_controversial", "counted_wilson")
 _COLUMNS = [POSTS.c[name] for name in (*OUT_FIELDS, *RANK_FIELDS)]
 SORT_KEYS = {"hot": POSTS.c.hot, "top": POSTS.c.score, "controversial": POSTS.c.controversial, "new": POSTS.c.id}
+COUNTED_SORT_KEYS = {
+    "hot": POSTS.c.counted_hot,
+    "top": POSTS.c.counted_score,
+    "controversial": POSTS.c.counted_controversial,
+    "new": POSTS.c.id,
+}
+NEVER_FOLD = -(2**62)  # a threshold no score reaches: the "never fold" lens
+
+
+def sort_key(sort: Sort, counted: bool) -> Any:
+    """The column a listing is ordered by under the default lens (``counted``) or the raw tallies."""
+    return (COUNTED_SORT_KEYS if counted else SORT_KEYS)[sort]
+
+
+def score_name(counted: bool) -> str:
+    """The score column a lens folds by."""
+    return "counted_score" if counted else "score"
+
 
 _TOP_LEVEL = POSTS.c.parent_id.is_(None)
 
@@ -46,17 +69,20 @@ def _rows(session: Session, statement: Select[Any], params: dict[str, Any]) -> l
 # Statements are built once per shape and take their values as bound parameters: building a
 # select and computing its cache key cost more than running it on its index (docs/benchmarks.md).
 @functools.cache
-def _tier_statement(sort: Sort, tier: int, windowed: bool, after: bool, topic: bool = False) -> Select[Any]:
-    key = SORT_KEYS[sort]
+def _tier_statement(
+    sort: Sort, tier: int, windowed: bool, after: bool, topic: bool = False, counted: bool = True
+) -> Select[Any]:
+    key = sort_key(sort, counted)
+    score = POSTS.c[score_name(counted)]
     statement = select(*_COLUMNS).where(_TOP_LEVEL)
     if topic:  # ix_read_topic finds the topic's posts; few enough to sort (a topic is a slice of the feed)
         statement = statement.where(POSTS.c.topic == bindparam("topic", type_=POSTS.c.topic.type))
     threshold = bindparam("threshold", type_=POSTS.c.score.type)
     if sort != "new" and tier == 1:
-        statement = statement.where(POSTS.c.score <= threshold)
+        statement = statement.where(score <= threshold)
     elif sort != "new":
         # "+ 0" keeps SQLite from ranging over a score index and sorting, instead of walking the key's index
-        statement = statement.where((POSTS.c.score if sort == "top" else POSTS.c.score + 0) > threshold)
+        statement = statement.where((score if sort == "top" else score + 0) > threshold)
     if windowed:
         statement = statement.where(POSTS.c.created_at >= bindparam("since", type_=POSTS.c.created_at.type))
     if after:
@@ -79,6 +105,7 @@ def listing_rows(
     after: tuple[Any, int] | None,
     n: int,
     topic: str | None = None,
+    counted: bool = True,
 ) -> list[dict[str, Any]]:
     params: dict[str, Any] = {"n": n}
     if topic is not None:
@@ -91,7 +118,7 @@ def listing_rows(
         params["after_id"] = after[1]
         if sort != "new":
             params["after_key"] = after[0]
-    statement = _tier_statement(sort, tier, since is not None, after is not None, topic is not None)
+    statement = _tier_statement(sort, tier, since is not None, after is not None, topic is not None, counted)
     return _rows(session, statement, params)
 
 
@@ -125,17 +152,16 @@ def get_post(session: Session, post_id: int) -> dict[str, Any] | None:
 # parents of that level (ix_posts_parent finds them), then the level cut at ``budget`` rows taking each
 # parent's 1st child, then each one's 2nd..., so a wide level shares the budget instead of the first parent
 # taking it all. Levels stop when the budget is spent; every cut shows as ``more_replies`` with a cursor.
-_TIER = case((POSTS.c.score <= bindparam("threshold", type_=POSTS.c.score.type), 1), else_=0)
-_REPLY_FIELDS = [POSTS.c[name] for name in (*OUT_FIELDS, "wilson")]
-
-
 @functools.cache
-def _level_statement(after: bool) -> Select[Any]:
+def _level_statement(after: bool, counted: bool = True) -> Select[Any]:
+    score, wilson_column = POSTS.c[score_name(counted)], POSTS.c["counted_wilson" if counted else "wilson"]
+    reply_tier = case((score <= bindparam("threshold", type_=POSTS.c.score.type), 1), else_=0)
     statement = select(
-        *_REPLY_FIELDS,
-        _TIER.label("tier"),
+        *(POSTS.c[name] for name in OUT_FIELDS),
+        wilson_column.label("wilson"),
+        reply_tier.label("tier"),
         func.row_number()
-        .over(partition_by=POSTS.c.parent_id, order_by=(_TIER, POSTS.c.wilson.desc(), POSTS.c.id))
+        .over(partition_by=POSTS.c.parent_id, order_by=(reply_tier, wilson_column.desc(), POSTS.c.id))
         .label("rn"),
     ).where(POSTS.c.parent_id.in_(bindparam("parents", type_=POSTS.c.id.type, expanding=True)))
     if after:
@@ -143,9 +169,10 @@ def _level_statement(after: bool) -> Select[Any]:
         after_id = bindparam("after_id", type_=POSTS.c.id.type)
         statement = statement.where(
             or_(
-                _TIER > tier,
+                reply_tier > tier,
                 and_(
-                    _TIER == tier, or_(POSTS.c.wilson < wilson, and_(POSTS.c.wilson == wilson, POSTS.c.id > after_id))
+                    reply_tier == tier,
+                    or_(wilson_column < wilson, and_(wilson_column == wilson, POSTS.c.id > after_id)),
                 ),
             )
         )
@@ -165,6 +192,7 @@ def reply_rows(
     per_parent: int,
     budget: int,
     after: tuple[int, float, int] | None = None,
+    counted: bool = True,
 ) -> Sequence[Row[*tuple[Any, ...]]]:
     """One level of a thread: each parent's first ``per_parent`` replies, ``budget`` at most, best first.
 
@@ -174,7 +202,7 @@ def reply_rows(
     params: dict[str, Any] = {"parents": parents, "threshold": threshold, "per_parent": per_parent, "budget": budget}
     if after is not None:
         params |= {"after_tier": after[0], "after_wilson": after[1], "after_id": after[2]}
-    return session.execute(_level_statement(after is not None), params).all()
+    return session.execute(_level_statement(after is not None, counted), params).all()
 
 
 def thread_rows(session: Session, post_id: int, limit: int) -> tuple[Any, list[Any]] | None:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from backend.db import queries
-from backend.db.queries import OUT_FIELDS, RANK_FIELDS, SORT_KEYS, WINDOW_SECONDS, Sort, Window
+from backend.db.queries import NEVER_FOLD, OUT_FIELDS, RANK_FIELDS, WINDOW_SECONDS, Sort, Window, score_name, sort_key
 from backend.documents.cursors import MALFORMED_CURSOR, BadCursor, decode_cursor, encode_cursor, is_int
 
 DEFAULT_LIMIT = 25
@@ -30,13 +30,18 @@ def post_url(post_id: int) -> str:
     return f"/api/posts/{post_id}"
 
 
-def post_out(row: dict[str, Any], threshold: int | None) -> dict[str, Any]:
-    """A post row as the API shows it; ``threshold`` None never collapses (an author's own page)."""
+def post_out(row: dict[str, Any], threshold: int | None, counted: bool = True) -> dict[str, Any]:
+    """A post row as the API shows it; ``threshold`` None never collapses (an author's own, the never-fold lens)."""
     out = dict(row)  # a C-level copy, then drop the ranking columns: twice as fast as picking 17 fields
     for name in RANK_FIELDS:
         del out[name]
-    out["collapsed"] = threshold is not None and row["score"] <= threshold
+    out["collapsed"] = threshold is not None and row[score_name(counted)] <= threshold
     return out
+
+
+def lens_suffix(counted: bool) -> str:
+    """What a cursor's listing adds for the "all votes" lens, so a cursor never crosses lenses."""
+    return "" if counted else ":all"
 
 
 def build_feed(
@@ -46,14 +51,20 @@ def build_feed(
     cursor: str | None = None,
     *,
     window: Window = "all",
-    collapse_score: int = -5,
+    collapse_score: int | None = -5,
+    counted: bool = True,
     now: int | None = None,
     topic: str | None = None,
 ) -> dict[str, Any]:
-    """One page of top-level posts (of ``topic`` only, when given): ``{"posts", "next_cursor"}``; BadCursor."""
-    listing = f"posts:{sort}:{window}" if sort == "top" else f"posts:{sort}"
+    """One page of top-level posts (of ``topic`` only, when given): ``{"posts", "next_cursor"}``; BadCursor.
+
+    ``counted`` ranks and folds by the default lens's counted tallies (False: every vote);
+    ``collapse_score`` None folds nothing.
+    """
+    listing = (f"posts:{sort}:{window}" if sort == "top" else f"posts:{sort}") + lens_suffix(counted)
     if topic is not None:
         listing += f":t:{topic}"
+    fold = NEVER_FOLD if collapse_score is None else collapse_score
     resume = decode_cursor(cursor, listing) if cursor else None
     seconds = WINDOW_SECONDS[window] if sort == "top" else None
     since = resume.get("w") if resume else None
@@ -61,24 +72,24 @@ def build_feed(
         since = int(now if now is not None else time.time()) - seconds
     tier = resume["t"] if resume else 0
     after = (resume["k"], resume["i"]) if resume else None
-    rows = queries.listing_rows(session, sort, tier, collapse_score, since, after, limit + 1, topic)
+    rows = queries.listing_rows(session, sort, tier, fold, since, after, limit + 1, topic, counted)
     if sort != "new" and tier == 0 and len(rows) <= limit:
-        rows += queries.listing_rows(session, sort, 1, collapse_score, since, None, limit + 1 - len(rows), topic)
+        rows += queries.listing_rows(session, sort, 1, fold, since, None, limit + 1 - len(rows), topic, counted)
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]
-        last_tier = 0 if sort == "new" or last["score"] > collapse_score else 1
-        payload = {"l": listing, "t": last_tier, "k": last[SORT_KEYS[sort].name], "i": last["id"]}
+        last_tier = 0 if sort == "new" or last[score_name(counted)] > fold else 1
+        payload = {"l": listing, "t": last_tier, "k": last[sort_key(sort, counted).name], "i": last["id"]}
         if since is not None:
             payload["w"] = since
         next_cursor = encode_cursor(payload)
-    return {"posts": [post_out(row, collapse_score) for row in page], "next_cursor": next_cursor}
+    return {"posts": [post_out(row, collapse_score, counted) for row in page], "next_cursor": next_cursor}
 
 
-def replies_listing(post_id: int) -> str:
+def replies_listing(post_id: int, counted: bool = True) -> str:
     """The cursor listing of one post's direct replies."""
-    return f"replies:{post_id}"
+    return f"replies:{post_id}{lens_suffix(counted)}"
 
 
 def build_thread(
@@ -86,7 +97,8 @@ def build_thread(
     post_id: int,
     depth: int = DEFAULT_DEPTH,
     *,
-    collapse_score: int = -5,
+    collapse_score: int | None = -5,
+    counted: bool = True,
     cursor: str | None = None,
     per_parent: int = REPLIES_PER_PARENT,
     budget: int = THREAD_BUDGET,
@@ -97,7 +109,9 @@ def build_thread(
     replies left out has ``more_replies: {count, cursor, url}``, and ``cursor`` (from such a
     ``more_replies``) pages this post's direct replies after the ones already shown. BadCursor for a bad one.
     """
-    resume = decode_cursor(cursor, replies_listing(post_id)) if cursor else None
+    resume = decode_cursor(cursor, replies_listing(post_id, counted)) if cursor else None
+    fold = NEVER_FOLD if collapse_score is None else collapse_score
+    score = score_name(counted)
     shown_before = resume.get("n", 0) if resume else 0
     if resume is not None and ("k" not in resume or not is_int(shown_before) or shown_before < 0):
         raise BadCursor(MALFORMED_CURSOR)
@@ -109,7 +123,7 @@ def build_thread(
     parents, level, left = [post_id], 0, budget
     while parents and level < depth and left > 0:
         after = (resume["t"], resume["k"], resume["i"]) if resume is not None and level == 0 else None
-        rows = queries.reply_rows(session, parents, collapse_score, per_parent, left, after)
+        rows = queries.reply_rows(session, parents, fold, per_parent, left, after, counted)
         parents = []
         for row in rows:
             out = dict(zip(OUT_FIELDS, row, strict=False))  # every field but the trailing wilson and tier
@@ -121,16 +135,18 @@ def build_thread(
 
     def node(out: dict[str, Any], before: int = 0) -> dict[str, Any]:
         replies = children.get(out["id"], [])  # in order already: the level query numbers them best first
-        out["collapsed"] = out["score"] <= collapse_score
+        out["collapsed"] = collapse_score is not None and out[score] <= collapse_score
         out["replies"] = [node(reply) for reply in replies]
-        out["more_replies"] = _more_replies(out, before + len(replies), last_key.get(out["id"]))
+        out["more_replies"] = _more_replies(out, before + len(replies), last_key.get(out["id"]), counted)
         out["url"] = post_url(out["id"])
         return out
 
-    return {"post": node(post_out(top, collapse_score), shown_before), "depth": depth}
+    return {"post": node(post_out(top, collapse_score, counted), shown_before), "depth": depth}
 
 
-def _more_replies(post: dict[str, Any], shown: int, last: tuple[int, float, int] | None) -> dict[str, Any] | None:
+def _more_replies(
+    post: dict[str, Any], shown: int, last: tuple[int, float, int] | None, counted: bool = True
+) -> dict[str, Any] | None:
     """What is left of ``post``'s direct replies after ``shown`` of them: count, cursor and URL; None if none."""
     count = post["reply_count"] - shown
     if count <= 0:
@@ -138,8 +154,10 @@ def _more_replies(post: dict[str, Any], shown: int, last: tuple[int, float, int]
     if last is None:  # none shown here (depth or budget reached): the post's own page starts them
         return {"count": count, "cursor": None, "url": post_url(post["id"])}
     tier, wilson, after_id = last
-    cursor = encode_cursor({"l": replies_listing(post["id"]), "t": tier, "k": wilson, "i": after_id, "n": shown})
-    return {"count": count, "cursor": cursor, "url": f"{post_url(post['id'])}?cursor={cursor}"}
+    payload = {"l": replies_listing(post["id"], counted), "t": tier, "k": wilson, "i": after_id, "n": shown}
+    cursor = encode_cursor(payload)
+    lens = "" if counted else "&lens=all"  # the cursor belongs to its lens's order
+    return {"count": count, "cursor": cursor, "url": f"{post_url(post['id'])}?cursor={cursor}{lens}"}
 
 
 def build_author(

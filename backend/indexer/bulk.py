@@ -22,6 +22,19 @@ _UPSERT_VOTE = (
     "block_number = excluded.block_number, log_index = excluded.log_index"
 )
 
+_INSERT_FIRST = "INSERT INTO first_activity (address, block_number, log_index) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+_SET_FIRST = "UPDATE first_activity SET block_number = ?, log_index = ? WHERE address = ?"
+
+
+def insert_first_activity(conn: Connection, rows: Sequence[tuple[str, int, int]]) -> None:
+    """Record (address, block number, log index) first actions of addresses not seen before."""
+    execute_many(conn, _INSERT_FIRST, rows)
+
+
+def set_first_activity(conn: Connection, rows: Sequence[tuple[int, int, str]]) -> None:
+    """Move first actions earlier: (block number, log index, address) rows."""
+    execute_many(conn, _SET_FIRST, rows)
+
 
 def set_reply_counts(conn: Connection, counts: Sequence[tuple[int, int]]) -> None:
     """Set posts' reply_count from (count, post id) pairs."""

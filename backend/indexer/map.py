@@ -55,6 +55,7 @@ def post_row(event: PostCreated, root_id: int, depth: int, created_at: int, cont
         "hot": ranking.hot(0, 0, created_at),
         "controversial": 0.0,
         "wilson": 0.0,
+        **counted_row(0, 0, created_at),
         **content,
     }
 
@@ -84,6 +85,28 @@ def tally_row(post_id: int, upvotes: int, downvotes: int, created_at: int) -> di
         "controversial": ranking.controversial(upvotes, downvotes),
         "wilson": ranking.wilson(upvotes, downvotes),
     }
+
+
+def counted_row(upvotes: int, downvotes: int, created_at: int) -> dict[str, Any]:
+    """The default lens's columns of a post from its counted tallies."""
+    return {
+        "counted_upvotes": upvotes,
+        "counted_downvotes": downvotes,
+        "counted_score": upvotes - downvotes,
+        "counted_hot": ranking.hot(upvotes, downvotes, created_at),
+        "counted_controversial": ranking.controversial(upvotes, downvotes),
+        "counted_wilson": ranking.wilson(upvotes, downvotes),
+    }
+
+
+def first_actions(posts: list[PostCreated], votes: list[VoteCast]) -> dict[str, tuple[int, int]]:
+    """Each author's or voter's earliest (block, log index) among these events."""
+    first: dict[str, tuple[int, int]] = {}
+    for address, at in [(e.author, e.at) for e in posts] + [(e.voter, e.at) for e in votes]:
+        position = (at.block_number, at.log_index)
+        if address not in first or position < first[address]:
+            first[address] = position
+    return first
 
 
 @dataclass

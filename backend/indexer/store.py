@@ -1,4 +1,5 @@
-"""Store: Board's rows into the index (posts, vote events, current votes, tallies, reply counts, content queue).
+"""Store: Board's rows into the index (posts, vote events, current votes, tallies, reply counts, content queue,
+first actions and the default lens's counted tallies).
 
 The domain side of the indexer, with ``decode`` and ``map``; the engine (``runner``, ``checkpoint``) calls
 these inside the transaction that also moves the checkpoint. Writes are insert-or-ignore keyed by
@@ -14,12 +15,12 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, and_, case, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
 from backend.content.cid import digest_to_cid
-from backend.db.models import Base, ContentQueue, Post, Vote, VoteEvent
+from backend.db.models import Base, ContentQueue, FirstActivity, Post, Vote, VoteEvent
 from backend.db.write import chunks, insert_ignore_fast, update_by_key
 from backend.indexer import bulk
 from backend.indexer.content_sync import invalid_fields
@@ -29,6 +30,8 @@ from backend.indexer.map import (
     VOTE_EVENT_COLUMNS,
     Latest,
     check_storable,
+    counted_row,
+    first_actions,
     latest_votes,
     post_row,
     quarantine_reason,
@@ -72,7 +75,36 @@ def store_range(conn: Connection, batch: RangeBatch, content: ContentLookup) -> 
     elif votes:  # re-indexing below stored events: derive from everything stored
         refresh_tallies(conn, sorted({e.post_id for e in votes}))
         refresh_votes(conn, sorted({(e.post_id, e.voter) for e in votes}))
+    moved = _note_first_activity(conn, first_actions(posts, votes))
+    if votes or moved:
+        refresh_counted(conn, sorted({e.post_id for e in votes} | set(moved)))
     return quarantined
+
+
+def _note_first_activity(conn: Connection, first: dict[str, tuple[int, int]]) -> list[int]:
+    """Record addresses' first actions; returns the posts voted on by an address whose first action moved earlier.
+
+    Usually every address here is new or already active earlier, and its votes on older posts are all in
+    this range. Re-indexing below stored events can move a stored first action earlier: then that voter's
+    stored votes may now count, so their posts are returned to be recounted.
+    """
+    if not first:
+        return []
+    known: dict[str, tuple[int, int]] = {}
+    for part in chunks(sorted(first)):
+        query = select(FirstActivity.address, FirstActivity.block_number, FirstActivity.log_index)
+        for address, block, index in conn.execute(query.where(FirstActivity.address.in_(part))):
+            known[address] = (block, index)
+    fresh = [(a, *p) for a, p in first.items() if a not in known]
+    earlier = [(a, *p) for a, p in first.items() if a in known and p < known[a]]
+    bulk.insert_first_activity(conn, fresh)
+    if not earlier:
+        return []
+    bulk.set_first_activity(conn, [(block, index, address) for address, block, index in earlier])
+    posts: set[int] = set()
+    for part in chunks(sorted(a for a, _, _ in earlier)):
+        posts.update(pid for (pid,) in conn.execute(select(Vote.post_id).where(Vote.voter.in_(part)).distinct()))
+    return sorted(posts)
 
 
 def _map_votes(votes: list[VoteCast]) -> tuple[list[VoteCast], list[tuple[Any, ...]]]:
@@ -233,6 +265,41 @@ def refresh_tallies(conn: Connection, post_ids: list[int]) -> None:
         _write_tallies(conn, {pid: latest.get(pid, (0, 0)) for pid in part})
 
 
+# a current vote counts under the default lens when its voter acted on the Board before the post was created
+_COUNTS = and_(
+    FirstActivity.address == Vote.voter,
+    or_(
+        FirstActivity.block_number < Post.block_number,
+        and_(FirstActivity.block_number == Post.block_number, FirstActivity.log_index < Post.log_index),
+    ),
+)
+COUNTED_ORDER = ("id", *(name for name in counted_row(0, 0, 0)))
+
+
+def refresh_counted(conn: Connection, post_ids: list[int]) -> None:
+    """The default lens's counted tallies and rankings of these posts, from their current votes."""
+    for part in chunks(post_ids):
+        query = (
+            select(
+                Post.id,
+                Post.created_at,
+                func.coalesce(func.sum(case((Vote.direction > 0, 1), else_=0)), 0),
+                func.coalesce(func.sum(case((Vote.direction < 0, 1), else_=0)), 0),
+            )
+            .select_from(Post)
+            .outerjoin(Vote, Vote.post_id == Post.id)
+            .outerjoin(FirstActivity, _COUNTS)
+            .where(Post.id.in_(part), or_(Vote.post_id.is_(None), FirstActivity.address.is_not(None)))
+            .group_by(Post.id, Post.created_at)
+        )
+        counted = {pid: (created, int(up), int(down)) for pid, created, up, down in conn.execute(query)}
+        missing = [pid for pid in part if pid not in counted]  # posts whose votes all fail to count
+        for pid, created in conn.execute(select(Post.id, Post.created_at).where(Post.id.in_(missing))):
+            counted[pid] = (created, 0, 0)
+        rows = [(pid, *counted_row(up, down, created).values()) for pid, (created, up, down) in sorted(counted.items())]
+        update_by_key(conn, _POSTS, COUNTED_ORDER, rows)
+
+
 def refresh_votes(conn: Connection, pairs: list[tuple[int, str]]) -> None:
     """Each (post, voter)'s current vote from its latest VoteCast; no row when withdrawn or none."""
     for part in chunks(pairs, 250):
@@ -272,14 +339,17 @@ def rollback_above(conn: Connection, fork_block: int) -> int:
     removed = 0
     for model in (Post, VoteEvent):
         removed += conn.execute(delete(model).where(model.block_number > fork_block)).rowcount or 0
+    # a first action above the fork was its address's first of all: every action of that address goes too
+    conn.execute(delete(FirstActivity).where(FirstActivity.block_number > fork_block))
     conn.execute(delete(ContentQueue).where(ContentQueue.cid.not_in(select(Post.cid))))
     refresh_reply_counts(conn, sorted({p for p in parents if p}))
     refresh_tallies(conn, sorted({pid for pid, _ in pairs}))
     refresh_votes(conn, sorted((pid, voter) for pid, voter in pairs))
+    refresh_counted(conn, sorted({pid for pid, _ in pairs}))
     return removed
 
 
 def wipe(conn: Connection) -> None:
     """Delete every row of Board's tables (the engine forgets its blocks and checkpoint apart)."""
-    for model in (Post, VoteEvent, Vote, ContentQueue):
+    for model in (Post, VoteEvent, Vote, FirstActivity, ContentQueue):
         conn.execute(delete(model))

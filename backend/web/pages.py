@@ -23,6 +23,7 @@ from backend.api.deps import (
     DbSession,
     IndexEngine,
     LocalIndexer,
+    PageLens,
     SharedLimits,
     ThreadReplies,
 )
@@ -35,6 +36,7 @@ from backend.db.search import BadQuery, SearchSort
 from backend.db.write import get_meta
 from backend.documents.cursors import BadCursor
 from backend.documents.inbox import build_replies
+from backend.documents.lens import ReaderLens
 from backend.documents.posts import build_author, build_feed, build_thread, build_topics
 from backend.documents.search import build_search
 from backend.documents.service import relay_document, status_document
@@ -79,42 +81,57 @@ def _chain_check(session: DbSession, settings: Settings) -> dict[str, Any] | Non
     }
 
 
+def _lens_params(request: Request) -> dict[str, str | None]:
+    """The lens parameters this page was asked with, kept in its links (a cookie's lens needs none)."""
+    return {"lens": request.query_params.get("lens"), "fold": request.query_params.get("fold")}
+
+
+def _lens_query(request: Request) -> str:
+    """``&lens=...&fold=...`` as asked, for links that add a cursor to a page's own URL; empty when none."""
+    kept = urlencode({k: v for k, v in _lens_params(request).items() if v is not None})
+    return f"&{kept}" if kept else ""
+
+
 def _feed(
     request: Request,
     session: DbSession,
     settings: Settings,
-    threshold: int,
+    lens: ReaderLens,
     sort: Sort,
     window: Window,
     cursor: str | None,
 ) -> HTMLResponse:
     check = _chain_check(session, settings)
     try:
-        feed = build_feed(session, sort, cursor=cursor, window=window, collapse_score=threshold)
+        feed = build_feed(
+            session, sort, cursor=cursor, window=window, collapse_score=lens.threshold, counted=lens.counted
+        )
     except BadCursor as exc:
         return error_page(request, 422, str(exc))
     path = _sort_path(sort)
     top_window = window if sort == "top" and window != "all" else None
+    kept = _lens_params(request)
     return page(
         request,
         "feeds/front.html",
-        _url("/api/posts", sort=sort, window=top_window, cursor=cursor),
+        _url("/api/posts", sort=sort, window=top_window, cursor=cursor, **kept),
+        lens=lens,
         feed=feed,
         chain_check=check,
         sort=sort,
         tabs=[{"sort": s, "label": label, "url": _sort_path(s)} for s, label in TABS],
         cursor=cursor,
         first_url=path,
-        next_url=_url(path, window=top_window, cursor=feed["next_cursor"]) if feed["next_cursor"] else None,
+        next_url=_url(path, window=top_window, cursor=feed["next_cursor"], **kept) if feed["next_cursor"] else None,
     )
 
 
 @router.get("/", response_class=HTMLResponse)
 def front_page(
-    request: Request, session: DbSession, settings: AppSettings, threshold: CollapseScore, cursor: Cursor = None
+    request: Request, session: DbSession, settings: AppSettings, lens: PageLens, cursor: Cursor = None
 ) -> HTMLResponse:
     """The front page: hot posts."""
-    return _feed(request, session, settings, threshold, "hot", "all", cursor)
+    return _feed(request, session, settings, lens, "hot", "all", cursor)
 
 
 @router.get("/new", response_class=HTMLResponse)
@@ -124,13 +141,13 @@ def sorted_page(
     request: Request,
     session: DbSession,
     settings: AppSettings,
-    threshold: CollapseScore,
+    lens: PageLens,
     window: WindowQuery = "all",
     cursor: Cursor = None,
 ) -> HTMLResponse:
     """Top-level posts sorted new, top or controversial (the path names the sort)."""
     sort = _PATH_SORTS.get(request.url.path, "controversial")
-    return _feed(request, session, settings, threshold, sort, window, cursor)
+    return _feed(request, session, settings, lens, sort, window, cursor)
 
 
 @router.get("/t/{topic}", response_class=HTMLResponse)
@@ -175,7 +192,7 @@ def post_page(
     request: Request,
     session: DbSession,
     settings: AppSettings,
-    threshold: CollapseScore,
+    lens: PageLens,
     per_parent: ThreadReplies,
     post_id: PostId,
     cursor: Cursor = None,
@@ -183,7 +200,14 @@ def post_page(
     """A post with its thread of replies (``cursor``: the next page of its direct replies)."""
     check = _chain_check(session, settings)
     try:
-        thread = build_thread(session, post_id, collapse_score=threshold, cursor=cursor, per_parent=per_parent)
+        thread = build_thread(
+            session,
+            post_id,
+            collapse_score=lens.threshold,
+            counted=lens.counted,
+            cursor=cursor,
+            per_parent=per_parent,
+        )
     except BadCursor as exc:
         return error_page(request, 422, str(exc))
     if thread is None:
@@ -191,10 +215,12 @@ def post_page(
     return page(
         request,
         "posts/thread.html",
-        _url(f"/api/posts/{post_id}", cursor=cursor),
+        _url(f"/api/posts/{post_id}", cursor=cursor, **_lens_params(request)),
         thread=thread,
         cursor=cursor,
         chain_check=check,
+        lens=lens,
+        lens_query=_lens_query(request),
     )
 
 

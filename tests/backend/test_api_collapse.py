@@ -1,5 +1,6 @@
 """Done-when for issue 5: a post downvoted to the threshold by several accounts reads collapsed: true,
-sinks below the others, and is still listed everywhere and served at its permalink."""
+sinks below the others, and is still listed everywhere and served at its permalink. The voters are fresh test
+accounts, so these read through the "all votes" lens (the default lens is tested in test_lens.py)."""
 
 from __future__ import annotations
 
@@ -27,16 +28,16 @@ def test_downvoted_post_collapses_but_stays_reachable(client: TestClient, board:
         board.vote(buried, -1, voter)
     _indexed(client, board)
 
-    listed = client.get("/api/posts?sort=new").json()["posts"]
+    listed = client.get("/api/posts?sort=new&lens=all").json()["posts"]
     post = next(p for p in listed if p["id"] == buried)
     assert post["score"] == threshold == -5
     assert post["collapsed"] is True
     for sort in ("hot", "top", "controversial"):
-        ranked = [p["id"] for p in client.get(f"/api/posts?sort={sort}").json()["posts"]]
+        ranked = [p["id"] for p in client.get(f"/api/posts?sort={sort}&lens=all").json()["posts"]]
         assert ranked[-1] == buried, sort
         assert sorted(ranked) == sorted([buried, *others])
 
-    thread = client.get(f"/api/posts/{buried}").json()["post"]
+    thread = client.get(f"/api/posts/{buried}?lens=all").json()["post"]
     assert thread["collapsed"] is True
     assert [r["id"] for r in thread["replies"]] == [reply]
 
@@ -50,5 +51,5 @@ def test_post_one_vote_above_threshold_is_not_collapsed(client: TestClient, boar
     for voter in accounts[1:5]:
         board.vote(post_id, -1, voter)
     _indexed(client, board)
-    post = client.get(f"/api/posts/{post_id}").json()["post"]
+    post = client.get(f"/api/posts/{post_id}?lens=all").json()["post"]
     assert (post["score"], post["collapsed"]) == (-4, False)

@@ -26,7 +26,7 @@ def _indexed(client: TestClient, post_id: int) -> None:
 
 
 def _page(client: TestClient, sort: str, cursor: str | None) -> dict[str, Any]:
-    response = client.get(f"/api/posts?sort={sort}&limit=2" + (f"&cursor={cursor}" if cursor else ""))
+    response = client.get(f"/api/posts?sort={sort}&limit=2&lens=all" + (f"&cursor={cursor}" if cursor else ""))
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -46,7 +46,7 @@ def test_pages_neither_skip_nor_repeat_while_posts_arrive(
     board.vote(before[2], 1, accounts[6])
     _indexed(client, before[-1])
     wait_for(lambda: client.get(f"/api/posts/{before[7]}").json()["post"]["downvotes"] == 2)
-    assert client.get(f"/api/posts/{before[0]}").json()["post"]["collapsed"] is True
+    assert client.get(f"/api/posts/{before[0]}?lens=all").json()["post"]["collapsed"] is True
 
     seen: list[int] = []
     arrived: list[int] = []

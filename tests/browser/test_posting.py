@@ -59,7 +59,7 @@ def _fold_and_reveal(stack: Stack, page: Page, post_id: int, body: str) -> None:
     page.reload()
     folded = page.locator(f"article#post-{post_id}")
     summary = folded.locator("details.collapsed > summary")
-    expect(summary).to_contain_text("hidden by votes: show")
+    expect(summary).to_contain_text("folded by votes (your lens: default): show")
     expect(folded.get_by_text(body)).to_be_hidden()
     summary.click()
     expect(folded.get_by_text(body)).to_be_visible()

@@ -64,7 +64,7 @@ def test_thread_reads_without_javascript_with_folded_reply_one_click_away(
     expect(page.locator(f"#post-{seeded['top']} .post-body strong")).to_have_text("Markdown")
     expect(page.locator(f"#post-{seeded['reply']}")).to_contain_text("A first reply.")
     folded = page.locator(f"#post-{seeded['folded']}")
-    expect(folded.locator("details.collapsed > summary")).to_contain_text("hidden by votes: show")
+    expect(folded.locator("details.collapsed > summary")).to_contain_text("folded by votes (your lens: default): show")
     expect(folded.get_by_text("This reply gets folded.")).to_be_hidden()
     folded.locator("details.collapsed > summary").click()
     expect(folded.get_by_text("This reply gets folded.")).to_be_visible()

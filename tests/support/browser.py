@@ -163,6 +163,13 @@ def inject_wallet(context: BrowserContext, ganache_url: str, account: str) -> No
     )
 
 
+def _make_regulars(stack: Stack) -> None:
+    """Every Ganache account upvotes a welcome post first, so the default lens counts its later votes."""
+    welcome = stack.post({"title": "Welcome", "body": "The first post: the regulars' votes start here."})
+    for account in range(1, len(stack.w3.eth.accounts)):
+        stack.vote(welcome, 1, account)
+
+
 @contextmanager
 def running_stack(data_dir: Path, database_url: str = "") -> Iterator[Stack]:
     """Ganache + a Board deployed into ``data_dir`` + ``python -m backend serve`` on its index (SQLite by default)."""
@@ -196,7 +203,9 @@ def running_stack(data_dir: Path, database_url: str = "") -> Iterator[Stack]:
         url = f"http://127.0.0.1:{port}"
         try:
             wait_app_ready(url, process, log_path)
-            yield Stack(url, w3, board, data_dir, node.url, log_path)
+            stack = Stack(url, w3, board, data_dir, node.url, log_path)
+            _make_regulars(stack)
+            yield stack
         finally:
             process.terminate()
             try:
