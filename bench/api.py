@@ -81,6 +81,8 @@ def fill(url: str, n_posts: int, n_replies: int, n_votes: int, seed: int = 7) ->
     # tallies: 1M distinct (post, voter) pairs, downvote-heavy on a few posts so some collapse
     up = [0] * (total + 1)
     down = [0] * (total + 1)
+    counted_up = [0] * (total + 1)  # the default lens: one voter in five is taken as newer than the post
+    counted_down = [0] * (total + 1)
     vote_rows = []
     per_post = [0] * (total + 1)
     for _ in range(n_votes):
@@ -89,10 +91,13 @@ def fill(url: str, n_posts: int, n_replies: int, n_votes: int, seed: int = 7) ->
         bias = 0.2 if post_id % 97 == 0 else 0.7
         for voter in rng.sample(range(VOTERS), per_post[post_id]):
             direction = 1 if rng.random() < bias else -1
+            counts = voter % 5 != 0
             if direction == 1:
                 up[post_id] += 1
+                counted_up[post_id] += counts
             else:
                 down[post_id] += 1
+                counted_down[post_id] += counts
             vote_rows.append((post_id, f"0x{voter + 1:040x}", direction, post_id, voter))
     replies = [0] * (total + 1)
     for post_id in range(n_posts + 1, total + 1):
@@ -108,6 +113,7 @@ def fill(url: str, n_posts: int, n_replies: int, n_votes: int, seed: int = 7) ->
         created = created_at[post_id]
         digest = post_id.to_bytes(32, "big")
         u, d = up[post_id], down[post_id]
+        cu, cd = counted_up[post_id], counted_down[post_id]
         post_rows.append(
             {
                 "id": post_id, "author": authors[post_id % len(authors)], "parent_id": parent[post_id],
@@ -118,7 +124,9 @@ def fill(url: str, n_posts: int, n_replies: int, n_votes: int, seed: int = 7) ->
                 "block_number": post_id, "block_hash": "0x" + f"{post_id:064x}", "tx_hash": "0x" + f"{post_id:064x}",
                 "log_index": 0, "upvotes": u, "downvotes": d, "score": u - d, "reply_count": replies[post_id],
                 "hot": ranking.hot(u, d, created), "controversial": ranking.controversial(u, d),
-                "wilson": ranking.wilson(u, d),
+                "wilson": ranking.wilson(u, d), "counted_upvotes": cu, "counted_downvotes": cd,
+                "counted_score": cu - cd, "counted_hot": ranking.hot(cu, cd, created),
+                "counted_controversial": ranking.controversial(cu, cd), "counted_wilson": ranking.wilson(cu, cd),
             }
         )  # fmt: skip
     columns = list(post_rows[0])
