@@ -20,17 +20,11 @@ from sqlalchemy import select
 from backend.config import Settings
 from backend.content.cid import sha256
 from backend.db.models import Post
-from tests.backend.conftest import (
-    BoardHandle,
-    Ganache,
-    connect,
-    deploy_board,
-    dump_index,
-    make_settings,
-    wait_indexed,
-)
+from backend.devchain import Ganache
 from tests.backend.test_indexer import run_once
 from tests.backend.test_relay import relay, signed_vote
+from tests.support.board import BoardHandle, connect, deploy_board
+from tests.support.index import dump_index, make_settings, wait_indexed
 
 FOLD = -5  # INDELIBLE_COLLAPSE_SCORE's default: five net downvotes fold a post
 
