@@ -35,7 +35,8 @@ from backend.config import PROJECT_ROOT, Settings
 log = logging.getLogger(__name__)
 
 ARTIFACT = PROJECT_ROOT / "build" / "contracts" / "Board.json"
-IMMUTABLES_CACHE = PROJECT_ROOT / "build" / "contracts" / "Board.immutables.json"
+# not in build/contracts: brownie loads every JSON file there as a contract artifact
+IMMUTABLES_CACHE = PROJECT_ROOT / "build" / "join" / "Board.immutables.json"
 SOLC_BRIDGE = PROJECT_ROOT / "scripts" / "solc_bridge.js"
 EIP712_DOMAIN_SELECTOR = "0x84b0196e"  # eip712Domain() of ERC-5267
 EIP712_DOMAIN_TYPES = ["bytes1", "string", "string", "uint256", "address", "bytes32", "uint256[]"]
@@ -120,10 +121,13 @@ def immutable_positions() -> list[tuple[int, int]]:
         if cached.get("deployedBytecodeSha256") == key:
             return [(int(s), int(n)) for s, n in cached["positions"]]
     compiled = compile_board()
-    if compiled["deployedBytecode"] != artifact["deployedBytecode"]:
-        # the references would be of other code: masking with them could hide a difference
+    ours = split_metadata(bytes.fromhex(compiled["deployedBytecode"].removeprefix("0x")))[0]
+    if ours != split_metadata(bytes.fromhex(artifact["deployedBytecode"].removeprefix("0x")))[0]:
+        # the references would be of other code: masking with them could hide a difference (a source edit
+        # that changes only comments changes only the metadata, and leaves the positions valid)
         raise RuntimeError(f"solc-js does not reproduce {ARTIFACT}'s deployedBytecode: run `make compile` again")
     positions = sorted((r["start"], r["length"]) for refs in compiled["immutableReferences"].values() for r in refs)
+    IMMUTABLES_CACHE.parent.mkdir(parents=True, exist_ok=True)
     IMMUTABLES_CACHE.write_text(json.dumps({"deployedBytecodeSha256": key, "positions": positions}) + "\n")
     return positions
 
