@@ -46,6 +46,8 @@ def test_pages_neither_skip_nor_repeat_while_posts_arrive(
     board.vote(before[2], 1, accounts[6])
     _indexed(client, before[-1])
     wait_for(lambda: client.get(f"/api/posts/{before[7]}").json()["post"]["downvotes"] == 2)
+    # the last vote sent: indexed after before[7]'s on a slow machine, it would move before[2] mid-paging
+    wait_for(lambda: client.get(f"/api/posts/{before[2]}").json()["post"]["upvotes"] == 1)
     assert client.get(f"/api/posts/{before[0]}?lens=all").json()["post"]["collapsed"] is True
 
     seen: list[int] = []
