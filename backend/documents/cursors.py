@@ -1,9 +1,10 @@
 """Opaque listing cursors: base64url of compact JSON naming the listing and the last row seen.
 
-Decoded, a cursor reads ``{"l": listing, "t": tier, "k": sort key, "i": id}``
-(plus ``"w"``, the start of a top window, and ``"n"``, replies shown before, where
-they apply): the keyset a listing resumes after, so new posts arriving between
-pages never make a page skip or repeat a post.
+Decoded, a cursor reads ``{"listing": ..., "tier": 0, "key": sort key, "id": last id}``
+(plus ``"window"``, the start of a top window, and ``"shown"``, replies shown before,
+where they apply): the keyset a listing resumes after, so new posts arriving between
+pages never make a page skip or repeat a post. The code handles the payload by the
+short names of ``_NAMES`` (one letter each); only the encoded form spells them out.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import json
 import math
 from typing import Any
 
+# payload name in code -> the name a decoded cursor shows
+_NAMES = {"l": "listing", "t": "tier", "k": "key", "i": "id", "w": "window", "n": "shown"}
+_SHORT = {name: short for short, name in _NAMES.items()}
+
 MALFORMED_CURSOR = "cursor: malformed; pass next_cursor back exactly as it was given"
 
 
@@ -23,7 +28,7 @@ class BadCursor(ValueError):
 
 def encode_cursor(payload: dict[str, Any]) -> str:
     """Opaque cursor: base64url of compact JSON, without padding."""
-    raw = json.dumps(payload, separators=(",", ":")).encode()
+    raw = json.dumps({_NAMES.get(k, k): v for k, v in payload.items()}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -33,8 +38,9 @@ def decode_cursor(cursor: str, listing: str) -> dict[str, Any]:
         payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise BadCursor(MALFORMED_CURSOR) from exc
-    if not isinstance(payload, dict):
+    if not isinstance(payload, dict) or not set(payload) <= set(_SHORT):
         raise BadCursor(MALFORMED_CURSOR)
+    payload = {_SHORT[name]: value for name, value in payload.items()}
     if payload.get("l") != listing:
         raise BadCursor(f"cursor: made for another listing, not {listing}")
     if not (is_int(payload.get("i")) and payload.get("t") in (0, 1) and _is_number(payload.get("k", 0))):
