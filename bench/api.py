@@ -46,8 +46,8 @@ from backend.db.session import ensure_schema, make_engine
 from backend.devchain import free_port
 from backend.documents import posts as documents
 from backend.documents import search as search_documents
+from bench.benchdocs import write_section
 
-DOCS = PROJECT_ROOT / "docs" / "benchmarks.md"
 SECTION = "## API (bench/api.py)"
 YEAR = 365 * 86_400
 VOTERS = 20_000
@@ -477,15 +477,7 @@ def write_docs(
             "",
         ]
     )
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\n"
-    if SECTION in text:
-        start = text.index(SECTION)
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[nxt + 1 :] if nxt != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOCS.parent.mkdir(exist_ok=True)
-    DOCS.write_text(text)
+    write_section(SECTION, section)
 
 
 if __name__ == "__main__":

@@ -56,8 +56,8 @@ from backend.db.models import Base
 from backend.db.session import make_engine
 from backend.devchain import Ganache, deploy_board, free_port
 from backend.eip712 import sign
+from bench.benchdocs import write_section
 
-DOCS = PROJECT_ROOT / "docs" / "benchmarks.md"
 SECTION = "## Attack (bench/attack.py)"  # one section per setup: this, then ", <processes>, <database>"
 HOST = "127.0.0.1"  # every socket this bench opens or listens on is on this address, nothing else
 READ_PAUSE = 0.02  # seconds between one reader's requests: a reader, not a second flood
@@ -514,14 +514,7 @@ def write_docs(report: list[str], args: Any, kinds: list[str]) -> None:
             "",
         ]
     )
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\n"
-    if title + "\n" in text:
-        start = text.index(title + "\n")
-        nxt = text.find("\n## ", start + len(title))
-        text = text[:start] + section + (text[nxt + 1 :] if nxt != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOCS.write_text(text)
+    write_section(title, section)
 
 
 if __name__ == "__main__":

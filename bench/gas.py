@@ -11,7 +11,6 @@ docs/benchmarks.md under "## Gas (bench/gas.py)" and exits non-zero if a target 
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from backend.devchain import Ganache, free_port  # noqa: E402
 from backend.eip712 import sign, split_signature  # noqa: E402
+from bench.benchdocs import DOCS, write_section  # noqa: E402
 
-DOCS = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Gas (bench/gas.py)"
 COMMAND = "python bench/gas.py"
 BATCH_SIZE = 20
@@ -354,14 +353,7 @@ def render(rows: list[Row]) -> str:
 def write_docs(table: str) -> None:
     section = f"{HEADING}\n\nMeasured on Ganache 7.9.2 (shanghai), solc 0.8.28, optimizer 10,000 runs, with:\n\n"
     section += f"```\n{COMMAND}\n```\n\n{table}\n"
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOCS.write_text(text)
+    write_section(HEADING, section)
 
 
 def main() -> int:

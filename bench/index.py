@@ -30,15 +30,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from eth_account import Account
 from web3 import Web3
 
-from backend.config import PROJECT_ROOT, Settings
+from backend.config import Settings
 from backend.content.cid import sha256
 from backend.devchain import Ganache, deploy_board, free_port
 from backend.eip712 import sign, split_signature
 from backend.indexer.decode import TOPICS
 from backend.indexer.rpc import Rpc
 from backend.indexer.runner import Indexer
+from bench.benchdocs import DOCS, write_section
 
-DOCS = PROJECT_ROOT / "docs" / "benchmarks.md"
 SECTION = "## Indexer (bench/index.py)"
 ITEMS_PER_BATCH = 150
 SIGNERS = 40
@@ -292,14 +292,7 @@ other on the same seeded chain (`--chain-dir`).
 
 def write_docs(section: str) -> None:
     """Replace only this benchmark's section of docs/benchmarks.md."""
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    start = text.find(SECTION)
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
-    DOCS.write_text(text.rstrip("\n") + "\n")
+    write_section(SECTION, section)
 
 
 def main() -> int:

@@ -23,9 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backend import markdown
-from backend.config import PROJECT_ROOT
+from bench.benchdocs import write_section
 
-DOCS = PROJECT_ROOT / "docs" / "benchmarks.md"
 SECTION = "## Markdown (bench/markdown.py)"
 SIZE = 64 * 1024 - 100  # a document's body: the whole 64 KiB less its JSON wrapping
 
@@ -107,14 +106,7 @@ def write_docs(rows: list[str], repeat: int) -> None:
             "",
         ]
     )
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\n"
-    if SECTION in text:
-        start = text.index(SECTION)
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOCS.write_text(text.rstrip("\n") + "\n")
+    write_section(SECTION, section)
 
 
 def main() -> int:
