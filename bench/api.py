@@ -44,8 +44,8 @@ from backend.content.cid import digest_to_cid
 from backend.db.models import Post, Vote
 from backend.db.session import ensure_schema, make_engine
 from backend.devchain import free_port
-from backend.documents import posts as documents
-from backend.documents import search as search_documents
+from backend.documents import listings as documents
+from backend.documents import search_results as search_documents
 from bench.benchdocs import write_section
 
 SECTION = "## API (bench/api.py)"

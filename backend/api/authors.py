@@ -8,8 +8,8 @@ from backend.api.deps import CollapseScore, IndexEngine
 from backend.api.params import AddressPath, Cursor, Limit, checksum
 from backend.api.posts import read_json
 from backend.api.schemas import ApiRoute, AuthorOut, RepliesOut, error_responses
-from backend.documents.inbox import build_replies
-from backend.documents.posts import DEFAULT_LIMIT, build_author
+from backend.documents.listings import DEFAULT_LIMIT, build_author
+from backend.documents.replies import build_replies
 
 router = APIRouter(prefix="/api", tags=["authors"], route_class=ApiRoute)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from backend.api.deps import Chain
 from backend.api.schemas import ApiRoute, ContractOut, error_responses
-from backend.documents.service import contract_document
+from backend.documents.service_info import contract_document
 
 router = APIRouter(prefix="/api", tags=["contract"], route_class=ApiRoute)
 

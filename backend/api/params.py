@@ -14,7 +14,7 @@ from web3 import Web3
 from backend.api.schemas import ADDRESS_PATTERN, POST_ID_MAX, POST_IDS_PATTERN
 from backend.content.document import MAX_TOPIC_CHARS, TOPIC_PATTERN
 from backend.db.queries import Window
-from backend.documents.posts import MAX_LIMIT
+from backend.documents.listings import MAX_LIMIT
 
 MAX_POSTS = 100  # post ids in one /api/votes request
 

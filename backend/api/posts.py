@@ -17,7 +17,7 @@ from backend.api.params import Cursor, Limit, PostId, TopicQuery
 from backend.api.schemas import ApiRoute, FeedOut, ThreadOut, TopicsOut, error_responses
 from backend.db.queries import Sort, Window
 from backend.documents.cursors import BadCursor
-from backend.documents.posts import DEFAULT_DEPTH, DEFAULT_LIMIT, MAX_DEPTH, build_feed, build_thread, build_topics
+from backend.documents.listings import DEFAULT_DEPTH, DEFAULT_LIMIT, MAX_DEPTH, build_feed, build_thread, build_topics
 
 router = APIRouter(prefix="/api", tags=["posts"], route_class=ApiRoute)
 

@@ -10,9 +10,9 @@ from backend.api.deps import CollapseScore, IndexEngine
 from backend.api.params import Cursor, Limit
 from backend.api.posts import read_json
 from backend.api.schemas import ApiRoute, SearchOut, error_responses
-from backend.db.search import BadQuery, SearchSort, parse_query
-from backend.documents.posts import DEFAULT_LIMIT
-from backend.documents.search import build_search
+from backend.db.fulltext import BadQuery, SearchSort, parse_query
+from backend.documents.listings import DEFAULT_LIMIT
+from backend.documents.search_results import build_search
 
 router = APIRouter(prefix="/api", tags=["search"], route_class=ApiRoute)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from backend.api.deps import AppSettings, Chain, IndexEngine, LocalIndexer, SharedLimits
 from backend.api.schemas import ApiRoute, StatusOut
-from backend.documents.service import status_document
+from backend.documents.service_info import status_document
 
 router = APIRouter(prefix="/api", tags=["status"], route_class=ApiRoute)
 

@@ -8,7 +8,7 @@ from backend.api.deps import IndexEngine
 from backend.api.params import AddressPath, PostIds, checksum, parse_post_ids
 from backend.api.posts import read_json
 from backend.api.schemas import ApiRoute, VotesOut, error_responses
-from backend.documents.posts import build_votes
+from backend.documents.listings import build_votes
 
 router = APIRouter(prefix="/api", tags=["votes"], route_class=ApiRoute)
 

@@ -34,7 +34,7 @@ Tables, and who may rely on what:
 * ``meta``: key/value: which chain and deployment the index is for, the
   checkpoint (``indexed_block``/``indexed_block_hash``), the schema version.
 * ``content_queue``: CIDs of posts whose content is missing, with retry state.
-* full-text search of ``title`` and ``body`` (``backend.db.search``): on SQLite the FTS5
+* full-text search of ``title`` and ``body`` (``backend.db.fulltext``): on SQLite the FTS5
   external-content table ``posts_fts`` (rowid = post id), kept in step with ``posts`` by triggers, so
   every write of the indexer (insert, content arriving later, reorg rollback, wipe) updates it in the
   same transaction; on PostgreSQL the generated ``tsvector`` column ``posts.search`` with a GIN index.

@@ -1,7 +1,7 @@
 """Summaries of the index for /api/status: counted by the indexer, published in ``meta``, read per request.
 
 Counting every post, author and vote costs a full scan of each table: the
-indexer does it at most every few seconds (``backend.indexer.status``) and
+indexer does it at most every few seconds (``backend.indexer.publish``) and
 writes the result, with its own state and what it last heard from the node,
 as one JSON value in the table ``index_status``. A status request reads the
 meta rows and that value (two small queries) and never asks the node anything.

@@ -36,8 +36,8 @@ from backend.indexer.fetch import (
     fetch_logs,
 )
 from backend.indexer.progress import Progress
+from backend.indexer.publish import StatusPublisher
 from backend.indexer.rpc import Rpc, RpcError
-from backend.indexer.status import StatusPublisher
 
 log = logging.getLogger(__name__)
 

@@ -30,16 +30,16 @@ from backend.api.deps import (
 from backend.api.params import AddressPath, Cursor, PostId, TopicPath, TopicQuery, WindowQuery, checksum
 from backend.api.schemas import ADDRESS_PATTERN
 from backend.config import Settings
+from backend.db.fulltext import BadQuery, SearchSort
 from backend.db.models import Post
 from backend.db.queries import Sort, Window
-from backend.db.search import BadQuery, SearchSort
 from backend.db.write import get_meta
 from backend.documents.cursors import BadCursor
-from backend.documents.inbox import build_replies
 from backend.documents.lens import ReaderLens
-from backend.documents.posts import build_author, build_feed, build_thread, build_topics
-from backend.documents.search import build_search
-from backend.documents.service import relay_document, status_document
+from backend.documents.listings import build_author, build_feed, build_thread, build_topics
+from backend.documents.replies import build_replies
+from backend.documents.search_results import build_search
+from backend.documents.service_info import relay_document, status_document
 from backend.web.render import page
 
 router = APIRouter(include_in_schema=False)

@@ -18,8 +18,8 @@ from backend.app import create_app
 from backend.content.cid import sha256
 from backend.content.document import encode_document
 from backend.content.pins import PinStore
-from backend.db.search import BadQuery, fts5_expression, parse_query
-from backend.documents.search import highlight
+from backend.db.fulltext import BadQuery, fts5_expression, parse_query
+from backend.documents.search_results import highlight
 from tests.support.board import BoardHandle
 from tests.support.index import DATABASES, make_settings, module_index, wait_indexed
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from backend.content.cid import sha256
 from backend.content.document import encode_document
 from backend.content.pins import PinStore
-from backend.documents.search import build_search
+from backend.documents.search_results import build_search
 from backend.indexer.runner import Indexer
 from tests.support.board import connect, deploy_board
 from tests.support.index import make_settings, wait_indexed

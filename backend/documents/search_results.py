@@ -14,10 +14,10 @@ from typing import Any
 from markupsafe import escape
 from sqlalchemy.orm import Session
 
-from backend.db import search
-from backend.db.search import SearchSort
+from backend.db import fulltext
+from backend.db.fulltext import SearchSort
 from backend.documents.cursors import decode_cursor, encode_cursor
-from backend.documents.posts import DEFAULT_LIMIT, post_url
+from backend.documents.listings import DEFAULT_LIMIT, post_url
 
 SNIPPET_CHARS = 240  # of the body around the first match
 _WORD = re.compile(r"[^\W_]+")
@@ -60,11 +60,11 @@ def build_search(
     collapse_score: int = -5,
 ) -> dict[str, Any]:
     """One page of posts and replies matching ``q``; BadQuery for a query with nothing to search, BadCursor."""
-    terms = search.parse_query(q)
+    terms = fulltext.parse_query(q)
     listing = search_listing(terms, sort)
     resume = decode_cursor(cursor, listing) if cursor else None
     after = (resume.get("k", 0), resume["i"]) if resume else None
-    rows = search.search_rows(session, terms, sort, after, limit + 1)
+    rows = fulltext.search_rows(session, terms, sort, after, limit + 1)
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:

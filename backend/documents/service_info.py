@@ -1,6 +1,6 @@
 """Documents about the service itself: /api/status, /api/contract and the relayer's state.
 
-Status is served from what the indexer published (``backend.indexer.status``):
+Status is served from what the indexer published (``backend.indexer.publish``):
 one read of the index's meta rows per request, no call to the node, no table
 counted. Before any indexer has published (a serving process without one,
 say), counts are taken here at most every ``LOCAL_COUNT_SECONDS``. Errors are
@@ -24,8 +24,8 @@ from backend.chain import Deployment
 from backend.config import Settings, public_url
 from backend.db.stats import index_counts, read_status
 from backend.eip712 import EIP712_TYPES, PRIMARY_TYPES, domain
+from backend.indexer.publish import DATABASE_UNAVAILABLE
 from backend.indexer.runner import Indexer
-from backend.indexer.status import DATABASE_UNAVAILABLE
 from backend.limits import Limits
 from backend.relayer import Policy
 
