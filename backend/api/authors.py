@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Any
 
-from backend.api.deps import CollapseScore, IndexEngine
+from fastapi import APIRouter, Response
+from sqlalchemy.orm import Session
+
+from backend.api.deps import ApiLens, IndexEngine
 from backend.api.params import AddressPath, Cursor, Limit, checksum
 from backend.api.posts import read_json
 from backend.api.schemas import ApiRoute, AuthorOut, RepliesOut, error_responses
+from backend.documents.lens import apply_reader
 from backend.documents.listings import DEFAULT_LIMIT, build_author
 from backend.documents.replies import build_replies
 
@@ -16,23 +20,33 @@ router = APIRouter(prefix="/api", tags=["authors"], route_class=ApiRoute)
 
 @router.get("/authors/{address}", response_model=AuthorOut, responses=error_responses())
 async def get_author(
-    engine: IndexEngine, address: AddressPath, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    engine: IndexEngine, lens: ApiLens, address: AddressPath, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Response:
-    """An author's totals and their posts and replies, newest first (never collapsed here)."""
+    """An author's totals and their posts and replies, newest first (never folded by votes here; muted ones fold)."""
     author = checksum(address)
-    return await read_json(engine, lambda session: build_author(session, author, limit, cursor))
+
+    def build(session: Session) -> dict[str, Any]:
+        document = build_author(session, author, limit, cursor)
+        apply_reader(session, document["posts"], lens, by_votes=False)
+        return document
+
+    return await read_json(engine, build)
 
 
 @router.get("/authors/{address}/replies", response_model=RepliesOut, responses=error_responses())
 async def get_replies_to_author(
     engine: IndexEngine,
-    threshold: CollapseScore,
+    lens: ApiLens,
     address: AddressPath,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response:
     """Replies others made to the author's posts and replies, newest first: their inbox (folded ones marked)."""
     author = checksum(address)
-    return await read_json(
-        engine, lambda session: build_replies(session, author, limit, cursor, collapse_score=threshold)
-    )
+
+    def build(session: Session) -> dict[str, Any]:
+        document = build_replies(session, author, limit, cursor)
+        apply_reader(session, document["replies"], lens)
+        return document
+
+    return await read_json(engine, build)

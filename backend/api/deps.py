@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Cookie, Depends, Query, Request
+from fastapi import Cookie, Depends, HTTPException, Query, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,19 @@ from backend import limits
 from backend.api.chain_link import ChainLink
 from backend.config import Settings
 from backend.content.service import ContentService
-from backend.documents.lens import FOLD_MAX, FOLD_MIN, LENS_COOKIE, LENS_NAMES, LensName, ReaderLens, make_lens
+from backend.documents.lens import (
+    FOLD_MAX,
+    FOLD_MIN,
+    LENS_COOKIE,
+    LENS_NAMES,
+    MAX_ADDRESSES,
+    MAX_LIST_CHARS,
+    BadAddressList,
+    LensName,
+    ReaderLens,
+    make_lens,
+    parse_addresses,
+)
 from backend.indexer.runner import Indexer
 
 
@@ -114,26 +126,46 @@ def collapse_score(state: State) -> int:
     return int(state.settings.collapse_score)
 
 
-_LENS_HELP = "Whose votes fold and rank posts: default (voters active before the post), all, or never (fold nothing)"
+_LENS_HELP = (
+    "Whose votes fold and rank posts: default (voters active before the post), all, trusted (only the voters"
+    " in trust), or never (fold nothing)"
+)
 _FOLD_HELP = "Your fold threshold: posts scoring at or below it fold (default INDELIBLE_COLLAPSE_SCORE)"
+_TRUST_HELP = f"lens=trusted: the voters whose votes count, comma-separated addresses (at most {MAX_ADDRESSES})"
+_MUTE_HELP = f"Authors whose posts fold for this request, comma-separated addresses (at most {MAX_ADDRESSES})"
 LensQuery = Annotated[LensName, Query(description=_LENS_HELP)]
 FoldQuery = Annotated[int | None, Query(ge=FOLD_MIN, le=FOLD_MAX, description=_FOLD_HELP)]
+TrustQuery = Annotated[str | None, Query(max_length=MAX_LIST_CHARS, description=_TRUST_HELP)]
+MuteQuery = Annotated[str | None, Query(max_length=MAX_LIST_CHARS, description=_MUTE_HELP)]
 
 
-def api_lens(state: State, lens: LensQuery = "default", fold: FoldQuery = None) -> ReaderLens:
-    """The reader's lens from the request's ``lens`` and ``fold`` parameters (nothing is stored)."""
-    return make_lens(lens, fold, int(state.settings.collapse_score))
+def _reader_lens(state: AppState, name: str, fold: int | None, trust: str | None, mute: str | None) -> ReaderLens:
+    try:
+        trusted = parse_addresses("trust", trust)  # checked under every lens, read only under trusted
+        muted = parse_addresses("mute", mute)
+    except BadAddressList as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    return make_lens(name, fold, int(state.settings.collapse_score), trusted, muted)
+
+
+def api_lens(
+    state: State, lens: LensQuery = "default", fold: FoldQuery = None, trust: TrustQuery = None, mute: MuteQuery = None
+) -> ReaderLens:
+    """The reader's lens from the ``lens``, ``fold``, ``trust`` and ``mute`` parameters (nothing is stored)."""
+    return _reader_lens(state, lens, fold, trust, mute)
 
 
 def page_lens(
     state: State,
     lens: Annotated[LensName | None, Query(description=_LENS_HELP)] = None,
     fold: FoldQuery = None,
+    trust: TrustQuery = None,
+    mute: MuteQuery = None,
     cookie: Annotated[str | None, Cookie(alias=LENS_COOKIE, max_length=16)] = None,
 ) -> ReaderLens:
     """A page's lens: the ``lens`` parameter, else the ``lens`` cookie (only a lens name), else default."""
     name = lens if lens is not None else cookie if cookie in LENS_NAMES else "default"
-    return make_lens(name, fold, int(state.settings.collapse_score))
+    return _reader_lens(state, name, fold, trust, mute)
 
 
 def thread_replies(state: State) -> int:

@@ -17,6 +17,7 @@ from backend.api.params import Cursor, Limit, PostId, TopicQuery
 from backend.api.schemas import ApiRoute, FeedOut, ThreadOut, TopicsOut, error_responses
 from backend.db.queries import Sort, Window
 from backend.documents.cursors import BadCursor
+from backend.documents.lens import apply_reader, apply_reader_thread
 from backend.documents.listings import DEFAULT_DEPTH, DEFAULT_LIMIT, MAX_DEPTH, build_feed, build_thread, build_topics
 
 router = APIRouter(prefix="/api", tags=["posts"], route_class=ApiRoute)
@@ -57,19 +58,16 @@ async def list_posts(
     topic: TopicQuery = None,
 ) -> Response:
     """Top-level posts (of one topic, when given), ranked by ``sort`` under the reader's lens; folded ones sink."""
-    return await read_json(
-        engine,
-        lambda session: build_feed(
-            session,
-            sort,
-            limit,
-            cursor,
-            window=window,
-            collapse_score=lens.threshold,
-            counted=lens.counted,
-            topic=topic,
-        ),
-    )
+
+    def build(session: Session) -> dict[str, Any]:
+        threshold, counted = lens.threshold, lens.counted
+        feed = build_feed(
+            session, sort, limit, cursor, window=window, collapse_score=threshold, counted=counted, topic=topic
+        )
+        apply_reader(session, feed["posts"], lens, sink=sort != "new")
+        return feed
+
+    return await read_json(engine, build)
 
 
 @router.get("/topics", response_model=TopicsOut, responses=error_responses())
@@ -92,13 +90,17 @@ async def get_post(
     """A post (top-level or reply) with its replies nested best first, ``depth`` levels deep, paged per post."""
     return await read_json(
         engine,
-        lambda session: build_thread(
+        lambda session: apply_reader_thread(
             session,
-            post_id,
-            depth,
-            collapse_score=lens.threshold,
-            counted=lens.counted,
-            cursor=cursor,
-            per_parent=per_parent,
+            build_thread(
+                session,
+                post_id,
+                depth,
+                collapse_score=lens.threshold,
+                counted=lens.counted,
+                cursor=cursor,
+                per_parent=per_parent,
+            ),
+            lens,
         ),
     )

@@ -105,12 +105,17 @@ class PostOut(BaseModel):
     downvotes: int
     score: int = Field(description="upvotes - downvotes")
     reply_count: int = Field(description="Direct replies")
-    counted_upvotes: int = Field(description="Upvotes of voters active on the Board before this post (default lens)")
-    counted_downvotes: int = Field(description="Downvotes of voters active on the Board before this post")
+    counted_upvotes: int = Field(
+        description="Upvotes that count under the lens: voters active on the Board before this post (default),"
+        " or the trusted voters only (lens=trusted)"
+    )
+    counted_downvotes: int = Field(description="Downvotes that count under the lens (as counted_upvotes)")
     counted_score: int = Field(description="counted_upvotes - counted_downvotes")
     collapsed: bool = Field(
-        description="The lens's score <= the reader's fold threshold: shown folded, never hidden (see docs/ranking.md)"
+        description="The lens's score <= the reader's fold threshold, or a muted author: shown folded, never hidden"
+        " (see docs/ranking.md)"
     )
+    muted: bool = Field(description="The author is in this request's mute list: folded for this request only")
 
 
 class FeedOut(BaseModel):

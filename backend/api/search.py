@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
+from sqlalchemy.orm import Session
 
-from backend.api.deps import CollapseScore, IndexEngine
+from backend.api.deps import ApiLens, IndexEngine
 from backend.api.params import Cursor, Limit
 from backend.api.posts import read_json
 from backend.api.schemas import ApiRoute, SearchOut, error_responses
 from backend.db.fulltext import BadQuery, SearchSort, parse_query
+from backend.documents.lens import apply_reader
 from backend.documents.listings import DEFAULT_LIMIT
 from backend.documents.search_results import build_search
 
@@ -41,7 +43,7 @@ def checked_query(q: str) -> str:
 @router.get("/search", response_model=SearchOut, responses=error_responses())
 async def search_posts(
     engine: IndexEngine,
-    threshold: CollapseScore,
+    lens: ApiLens,
     q: SearchQuery,
     sort: SearchSortQuery = "relevance",
     limit: Limit = DEFAULT_LIMIT,
@@ -49,6 +51,10 @@ async def search_posts(
 ) -> Response:
     """Posts and replies matching ``q``; folded posts are found too, marked ``collapsed``."""
     checked_query(q)
-    return await read_json(
-        engine, lambda session: build_search(session, q, sort, limit, cursor, collapse_score=threshold)
-    )
+
+    def build(session: Session) -> dict[str, Any]:
+        found = build_search(session, q, sort, limit, cursor)
+        apply_reader(session, found["results"], lens)
+        return found
+
+    return await read_json(engine, build)

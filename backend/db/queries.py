@@ -285,3 +285,26 @@ _TOPIC_RECENT = (
 def recent_topic_posts(session: Session, topic: str, limit: int) -> list[dict[str, Any]]:
     """Newest top-level posts of ``topic`` (for its Atom feed)."""
     return _rows(session, _TOPIC_RECENT, {"topic": topic, "n": limit})
+
+
+# the trusted lens's tallies of the shown posts: the votes primary key (post_id, voter) finds each pair
+_TRUSTED_TALLIES = (
+    select(
+        VOTES.c.post_id,
+        func.count().filter(VOTES.c.direction > 0),
+        func.count().filter(VOTES.c.direction < 0),
+    )
+    .where(
+        VOTES.c.post_id.in_(bindparam("post_ids", type_=VOTES.c.post_id.type, expanding=True)),
+        VOTES.c.voter.in_(bindparam("voters", type_=VOTES.c.voter.type, expanding=True)),
+    )
+    .group_by(VOTES.c.post_id)
+)
+
+
+def trusted_tallies(session: Session, voters: list[str], post_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Upvotes and downvotes of ``voters`` (checksum addresses) on each of ``post_ids`` they voted on."""
+    if not voters or not post_ids:
+        return {}
+    rows = session.execute(_TRUSTED_TALLIES, {"post_ids": sorted(set(post_ids)), "voters": voters}).all()
+    return {post_id: (int(up), int(down)) for post_id, up, down in rows}

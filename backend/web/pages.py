@@ -19,7 +19,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from backend.api.deps import (
     AppSettings,
     Chain,
-    CollapseScore,
     DbSession,
     IndexEngine,
     LocalIndexer,
@@ -35,7 +34,7 @@ from backend.db.models import Post
 from backend.db.queries import Sort, Window
 from backend.db.write import get_meta
 from backend.documents.cursors import BadCursor
-from backend.documents.lens import ReaderLens
+from backend.documents.lens import ReaderLens, apply_reader, apply_reader_thread
 from backend.documents.listings import build_author, build_feed, build_thread, build_topics
 from backend.documents.replies import build_replies
 from backend.documents.search_results import build_search
@@ -81,9 +80,12 @@ def _chain_check(session: DbSession, settings: Settings) -> dict[str, Any] | Non
     }
 
 
+LENS_PARAMS = ("lens", "fold", "trust", "mute")
+
+
 def _lens_params(request: Request) -> dict[str, str | None]:
     """The lens parameters this page was asked with, kept in its links (a cookie's lens needs none)."""
-    return {"lens": request.query_params.get("lens"), "fold": request.query_params.get("fold")}
+    return {name: request.query_params.get(name) for name in LENS_PARAMS}
 
 
 def _lens_query(request: Request) -> str:
@@ -108,6 +110,7 @@ def _feed(
         )
     except BadCursor as exc:
         return error_page(request, 422, str(exc))
+    apply_reader(session, feed["posts"], lens, sink=sort != "new")
     path = _sort_path(sort)
     top_window = window if sort == "top" and window != "all" else None
     kept = _lens_params(request)
@@ -154,7 +157,7 @@ def sorted_page(
 def topic_page(
     request: Request,
     session: DbSession,
-    threshold: CollapseScore,
+    lens: PageLens,
     topic: TopicPath,
     sort: Annotated[Sort, Query()] = "hot",
     window: WindowQuery = "all",
@@ -162,22 +165,35 @@ def topic_page(
 ) -> HTMLResponse:
     """A topic's top-level posts, with the front page's tabs (``sort``)."""
     try:
-        feed = build_feed(session, sort, cursor=cursor, window=window, collapse_score=threshold, topic=topic)
+        feed = build_feed(
+            session,
+            sort,
+            cursor=cursor,
+            window=window,
+            collapse_score=lens.threshold,
+            counted=lens.counted,
+            topic=topic,
+        )
     except BadCursor as exc:
         return error_page(request, 422, str(exc))
+    apply_reader(session, feed["posts"], lens, sink=sort != "new")
     path = f"/t/{topic}"
     top_window = window if sort == "top" and window != "all" else None
+    kept = _lens_params(request)
     return page(
         request,
         "feeds/front.html",
-        _url("/api/posts", sort=sort, window=top_window, cursor=cursor, topic=topic),
+        _url("/api/posts", sort=sort, window=top_window, cursor=cursor, topic=topic, **kept),
+        lens=lens,
         feed=feed,
         sort=sort,
         topic=topic,
         tabs=[{"sort": s, "label": label, "url": _url(path, sort=None if s == "hot" else s)} for s, label in TABS],
         cursor=cursor,
         first_url=_url(path, sort=None if sort == "hot" else sort),
-        next_url=_url(path, sort=sort, window=top_window, cursor=feed["next_cursor"]) if feed["next_cursor"] else None,
+        next_url=_url(path, sort=sort, window=top_window, cursor=feed["next_cursor"], **kept)
+        if feed["next_cursor"]
+        else None,
     )
 
 
@@ -200,13 +216,17 @@ def post_page(
     """A post with its thread of replies (``cursor``: the next page of its direct replies)."""
     check = _chain_check(session, settings)
     try:
-        thread = build_thread(
+        thread = apply_reader_thread(
             session,
-            post_id,
-            collapse_score=lens.threshold,
-            counted=lens.counted,
-            cursor=cursor,
-            per_parent=per_parent,
+            build_thread(
+                session,
+                post_id,
+                collapse_score=lens.threshold,
+                counted=lens.counted,
+                cursor=cursor,
+                per_parent=per_parent,
+            ),
+            lens,
         )
     except BadCursor as exc:
         return error_page(request, 422, str(exc))
@@ -225,24 +245,29 @@ def post_page(
 
 
 @router.get("/authors/{address}", response_class=HTMLResponse)
-def author_page(request: Request, session: DbSession, address: AddressPath, cursor: Cursor = None) -> HTMLResponse:
-    """An author's totals, posts and replies."""
+def author_page(
+    request: Request, session: DbSession, lens: PageLens, address: AddressPath, cursor: Cursor = None
+) -> HTMLResponse:
+    """An author's totals, posts and replies (never folded by votes; muted ones fold)."""
     try:
         canonical = checksum(address)
         author = build_author(session, canonical, cursor=cursor)
+        apply_reader(session, author["posts"], lens, by_votes=False)
     except BadCursor as exc:
         return error_page(request, 422, str(exc))
     except StarletteHTTPException as exc:
         return error_page(request, exc.status_code, str(exc.detail))
     path = f"/authors/{canonical}"
+    kept = _lens_params(request)
     return page(
         request,
         "authors/author.html",
-        _url(f"/api/authors/{canonical}", cursor=cursor),
+        _url(f"/api/authors/{canonical}", cursor=cursor, **kept),
+        lens=lens,
         author=author,
         cursor=cursor,
         first_url=path,
-        next_url=_url(path, cursor=author["next_cursor"]) if author["next_cursor"] else None,
+        next_url=_url(path, cursor=author["next_cursor"], **kept) if author["next_cursor"] else None,
     )
 
 
@@ -253,7 +278,7 @@ SEARCH_TABS: list[tuple[SearchSort, str]] = [("relevance", "Best match"), ("new"
 def search_page(
     request: Request,
     session: DbSession,
-    threshold: CollapseScore,
+    lens: PageLens,
     q: Annotated[str, Query(max_length=256)] = "",
     sort: Annotated[SearchSort, Query()] = "relevance",
     cursor: Cursor = None,
@@ -262,13 +287,16 @@ def search_page(
     if not q.strip():
         return page(request, "search/search.html", None, q="", results=None, nav="search")
     try:
-        found = build_search(session, q, sort, cursor=cursor, collapse_score=threshold)
+        found = build_search(session, q, sort, cursor=cursor)
     except (BadQuery, BadCursor) as exc:
         return error_page(request, 422, str(exc))
+    apply_reader(session, found["results"], lens)
+    kept = _lens_params(request)
     return page(
         request,
         "search/search.html",
-        _url("/api/search", q=q, sort=sort, cursor=cursor),
+        _url("/api/search", q=q, sort=sort, cursor=cursor, **kept),
+        lens=lens,
         q=q,
         sort=sort,
         found=found,
@@ -276,7 +304,7 @@ def search_page(
         tabs=[{"sort": s, "label": label, "url": _url("/search", q=q, sort=s)} for s, label in SEARCH_TABS],
         cursor=cursor,
         first_url=_url("/search", q=q, sort=sort),
-        next_url=_url("/search", q=q, sort=sort, cursor=found["next_cursor"]) if found["next_cursor"] else None,
+        next_url=_url("/search", q=q, sort=sort, cursor=found["next_cursor"], **kept) if found["next_cursor"] else None,
         nav="search",
     )
 
@@ -285,7 +313,7 @@ def search_page(
 def inbox_page(
     request: Request,
     session: DbSession,
-    threshold: CollapseScore,
+    lens: PageLens,
     address: Annotated[str, Query(max_length=42)] = "",
     cursor: Cursor = None,
 ) -> HTMLResponse:
@@ -296,19 +324,24 @@ def inbox_page(
         return error_page(request, 422, "address: expected 0x followed by 40 hex digits")
     try:
         canonical = checksum(address)
-        inbox = build_replies(session, canonical, cursor=cursor, collapse_score=threshold)
+        inbox = build_replies(session, canonical, cursor=cursor)
+        apply_reader(session, inbox["replies"], lens)
     except BadCursor as exc:
         return error_page(request, 422, str(exc))
     except StarletteHTTPException as exc:
         return error_page(request, exc.status_code, str(exc.detail))
+    kept = _lens_params(request)
     return page(
         request,
         "inbox/inbox.html",
-        _url(f"/api/authors/{canonical}/replies", cursor=cursor),
+        _url(f"/api/authors/{canonical}/replies", cursor=cursor, **kept),
+        lens=lens,
         inbox=inbox,
         cursor=cursor,
         first_url=_url("/inbox", address=canonical),
-        next_url=_url("/inbox", address=canonical, cursor=inbox["next_cursor"]) if inbox["next_cursor"] else None,
+        next_url=_url("/inbox", address=canonical, cursor=inbox["next_cursor"], **kept)
+        if inbox["next_cursor"]
+        else None,
         nav="inbox",
     )
 
