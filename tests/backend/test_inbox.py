@@ -46,6 +46,8 @@ def world(request: pytest.FixtureRequest, w3: Web3, tmp_path_factory: pytest.Tem
     ids["self"] = post(None, "Replying to myself", ids["mine"], 0)
     ids["my_reply"] = post(None, "Thanks!", ids["answer"], 0)
     ids["nested"] = post(None, "You're welcome", ids["my_reply"], 1)
+    for voter in range(3, 5):  # active before "rude", so the default lens counts their downvotes on it
+        board.vote(ids["mine"], 1, accounts[voter])
     ids["rude"] = post(None, "Rude reply", ids["mine"], 2)
     ids["elsewhere"] = post("Another thread", "Not mine", sender=3)
     ids["not_to_me"] = post(None, "Reply elsewhere", ids["elsewhere"], 1)

@@ -48,12 +48,12 @@ def world(request: pytest.FixtureRequest, w3: Web3, tmp_path_factory: pytest.Tem
     ids = {"lighthouse": post("Lighthouse keepers", "They kept the lamp lit through every storm.")}
     ids["storm"] = post("Weather report", "A storm is coming; the lamp keepers are ready.")
     ids["reply"] = post(None, "The storm passed and the lighthouse stood.", ids["lighthouse"])
+    for voter in range(1, 4):  # before "folded": its downvoters were active before it, so the default lens counts them
+        board.vote(ids["storm"], 1, accounts[voter])
     ids["folded"] = post("Folded rant", "Nobody liked this zebra rant about storms.")
     ids["markup"] = post("Markup <b>tags</b>", 'A body with <script>alert("x")</script> and quokka words.')
     for voter in range(1, 3):
         board.vote(ids["folded"], -1, accounts[voter])
-    for voter in range(1, 4):
-        board.vote(ids["storm"], 1, accounts[voter])
     settings = make_settings(data_dir, board.w3.provider.endpoint_uri, url, collapse_score=-1)
     with TestClient(create_app(settings)) as client:
         wait_indexed(client, w3)
