@@ -34,7 +34,7 @@ from backend.db.models import Post
 from backend.db.queries import Sort, Window
 from backend.db.write import get_meta
 from backend.documents.cursors import BadCursor
-from backend.documents.lens import ReaderLens, apply_reader, apply_reader_thread
+from backend.documents.lens import EXPLAIN, LENS_NAMES, MAX_ADDRESSES, ReaderLens, apply_reader, apply_reader_thread
 from backend.documents.listings import build_author, build_feed, build_thread, build_topics
 from backend.documents.replies import build_replies
 from backend.documents.search_results import build_search
@@ -368,6 +368,22 @@ def key_page(request: Request, settings: AppSettings, link: Chain, limits: Share
     """The browser key: show, export, import."""
     relay = relay_document(settings, link, limits)
     return page(request, "key/key.html", "/api/contract", relay=relay, nav="key")
+
+
+@router.get("/settings", response_class=HTMLResponse)
+def settings_page(request: Request, settings: AppSettings, lens: PageLens) -> HTMLResponse:
+    """The reader's settings: lens, fold threshold, trusted voters, muted authors (kept in the browser)."""
+    lenses = [{"name": name, "explain": EXPLAIN[name]} for name in LENS_NAMES]
+    return page(
+        request,
+        "settings/settings.html",
+        None,
+        lenses=lenses,
+        lens=lens,
+        board_fold=int(settings.collapse_score),
+        max_addresses=MAX_ADDRESSES,
+        nav="settings",
+    )
 
 
 @router.get("/status", response_class=HTMLResponse)
