@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 from web3 import Web3
 
 from backend.api.schemas import AuthorOut, FeedOut, RepliesOut, SearchOut, ThreadOut
@@ -20,7 +21,7 @@ from backend.app import create_app
 from backend.content.cid import sha256
 from backend.content.document import encode_document
 from backend.content.pins import PinStore
-from backend.documents.lens import MAX_ADDRESSES
+from backend.documents.lens import EXPLAIN, MAX_ADDRESSES
 from tests.support.index import DATABASES, make_settings, module_index, wait_indexed
 
 
@@ -181,3 +182,11 @@ def test_a_page_with_a_bad_list_is_a_422_page(world: World):
     response = world.client.get("/", params={"mute": "0x1234"})
     assert response.status_code == 422
     assert "mute: 0x1234 is not an address" in response.text
+
+
+def test_the_settings_page_explains_each_lens_and_is_linked_from_the_header(world: World):
+    html = world.client.get("/settings", headers={"cookie": "lens=trusted"}).text
+    for name, sentence in EXPLAIN.items():
+        assert f'value="{name}"' in html and str(escape(sentence)) in html
+    assert 'value="trusted" checked' in html
+    assert 'href="/settings"' in world.client.get("/").text
