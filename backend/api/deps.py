@@ -21,6 +21,7 @@ from backend import limits
 from backend.api.chain_link import ChainLink
 from backend.config import Settings
 from backend.content.service import ContentService
+from backend.db.session import read_snapshot
 from backend.documents.lens import (
     FOLD_MAX,
     FOLD_MIN,
@@ -91,8 +92,8 @@ def _engine(state: State) -> Engine:
 
 
 def read_session(state: State) -> Iterator[Session]:
-    """A read-only session on the index for one request."""
-    with Session(state.engine) as session:
+    """A read-only session on the index for one request, on one snapshot of it."""
+    with read_snapshot(state.engine) as session:
         yield session
 
 

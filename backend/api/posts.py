@@ -16,6 +16,7 @@ from backend.api.deps import ApiLens, IndexEngine, ThreadReplies
 from backend.api.params import Cursor, Limit, PostId, TopicQuery
 from backend.api.schemas import ApiRoute, FeedOut, ThreadOut, TopicsOut, error_responses
 from backend.db.queries import Sort, Window
+from backend.db.session import read_snapshot
 from backend.documents.cursors import BadCursor
 from backend.documents.lens import apply_reader, apply_reader_thread
 from backend.documents.listings import DEFAULT_DEPTH, DEFAULT_LIMIT, MAX_DEPTH, build_feed, build_thread, build_topics
@@ -34,7 +35,7 @@ async def read_json(engine: Engine, build: Callable[[Session], Any], *, missing:
 
     def work() -> tuple[bytes | None, float]:
         began = time.perf_counter()
-        with Session(engine) as session:
+        with read_snapshot(engine) as session:
             document = build(session)
         return (None if document is None else orjson.dumps(document)), time.perf_counter() - began
 

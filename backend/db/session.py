@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from backend.db.models import RETIRED_TABLES, SCHEMA_VERSION, Base, Meta
 from backend.db.write import set_meta
@@ -35,6 +38,24 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: a backfill touches many index pages
     cursor.execute("PRAGMA wal_autocheckpoint=16384")  # checkpoint (and fsync) every 64 MiB of WAL, not 4
     cursor.close()
+
+
+@contextmanager
+def read_snapshot(engine: Engine) -> Iterator[Session]:
+    """A read session whose every query sees one snapshot of the index: what the indexer commits meanwhile stays out.
+
+    A page states the block its index was read at and the reader's browser checks every fact on it at that
+    block (issue 12), so the block, the post count and the posts must come from one snapshot: REPEATABLE READ
+    on PostgreSQL (READ COMMITTED, its default, takes a snapshot per statement), one read transaction on SQLite.
+    """
+    with Session(engine) as session:
+        if engine.dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        elif engine.dialect.name == "sqlite":
+            # pysqlite opens no transaction before a SELECT, so each statement would read the newest commit;
+            # the snapshot of a deferred BEGIN starts at its first read and holds until the session ends
+            session.connection().exec_driver_sql("BEGIN")
+        yield session
 
 
 _SCHEMA_LOCK = 0x1DE1_1B1E  # PostgreSQL advisory lock key held while the schema is checked and created

@@ -67,7 +67,8 @@ def error_page(request: Request, status_code: int, detail: str) -> HTMLResponse:
 def _chain_check(session: DbSession, settings: Settings) -> dict[str, Any] | None:
     """What the reader's browser checks a page against: the index's block and post count, the Board, an RPC URL.
 
-    Read in the page's own session, before its posts, so the facts and the block belong together.
+    Read in the page's own session, whose every query sees one snapshot (``read_snapshot``): the block, the
+    count and the posts the page shows belong together even while the indexer writes.
     """
     meta = get_meta(session.connection())
     if "indexed_block" not in meta or "contract_address" not in meta:
@@ -75,6 +76,7 @@ def _chain_check(session: DbSession, settings: Settings) -> dict[str, Any] | Non
     return {
         "block": int(meta["indexed_block"]),
         "contract": meta["contract_address"],
+        "chain_id": meta.get("chain_id", ""),
         "posts": session.execute(select(func.count()).select_from(Post)).scalar_one(),
         "rpc_url": settings.browser_rpc_url,
     }
@@ -157,6 +159,7 @@ def sorted_page(
 def topic_page(
     request: Request,
     session: DbSession,
+    settings: AppSettings,
     lens: PageLens,
     topic: TopicPath,
     sort: Annotated[Sort, Query()] = "hot",
@@ -164,6 +167,7 @@ def topic_page(
     cursor: Cursor = None,
 ) -> HTMLResponse:
     """A topic's top-level posts, with the front page's tabs (``sort``)."""
+    check = _chain_check(session, settings)
     try:
         feed = build_feed(
             session,
@@ -186,6 +190,7 @@ def topic_page(
         _url("/api/posts", sort=sort, window=top_window, cursor=cursor, topic=topic, **kept),
         lens=lens,
         feed=feed,
+        chain_check=check,
         sort=sort,
         topic=topic,
         tabs=[{"sort": s, "label": label, "url": _url(path, sort=None if s == "hot" else s)} for s, label in TABS],
@@ -246,9 +251,15 @@ def post_page(
 
 @router.get("/authors/{address}", response_class=HTMLResponse)
 def author_page(
-    request: Request, session: DbSession, lens: PageLens, address: AddressPath, cursor: Cursor = None
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    lens: PageLens,
+    address: AddressPath,
+    cursor: Cursor = None,
 ) -> HTMLResponse:
     """An author's totals, posts and replies (never folded by votes; muted ones fold)."""
+    check = _chain_check(session, settings)
     try:
         canonical = checksum(address)
         author = build_author(session, canonical, cursor=cursor)
@@ -265,6 +276,7 @@ def author_page(
         _url(f"/api/authors/{canonical}", cursor=cursor, **kept),
         lens=lens,
         author=author,
+        chain_check=check,
         cursor=cursor,
         first_url=path,
         next_url=_url(path, cursor=author["next_cursor"], **kept) if author["next_cursor"] else None,
@@ -278,6 +290,7 @@ SEARCH_TABS: list[tuple[SearchSort, str]] = [("relevance", "Best match"), ("new"
 def search_page(
     request: Request,
     session: DbSession,
+    settings: AppSettings,
     lens: PageLens,
     q: Annotated[str, Query(max_length=256)] = "",
     sort: Annotated[SearchSort, Query()] = "relevance",
@@ -286,6 +299,7 @@ def search_page(
     """Search form and results: posts and replies holding every word and phrase of ``q``."""
     if not q.strip():
         return page(request, "search/search.html", None, q="", results=None, nav="search")
+    check = _chain_check(session, settings)
     try:
         found = build_search(session, q, sort, cursor=cursor)
     except (BadQuery, BadCursor) as exc:
@@ -301,6 +315,7 @@ def search_page(
         sort=sort,
         found=found,
         results=found["results"],
+        chain_check=check,
         tabs=[{"sort": s, "label": label, "url": _url("/search", q=q, sort=s)} for s, label in SEARCH_TABS],
         cursor=cursor,
         first_url=_url("/search", q=q, sort=sort),
@@ -313,6 +328,7 @@ def search_page(
 def inbox_page(
     request: Request,
     session: DbSession,
+    settings: AppSettings,
     lens: PageLens,
     address: Annotated[str, Query(max_length=42)] = "",
     cursor: Cursor = None,
@@ -322,6 +338,7 @@ def inbox_page(
         return page(request, "inbox/inbox.html", None, inbox=None, nav="inbox")
     if not re.fullmatch(ADDRESS_PATTERN, address):
         return error_page(request, 422, "address: expected 0x followed by 40 hex digits")
+    check = _chain_check(session, settings)
     try:
         canonical = checksum(address)
         inbox = build_replies(session, canonical, cursor=cursor)
@@ -337,6 +354,7 @@ def inbox_page(
         _url(f"/api/authors/{canonical}/replies", cursor=cursor, **kept),
         lens=lens,
         inbox=inbox,
+        chain_check=check,
         cursor=cursor,
         first_url=_url("/inbox", address=canonical),
         next_url=_url("/inbox", address=canonical, cursor=inbox["next_cursor"], **kept)
