@@ -1,15 +1,18 @@
 // @ts-check
 // The reader's own check of what this node shows (issue 12): trust no node, this one included.
 // Each page carries the raw facts it was built from (post id, digest, author, parent, tallies on each
-// <article>; the index's block and post count on #chain-check). This module asks a chain node, not this
-// one, for getPost of every shown post and postCount, in one batched JSON-RPC request at that block; it
-// hashes each post's file from /ipfs/{cid} with SubtleCrypto, compares it with the digest on chain, and
-// compares the title and the text shown with what the verified file renders to under the same Markdown rules.
+// <article>; the index's block, chain id and post count on #chain-check, all read in one snapshot of the
+// index). This module asks a chain node, not this one, for getPost of every shown post and postCount at that
+// block: one batched JSON-RPC request to an RPC URL, or through the reader's wallet (EIP-1193 has no batch: one
+// request per call, all at once). Meanwhile it hashes each post's file from /ipfs/{cid} with SubtleCrypto,
+// compares it with the digest on chain, and compares the title and the text shown with what the verified file
+// renders to under the same Markdown rules (a search result's snippet: with the verified source).
 
 import { Interface, getAddress } from "/static/vendor/ethers.min.js";
 import { renderPreview } from "./preview.js";
 
 const RPC_ITEM = "indelible.rpc";
+const VIA_ITEM = "indelible.check-via"; // "wallet" when the reader checks through their wallet's provider
 const BOARD = new Interface([
   "function getPost(uint256 postId) view returns (address author, uint256 parentId, bytes32 digest, uint64 createdAt, uint128 upvotes, uint128 downvotes)",
   "function postCount() view returns (uint256)",
@@ -20,14 +23,34 @@ export function rpcUrl(/** @type {HTMLElement} */ section) {
   return localStorage.getItem(RPC_ITEM) || section.dataset.rpcUrl || "";
 }
 
+/** The reader's wallet's EIP-1193 provider, when the reader chose to check through it and one is injected. */
+function walletProvider() {
+  const ethereum = /** @type {any} */ (window).ethereum;
+  return localStorage.getItem(VIA_ITEM) === "wallet" && ethereum && typeof ethereum.request === "function"
+    ? ethereum
+    : null;
+}
+
+/** @typedef {{result?: string, error?: {message: string}}} Answer */
+
 /**
- * One batched JSON-RPC request of eth_calls at ``block``; the answers in the order of ``calls``.
- * @param {string} url @param {string} to @param {number} block @param {string[]} calls
- * @returns {Promise<{result?: string, error?: {message: string}}[]>}
+ * The JSON-RPC requests of a check: eth_chainId, then one eth_call per encoded call at ``block``.
+ * @param {string} to @param {number} block @param {string[]} calls
  */
-async function batchCall(url, to, block, calls) {
+function requests(to, block, calls) {
   const tag = `0x${block.toString(16)}`;
-  const body = calls.map((data, id) => ({ jsonrpc: "2.0", id, method: "eth_call", params: [{ to, data }, tag] }));
+  return [
+    { method: "eth_chainId", params: [] },
+    ...calls.map((data) => ({ method: "eth_call", params: [{ to, data }, tag] })),
+  ];
+}
+
+/**
+ * One batched JSON-RPC request to ``url``; the answers in the order of ``asked``.
+ * @param {string} url @param {{method: string, params: any[]}[]} asked @returns {Promise<Answer[]>}
+ */
+async function batchCall(url, asked) {
+  const body = asked.map((request, id) => ({ jsonrpc: "2.0", id, ...request }));
   const response = await fetch(url, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
@@ -37,7 +60,21 @@ async function batchCall(url, to, block, calls) {
   const answers = await response.json();
   if (!Array.isArray(answers)) throw new Error("the RPC does not answer batched requests");
   const byId = new Map(answers.map((answer) => [answer.id, answer]));
-  return calls.map((_, id) => byId.get(id) || { error: { message: "no answer" } });
+  return asked.map((_, id) => byId.get(id) || { error: { message: "no answer" } });
+}
+
+/**
+ * The same requests through an EIP-1193 provider, all at once (the standard has no batch).
+ * @param {any} provider @param {{method: string, params: any[]}[]} asked @returns {Promise<Answer[]>}
+ */
+async function providerCalls(provider, asked) {
+  const settled = await Promise.allSettled(asked.map((request) => provider.request(request)));
+  if (settled.every((answer) => answer.status === "rejected")) {
+    throw new Error(/** @type {PromiseRejectedResult} */ (settled[0]).reason?.message || "no answer");
+  }
+  return settled.map((answer) =>
+    answer.status === "fulfilled" ? { result: answer.value } : { error: { message: String(answer.reason?.message) } },
+  );
 }
 
 /** @type {Map<string, Promise<{bytes: Uint8Array, digest: string} | null>>} */
@@ -97,7 +134,10 @@ async function differences(article, post) {
   const title = own(article, ".post-title a");
   const body = own(article, ".post-body");
   const titleDiffers = title && post.parentId === 0n && squash(title.textContent) !== squash(document.title);
-  const bodyDiffers = body && squash(renderPreview(document.body).textContent) !== squash(body.textContent);
+  const snippet = own(article, ".search-snippet");
+  const bodyDiffers =
+    (body && squash(renderPreview(document.body).textContent) !== squash(body.textContent)) ||
+    (snippet && !squash(document.body).includes(squash(snippet.textContent).replace(/^…|…$/g, "").trim()));
   if (titleDiffers || bodyDiffers) found.push("the text differs from what the author posted");
   return found;
 }
@@ -113,7 +153,7 @@ function mark(/** @type {HTMLElement} */ article, /** @type {string[]} */ found,
   note.textContent = found.length ? `Warning: ${found.join("; ")}.` : `checked against chain at block ${block}`;
 }
 
-/** The form that lets the reader pick the RPC URL checks go to (kept in this browser). */
+/** The form that lets the reader pick what checks go through: an RPC URL or their wallet (kept in this browser). */
 function rpcForm(/** @type {HTMLElement} */ section) {
   const form = document.createElement("form");
   form.className = "chain-rpc";
@@ -133,8 +173,23 @@ function rpcForm(/** @type {HTMLElement} */ section) {
     event.preventDefault();
     if (input.value.trim()) localStorage.setItem(RPC_ITEM, input.value.trim());
     else localStorage.removeItem(RPC_ITEM);
+    localStorage.removeItem(VIA_ITEM);
     location.reload();
   });
+  const ethereum = /** @type {any} */ (window).ethereum;
+  if (ethereum && typeof ethereum.request === "function") {
+    const wallet = document.createElement("button");
+    wallet.type = "button";
+    wallet.name = "via-wallet";
+    const using = localStorage.getItem(VIA_ITEM) === "wallet";
+    wallet.textContent = using ? "Check through this RPC instead of your wallet" : "Check through your wallet";
+    wallet.addEventListener("click", () => {
+      if (using) localStorage.removeItem(VIA_ITEM);
+      else localStorage.setItem(VIA_ITEM, "wallet");
+      location.reload();
+    });
+    form.append(" ", wallet);
+  }
   section.append(form);
 }
 
@@ -146,10 +201,13 @@ export async function verifyPage() {
   rpcForm(section);
   const started = performance.now();
   const block = Number(section.dataset.indexBlock);
+  const wallet = walletProvider();
   const url = rpcUrl(section);
+  const source = wallet ? "your wallet" : url ? new URL(url).host : "";
+  section.dataset.checkSource = wallet ? "wallet" : "rpc";
   const articles = /** @type {HTMLElement[]} */ (Array.from(document.querySelectorAll("article[data-post-id]")));
   summary.hidden = false;
-  if (!url) {
+  if (!wallet && !url) {
     summary.textContent = "Not checked against the chain: this node announces no public RPC; set your own below.";
     return;
   }
@@ -159,14 +217,22 @@ export async function verifyPage() {
     BOARD.encodeFunctionData("postCount"),
     ...articles.map((a) => BOARD.encodeFunctionData("getPost", [a.dataset.postId])),
   ];
+  const asked = requests(section.dataset.contract || "", block, calls);
   let answers;
   try {
-    answers = await batchCall(url, section.dataset.contract || "", block, calls);
+    answers = wallet ? await providerCalls(wallet, asked) : await batchCall(url, asked);
   } catch (error) {
-    summary.textContent = `Not checked against the chain: ${new URL(url).host} did not answer (${error.message}).`;
+    summary.textContent = `Not checked against the chain: ${source} did not answer (${error.message}).`;
     return;
   }
   section.dataset.rpcMs = String(Math.round(performance.now() - started));
+  const chainId = answers.shift()?.result;
+  const expected = section.dataset.chainId;
+  if (chainId && expected && BigInt(chainId) !== BigInt(expected)) {
+    summary.classList.add("chain-warning");
+    summary.textContent = `Not checked: ${source} serves chain ${BigInt(chainId)}; this Board is on chain ${expected}.`;
+    return;
+  }
   const warnings = [];
   const count = answers[0].result ? BOARD.decodeFunctionResult("postCount", answers[0].result)[0] : null;
   const shown = BigInt(section.dataset.postCount || "0");
@@ -186,8 +252,8 @@ export async function verifyPage() {
   if (flagged) warnings.push(`${flagged} of ${articles.length} posts shown differ from the chain`);
   summary.classList.toggle("chain-warning", warnings.length > 0);
   summary.textContent = warnings.length
-    ? `Warning: ${warnings.join("; ")} (checked at block ${block} through ${new URL(url).host}).`
-    : `All ${articles.length} posts shown checked against chain at block ${block} through ${new URL(url).host}.`;
+    ? `Warning: ${warnings.join("; ")} (checked at block ${block} through ${source}).`
+    : `All ${articles.length} posts shown checked against chain at block ${block} through ${source}.`;
   section.dataset.checkMs = String(Math.round(performance.now() - started));
   section.dataset.checked = "true";
 }
