@@ -103,11 +103,43 @@ function own(/** @type {HTMLElement} */ article, /** @type {string} */ selector)
   );
 }
 
+/** @typedef {{digest: string | null, textDiffers: boolean}} Content */
+
+/**
+ * The sha256 of the file this node serves for ``article`` (null: none) and whether the title and text shown
+ * differ from what that file renders to. It needs no chain, so it runs while the chain is asked; it never throws.
+ * @param {HTMLElement} article @returns {Promise<Content>}
+ */
+async function contentOf(article) {
+  let file;
+  try {
+    file = await fileOf(article.dataset.cid || "");
+  } catch {
+    return { digest: null, textDiffers: false };
+  }
+  if (file === null) return { digest: null, textDiffers: false };
+  let document;
+  try {
+    document = JSON.parse(new TextDecoder().decode(file.bytes));
+  } catch {
+    return { digest: file.digest, textDiffers: true };
+  }
+  const title = own(article, ".post-title a");
+  const body = own(article, ".post-body");
+  const snippet = own(article, ".search-snippet");
+  const textDiffers = Boolean(
+    (title && squash(title.textContent) !== squash(document.title)) ||
+      (body && squash(renderPreview(document.body).textContent) !== squash(body.textContent)) ||
+      (snippet && !squash(document.body).includes(squash(snippet.textContent).replace(/^…|…$/g, "").trim())),
+  );
+  return { digest: file.digest, textDiffers };
+}
+
 /**
  * What differs between what the page shows of ``article`` and the chain's ``post``, in the reader's words.
- * @param {HTMLElement} article @param {any} post
+ * @param {HTMLElement} article @param {any} post @param {Promise<Content> | null} content
  */
-async function differences(article, post) {
+async function differences(article, post, content) {
   const facts = article.dataset;
   const found = [];
   const up = BigInt(facts.upvotes || "0");
@@ -124,21 +156,13 @@ async function differences(article, post) {
     found.push("this node shows another digest than the chain's");
     return found;
   }
-  if (facts.contentStatus !== "pinned") return found;
-  const file = await fileOf(facts.cid || "");
-  if (file === null) return [...found, "this node shows text but does not serve its file"];
-  if (file.digest !== String(post.digest).toLowerCase()) {
+  if (content === null) return found;
+  const { digest, textDiffers } = await content;
+  if (digest === null) return [...found, "this node shows text but does not serve its file"];
+  if (digest !== String(post.digest).toLowerCase()) {
     return [...found, "the file this node serves is not what the author posted (its sha256 differs from the chain's)"];
   }
-  const document = JSON.parse(new TextDecoder().decode(file.bytes));
-  const title = own(article, ".post-title a");
-  const body = own(article, ".post-body");
-  const titleDiffers = title && post.parentId === 0n && squash(title.textContent) !== squash(document.title);
-  const snippet = own(article, ".search-snippet");
-  const bodyDiffers =
-    (body && squash(renderPreview(document.body).textContent) !== squash(body.textContent)) ||
-    (snippet && !squash(document.body).includes(squash(snippet.textContent).replace(/^…|…$/g, "").trim()));
-  if (titleDiffers || bodyDiffers) found.push("the text differs from what the author posted");
+  if (textDiffers) found.push("the text differs from what the author posted");
   return found;
 }
 
@@ -211,16 +235,17 @@ export async function verifyPage() {
     summary.textContent = "Not checked against the chain: this node announces no public RPC; set your own below.";
     return;
   }
-  // the files are fetched while the chain is asked: the two waits overlap
-  for (const article of articles) if (article.dataset.contentStatus === "pinned") fileOf(article.dataset.cid || "");
   const calls = [
     BOARD.encodeFunctionData("postCount"),
     ...articles.map((a) => BOARD.encodeFunctionData("getPost", [a.dataset.postId])),
   ];
   const asked = requests(section.dataset.contract || "", block, calls);
+  const answering = wallet ? providerCalls(wallet, asked) : batchCall(url, asked);
+  // while the chain is asked, the files are fetched, hashed, re-rendered and compared with the page
+  const contents = articles.map((a) => (a.dataset.contentStatus === "pinned" ? contentOf(a) : null));
   let answers;
   try {
-    answers = wallet ? await providerCalls(wallet, asked) : await batchCall(url, asked);
+    answers = await answering;
   } catch (error) {
     summary.textContent = `Not checked against the chain: ${source} did not answer (${error.message}).`;
     return;
@@ -241,7 +266,7 @@ export async function verifyPage() {
     articles.map(async (article, i) => {
       const answer = answers[i + 1];
       if (!answer.result) return ["the chain has no such post at this block"];
-      return differences(article, BOARD.decodeFunctionResult("getPost", answer.result));
+      return differences(article, BOARD.decodeFunctionResult("getPost", answer.result), contents[i]);
     }),
   );
   let flagged = 0;
