@@ -128,8 +128,8 @@ def apply_reader(
 def apply_reader_thread(session: Session, thread: dict[str, Any] | None, lens: ReaderLens) -> dict[str, Any] | None:
     """A thread document folded for this reader; under the trusted lens each post's shown replies (50 at most,
     the index's best under the default lens) are ranked again by the trusted voters' tallies."""
-    if thread is None:
-        return None
+    if thread is None or not (lens.trusted or lens.mute):
+        return thread  # the index's tallies and folds already are this lens's, and nothing is muted
     nodes: list[dict[str, Any]] = []
     stack = [thread["post"]]
     while stack:

@@ -36,6 +36,7 @@ def post_out(row: dict[str, Any], threshold: int | None, counted: bool = True) -
     for name in RANK_FIELDS:
         del out[name]
     out["collapsed"] = threshold is not None and row[score_name(counted)] <= threshold
+    out["muted"] = False  # a reader's mute list sets it (backend.documents.lens.apply_reader)
     return out
 
 
@@ -136,6 +137,7 @@ def build_thread(
     def node(out: dict[str, Any], before: int = 0) -> dict[str, Any]:
         replies = children.get(out["id"], [])  # in order already: the level query numbers them best first
         out["collapsed"] = collapse_score is not None and out[score] <= collapse_score
+        out["muted"] = False
         out["replies"] = [node(reply) for reply in replies]
         out["more_replies"] = _more_replies(out, before + len(replies), last_key.get(out["id"]), counted)
         out["url"] = post_url(out["id"])
