@@ -6,7 +6,9 @@ import { showAccount } from "./account.js";
 import { initComposing } from "./composing.js";
 import { initInbox } from "./inbox.js";
 import { initKeyPage } from "./keypage.js";
+import { initLens } from "./lens.js";
 import { initPreview } from "./preview.js";
+import { initSettingsPage } from "./settingspage.js";
 import { initStatusPage } from "./status.js";
 import { showFlash, updateTimes } from "./ui.js";
 import { verifyPage } from "./verify.js";
@@ -17,6 +19,7 @@ const TIMES_EVERY_MS = 30000;
 /** Start every enhancement the current page has elements for. */
 export function init() {
   document.documentElement.classList.add("js");
+  initLens();
   initVoting();
   initComposing();
   showFlash();
@@ -29,5 +32,6 @@ export function init() {
   initKeyPage(showAccount);
   initPreview();
   initStatusPage();
+  initSettingsPage();
   verifyPage().catch((error) => console.error("checking the page against the chain failed", error));
 }

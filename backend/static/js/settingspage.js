@@ -1,0 +1,131 @@
+// @ts-check
+// The settings page: the lens, the fold threshold, the trusted voters and the muted authors, kept in this
+// browser by lens.js; export to a JSON file and import from one.
+
+import { getAddress } from "/static/vendor/ethers.min.js";
+import { MAX_ADDRESSES, checkSettings, readerSettings, saveReaderSettings } from "./lens.js";
+
+const EXPORT_NAME = "indelible-settings.json";
+
+/** @param {HTMLElement | null} box @param {string} text */
+function say(box, text) {
+  if (box) box.textContent = text;
+}
+
+/** Show the stored settings in the form and both lists. */
+function show() {
+  const settings = readerSettings();
+  const form = /** @type {HTMLFormElement} */ (document.getElementById("settings-form"));
+  for (const radio of form.querySelectorAll("input[name=lens]")) {
+    if (radio instanceof HTMLInputElement) radio.checked = radio.value === settings.lens;
+  }
+  const fold = /** @type {HTMLInputElement} */ (document.getElementById("settings-fold"));
+  fold.value = settings.fold === null ? "" : String(settings.fold);
+  for (const section of document.querySelectorAll("[data-address-list]")) {
+    if (!(section instanceof HTMLElement)) continue;
+    const name = section.dataset.addressList === "trust" ? "trust" : "mute";
+    const list = /** @type {HTMLElement} */ (section.querySelector("[data-addresses]"));
+    list.replaceChildren(
+      ...settings[name].map((address) => {
+        const item = document.createElement("li");
+        const code = document.createElement("code");
+        code.className = "address";
+        code.textContent = address;
+        const remove = document.createElement("button");
+        Object.assign(remove, { type: "button", textContent: "Remove", className: "link-button" });
+        remove.setAttribute("aria-label", `Remove ${address}`);
+        remove.addEventListener("click", () => {
+          const now = readerSettings();
+          saveReaderSettings({ ...now, [name]: now[name].filter((other) => other !== address) });
+          show();
+        });
+        item.append(code, " ", remove);
+        return item;
+      }),
+    );
+    /** @type {HTMLElement} */ (section.querySelector("[data-empty]")).hidden = settings[name].length > 0;
+  }
+}
+
+/** Add the address typed into one list's form. @param {HTMLFormElement} form @param {"trust" | "mute"} name */
+function add(form, name) {
+  const input = /** @type {HTMLInputElement} */ (form.elements.namedItem("address"));
+  const status = /** @type {HTMLElement} */ (form.querySelector("[role=status]"));
+  let address;
+  try {
+    address = getAddress(input.value.trim());
+  } catch {
+    say(status, "Not an address: 0x followed by 40 hex digits, with a valid checksum if mixed-case.");
+    return;
+  }
+  const settings = readerSettings();
+  if (settings[name].some((other) => other.toLowerCase() === address.toLowerCase())) {
+    say(status, "Already in the list.");
+    return;
+  }
+  if (settings[name].length >= MAX_ADDRESSES) {
+    say(status, `At most ${MAX_ADDRESSES} addresses.`);
+    return;
+  }
+  saveReaderSettings({ ...settings, [name]: [...settings[name], address] });
+  input.value = "";
+  say(status, `Added ${address}.`);
+  show();
+}
+
+function exportSettings() {
+  const blob = new Blob([JSON.stringify(readerSettings(), null, 2) + "\n"], { type: "application/json" });
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = EXPORT_NAME;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+  say(document.getElementById("settings-transfer-status"), `Exported to ${EXPORT_NAME}.`);
+}
+
+/** @param {HTMLInputElement} input */
+async function importSettings(input) {
+  const status = document.getElementById("settings-transfer-status");
+  const file = input.files?.[0];
+  if (!file) return;
+  try {
+    const settings = saveReaderSettings(checkSettings(JSON.parse(await file.text())));
+    say(status, `Imported: lens ${settings.lens}, ${settings.trust.length} trusted, ${settings.mute.length} muted.`);
+  } catch {
+    say(status, "That file holds no settings (expected the JSON of an export).");
+  }
+  input.value = "";
+  show();
+}
+
+/** Wire the settings page, when this is it. */
+export function initSettingsPage() {
+  const form = document.getElementById("settings-form");
+  if (!(form instanceof HTMLFormElement)) return;
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const lens = new FormData(form).get("lens");
+    const fold = /** @type {HTMLInputElement} */ (document.getElementById("settings-fold")).value.trim();
+    const settings = saveReaderSettings({
+      ...readerSettings(),
+      lens: typeof lens === "string" ? lens : "default",
+      fold: fold === "" ? null : Number(fold),
+    });
+    say(document.getElementById("settings-status"), `Saved: lens ${settings.lens}.`);
+  });
+  for (const section of document.querySelectorAll("[data-address-list]")) {
+    const addForm = section.querySelector("form[data-add-address]");
+    if (!(section instanceof HTMLElement) || !(addForm instanceof HTMLFormElement)) continue;
+    const name = section.dataset.addressList === "trust" ? "trust" : "mute";
+    addForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      add(addForm, name);
+    });
+  }
+  document.getElementById("settings-export")?.addEventListener("click", exportSettings);
+  const input = document.getElementById("settings-import");
+  if (input instanceof HTMLInputElement) input.addEventListener("change", () => importSettings(input));
+  show();
+}
