@@ -377,7 +377,7 @@ class Relayer:
     # --- nonces and simulation ---------------------------------------------------------------------------
 
     def _pending_key(self, signer: str) -> str:
-        return f"relay:pending:{self.board.address}:{signer}"
+        return pending_key(self.board.address, signer)
 
     def _check_nonces(self, actions: list[SignedAction]) -> tuple[dict[str, Any], dict[str, int]]:
         """Each action's nonce must follow the signer's chain nonce, or the nonce after our pending tx of theirs.
@@ -400,14 +400,20 @@ class Relayer:
         in_pool = {tx: found for tx, found in zip(pending_hashes, results[len(signers) :], strict=True)}
         expected = dict(chain)
         overrides: dict[str, int] = {}
+        dropped: dict[str, Any] = {}  # pending entries whose tx the node no longer knows
         for signer in signers:
-            entry = snapshot.get(self._pending_key(signer))
+            key = self._pending_key(signer)
+            entry = snapshot.get(key)
             found = in_pool.get(entry["tx"]) if entry else None
+            if entry and found is None:
+                dropped[key] = entry
             if entry and found is not None and found.get("blockNumber") is None and entry["nonce"] > chain[signer]:
                 expected[signer] = overrides[signer] = int(entry["nonce"])
         for action in actions:
             want = expected[action.signer]
             if action.nonce != want:
+                # /api/nonces trusts pending entries it cannot check: one that misled this signer goes now
+                self._forget_dropped(dropped)
                 detail = f"{action.prefix}invalid nonce for {action.signer}: expected {want}, got {action.nonce}"
                 refused = RelayError(detail, permanent=action.nonce < chain[action.signer])
                 self._remember_refused_item(action.signature, action.prefix, refused)
@@ -415,23 +421,13 @@ class Relayer:
             expected[action.signer] += 1
         return snapshot, overrides
 
-    def next_nonce(self, signer: str) -> int:
-        """The nonce ``signer``'s next action must carry: the chain's, or the one after our pending tx of theirs."""
-        key = self._pending_key(signer)
-        entry = self.limits.get([key]).get(key)
-        requests: list[tuple[str, Any]] = [
-            ("eth_call", [{"to": self.board.address, "data": self._nonces_data(signer)}, "latest"])
-        ]
-        if entry:
-            requests.append(("eth_getTransactionByHash", [entry["tx"]]))
-        results = self._batch(requests)
-        if results[0] is None:
-            raise RelayError("the node did not answer the signer's nonce", status_code=502)
-        nonce = int(results[0], 16)
-        found = results[1] if entry else None
-        if entry and found is not None and found.get("blockNumber") is None and int(entry["nonce"]) > nonce:
-            return int(entry["nonce"])
-        return nonce
+    def _forget_dropped(self, entries: dict[str, Any]) -> None:
+        """Forget pending entries of txs the node dropped (or a reorg removed), unless replaced meanwhile."""
+        if not entries:
+            return
+        with self.limits.lock(f"relay:send:{self.chain_id}:{self.sender}"):
+            current = self.limits.get(entries)
+            self.limits.forget(key for key, entry in entries.items() if current.get(key) == entry)
 
     def _nonces_data(self, signer: str) -> str:
         return str(self.board.functions.nonces(signer)._encode_transaction_data())
@@ -614,6 +610,18 @@ class Relayer:
 
 REFUSED_TTL = 600.0  # seconds a refusal for good (bad signature, expired, nonce used) is answered from memory
 REFUSED_BRIEFLY_TTL = 10.0  # the same for a refusal the chain or the pin store may lift (missing post, not pinned)
+
+
+def pending_key(board: str, signer: str) -> str:
+    """The limits key of the relayer's last pending tx for ``signer`` on ``board``: {"nonce": next, "tx": hash}."""
+    return f"relay:pending:{board}:{signer}"
+
+
+def pending_nonce(limits: Limits, board: str, signer: str) -> tuple[int, str] | None:
+    """The nonce after the relayer's last relayed action of ``signer``, and its tx, as recorded (no node asked)."""
+    key = pending_key(board, signer)
+    entry = limits.get([key]).get(key)
+    return None if entry is None else (int(entry["nonce"]), str(entry["tx"]))
 
 
 def _refill_wait(need: float, left: float, limit: float, window: float) -> float:

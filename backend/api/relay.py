@@ -17,11 +17,22 @@ from fastapi.responses import JSONResponse
 from requests import RequestException
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import AppSettings, Chain, ClientAddress, RefusedBodies, SharedLimits, app_state, client_address
+from backend.api.deps import (
+    AppSettings,
+    Chain,
+    ClientAddress,
+    IndexEngine,
+    RefusedBodies,
+    SharedLimits,
+    app_state,
+    client_address,
+)
 from backend.api.params import AddressPath, checksum
+from backend.api.posts import read_json
 from backend.api.schemas import ApiRoute, NonceOut, RelayIn, RelayOut, error_responses
 from backend.config import node_unreachable
-from backend.relayer import REFUSED_BRIEFLY_TTL, REFUSED_TTL, RelayError
+from backend.documents.nonces import IndexNotReady, nonce_document
+from backend.relayer import REFUSED_BRIEFLY_TTL, REFUSED_TTL, RelayError, pending_nonce
 
 
 def _retry_after(seconds: float | None) -> dict[str, str] | None:
@@ -113,15 +124,17 @@ async def relay(
 router.include_router(_relay_router)
 
 
-@router.get("/nonces/{address}", response_model=NonceOut, responses=error_responses(422, 502, 503))
-def get_nonce(address: AddressPath, settings: AppSettings, link: Chain) -> dict[str, Any]:
-    """The nonce the signer's next EIP-712 post or vote must carry: the contract's, or after our pending relay."""
+@router.get("/nonces/{address}", response_model=NonceOut, responses=error_responses(422, 503))
+async def get_nonce(address: AddressPath, engine: IndexEngine, limits: SharedLimits, link: Chain) -> Response:
+    """The nonce the signer's next EIP-712 post or vote must carry: the index's, or after our pending relay.
+
+    Read from the index (every NonceUsed) and the relayer's record of what it sent; the node is not asked.
+    """
     signer = checksum(address)
-    relayer = link.require_relayer()
+    board = link.require_deployment().address
     try:
-        nonce = relayer.next_nonce(signer)
-    except RelayError as exc:
-        raise HTTPException(exc.status_code, exc.detail) from exc
-    except RequestException as exc:
-        raise HTTPException(status_code=503, detail=node_unreachable(settings.rpc_url, exc)) from exc
-    return {"address": signer, "nonce": nonce}
+        return await read_json(
+            engine, lambda session: nonce_document(session, signer, board, pending_nonce(limits, board, signer))
+        )
+    except IndexNotReady as exc:
+        raise HTTPException(status_code=503, detail=str(exc), headers=_retry_after(2)) from exc

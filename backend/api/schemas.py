@@ -327,10 +327,15 @@ RelayIn = Annotated[RelayPostIn | RelayVoteIn | RelayBatchIn, Field(discriminato
 
 
 class NonceOut(BaseModel):
-    """A signer's next EIP-712 nonce on the Board contract."""
+    """A signer's next EIP-712 nonce on the Board: the index's view at ``indexed_block``, plus pending relays."""
 
     address: str
-    nonce: int
+    nonce: int = Field(description="what the next signed post or vote must carry")
+    indexed_nonce: int = Field(description="one past the last nonce the index saw spent (0: none)")
+    indexed_block: int = Field(description="the index's block: its view of the chain is as of this block")
+    pending_tx: str | None = Field(
+        description="a tx this server relayed for the signer that the index does not hold yet, when `nonce` follows it"
+    )
 
 
 class RelayOut(BaseModel):

@@ -27,8 +27,11 @@ Tables, and who may rely on what:
   whose voter's ``first_activity`` is before the post's own log: the default lens
   (docs/ranking.md). The raw tallies above stay as the contract emitted them.
 * ``first_activity``: each address's first PostCreated or VoteCast (block, log index).
-* ``NonceUsed`` logs are not stored: nothing reads them (the relay asks the
-  contract for a signer's next nonce; every signed nonce is spent by a post or a vote, which is stored).
+* ``nonces``: every ``NonceUsed`` (append-only, keyed by tx hash + log index): a signed
+  action spent ``nonce`` of ``signer``. The contract takes a signer's nonces in order from 0,
+  so the signer's next nonce is the largest stored one + 1 (0 without a row): what
+  ``GET /api/nonces`` answers, at the checkpoint's block, without asking the node. Rows above a
+  fork are deleted like every other table's, so a reorg gives the nonce back.
 * ``blocks``: recent block hashes (about the last 128 indexed, plus the
   checkpoint), to find the fork point of a reorganisation.
 * ``meta``: key/value: which chain and deployment the index is for, the
@@ -46,9 +49,9 @@ from sqlalchemy import DDL, BigInteger, Float, Index, Integer, SmallInteger, Str
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bump when a table changes: the indexer then drops the index and rebuilds it from the chain.
-SCHEMA_VERSION = "7"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
+SCHEMA_VERSION = "8"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
 # 5: full-text search (posts_fts on SQLite, posts.search on PostgreSQL); 6: posts.topic
-# 7: counted tallies and first_activity (the default lens)
+# 7: counted tallies and first_activity (the default lens); 8: nonces (NonceUsed, for /api/nonces)
 
 HASH = String(66)  # 0x + 64 hex
 ADDRESS = String(42)  # checksum address
@@ -178,6 +181,22 @@ class FirstActivity(Base):
     __table_args__ = (Index("ix_first_activity_block", "block_number"),)
 
 
+class NonceEvent(Base):
+    """One ``NonceUsed`` log: a signed action (post or vote) spent this nonce of its signer."""
+
+    __tablename__ = "nonces"
+    tx_hash: Mapped[str] = mapped_column(HASH, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    signer: Mapped[str] = mapped_column(ADDRESS)
+    nonce: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_nonces_signer", "signer", "nonce"),
+        Index("ix_nonces_block", "block_number"),
+    )
+
+
 class ContentQueue(Base):
     """A CID whose bytes we lack: fetched again with exponential backoff until pinned."""
 
@@ -190,7 +209,14 @@ class ContentQueue(Base):
     __table_args__ = (Index("ix_content_queue_due", "next_attempt_at"),)
 
 
-INDEX_TABLES = (Post.__table__, VoteEvent.__table__, Vote.__table__, FirstActivity.__table__, Block.__table__)
+INDEX_TABLES = (
+    Post.__table__,
+    VoteEvent.__table__,
+    Vote.__table__,
+    FirstActivity.__table__,
+    NonceEvent.__table__,
+    Block.__table__,
+)
 # tables of earlier schema versions, dropped with the rest when the version changes
 RETIRED_TABLES = ("nonce_events",)
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from sqlalchemy import Integer, Row, Select, and_, bindparam, case, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from backend.db.models import Post, Vote
+from backend.db.models import NonceEvent, Post, Vote
 
 Sort = Literal["hot", "new", "top", "controversial"]
 Window = Literal["day", "week", "month", "year", "all"]
@@ -308,3 +308,12 @@ def trusted_tallies(session: Session, voters: list[str], post_ids: list[int]) ->
         return {}
     rows = session.execute(_TRUSTED_TALLIES, {"post_ids": sorted(set(post_ids)), "voters": voters}).all()
     return {post_id: (int(up), int(down)) for post_id, up, down in rows}
+
+
+_LAST_NONCE = select(func.max(NonceEvent.nonce)).where(NonceEvent.signer == bindparam("signer"))
+
+
+def last_nonce(session: Session, signer: str) -> int | None:
+    """The largest nonce of ``signer`` a stored NonceUsed spent; None when none is stored."""
+    value = session.execute(_LAST_NONCE, {"signer": signer}).scalar()
+    return None if value is None else int(value)

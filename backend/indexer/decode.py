@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 POST_CREATED = "0x" + keccak(text="PostCreated(uint256,uint256,address,bytes32)").hex()
 VOTE_CAST = "0x" + keccak(text="VoteCast(uint256,address,int8,uint128,uint128)").hex()
-# the events the index stores, and so the only ones asked of the node (NonceUsed is not: the relayer asks the contract)
-TOPICS = (POST_CREATED, VOTE_CAST)
+NONCE_USED = "0x" + keccak(text="NonceUsed(address,uint256)").hex()
+# the events the index stores, and so the only ones asked of the node (NonceUsed: /api/nonces answers from the index)
+TOPICS = (POST_CREATED, VOTE_CAST, NONCE_USED)
 _HASH = re.compile(r"0x[0-9a-f]{64}")  # a block or tx hash as stored (HASH columns are 66 characters)
 # ids and tallies are stored in signed 64-bit columns (BIGINT); the contract counts up from 1, so a value past
 # this is a forged log that would fail the range's transaction in the driver: refuse it here as malformed
@@ -65,7 +66,16 @@ class VoteCast:
     downvotes: int
 
 
-Event = PostCreated | VoteCast
+@dataclass(frozen=True)
+class NonceUsed:
+    """A signed action spent ``nonce`` of ``signer``: the signer's next one is ``nonce + 1``."""
+
+    at: LogPosition
+    signer: str
+    nonce: int
+
+
+Event = PostCreated | VoteCast | NonceUsed
 
 
 @lru_cache(maxsize=65536)
@@ -140,6 +150,9 @@ def _decode(topics: list[str], data: str, at: LogPosition) -> Event:
         if max(upvotes, downvotes) >= 1 << _STORABLE_BITS:
             raise MalformedLog(f"tally does not fit int{_STORABLE_BITS + 1}")
         return VoteCast(at, _uint(topics[1], _STORABLE_BITS), _address(topics[2]), direction, upvotes, downvotes)
+    if kind == NONCE_USED and len(topics) == 2:
+        (nonce,) = _words(data, 1)
+        return NonceUsed(at, _address(topics[1]), _uint("0x" + nonce, _STORABLE_BITS))
     raise MalformedLog(f"unknown event topic {kind} with {len(topics)} topics")
 
 

@@ -1,6 +1,6 @@
 """Map: decoded Board events -> index rows (pure: no I/O, no database).
 
-The domain side of the indexer, with ``decode`` and ``store``: what a PostCreated or a VoteCast becomes.
+The domain side of the indexer, with ``decode`` and ``store``: what a PostCreated, a VoteCast or a NonceUsed becomes.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from backend import ranking
 from backend.content.cid import digest_hex, digest_to_cid
-from backend.indexer.decode import PostCreated, VoteCast
+from backend.indexer.decode import NonceUsed, PostCreated, VoteCast
 
 # PostgreSQL refuses NUL in text; SQLite's and PostgreSQL's drivers refuse lone surrogates (UnicodeEncodeError)
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
@@ -72,6 +72,15 @@ def vote_event_row(event: VoteCast) -> tuple[Any, ...]:
         at.tx_hash, at.log_index, at.block_number, at.block_hash,
         event.post_id, event.voter, event.direction, event.upvotes, event.downvotes,
     )  # fmt: skip
+
+
+NONCE_COLUMNS = ("tx_hash", "log_index", "block_number", "signer", "nonce")
+
+
+def nonce_row(event: NonceUsed) -> tuple[Any, ...]:
+    """The nonces row of a NonceUsed, in NONCE_COLUMNS order."""
+    at = event.at
+    return (at.tx_hash, at.log_index, at.block_number, event.signer, event.nonce)
 
 
 def tally_row(post_id: int, upvotes: int, downvotes: int, created_at: int) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Store: Board's rows into the index (posts, vote events, current votes, tallies, reply counts, content queue,
-first actions and the default lens's counted tallies).
+first actions, the default lens's counted tallies and signers' spent nonces).
 
 The domain side of the indexer, with ``decode`` and ``map``; the engine (``runner``, ``checkpoint``) calls
 these inside the transaction that also moves the checkpoint. Writes are insert-or-ignore keyed by
@@ -20,19 +20,21 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
 from backend.content.cid import digest_to_cid
-from backend.db.models import Base, ContentQueue, FirstActivity, Post, Vote, VoteEvent
+from backend.db.models import Base, ContentQueue, FirstActivity, NonceEvent, Post, Vote, VoteEvent
 from backend.db.write import chunks, insert_ignore_fast, update_by_key
 from backend.indexer import bulk
 from backend.indexer.content_sync import invalid_fields
-from backend.indexer.decode import PostCreated, VoteCast
+from backend.indexer.decode import NonceUsed, PostCreated, VoteCast
 from backend.indexer.fetch import RangeBatch
 from backend.indexer.map import (
+    NONCE_COLUMNS,
     VOTE_EVENT_COLUMNS,
     Latest,
     check_storable,
     counted_row,
     first_actions,
     latest_votes,
+    nonce_row,
     post_row,
     quarantine_reason,
     tally_row,
@@ -43,8 +45,8 @@ log = logging.getLogger(__name__)
 
 
 # Core's Table objects (a model's __table__ is typed as any FromClause) for the bulk helpers
-_POSTS, _VOTE_EVENTS, _VOTES, _CONTENT_QUEUE = (
-    Base.metadata.tables[model.__tablename__] for model in (Post, VoteEvent, Vote, ContentQueue)
+_POSTS, _VOTE_EVENTS, _VOTES, _CONTENT_QUEUE, _NONCES = (
+    Base.metadata.tables[model.__tablename__] for model in (Post, VoteEvent, Vote, ContentQueue, NonceEvent)
 )
 
 # (cid, is_reply) -> {"content_status", "title", "body", "content_error"}
@@ -75,6 +77,9 @@ def store_range(conn: Connection, batch: RangeBatch, content: ContentLookup) -> 
     elif votes:  # re-indexing below stored events: derive from everything stored
         refresh_tallies(conn, sorted({e.post_id for e in votes}))
         refresh_votes(conn, sorted({(e.post_id, e.voter) for e in votes}))
+    nonces = [nonce_row(e) for e in batch.events if isinstance(e, NonceUsed)]
+    if nonces:  # append-only: the next nonce is derived when read (largest + 1)
+        insert_ignore_fast(conn, _NONCES, NONCE_COLUMNS, nonces)
     moved = _note_first_activity(conn, first_actions(posts, votes))
     if votes or moved:
         refresh_counted(conn, sorted({e.post_id for e in votes} | set(moved)))
@@ -337,7 +342,7 @@ def rollback_above(conn: Connection, fork_block: int) -> int:
         conn.execute(select(VoteEvent.post_id, VoteEvent.voter).where(VoteEvent.block_number > fork_block).distinct())
     )
     removed = 0
-    for model in (Post, VoteEvent):
+    for model in (Post, VoteEvent, NonceEvent):
         removed += conn.execute(delete(model).where(model.block_number > fork_block)).rowcount or 0
     # a first action above the fork was its address's first of all: every action of that address goes too
     conn.execute(delete(FirstActivity).where(FirstActivity.block_number > fork_block))
@@ -351,5 +356,5 @@ def rollback_above(conn: Connection, fork_block: int) -> int:
 
 def wipe(conn: Connection) -> None:
     """Delete every row of Board's tables (the engine forgets its blocks and checkpoint apart)."""
-    for model in (Post, VoteEvent, Vote, FirstActivity, ContentQueue):
+    for model in (Post, VoteEvent, Vote, FirstActivity, NonceEvent, ContentQueue):
         conn.execute(delete(model))

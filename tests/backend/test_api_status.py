@@ -339,11 +339,19 @@ def stopped_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stopped]:
         node.stop()
 
 
-@pytest.mark.parametrize(("method", "path", "body"), NODE_ROUTES[1:])
+@pytest.mark.parametrize(("method", "path", "body"), NODE_ROUTES[2:])
 def test_routes_needing_a_node_that_stopped_are_503_with_the_reason(stopped_node: Stopped, method, path, body):
     response = _call(stopped_node.client, method, path, body)
     assert response.status_code == 503
     assert response.json()["detail"].startswith(f"node at {stopped_node.url} unreachable: ")
+
+
+def test_nonce_route_answers_from_the_index_not_the_stopped_node(stopped_node: Stopped):
+    response = stopped_node.client.get(f"/api/nonces/{SIGNER}")  # no indexer runs here: the index is empty
+    assert response.status_code == 503
+    assert response.json()["detail"] == (
+        f"the index has not caught up with the Board at {stopped_node.address} yet: try again in a few seconds"
+    )
 
 
 def test_contract_stays_readable_when_the_node_stops(stopped_node: Stopped):

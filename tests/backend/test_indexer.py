@@ -7,17 +7,17 @@ from collections.abc import Iterator
 
 import pytest
 from eth_account import Account
-from sqlalchemy import select
+from sqlalchemy import func, select
 from web3 import Web3
 
 from backend.content.cid import digest_to_cid, sha256
 from backend.content.document import encode_document
-from backend.db.models import Post, Vote
+from backend.db.models import NonceEvent, Post, Vote
 from backend.db.session import make_engine
 from backend.devchain import Ganache
 from backend.eip712 import sign, split_signature
 from backend.indexer import store
-from backend.indexer.decode import POST_CREATED, TOPICS, MalformedLog, decode_log
+from backend.indexer.decode import NONCE_USED, POST_CREATED, TOPICS, MalformedLog, NonceUsed, decode_log
 from backend.indexer.fetch import RangeSizer
 from backend.indexer.rpc import Rpc, RpcError
 from backend.indexer.runner import Indexer
@@ -66,6 +66,10 @@ def assert_matches_chain(board: BoardHandle, engine) -> None:
         assert row.cid == digest_to_cid(digest)
     for (post_id, voter), direction in votes.items():
         assert board.contract.functions.voteOf(post_id, voter).call() == direction
+    with engine.connect() as conn:
+        spent = conn.execute(select(NonceEvent.signer, func.max(NonceEvent.nonce)).group_by(NonceEvent.signer)).all()
+    for signer, last in spent:
+        assert board.contract.functions.nonces(signer).call() == last + 1
 
 
 def test_backfill_matches_the_contract(board, settings):
@@ -131,7 +135,7 @@ def test_refused_log_ranges_shrink_and_still_index_everything(board, settings, m
     assert_matches_chain(board, indexer.engine)
 
 
-def test_indexer_asks_the_node_only_for_posts_and_votes(board, settings):
+def test_indexer_asks_the_node_only_for_the_events_it_stores_and_stores_each_signed_nonce(board, settings):
     signer = Account.from_key(sha256(b"indexer topics signer"))
     digest = sha256(b"signed post")
     message = {
@@ -158,11 +162,12 @@ def test_indexer_asks_the_node_only_for_posts_and_votes(board, settings):
     indexer = run_once(settings)
     asked = {log["topics"][0] for log in indexer.rpc.get_logs(address, 0, head)}
     indexer.close()
-    assert len(all_topics) == 2 and POST_CREATED in all_topics  # the signed post's NonceUsed is on chain
-    assert asked == {POST_CREATED} and set(TOPICS) >= asked
+    assert all_topics == {POST_CREATED, NONCE_USED}  # the signed post's NonceUsed is on chain
+    assert asked == all_topics and set(TOPICS) >= asked
     assert indexer.health.malformed_logs == 0
     with indexer.engine.connect() as conn:
         assert conn.execute(select(Post.author)).scalars().all() == [signer.address]
+        assert conn.execute(select(NonceEvent.signer, NonceEvent.nonce)).all() == [(signer.address, 0)]
 
 
 def test_range_sizer_halves_on_refusal_and_doubles_when_sparse():
@@ -220,6 +225,14 @@ def test_vote_with_impossible_direction_is_malformed():
     data = "0x" + (2).to_bytes(32, "big").hex() + "00" * 64
     with pytest.raises(MalformedLog, match="vote direction 2 is not -1, 0 or 1"):
         decode_log({**LOG, "topics": topics, "data": data})
+
+
+def test_nonce_used_decodes_and_a_nonce_past_the_storable_range_is_malformed():
+    topics = [NONCE_USED, "0x" + "00" * 12 + "11" * 20]
+    event = decode_log({**LOG, "topics": topics, "data": "0x" + (7).to_bytes(32, "big").hex()})
+    assert isinstance(event, NonceUsed) and (event.signer, event.nonce) == (Web3.to_checksum_address("11" * 20), 7)
+    with pytest.raises(MalformedLog, match="does not fit uint63"):
+        decode_log({**LOG, "topics": topics, "data": "0x" + (2**63).to_bytes(32, "big").hex()})
 
 
 @pytest.fixture

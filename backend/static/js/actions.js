@@ -30,7 +30,7 @@ async function targetDigest(postId, shown) {
   return (await _indexed(postId)).digest;
 }
 
-/** The nonce the signer's next signed action must carry, as the contract says. */
+/** The nonce the signer's next signed action must carry: the index's, or after the relayer's pending action. */
 async function nextNonce(address) {
   return (await getJSON(`/api/nonces/${address}`)).nonce;
 }
