@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 from web3 import Web3
 
 from backend.api.schemas import SearchOut
@@ -18,7 +19,7 @@ from backend.app import create_app
 from backend.content.cid import sha256
 from backend.content.document import encode_document
 from backend.content.pins import PinStore
-from backend.db.fulltext import BadQuery, fts5_expression, parse_query
+from backend.db.fulltext import BadQuery, SearchSort, fts5_expression, parse_query, search_rows
 from backend.documents.search_results import highlight
 from tests.support.board import BoardHandle
 from tests.support.index import DATABASES, make_settings, module_index, wait_indexed
@@ -127,6 +128,16 @@ def test_cursor_pages_walk_every_match_once(world: World, sort: str):
         if cursor is None:
             break
     assert walked == everything and len(everything) >= 3
+
+
+@pytest.mark.parametrize("sort", ["relevance", "top"])
+def test_relevance_and_top_rank_the_newest_candidates_and_new_reaches_every_match(world: World, sort: SearchSort):
+    terms = parse_query("storm")
+    with Session(world.client.app.state.indelible.engine) as session:
+        ranked = search_rows(session, terms, sort, None, 10, candidates=2)
+        newest = search_rows(session, terms, "new", None, 10, candidates=2)
+    assert sorted(row["id"] for row in ranked) == [world.ids["storm"], world.ids["reply"]]
+    assert [row["id"] for row in newest] == [world.ids["reply"], world.ids["storm"], world.ids["lighthouse"]]
 
 
 def test_a_cursor_of_another_query_is_refused(world: World):
