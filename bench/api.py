@@ -353,6 +353,7 @@ def main() -> int:
     parser.add_argument("--votes", type=int, default=1_000_000, help="current votes")
     parser.add_argument("--seconds", type=float, default=20.0, help="throughput run length")
     parser.add_argument("--database-url", default="", help="a PostgreSQL database to fill (its tables are dropped)")
+    parser.add_argument("--only", default="", help="time only the rows whose name starts with this (e.g. search)")
     parser.add_argument("--write", action="store_true", help="record the results in docs/benchmarks.md")
     args = parser.parse_args()
 
@@ -393,6 +394,7 @@ def main() -> int:
     cases.append(("search two words, relevance", "/api/search?q=w9+w99",
                   lambda s: search_documents.build_search(s, "w9 w99", "relevance", 25)))  # fmt: skip
 
+    cases = [case for case in cases if case[0].startswith(args.only)]
     port = free_port()
     proc = serve(url, port, work)
     rows = []
@@ -475,26 +477,26 @@ match down the id order. Before the rule a relevance page for a word in every po
 
 
 def assess(rows: list[Any], floors: dict[str, tuple[float, float]]) -> str:
-    """The targets (feed p99 under 50 ms; API within 2x of its raw SQL), each met or not, with the numbers.
+    """The targets (feed and search p99 under 50 ms; API within 2x of its raw SQL), each met or not, with numbers.
 
     A row's lower bound is (floor + its raw SQL) / raw SQL: what a request costs that does nothing but
     carry the same bytes and run the same query. Where that bound is over 2x, no server built this way
     can meet the target for that row, however lean its own code.
     """
-    feeds = [row for row in rows if row[0].startswith("feed")]
-    worst_p99 = max(row[1][1] for row in feeds)
-    searches = [row for row in rows if row[0].startswith("search")]
-    worst_search = max(searches, key=lambda row: row[1][1])
+    lines = []
+    for kind in ("feed", "search"):
+        of_kind = [row for row in rows if row[0].startswith(kind)]
+        if of_kind:
+            name, (_p50, p99) = max(((row[0], row[1]) for row in of_kind), key=lambda row: row[1][1])
+            met = "met" if p99 < 50 else "NOT met"
+            lines.append(f"{kind.capitalize()} p99 under 50 ms: {met} (worst {kind} p99 {p99:.2f} ms, {name}).")
     ratios = {name: api[0] / raw[0] for name, api, _inside, raw in rows}
     missed = [name for name, ratio in ratios.items() if ratio > 2]
     inside = [row[2] / row[3][0] for row in rows if row[2] is not None]
     http, framework = floors["asgi"][0], floors["fastapi"][0]
     beyond_http = [name for name, _api, _inside, raw in rows if (http + raw[0]) / raw[0] > 2]
     beyond_fastapi = [name for name, _api, _inside, raw in rows if (framework + raw[0]) / raw[0] > 2]
-    lines = [
-        f"Feed p99 under 50 ms: {'met' if worst_p99 < 50 else 'NOT met'} (worst feed p99 {worst_p99:.2f} ms).",
-        f"Search p99 under 50 ms: {'met' if worst_search[1][1] < 50 else 'NOT met'} "
-        f"(worst search p99 {worst_search[1][1]:.2f} ms, {worst_search[0]}).",
+    lines += [
         f"API p50 within 2x of its raw SQL p50: {'met' if not missed else 'NOT met'} "
         f"(ratios {min(ratios.values()):.1f}x to {max(ratios.values()):.1f}x; over 2x: {'; '.join(missed) or 'none'}).",
         f"Rows whose lower bound is over 2x with HTTP alone ({http:.3f} ms): {'; '.join(beyond_http) or 'none'}; "
@@ -512,7 +514,10 @@ def write_docs(
     postgres = bool(args.database_url)
     command = (
         f".venv/bin/python bench/api.py --posts {args.posts} --replies {args.replies} --votes {args.votes} "
-        f"--seconds {args.seconds:.0f}" + (f" --database-url {args.database_url}" if postgres else "") + " --write"
+        f"--seconds {args.seconds:.0f}"
+        + (f" --database-url {args.database_url}" if postgres else "")
+        + (f" --only {args.only}" if args.only else "")
+        + " --write"
     )
     engine = "PostgreSQL on the same machine" if postgres else "SQLite in WAL mode"
     heading = SECTION_POSTGRES if postgres else SECTION
@@ -537,7 +542,7 @@ def write_docs(
             "",
             SEARCH_READING,
             "",
-            *([] if postgres else [READING, ""]),
+            *([] if postgres or args.only else [READING, ""]),
             "",
         ]
     )

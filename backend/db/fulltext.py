@@ -62,6 +62,9 @@ def fts5_expression(terms: list[tuple[str, ...]]) -> str:
     return " AND ".join('"' + " ".join(term) + '"' for term in terms)
 
 
+_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
 @functools.cache
 def _sqlite_statement(sort: SearchSort, after: bool) -> TextClause:
     # the newest CANDIDATES matches, walked down the FTS5 rowid (= post id) order, which stops early
@@ -89,28 +92,27 @@ def _sqlite_statement(sort: SearchSort, after: bool) -> TextClause:
 
 @functools.cache
 def _postgres_statement(sort: SearchSort, n_terms: int, after: bool) -> TextClause:
-    query = " && ".join(f"phraseto_tsquery('simple', :t{i})" for i in range(n_terms))
+    # a subquery in FROM, not a CTE: PostgreSQL folds the constant tsquery into the plan and estimates its
+    # matches, so a common word walks the primary key down and stops, where a rare one reads the GIN index
+    q = "(SELECT " + " && ".join(f"phraseto_tsquery('simple', :t{i})" for i in range(n_terms)) + " AS query) q"
     if sort == "new":
-        key, keyset = "p.id", "AND p.id < :after_id " if after else ""
+        keyset = "AND p.id < :after_id " if after else ""
         return text(
-            f"SELECT {_COLUMNS}, {key} AS search_key FROM posts p, (SELECT {query} AS query) q "
+            f"SELECT {_COLUMNS}, p.id AS search_key FROM posts p, {q} "
             f"WHERE p.search @@ q.query {keyset}ORDER BY p.id DESC LIMIT :n"
         )
     if sort == "top":
-        key = "p.score"
-        keyset = "AND (p.score < :after_key OR (p.score = :after_key AND p.id < :after_id)) " if after else ""
-        order = "p.score DESC, p.id DESC"
+        key, order = "p.score", "c.k DESC, c.id DESC"
+        keyset = "WHERE c.k < :after_key OR (c.k = :after_key AND c.id < :after_id) " if after else ""
     else:
         # ts_rank is higher for better matches; its negation sorts ascending like FTS5's bm25
-        key = "-CAST(ts_rank('{0.1, 0.2, 0.4, 1.0}', p.search, q.query) AS double precision)"
-        keyset = f"AND ({key} > :after_key OR ({key} = :after_key AND p.id < :after_id)) " if after else ""
-        order = "search_key, p.id DESC"
+        key, order = "-CAST(ts_rank('{0.1, 0.2, 0.4, 1.0}', p.search, q.query) AS double precision)", "c.k, c.id DESC"
+        keyset = "WHERE c.k > :after_key OR (c.k = :after_key AND c.id < :after_id) " if after else ""
     # the same candidate rule as on SQLite: the newest CANDIDATES matches
     return text(
-        f"WITH q AS (SELECT {query} AS query), c AS (SELECT p.id FROM posts p, q WHERE p.search @@ q.query "
-        "ORDER BY p.id DESC LIMIT :candidates) "
-        f"SELECT {_COLUMNS}, {key} AS search_key FROM c JOIN posts p ON p.id = c.id, q "
-        f"WHERE TRUE {keyset}ORDER BY {order} LIMIT :n"
+        f"SELECT {_COLUMNS}, c.k AS search_key FROM (SELECT p.id, {key} AS k FROM posts p, {q} "
+        "WHERE p.search @@ q.query ORDER BY p.id DESC LIMIT :candidates) c "
+        f"JOIN posts p ON p.id = c.id {keyset}ORDER BY {order} LIMIT :n"
     )
 
 
@@ -132,6 +134,8 @@ def search_rows(
         params["after_key"], params["after_id"] = after
     if session.get_bind().dialect.name == "postgresql":
         statement = _postgres_statement(sort, len(terms), after is not None)
+        # psycopg prepares a statement run five times; a generic plan cannot see how common the words are
+        session.execute(_CUSTOM_PLANS)
         params |= {f"t{i}": " ".join(term) for i, term in enumerate(terms)}
     else:
         statement = _sqlite_statement(sort, after is not None)
