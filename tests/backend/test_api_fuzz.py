@@ -4,7 +4,11 @@ schemathesis lives in ``.venv-fuzz`` (``make test-backend`` installs it from
 requirements-fuzz.txt): its hypothesis clashes with brownie's pin. The app runs
 under uvicorn on a free port against a real Ganache, a deployed Board and an
 index with posts, replies and votes; the relay's rate limit is lifted so that
-schemathesis sees the relay's own answers rather than 429s.
+schemathesis sees the relay's own answers rather than 429s. It runs once on a
+SQLite index and, when INDELIBLE_TEST_POSTGRES_URL is set (as CI sets it), once
+more on PostgreSQL with fewer examples per route (the same routes, search among
+them; the second run is there for what the engine does differently: tsquery
+parsing, type coercion, the counters).
 """
 
 from __future__ import annotations
@@ -25,17 +29,30 @@ from backend.content.document import encode_document
 from backend.content.pins import PinStore
 from backend.devchain import free_port
 from tests.support.board import deploy_board
+from tests.support.index import DATABASES, POSTGRES_URL, reset_postgres
 from tests.support.wait import wait_for
 
 SCHEMATHESIS = PROJECT_ROOT / ".venv-fuzz" / "bin" / "schemathesis"
-MAX_EXAMPLES = int(os.environ.get("INDELIBLE_FUZZ_EXAMPLES", "100"))
+MAX_EXAMPLES = {
+    "sqlite": int(os.environ.get("INDELIBLE_FUZZ_EXAMPLES", "100")),
+    "postgresql": int(os.environ.get("INDELIBLE_FUZZ_EXAMPLES_POSTGRES", "30")),
+}
+
+
+@pytest.fixture(params=DATABASES)
+def database(request: pytest.FixtureRequest) -> str:
+    """The index's engine: sqlite, or postgresql when INDELIBLE_TEST_POSTGRES_URL is set."""
+    return str(request.param)
 
 
 @pytest.fixture
-def served_app(w3: Web3, tmp_path: Path) -> Iterator[str]:
-    """The app under uvicorn with an indexed board: its base URL."""
+def served_app(w3: Web3, tmp_path: Path, database: str) -> Iterator[str]:
+    """The app under uvicorn with an indexed board on ``database``: its base URL."""
     data_dir = tmp_path / "data"
     board = deploy_board(w3, data_dir)
+    if database == "postgresql":
+        reset_postgres(POSTGRES_URL)
+    database_url = POSTGRES_URL if database == "postgresql" else f"sqlite:///{data_dir / 'index.sqlite3'}"
     pins = PinStore(data_dir / "content")
     top = []
     for i in range(4):
@@ -54,7 +71,7 @@ def served_app(w3: Web3, tmp_path: Path) -> Iterator[str]:
         "INDELIBLE_RPC_URL": w3.provider.endpoint_uri,
         "INDELIBLE_PORT": str(port),
         "INDELIBLE_START_CHAIN": "never",
-        "INDELIBLE_DATABASE_URL": f"sqlite:///{data_dir / 'index.sqlite3'}",
+        "INDELIBLE_DATABASE_URL": database_url,
         "INDELIBLE_RELAY_RATE": "1000000",
         "INDELIBLE_RELAY_BURST": "1000000",
         "INDELIBLE_UPLOAD_REQUESTS": "1000000",
@@ -117,13 +134,13 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "422"]
 """
 
 
-def test_api_survives_schemathesis(served_app: str, tmp_path: Path):
+def test_api_survives_schemathesis(served_app: str, database: str, tmp_path: Path):
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG)
     command = [
         str(SCHEMATHESIS), "--config-file", str(config), "run", f"{served_app}/openapi.json",
         "--checks", "all",
-        "--max-examples", str(MAX_EXAMPLES),
+        "--max-examples", str(MAX_EXAMPLES[database]),
         "--phases", "examples,coverage,fuzzing",
         "--seed", "5",
         "--workers", "2",
