@@ -5,6 +5,10 @@ markdown-it-py with raw HTML switched off (tags in a body come out as text),
 then nh3 (Ammonia) keeps only a small tag set and only http, https and mailto
 links, each with ``rel="nofollow noopener ugc"``. Images are never loaded: they
 become links reading ``image: <alt>``, which the reader follows if they choose.
+Bare URLs written with an http or https scheme become links (linkify-it-py; no
+``www.`` or e-mail guessing), and a table cell's alignment is its ``align``
+attribute (markdown-it writes ``style``, which nh3 strips): both as the preview's
+marked does, so the preview shows what readers will see.
 Those rules live in ``backend/static/markdown-rules.json``, which the browser's
 compose preview (``backend/static/js/preview.js``) reads too.
 
@@ -25,7 +29,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import nh3
 from markdown_it import MarkdownIt
@@ -42,7 +46,7 @@ URL_SCHEMES: set[str] = set(RULES["url_schemes"])
 LINK_REL: str = RULES["link_rel"]
 # a body's headings sit below the page's h1 and the post's h2
 HEADING_SHIFT: int = RULES["heading_shift"]
-RENDERER_VERSION = 2  # part of the cache key: bump when the HTML a body gives changes
+RENDERER_VERSION = 3  # part of the cache key: bump when the HTML a body gives changes
 # CPU time of the rendering thread, not wall time: a busy machine must not turn ordinary posts into plain text.
 # A 64 KB body of ordinary prose takes 45-70 ms; crafted ones are stopped here.
 RENDER_SECONDS = 0.2
@@ -80,6 +84,18 @@ def _shift_heading(
     return f"<h{level}>" if token.nesting == 1 else f"</h{level}>\n"
 
 
+def _cell_align(
+    renderer: RendererProtocol, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    """A table cell's alignment as ``align`` (what the preview's marked writes), not ``style``, which nh3 strips."""
+    token = tokens[idx]
+    style = str(token.attrGet("style") or "")
+    if style.startswith("text-align:"):
+        token.attrs.pop("style")
+        token.attrSet("align", style.removeprefix("text-align:"))
+    return str(cast(Any, renderer).renderToken(tokens, idx, options, env))  # the HTML renderer's, as by default
+
+
 def _check(env: EnvType) -> None:
     env["_calls"] += 1
     if env["_calls"] % _CHECK_EVERY == 0 and time.thread_time() > env["_deadline"]:
@@ -101,11 +117,20 @@ def _post_deadline(state: Any) -> None:
     _check(state.env)
 
 
+def _core_deadline(state: Any) -> None:
+    _post_deadline(state)
+
+
 def _parser(tables: bool = True) -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False, "maxNesting": MAX_NESTING})
+    linkify = bool(RULES["linkify_schemes"])
+    md = MarkdownIt("commonmark", {"html": False, "linkify": linkify, "typographer": False, "maxNesting": MAX_NESTING})
     extensions = ["strikethrough"] if RULES["strikethrough"] else []
     if tables and RULES["tables"]:
         extensions.append("table")
+    if linkify:
+        extensions.append("linkify")
+        _link_only_schemes(md)
+        md.core.ruler.before("linkify", "deadline_linkify", _core_deadline)
     md.enable(extensions)
     md.block.ruler.before("table", "deadline", _block_deadline)
     md.inline.ruler.before("text", "deadline", _inline_deadline)
@@ -114,7 +139,18 @@ def _parser(tables: bool = True) -> MarkdownIt:
     md.add_render_rule("image", _image_as_link)
     md.add_render_rule("heading_open", _shift_heading)
     md.add_render_rule("heading_close", _shift_heading)
+    md.add_render_rule("th_open", _cell_align)
+    md.add_render_rule("td_open", _cell_align)
     return md
+
+
+def _link_only_schemes(md: MarkdownIt) -> None:
+    """Bare URLs become links only with a scheme of the rule set (as the preview's marked): no www., no e-mail."""
+    assert md.linkify is not None
+    md.linkify.set({"fuzzy_link": False, "fuzzy_email": False, "fuzzy_ip": False})
+    for schema in ("http:", "https:", "ftp:", "mailto:", "//"):
+        if schema.removesuffix(":") not in RULES["linkify_schemes"]:
+            md.linkify.add(schema, None)
 
 
 _MD = _parser()

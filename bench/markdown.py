@@ -38,6 +38,8 @@ BODIES: dict[str, str] = {
     "one wide table (2,000 columns)": "|" + "a|" * 2000 + "\n|" + "-|" * 2000 + "\n" + ("|" + "b|" * 2000 + "\n") * 14,
     "many tiny tables": "|a|\n|-|\n" * (SIZE // 8),
     "deep blockquotes `>>>...`": ">" * SIZE,
+    "bare URLs (linkified)": ("See https://example.org/path?q=1 and http://example.net/a, then.\n\n" * 1000)[:SIZE],
+    "scheme openers `https:// `": ("https:// " * (SIZE // 9 + 1))[:SIZE],
 }
 
 

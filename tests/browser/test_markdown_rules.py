@@ -18,6 +18,12 @@ DOCUMENTS = {
     "image": "![a kitten](https://example.org/kitten.png) and ![](https://example.org/x.png)",
     "raw html": "<script>alert(1)</script>\n\ntext <b>bold?</b> <img src=x onerror=alert(1)>",
     "table": "| a | b |\n| --- | --- |\n| 1 | *2* |",
+    "table alignment": "| left | centre | right | none |\n|:--|:-:|--:|---|\n| 1 | 2 | 3 | 4 |",
+    "bare urls": (
+        "See https://example.org/a?b=1. Or (https://example.org/x), http://example.org/path_(1) and"
+        " <https://example.org/angle>; not www.example.org, a@example.org, ftp://example.org/f,"
+        " mailto:a@example.org or `https://example.org/code`.\n\n[named](https://example.org/named)"
+    ),
 }
 
 # The same structure for both HTMLs, parsed by the same browser: tags, attributes, text with whitespace collapsed.
@@ -57,3 +63,14 @@ def test_the_preview_reads_the_rule_set_the_server_reads(open_page: Callable[...
     assert served == RULES
     assert set(served["tags"]) == ALLOWED_TAGS and set(served["url_schemes"]) == URL_SCHEMES
     assert not {"h1", "h2"} & ALLOWED_TAGS  # a body's headings sit below the page's h1 and the post's h2
+
+
+def test_the_server_keeps_table_alignment_as_align_and_links_only_bare_urls_with_a_scheme() -> None:
+    table = render(DOCUMENTS["table alignment"])
+    assert '<th align="left">left</th>' in table and '<td align="center">2</td>' in table
+    assert '<td align="right">3</td>' in table and "<td>4</td>" in table and "style" not in table
+    urls = render(DOCUMENTS["bare urls"])
+    assert '<a href="https://example.org/a?b=1" rel="nofollow noopener ugc">https://example.org/a?b=1</a>.' in urls
+    for text in ("www.example.org", "a@example.org", "ftp://example.org/f", "mailto:a@example.org"):
+        assert f">{text}<" not in urls and text in urls  # left as text
+    assert "<code>https://example.org/code</code>" in urls

@@ -5,7 +5,7 @@
 // this is a courtesy.
 
 import DOMPurify from "/static/vendor/purify.es.mjs";
-import { Marked } from "/static/vendor/marked.esm.js";
+import { Marked, Tokenizer } from "/static/vendor/marked.esm.js";
 import rules from "../markdown-rules.json" with { type: "json" };
 
 /** @type {Record<string, string[]>} */
@@ -15,12 +15,24 @@ const URL_SCHEMES = new RegExp(`^(?:${rules.url_schemes.join("|")}):`, "i");
 // DOMPurify tests every attribute it does not know as URL-free against the scheme pattern (so it dropped
 // ol's start="3"): only href is a URL here
 const NOT_URLS = ALLOWED_ATTR.filter((name) => name !== "href");
+// bare URLs become links only when written with one of these schemes, as markdown-it's linkify on the server
+// (no "www." or e-mail guesses)
+const LINKIFY = new RegExp(`^(?:${rules.linkify_schemes.join("|")})://`, "i");
+const defaultUrl = Tokenizer.prototype.url;
 
 const escapeHtml = (/** @type {string} */ text) =>
   text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 
 const marked = new Marked({
   gfm: true,
+  tokenizer: {
+    /** @param {string} src */
+    url(src) {
+      const token = defaultUrl.call(this, src);
+      // undefined, not false: false would let marked fall back to its own tokenizer
+      return token && LINKIFY.test(token.raw) ? token : undefined;
+    },
+  },
   renderer: {
     html({ text, block }) {
       // the server parses raw HTML as text, so a block of it is a paragraph there too
