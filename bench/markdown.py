@@ -103,7 +103,9 @@ def write_docs(rows: list[str], repeat: int) -> None:
             "(32,000 unclosed `![`: each opener rescans the rest of the paragraph for its label) stops at the "
             "deadline instead of running to the end; a bounded render can overshoot by one uninterruptible step "
             "plus rendering and sanitising what was parsed (under 0.1 s here). Rendered bodies are cached by "
-            f"(renderer version, post digest), {markdown.CACHE_SIZE:,} entries, least recently used dropped first.",
+            f"(renderer version, post digest), {markdown.CACHE_SIZE:,} entries, least recently used dropped first. "
+            "Bare http/https URLs are made links by linkify-it-py inside the inline rules, so the deadline also "
+            "stops a body of bare scheme openers (`https:// ` repeated), linkify's worst case.",
             "",
             "",
         ]
