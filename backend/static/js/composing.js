@@ -5,6 +5,7 @@ import { showAccount } from "./account.js";
 import { submitPost } from "./actions.js";
 import { signerMode } from "./signer.js";
 import { fetchMain, flashNext, focusOn, setStatus, toast, updateTimes } from "./ui.js";
+import { verifyPage } from "./verify.js";
 import { markVotes } from "./voting.js";
 
 /** Replace <main> with the freshly rendered page, keeping the reader where they were. */
@@ -16,6 +17,8 @@ async function refreshMain(focusSelector) {
   await markVotes();
   updateTimes();
   focusOn(focusSelector);
+  // the fresh page states a newer block and may show new posts: check it as the first one was
+  verifyPage().catch((error) => console.error("checking the page against the chain failed", error));
 }
 
 /**
