@@ -3,6 +3,7 @@
 // "Seen" is the newest reply id the reader's inbox showed, kept per address in localStorage.
 
 import { getJSON } from "./api.js";
+import { readerSettings, withReaderParams } from "./lens.js";
 
 const SEEN_ITEM = "indelible.inbox.seen.";
 const COUNTED = 100; // replies fetched for the count: more shows as "100+"
@@ -16,7 +17,8 @@ function seenKey(address) {
 export async function initInbox(/** @type {string | null} */ address) {
   if (!address) return;
   if (document.querySelector("[data-inbox-find]")) {
-    window.location.replace(`/inbox?address=${encodeURIComponent(address)}`);
+    const inbox = `/inbox?address=${encodeURIComponent(address)}`;
+    window.location.replace(withReaderParams(inbox, readerSettings()) || inbox); // the reader's lens in one step
     return;
   }
   const shown = document.querySelector("[data-inbox-address]");
