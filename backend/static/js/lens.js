@@ -145,9 +145,13 @@ export function initLens() {
   muteControls();
   if (!localStorage.getItem(STORE)) return; // never chosen: the board's defaults, whatever a link asked
   const settings = readerSettings();
-  const cookie = document.cookie.split("; ").find((item) => item.startsWith("lens="));
-  if (cookie !== `lens=${settings.lens}`) saveReaderSettings(settings); // the cookie went, the choice stayed
-  if (READING.test(window.location.pathname) && (!pageMatches(settings) || cookie !== `lens=${settings.lens}`)) {
+  const lensCookie = () => document.cookie.split("; ").includes(`lens=${settings.lens}`);
+  let cookieFixed = false;
+  if (!lensCookie()) {
+    saveReaderSettings(settings); // the cookie went, the choice stayed
+    cookieFixed = lensCookie(); // false when cookies are refused: then never reload for it (no loop)
+  }
+  if (READING.test(window.location.pathname) && (!pageMatches(settings) || cookieFixed)) {
     reloadWithSettings();
     return;
   }
