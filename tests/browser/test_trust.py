@@ -210,3 +210,23 @@ def test_a_reader_can_check_through_their_wallets_provider_and_the_page_says_so(
         page.get_by_role("button", name="Check through this RPC instead of your wallet").click()
     _checked(page)
     assert page.get_attribute("#chain-check", "data-check-source") == "rpc"
+
+
+def test_a_wallet_on_another_chain_is_refused_and_the_page_says_nothing_was_checked(browser: Browser, node: Node):
+    """The injected provider (as above) answers eth_chainId with mainnet's id: a wallet left on another chain."""
+    context = browser.new_context(base_url=node.url)
+    context.set_default_timeout(20_000)
+    inject_wallet(context, node.ganache_url, node.board.sender(0))
+    context.add_init_script(
+        """
+        localStorage.setItem("indelible.check-via", "wallet");
+        const request = window.ethereum.request.bind(window.ethereum);
+        window.ethereum.request = (call) => (call.method === "eth_chainId" ? Promise.resolve("0x1") : request(call));
+        """
+    )
+    page = context.new_page()
+    page.goto("/new")
+    summary = page.locator("[data-chain-summary]")
+    expect(summary).to_have_text("Not checked: your wallet serves chain 1; this Board is on chain 1337.")
+    assert page.eval_on_selector_all("[data-chain-mark]:not([hidden])", "els => els.length") == 0
+    context.close()
