@@ -52,6 +52,7 @@ from backend.db.session import ensure_schema, make_engine
 from backend.devchain import free_port
 from backend.documents import listings as documents
 from backend.documents import search_results as search_documents
+from backend.documents.lens import apply_reader, apply_reader_thread, make_lens
 from bench.benchdocs import write_section
 
 SECTION = "## API (bench/api.py)"
@@ -72,6 +73,8 @@ SEARCHES = [
     ("word in every post (post)", "post"),
     ('phrase in every post ("body of post")', '"body of post"'),
 ]
+
+TRUSTED_VOTERS = [f"0x{v + 1:040x}" for v in range(4096) if f"{v + 1:x}".isdigit()][:100]
 
 
 def fill(url: str, n_posts: int, n_replies: int, n_votes: int, seed: int = 7) -> dict[str, Any]:
@@ -385,6 +388,16 @@ def main() -> int:
          lambda s: documents.build_feed(s, "hot", 25, deep_cursor)),
         (f"thread {big} (depth 6)", f"/api/posts/{big}", lambda s: documents.build_thread(s, big, 6)),
         ("author page", f"/api/authors/{author}", lambda s: documents.build_author(s, author, 25)),
+    ]  # fmt: skip
+    # the trusted lens with a full list of 100 voters (addresses whose hex has no letters: their checksum
+    # spelling is the stored one), tallied per request for the shown posts only
+    trusted = make_lens("trusted", None, threshold, TRUSTED_VOTERS)
+    trust = ",".join(TRUSTED_VOTERS)
+    cases += [
+        ("feed hot, trusted lens", f"/api/posts?sort=hot&lens=trusted&trust={trust}",
+         lambda s: apply_reader(s, documents.build_feed(s, "hot", 25)["posts"], trusted, sink=True, indexed=True)),
+        (f"thread {big} (depth 6), trusted lens", f"/api/posts/{big}?lens=trusted&trust={trust}",
+         lambda s: apply_reader_thread(s, documents.build_thread(s, big, 6), trusted)),
     ]  # fmt: skip
     # search: a rare word, a common one, one in every post and a phrase in every post, under each sort
     for label, q in SEARCHES:

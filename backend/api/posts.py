@@ -65,7 +65,7 @@ async def list_posts(
         feed = build_feed(
             session, sort, limit, cursor, window=window, collapse_score=threshold, counted=counted, topic=topic
         )
-        apply_reader(session, feed["posts"], lens, sink=sort != "new")
+        apply_reader(session, feed["posts"], lens, sink=sort != "new", indexed=True)
         return feed
 
     return await read_json(engine, build)

@@ -12,13 +12,14 @@ they imply, and the muted authors.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from eth_utils.crypto import keccak
 from sqlalchemy.orm import Session
-from web3 import Web3
 
 from backend import ranking
 from backend.db import queries
@@ -65,6 +66,14 @@ class ReaderLens:
         return self.name == "trusted"
 
 
+@functools.lru_cache(maxsize=8192)
+def _checksum(lower: str) -> str:
+    """The EIP-55 spelling of a lowercase address; cached, as a reader sends the same list with every page."""
+    body = lower[2:]
+    digest = keccak(text=body).hex()[:40]  # one nibble of the hash per hex digit of the address
+    return "0x" + "".join(char.upper() if nibble >= "8" else char for char, nibble in zip(body, digest, strict=True))
+
+
 def parse_addresses(field: str, value: str | None) -> tuple[str, ...]:
     """The checksum addresses of a comma-separated ``value`` (lowercase or EIP-55), once each; BadAddressList."""
     if value is None or not value.strip():
@@ -77,10 +86,10 @@ def parse_addresses(field: str, value: str | None) -> tuple[str, ...]:
         shown = item if len(item) <= 44 else item[:44] + "…"
         if not _ADDRESS.fullmatch(item):
             raise BadAddressList(f"{field}: {shown} is not an address (0x followed by 40 hex digits)")
-        body = item[2:]
-        if body != body.lower() and body != body.upper() and not Web3.is_checksum_address(item):
+        body, spelled = item[2:], _checksum(item.lower())
+        if body != body.lower() and body != body.upper() and item != spelled:
             raise BadAddressList(f"{field}: {shown} fails its EIP-55 checksum")
-        seen[str(Web3.to_checksum_address(item.lower()))] = None
+        seen[spelled] = None
     return tuple(seen)
 
 
@@ -109,13 +118,24 @@ def _trusted_tallies(session: Session, lens: ReaderLens, posts: list[dict[str, A
 
 
 def apply_reader(
-    session: Session, posts: list[dict[str, Any]], lens: ReaderLens, *, by_votes: bool = True, sink: bool = False
+    session: Session,
+    posts: list[dict[str, Any]],
+    lens: ReaderLens,
+    *,
+    by_votes: bool = True,
+    sink: bool = False,
+    indexed: bool = False,
 ) -> list[dict[str, Any]]:
     """``posts`` folded for this reader: trusted tallies, folds by votes (unless not ``by_votes``), mutes.
+
+    ``indexed``: the posts were built under this lens's index tallies and threshold (feeds, threads), so a
+    lens without a trust or mute list adds nothing to them.
 
     With ``sink`` (a ranked listing under the trusted lens), the posts the trusted votes fold move after the
     others within this page, keeping their order; a muted post keeps its place: mute folds, it does not rank.
     """
+    if indexed and not (lens.trusted or lens.mute):
+        return posts  # built with this lens's index tallies and threshold, and nobody is muted: nothing to add
     if lens.trusted:
         _trusted_tallies(session, lens, posts)
     for post in posts:
@@ -129,14 +149,14 @@ def apply_reader_thread(session: Session, thread: dict[str, Any] | None, lens: R
     """A thread document folded for this reader; under the trusted lens each post's shown replies (50 at most,
     the index's best under the default lens) are ranked again by the trusted voters' tallies."""
     if thread is None or not (lens.trusted or lens.mute):
-        return thread  # the index's tallies and folds already are this lens's, and nothing is muted
+        return thread  # built with this lens's index tallies and threshold, and nobody is muted
     nodes: list[dict[str, Any]] = []
     stack = [thread["post"]]
     while stack:
         node = stack.pop()
         nodes.append(node)
         stack.extend(node["replies"])
-    apply_reader(session, nodes, lens)
+    apply_reader(session, nodes, lens, indexed=True)
     if lens.trusted:
         for node in nodes:
             node["replies"].sort(

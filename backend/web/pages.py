@@ -112,7 +112,7 @@ def _feed(
         )
     except BadCursor as exc:
         return error_page(request, 422, str(exc))
-    apply_reader(session, feed["posts"], lens, sink=sort != "new")
+    apply_reader(session, feed["posts"], lens, sink=sort != "new", indexed=True)
     path = _sort_path(sort)
     top_window = window if sort == "top" and window != "all" else None
     kept = _lens_params(request)
@@ -180,7 +180,7 @@ def topic_page(
         )
     except BadCursor as exc:
         return error_page(request, 422, str(exc))
-    apply_reader(session, feed["posts"], lens, sink=sort != "new")
+    apply_reader(session, feed["posts"], lens, sink=sort != "new", indexed=True)
     path = f"/t/{topic}"
     top_window = window if sort == "top" and window != "all" else None
     kept = _lens_params(request)
