@@ -26,7 +26,7 @@ from web3.contract import Contract
 
 from backend.config import Settings
 
-# version 2 (issue 13): replies and votes name their target by id and digest; EIP-712 domain version "2"
+# version 2: replies and votes name their target by id and digest; EIP-712 domain version "2"
 BOARD_VERSION = 2
 
 

@@ -48,12 +48,12 @@ LINK_REL: str = RULES["link_rel"]
 HEADING_SHIFT: int = RULES["heading_shift"]
 RENDERER_VERSION = 3  # part of the cache key: bump when the HTML a body gives changes
 # CPU time of the rendering thread, not wall time: a busy machine must not turn ordinary posts into plain text.
-# A 64 KB body of ordinary prose takes 45-70 ms; crafted ones are stopped here.
+# Ordinary 64 KB prose fits well inside it, crafted bodies are stopped (timings: docs/benchmarks.md, "Markdown").
 RENDER_SECONDS = 0.2
 MAX_HTML = 512 * 1024  # a 64 KB table renders to ~360 KB
 MAX_NESTING = 20  # blocks (quotes, lists) and inline levels, as commonmark's preset
-# the table rule lays out a whole table in one uninterruptible call (~200 ms for 66,000 cells): a body with
-# more pipes than a 1,000-row table of four columns is parsed without tables (its pipes stay text)
+# the table rule lays out a whole table in one call the deadline cannot interrupt: a body with more pipes
+# than a 1,000-row table of four columns is parsed without tables (its pipes stay text)
 MAX_TABLE_PIPES = 5000
 CACHE_SIZE = 2048  # rendered bodies kept, ~20 MB at worst of ordinary posts
 _CHECK_EVERY = 64  # rule calls between two clock readings

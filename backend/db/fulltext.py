@@ -30,7 +30,7 @@ _WORD = re.compile(r"[^\W_]+")  # letters and digits, as both tokenizers split t
 _COLUMNS = ", ".join(f"p.{name}" for name in OUT_FIELDS)
 TITLE_WEIGHT = 10.0  # a word in the title counts as much as ten in the body
 # relevance and top rank only the newest CANDIDATES matches: ranking every match of a word most posts hold
-# costs time in proportion to the whole index (636 ms at 150,000 posts); sort=new walks every match
+# costs time in proportion to the whole index (docs/find.md); sort=new walks every match
 CANDIDATES = 2000
 
 

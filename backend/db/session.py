@@ -45,7 +45,7 @@ def read_snapshot(engine: Engine) -> Iterator[Session]:
     """A read session whose every query sees one snapshot of the index: what the indexer commits meanwhile stays out.
 
     A page states the block its index was read at and the reader's browser checks every fact on it at that
-    block (issue 12), so the block, the post count and the posts must come from one snapshot: REPEATABLE READ
+    block (static/js/verify.js), so the block, the post count and the posts must come from one snapshot: REPEATABLE READ
     on PostgreSQL (READ COMMITTED, its default, takes a snapshot per statement), one read transaction on SQLite.
     """
     with Session(engine) as session:

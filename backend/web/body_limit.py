@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from backend.content.document import MAX_BYTES
 
 # /api/content: the document limit plus room for the route to name the exact size in its own 413;
-# /api/relay: a batch of 50 signed posts and 200 signed votes is about 130 KB of JSON
+# /api/relay: a batch at the schema's caps (50 signed posts, 100 signed votes) fits with room to spare
 ROUTE_CAPS = {"/api/content": MAX_BYTES + 16 * 1024, "/api/relay": 256 * 1024}
 DEFAULT_CAP = 16 * 1024  # every other route: none takes a body today
 

@@ -1,5 +1,5 @@
 // @ts-check
-// The reader's own check of what this node shows (issue 12): trust no node, this one included.
+// The reader's own check of what this node shows: trust no node, this one included.
 // Each page carries the raw facts it was built from (post id, digest, author, parent, tallies on each
 // <article>; the index's block, chain id and post count on #chain-check, all read in one snapshot of the
 // index). This module asks a chain node, not this one, for getPost of every shown post and postCount at that
