@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -18,8 +18,16 @@ from backend.api.schemas import ApiRoute, FeedOut, ThreadOut, TopicsOut, error_r
 from backend.db.queries import Sort, Window
 from backend.db.session import read_snapshot
 from backend.documents.cursors import BadCursor
-from backend.documents.lens import apply_reader, apply_reader_thread
-from backend.documents.listings import DEFAULT_DEPTH, DEFAULT_LIMIT, MAX_DEPTH, build_feed, build_thread, build_topics
+from backend.documents.lens import LENS_PARAMS, apply_reader, apply_reader_thread
+from backend.documents.listings import (
+    DEFAULT_DEPTH,
+    DEFAULT_LIMIT,
+    MAX_DEPTH,
+    build_feed,
+    build_thread,
+    build_topics,
+    carry_params,
+)
 
 router = APIRouter(prefix="/api", tags=["posts"], route_class=ApiRoute)
 
@@ -79,6 +87,7 @@ async def list_topics(engine: IndexEngine) -> Response:
 
 @router.get("/posts/{post_id}", response_model=ThreadOut, responses=error_responses(404))
 async def get_post(
+    request: Request,
     engine: IndexEngine,
     lens: ApiLens,
     per_parent: ThreadReplies,
@@ -89,19 +98,18 @@ async def get_post(
     ] = None,
 ) -> Response:
     """A post (top-level or reply) with its replies nested best first, ``depth`` levels deep, paged per post."""
-    return await read_json(
-        engine,
-        lambda session: apply_reader_thread(
+    asked = {name: value for name in LENS_PARAMS if (value := request.query_params.get(name)) is not None}
+
+    def build(session: Session) -> dict[str, Any] | None:
+        thread = build_thread(
             session,
-            build_thread(
-                session,
-                post_id,
-                depth,
-                collapse_score=lens.threshold,
-                counted=lens.counted,
-                cursor=cursor,
-                per_parent=per_parent,
-            ),
-            lens,
-        ),
-    )
+            post_id,
+            depth,
+            collapse_score=lens.threshold,
+            counted=lens.counted,
+            cursor=cursor,
+            per_parent=per_parent,
+        )
+        return carry_params(apply_reader_thread(session, thread, lens), asked)  # next pages keep the reader's lens
+
+    return await read_json(engine, build)

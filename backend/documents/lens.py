@@ -26,7 +26,9 @@ from backend.db import queries
 
 LensName = Literal["default", "all", "trusted", "never"]
 LENS_NAMES: tuple[str, ...] = get_args(LensName)
+_NAMED: dict[str, LensName] = {name: name for name in get_args(LensName)}  # a name as its LensName, no cast
 LENS_COOKIE = "lens"  # holds only the lens's name
+LENS_PARAMS = ("lens", "fold", "trust", "mute")  # the query parameters of a reader's lens, carried on links
 FOLD_MIN, FOLD_MAX = -1_000_000_000, 1_000_000_000  # a reader's fold threshold
 # addresses in one trust or mute list: both travel in every URL of the reader's pages, and two full lists
 # (2 x 100 x 41 characters) stay well inside a server's 16 KiB request head
@@ -97,7 +99,7 @@ def make_lens(
     name: str, fold: int | None, default_threshold: int, trust: Iterable[str] = (), mute: Iterable[str] = ()
 ) -> ReaderLens:
     """The lens named ``name`` (one of LENS_NAMES) with the reader's ``fold`` threshold, or the board's."""
-    chosen: LensName = name if name in LENS_NAMES else "default"  # type: ignore[assignment]
+    chosen = _NAMED.get(name, "default")
     threshold = None if chosen == "never" else default_threshold if fold is None else fold
     return ReaderLens(chosen, threshold, tuple(trust) if chosen == "trusted" else (), frozenset(mute))
 

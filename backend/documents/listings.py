@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
@@ -160,6 +161,21 @@ def _more_replies(
     cursor = encode_cursor(payload)
     lens = "" if counted else "&lens=all"  # the cursor belongs to its lens's order
     return {"count": count, "cursor": cursor, "url": f"{post_url(post['id'])}?cursor={cursor}{lens}"}
+
+
+def carry_params(thread: dict[str, Any] | None, params: dict[str, str]) -> dict[str, Any] | None:
+    """``thread`` with every ``more_replies.url`` carrying the reader's lens ``params`` as asked."""
+    if thread is None or not params:
+        return thread
+    stack = [thread["post"]]
+    while stack:
+        node = stack.pop()
+        stack.extend(node["replies"])
+        more = node["more_replies"]
+        if more is not None:
+            query = ({"cursor": more["cursor"]} if more["cursor"] else {}) | params  # the asked lens replaces its own
+            more["url"] = f"{post_url(node['id'])}?{urlencode(query)}"
+    return thread
 
 
 def build_author(

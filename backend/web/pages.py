@@ -34,7 +34,15 @@ from backend.db.models import Post
 from backend.db.queries import Sort, Window
 from backend.db.write import get_meta
 from backend.documents.cursors import BadCursor
-from backend.documents.lens import EXPLAIN, LENS_NAMES, MAX_ADDRESSES, ReaderLens, apply_reader, apply_reader_thread
+from backend.documents.lens import (
+    EXPLAIN,
+    LENS_NAMES,
+    LENS_PARAMS,
+    MAX_ADDRESSES,
+    ReaderLens,
+    apply_reader,
+    apply_reader_thread,
+)
 from backend.documents.listings import build_author, build_feed, build_thread, build_topics
 from backend.documents.replies import build_replies
 from backend.documents.search_results import build_search
@@ -80,9 +88,6 @@ def _chain_check(session: DbSession, settings: Settings) -> dict[str, Any] | Non
         "posts": session.execute(select(func.count()).select_from(Post)).scalar_one(),
         "rpc_url": settings.browser_rpc_url,
     }
-
-
-LENS_PARAMS = ("lens", "fold", "trust", "mute")
 
 
 def _lens_params(request: Request) -> dict[str, str | None]:

@@ -22,6 +22,7 @@ from backend.content.cid import sha256
 from backend.content.document import encode_document
 from backend.content.pins import PinStore
 from backend.documents.lens import EXPLAIN, MAX_ADDRESSES
+from backend.documents.listings import DEFAULT_DEPTH, carry_params
 from tests.support.index import DATABASES, make_settings, module_index, wait_indexed
 
 
@@ -36,7 +37,7 @@ class World:
 
 @pytest.fixture(scope="module", params=DATABASES)
 def world(request: pytest.FixtureRequest, w3: Web3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """A voted-on post with two replies and a post and reply by a muted-to-be author (fold threshold -1)."""
+    """A voted-on post with two replies, a post and reply by a muted-to-be author (fold threshold -1), a deep chain."""
     data_dir, board, url = module_index(w3, tmp_path_factory, request.param, "lens-reader")
     pins = PinStore(data_dir / "content")
     accounts = list(w3.eth.accounts)
@@ -60,6 +61,10 @@ def world(request: pytest.FixtureRequest, w3: Web3, tmp_path_factory: pytest.Tem
     board.vote(ids["beta"], 1, accounts[6])
     ids["walrus"] = post("Walrus", "a walrus post", author=8)
     ids["walrus_reply"] = post(None, "a walrus reply", ids["target"], author=8)
+    parent = ids["walrus"]
+    for level in range(DEFAULT_DEPTH + 1):  # one level deeper than a thread shows: its last post has more replies
+        parent = post(None, f"deep reply {level}", parent, author=9)
+    ids["deepest_shown"] = parent - 1  # ids grow by one per post
     settings = make_settings(data_dir, board.w3.provider.endpoint_uri, url, collapse_score=-1)
     with TestClient(create_app(settings)) as client:
         wait_indexed(client, w3)
@@ -159,6 +164,33 @@ def test_search_inbox_author_and_topic_follow_the_lens(world: World):
     assert topic[world.ids["walrus"]]["muted"] is True
     assert "muted by you" in world.client.get("/t/lenses", params={"mute": muted}).text
     assert "muted by you" in world.client.get("/search", params={"q": "walrus", "mute": muted}).text
+
+
+def test_more_replies_urls_carry_the_readers_lens_parameters(world: World):
+    muted, walrus = world.accounts[8], world.ids["walrus"]
+    asked = {"lens": "never", "fold": "-3", "mute": muted}
+    shallow = get(world, f"/api/posts/{walrus}", depth=0, **asked)["post"]["more_replies"]
+    assert shallow["cursor"] is None and shallow["url"] == f"/api/posts/{walrus}?lens=never&fold=-3&mute={muted}"
+    assert get(world, f"/api/posts/{walrus}", depth=0)["post"]["more_replies"]["url"] == f"/api/posts/{walrus}"
+    followed = world.client.get(shallow["url"]).json()["post"]  # the URL as given keeps the lens: muted, never folded by votes
+    assert followed["muted"] is True and followed["replies"][0]["collapsed"] is False
+
+    page = world.client.get(f"/posts/{walrus}", params={"mute": muted}).text  # the deepest shown post's link
+    assert f'href="/posts/{world.ids["deepest_shown"]}?mute={muted}#replies">1 more reply</a>' in page
+    assert (
+        f'href="/posts/{world.ids["deepest_shown"]}#replies">1 more reply' in world.client.get(f"/posts/{walrus}").text
+    )
+
+
+def test_a_more_replies_cursor_url_keeps_its_cursor_and_takes_the_asked_lens():
+    node = {
+        "id": 7,
+        "replies": [],
+        "more_replies": {"count": 2, "cursor": "abc", "url": "/api/posts/7?cursor=abc&lens=all"},
+    }
+    carried = carry_params({"post": node}, {"lens": "trusted", "trust": "0x" + "a" * 40})
+    assert carried is not None
+    assert carried["post"]["more_replies"]["url"] == f"/api/posts/7?cursor=abc&lens=trusted&trust=0x{'a' * 40}"
 
 
 TOO_MANY = ",".join(f"0x{i:040x}" for i in range(MAX_ADDRESSES + 1))

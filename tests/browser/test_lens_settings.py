@@ -100,3 +100,16 @@ def test_the_trusted_lens_changes_what_this_reader_sees_and_not_another_reader(
     expect(another.locator(f"#post-{seeded['folded']} details.collapsed > summary")).to_contain_text(
         "folded by votes (your lens: default)"
     )
+
+
+def test_mute_and_unmute_from_a_search_result(stack: Stack, seeded: dict[str, int], open_page):
+    page = open_page().page
+    page.goto("/search?q=walruses")
+    result = page.locator(f"#post-{seeded['loud']}")
+    result.get_by_role("button", name="mute author").click()
+    page.wait_for_url("**/search?q=walruses&mute=*")
+    expect(result.locator("details.collapsed > summary")).to_contain_text("muted by you: show")
+    result.get_by_role("button", name="unmute").click()
+    page.wait_for_url("**/search?q=walruses")
+    expect(result.locator("details.collapsed")).to_have_count(0)
+    expect(result.get_by_role("button", name="mute author")).to_be_visible()
