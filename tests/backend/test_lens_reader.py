@@ -172,7 +172,7 @@ def test_more_replies_urls_carry_the_readers_lens_parameters(world: World):
     shallow = get(world, f"/api/posts/{walrus}", depth=0, **asked)["post"]["more_replies"]
     assert shallow["cursor"] is None and shallow["url"] == f"/api/posts/{walrus}?lens=never&fold=-3&mute={muted}"
     assert get(world, f"/api/posts/{walrus}", depth=0)["post"]["more_replies"]["url"] == f"/api/posts/{walrus}"
-    followed = world.client.get(shallow["url"]).json()["post"]  # the URL as given keeps the lens: muted, never folded by votes
+    followed = world.client.get(shallow["url"]).json()["post"]  # keeps the lens: muted, never folded by votes
     assert followed["muted"] is True and followed["replies"][0]["collapsed"] is False
 
     page = world.client.get(f"/posts/{walrus}", params={"mute": muted}).text  # the deepest shown post's link
