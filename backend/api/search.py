@@ -53,7 +53,7 @@ async def search_posts(
     checked_query(q)
 
     def build(session: Session) -> dict[str, Any]:
-        found = build_search(session, q, sort, limit, cursor)
+        found = build_search(session, q, sort, limit, cursor, counted=lens.counted)
         apply_reader(session, found["results"], lens)
         return found
 

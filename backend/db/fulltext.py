@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
-from backend.db.queries import OUT_FIELDS
+from backend.db.queries import OUT_FIELDS, score_name
 
 SearchSort = Literal["relevance", "new", "top"]
 MAX_TERMS = 12  # words and phrases in one query: each is one more index lookup
@@ -66,7 +66,7 @@ _CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 @functools.cache
-def _sqlite_statement(sort: SearchSort, after: bool) -> TextClause:
+def _sqlite_statement(sort: SearchSort, after: bool, score: str) -> TextClause:
     # the newest CANDIDATES matches, walked down the FTS5 rowid (= post id) order, which stops early
     newest = "FROM posts_fts WHERE posts_fts MATCH :match ORDER BY rowid DESC LIMIT :candidates"
     if sort == "new":
@@ -77,10 +77,10 @@ def _sqlite_statement(sort: SearchSort, after: bool) -> TextClause:
             "ORDER BY p.id DESC"
         )
     if sort == "top":
-        keyset = "AND (p.score < :after_key OR (p.score = :after_key AND p.id < :after_id)) " if after else ""
+        keyset = f"AND (p.{score} < :after_key OR (p.{score} = :after_key AND p.id < :after_id)) " if after else ""
         return text(
-            f"SELECT {_COLUMNS}, p.score AS search_key FROM posts p WHERE p.id IN (SELECT rowid {newest}) "
-            f"{keyset}ORDER BY p.score DESC, p.id DESC LIMIT :n"
+            f"SELECT {_COLUMNS}, p.{score} AS search_key FROM posts p WHERE p.id IN (SELECT rowid {newest}) "
+            f"{keyset}ORDER BY p.{score} DESC, p.id DESC LIMIT :n"
         )
     keyset = "WHERE f.k > :after_key OR (f.k = :after_key AND f.id < :after_id) " if after else ""
     return text(
@@ -91,7 +91,7 @@ def _sqlite_statement(sort: SearchSort, after: bool) -> TextClause:
 
 
 @functools.cache
-def _postgres_statement(sort: SearchSort, n_terms: int, after: bool) -> TextClause:
+def _postgres_statement(sort: SearchSort, n_terms: int, after: bool, score: str) -> TextClause:
     # a subquery in FROM, not a CTE: PostgreSQL folds the constant tsquery into the plan and estimates its
     # matches, so a common word walks the primary key down and stops, where a rare one reads the GIN index
     q = "(SELECT " + " && ".join(f"phraseto_tsquery('simple', :t{i})" for i in range(n_terms)) + " AS query) q"
@@ -102,7 +102,7 @@ def _postgres_statement(sort: SearchSort, n_terms: int, after: bool) -> TextClau
             f"WHERE p.search @@ q.query {keyset}ORDER BY p.id DESC LIMIT :n"
         )
     if sort == "top":
-        key, order = "p.score", "c.k DESC, c.id DESC"
+        key, order = f"p.{score}", "c.k DESC, c.id DESC"
         keyset = "WHERE c.k < :after_key OR (c.k = :after_key AND c.id < :after_id) " if after else ""
     else:
         # ts_rank is higher for better matches; its negation sorts ascending like FTS5's bm25
@@ -124,21 +124,24 @@ def search_rows(
     n: int,
     *,
     candidates: int = CANDIDATES,
+    counted: bool = True,
 ) -> list[dict[str, Any]]:
     """Up to ``n`` posts matching every term, in ``sort`` order after ``after`` (key, id); each has ``search_key``.
 
-    ``new`` reaches every match; ``relevance`` and ``top`` order the newest ``candidates`` matches only.
+    ``new`` reaches every match; ``relevance`` and ``top`` order the newest ``candidates`` matches only; ``top``
+    ranks by the counted score, or the raw one when not ``counted`` (the ``all`` lens), as the feeds do.
     """
+    score = score_name(counted)
     params: dict[str, Any] = {"n": n, "candidates": candidates}
     if after is not None:
         params["after_key"], params["after_id"] = after
     if session.get_bind().dialect.name == "postgresql":
-        statement = _postgres_statement(sort, len(terms), after is not None)
+        statement = _postgres_statement(sort, len(terms), after is not None, score)
         # psycopg prepares a statement run five times; a generic plan cannot see how common the words are
         session.execute(_CUSTOM_PLANS)
         params |= {f"t{i}": " ".join(term) for i, term in enumerate(terms)}
     else:
-        statement = _sqlite_statement(sort, after is not None)
+        statement = _sqlite_statement(sort, after is not None, score)
         params["match"] = fts5_expression(terms)
     result = session.execute(statement, params)
     keys = list(result.keys())

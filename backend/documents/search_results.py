@@ -23,10 +23,10 @@ SNIPPET_CHARS = 240  # of the body around the first match
 _WORD = re.compile(r"[^\W_]+")
 
 
-def search_listing(terms: list[tuple[str, ...]], sort: SearchSort) -> str:
-    """The cursor listing of one query and sort (a hash of the terms keeps cursors short)."""
+def search_listing(terms: list[tuple[str, ...]], sort: SearchSort, counted: bool = True) -> str:
+    """The cursor listing of one query and sort (a hash of the terms keeps cursors short); top's follows its score."""
     digest = hashlib.sha256(repr(terms).encode()).hexdigest()[:16]
-    return f"search:{sort}:{digest}"
+    return f"search:{sort}{':all' if sort == 'top' and not counted else ''}:{digest}"
 
 
 def highlight(value: str | None, words: set[str], *, snippet: bool = False) -> str | None:
@@ -58,13 +58,17 @@ def build_search(
     cursor: str | None = None,
     *,
     collapse_score: int = -5,
+    counted: bool = True,
 ) -> dict[str, Any]:
-    """One page of posts and replies matching ``q``; BadQuery for a query with nothing to search, BadCursor."""
+    """One page of posts and replies matching ``q``; BadQuery for a query with nothing to search, BadCursor.
+
+    ``counted``: top ranks by the counted score (every lens but ``all``), as the feeds do.
+    """
     terms = fulltext.parse_query(q)
-    listing = search_listing(terms, sort)
+    listing = search_listing(terms, sort, counted)
     resume = decode_cursor(cursor, listing) if cursor else None
     after = (resume.get("k", 0), resume["i"]) if resume else None
-    rows = fulltext.search_rows(session, terms, sort, after, limit + 1)
+    rows = fulltext.search_rows(session, terms, sort, after, limit + 1, counted=counted)
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:

@@ -306,7 +306,7 @@ def search_page(
         return page(request, "search/search.html", None, q="", results=None, nav="search")
     check = _chain_check(session, settings)
     try:
-        found = build_search(session, q, sort, cursor=cursor)
+        found = build_search(session, q, sort, cursor=cursor, counted=lens.counted)
     except (BadQuery, BadCursor) as exc:
         return error_page(request, 422, str(exc))
     apply_reader(session, found["results"], lens)

@@ -50,7 +50,7 @@ def world(request: pytest.FixtureRequest, w3: Web3, tmp_path_factory: pytest.Tem
     warm = post("Warm", "an older post")
     for voter in range(1, 7):
         board.vote(warm, 1, accounts[voter])  # all voters active before the posts below: the default counts them
-    ids = {"target": post("Quokka target", "a quokka post the regulars split on")}
+    ids = {"warm": warm, "target": post("Quokka target", "a quokka post the regulars split on")}
     board.vote(ids["target"], 1, accounts[1])
     board.vote(ids["target"], -1, accounts[2])
     board.vote(ids["target"], -1, accounts[3])
@@ -191,6 +191,28 @@ def test_a_more_replies_cursor_url_keeps_its_cursor_and_takes_the_asked_lens():
     carried = carry_params({"post": node}, {"lens": "trusted", "trust": "0x" + "a" * 40})
     assert carried is not None
     assert carried["post"]["more_replies"]["url"] == f"/api/posts/7?cursor=abc&lens=trusted&trust=0x{'a' * 40}"
+
+
+def test_search_top_ranks_by_the_lens_score_within_its_candidates(world: World):
+    warm, walrus, target = world.ids["warm"], world.ids["walrus"], world.ids["target"]
+    found = get(world, "/api/search", q="post", sort="top", lens="all")
+    assert [r["id"] for r in found["results"]] == [warm, walrus, target]  # raw: warm's 6 upvotes lead
+    for lens in (
+        "default",
+        "never",
+    ):  # counted: warm's voters were new to the Board when they voted (0), ties newest first
+        assert [r["id"] for r in get(world, "/api/search", q="post", sort="top", lens=lens)["results"]] == [
+            walrus,
+            warm,
+            target,
+        ]
+    cursor = get(world, "/api/search", q="post", sort="top", lens="all", limit=1)["next_cursor"]
+    refused = world.client.get("/api/search", params={"q": "post", "sort": "top", "cursor": cursor})
+    assert refused.status_code == 422  # a cursor belongs to its lens's order
+    assert [r["id"] for r in get(world, "/api/search", q="post", sort="top", lens="all", cursor=cursor)["results"]] == [
+        walrus,
+        target,
+    ]
 
 
 TOO_MANY = ",".join(f"0x{i:040x}" for i in range(MAX_ADDRESSES + 1))
