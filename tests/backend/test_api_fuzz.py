@@ -150,7 +150,6 @@ def test_api_survives_schemathesis(served_app: str, database: str, tmp_path: Pat
         "--workers", "2",
         "--request-timeout", "20",
         "--suppress-health-check", "all",
-        # B's content and gateway routes answer 415/400 they do not document yet (reported to B)
         "--report", "junit", "--report-dir", str(tmp_path / "schemathesis"),
     ]  # fmt: skip
     env = {**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""}
