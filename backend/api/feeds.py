@@ -5,6 +5,10 @@ title or body can never inject markup into the feed; every text first loses the
 characters XML 1.0 forbids (``scrub_text``), which ElementTree would write as they
 are, so whatever the index holds the feed is well-formed. Absolute links start at
 ``INDELIBLE_PUBLIC_URL``, never at the request's Host header (cache poisoning).
+
+Every feed takes the reader's ``lens``, ``fold``, ``trust`` and ``mute`` like the API (docs/ranking.md), so a
+reader can subscribe with their lens: a feed never leaves a post out; a folded entry's title starts with
+"[folded: muted by you]" or "[folded by votes (your lens: NAME)]" and it carries ``<category term="folded">``.
 """
 
 from __future__ import annotations
@@ -13,16 +17,18 @@ import datetime as dt
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from backend.api.deps import AppSettings, DbSession
+from backend.api.deps import ApiLens, AppSettings, DbSession
 from backend.api.params import AddressPath, PostId, TopicPath, checksum
 from backend.api.schemas import ApiRoute
 from backend.content.document import scrub_text
 from backend.db.inbox import replies_to
 from backend.db.queries import recent_posts, recent_topic_posts, thread_rows
+from backend.documents.lens import LENS_PARAMS, ReaderLens, apply_reader
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_TYPE = "application/atom+xml"
@@ -68,27 +74,55 @@ def _entry_title(row: Any) -> str:
     return f"Post {row['id']} (content {row['content_status']})"
 
 
-def build_atom(base: str, title: str, self_path: str, html_path: str, rows: Iterable[Any]) -> bytes:
-    """An Atom feed of ``rows`` (post rows), newest first, with absolute links under ``base``."""
+def _folded_why(row: Any, lens: ReaderLens | None) -> str | None:
+    """Why a post folds for this reader ("muted by you" or "folded by votes (your lens: NAME)"); None if it does not."""
+    if lens is None or not row.get("collapsed"):
+        return None
+    return "muted by you" if row.get("muted") else f"folded by votes (your lens: {lens.name})"
+
+
+def build_atom(
+    base: str,
+    title: str,
+    self_path: str,
+    html_path: str,
+    rows: Iterable[Any],
+    lens: ReaderLens | None = None,
+    query: str = "",
+) -> bytes:
+    """An Atom feed of ``rows`` (post rows), newest first, with absolute links under ``base``.
+
+    With ``lens`` (rows already passed through ``apply_reader``), folded entries say so in their title and a
+    ``folded`` category; ``query`` (the reader's lens parameters, encoded) follows the self and page links.
+    """
     ET.register_namespace("", ATOM_NS)
     rows = list(rows)
+    asked = f"?{query}" if query else ""
     feed = ET.Element(f"{{{ATOM_NS}}}feed")
-    _add(feed, "id", base + self_path)
+    _add(feed, "id", base + self_path + asked)  # another lens is another feed
     _add(feed, "title", title)
     _add(feed, "updated", _iso(max((r["created_at"] for r in rows), default=0)))
-    _add(feed, "link", rel="self", href=base + self_path, type=ATOM_TYPE)
-    _add(feed, "link", rel="alternate", href=base + html_path, type="text/html")
+    _add(feed, "link", rel="self", href=base + self_path + asked, type=ATOM_TYPE)
+    html_query = ("&" if "?" in html_path else "?") + query if query else ""
+    _add(feed, "link", rel="alternate", href=base + html_path + html_query, type="text/html")
     _add(feed, "generator", "Indelible")
     for row in rows:
         entry = _add(feed, "entry")
+        why = _folded_why(row, lens)
         _add(entry, "id", f"{base}/api/posts/{row['id']}")
-        _add(entry, "title", _entry_title(row))
+        mark = f"[folded: {why}] " if row.get("muted") else f"[{why}] " if why else ""
+        _add(entry, "title", mark + _entry_title(row))
+        if why:
+            _add(entry, "category", term="folded", label=why)
         _add(entry, "updated", _iso(row["created_at"]))
         _add(entry, "published", _iso(row["created_at"]))
         _add(_add(entry, "author"), "name", str(row["author"]))
-        _add(entry, "link", rel="alternate", href=f"{base}/posts/{row['id']}", type="text/html")
-        _add(entry, "link", rel="alternate", href=f"{base}/api/posts/{row['id']}", type="application/json")
-        summary = f"score {row['score']} (+{row['upvotes']} / -{row['downvotes']}), {row['reply_count']} replies"
+        _add(entry, "link", rel="alternate", href=f"{base}/posts/{row['id']}{asked}", type="text/html")
+        _add(entry, "link", rel="alternate", href=f"{base}/api/posts/{row['id']}{asked}", type="application/json")
+        tally = f"+{row['upvotes']} / -{row['downvotes']}"
+        if lens is not None and lens.counted:  # the raw tally stays; the lens's counted one joins it
+            tally += f"; {row['counted_upvotes']} up / {row['counted_downvotes']} down counted"
+        summary = f"score {row['score']} ({tally}), {row['reply_count']} replies"
         _add(entry, "summary", summary)
         if row["body"] is not None:
             _add(entry, "content", str(row["body"]), type="text")
@@ -97,47 +131,67 @@ def build_atom(base: str, title: str, self_path: str, html_path: str, rows: Iter
     return bytes(ET.tostring(feed, encoding="utf-8", xml_declaration=True))
 
 
+def _asked(request: Request) -> str:
+    """The reader's lens parameters as asked, encoded for the feed's own links; empty when none."""
+    return urlencode({name: value for name in LENS_PARAMS if (value := request.query_params.get(name)) is not None})
+
+
 @router.get("/posts.atom", response_class=AtomResponse, responses=_responses(422))
-def front_feed(settings: AppSettings, session: DbSession) -> AtomResponse:
-    """The newest top-level posts."""
-    rows = recent_posts(session, FEED_SIZE)
-    return AtomResponse(build_atom(settings.public_url, "Indelible: new posts", "/feeds/posts.atom", "/", rows))
+def front_feed(request: Request, settings: AppSettings, session: DbSession, lens: ApiLens) -> AtomResponse:
+    """The newest top-level posts, folded for the reader's lens (never left out)."""
+    rows = apply_reader(session, recent_posts(session, FEED_SIZE), lens)
+    body = build_atom(
+        settings.public_url, "Indelible: new posts", "/feeds/posts.atom", "/", rows, lens, _asked(request)
+    )
+    return AtomResponse(body)
 
 
 @router.get("/authors/{address}.atom", response_class=AtomResponse, responses=_responses(422))
-def author_feed(settings: AppSettings, session: DbSession, address: AddressPath) -> AtomResponse:
-    """An author's newest posts and replies."""
+def author_feed(
+    request: Request, settings: AppSettings, session: DbSession, address: AddressPath, lens: ApiLens
+) -> AtomResponse:
+    """An author's newest posts and replies (as the author's page: never folded by votes; muted ones fold)."""
     author = checksum(address)
-    rows = recent_posts(session, FEED_SIZE, author=author)
+    rows = apply_reader(session, recent_posts(session, FEED_SIZE, author=author), lens, by_votes=False)
     path = f"/feeds/authors/{author}.atom"
-    return AtomResponse(build_atom(settings.public_url, f"Indelible: {author}", path, f"/authors/{author}", rows))
+    title = f"Indelible: {author}"
+    return AtomResponse(build_atom(settings.public_url, title, path, f"/authors/{author}", rows, lens, _asked(request)))
 
 
 @router.get("/authors/{address}/replies.atom", response_class=AtomResponse, responses=_responses(422))
-def inbox_feed(settings: AppSettings, session: DbSession, address: AddressPath) -> AtomResponse:
+def inbox_feed(
+    request: Request, settings: AppSettings, session: DbSession, address: AddressPath, lens: ApiLens
+) -> AtomResponse:
     """The newest replies others made to an author's posts: their inbox, for any feed reader."""
     author = checksum(address)
-    rows = replies_to(session, author, FEED_SIZE)
+    rows = apply_reader(session, replies_to(session, author, FEED_SIZE), lens)
     path = f"/feeds/authors/{author}/replies.atom"
     title = f"Indelible: replies to {author}"
-    return AtomResponse(build_atom(settings.public_url, title, path, f"/inbox?address={author}", rows))
+    html = f"/inbox?address={author}"
+    return AtomResponse(build_atom(settings.public_url, title, path, html, rows, lens, _asked(request)))
 
 
 @router.get("/topics/{topic}.atom", response_class=AtomResponse, responses=_responses(422))
-def topic_feed(settings: AppSettings, session: DbSession, topic: TopicPath) -> AtomResponse:
+def topic_feed(
+    request: Request, settings: AppSettings, session: DbSession, topic: TopicPath, lens: ApiLens
+) -> AtomResponse:
     """The newest top-level posts of a topic."""
-    rows = recent_topic_posts(session, topic, FEED_SIZE)
+    rows = apply_reader(session, recent_topic_posts(session, topic, FEED_SIZE), lens)
     path = f"/feeds/topics/{topic}.atom"
-    return AtomResponse(build_atom(settings.public_url, f"Indelible: {topic}", path, f"/t/{topic}", rows))
+    title = f"Indelible: {topic}"
+    return AtomResponse(build_atom(settings.public_url, title, path, f"/t/{topic}", rows, lens, _asked(request)))
 
 
 @router.get("/posts/{post_id}.atom", response_class=AtomResponse, responses=_responses(404, 422))
-def thread_feed(settings: AppSettings, session: DbSession, post_id: PostId) -> AtomResponse:
+def thread_feed(
+    request: Request, settings: AppSettings, session: DbSession, post_id: PostId, lens: ApiLens
+) -> AtomResponse:
     """A post and its newest replies."""
     found = thread_rows(session, post_id, FEED_SIZE - 1)
     if found is None:
         raise HTTPException(status_code=404, detail="Post not found")
     top, replies = found
+    rows = apply_reader(session, [*replies, top], lens)
     title = f"Indelible: {_entry_title(top)}"
     path = f"/feeds/posts/{post_id}.atom"
-    return AtomResponse(build_atom(settings.public_url, title, path, f"/posts/{post_id}", [*replies, top]))
+    return AtomResponse(build_atom(settings.public_url, title, path, f"/posts/{post_id}", rows, lens, _asked(request)))

@@ -7,6 +7,7 @@ the board as before. Every listing follows them: feeds, threads, topics, search,
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -213,6 +214,54 @@ def test_search_top_ranks_by_the_lens_score_within_its_candidates(world: World):
         walrus,
         target,
     ]
+
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def atom(world: World, path: str, **params: Any) -> tuple[ET.Element, dict[int, ET.Element]]:
+    """The feed at ``path`` and its entries by post id."""
+    response = world.client.get(path, params=params)
+    assert response.status_code == 200, response.text
+    feed = ET.fromstring(response.content)
+    entries = {int(e.findtext(f"{ATOM}id", "").rsplit("/", 1)[1]): e for e in feed.iter(f"{ATOM}entry")}
+    return feed, entries
+
+
+def folded(entry: ET.Element) -> tuple[str, list[str]]:
+    """An entry's title and the labels of its ``folded`` categories."""
+    labels = [c.get("label", "") for c in entry.iter(f"{ATOM}category") if c.get("term") == "folded"]
+    return entry.findtext(f"{ATOM}title", ""), labels
+
+
+def test_atom_feeds_take_the_readers_lens_and_mark_folded_entries_without_dropping_any(world: World):
+    ids, muted = world.ids, world.accounts[8]
+    _, plain = atom(world, "/feeds/posts.atom")
+    why = "folded by votes (your lens: default)"
+    assert folded(plain[ids["target"]]) == (f"[{why}] Quokka target", [why])
+    assert folded(plain[ids["walrus"]]) == ("Walrus", [])
+    assert "1 up / 2 down counted" in plain[ids["target"]].findtext(f"{ATOM}summary", "")
+
+    feed, lensed = atom(world, "/feeds/posts.atom", lens="never", mute=muted)
+    assert lensed.keys() == plain.keys()  # folded, never dropped
+    assert folded(lensed[ids["target"]]) == ("Quokka target", [])
+    assert folded(lensed[ids["walrus"]]) == ("[folded: muted by you] Walrus", ["muted by you"])
+    self_link = next(link for link in feed.iter(f"{ATOM}link") if link.get("rel") == "self")
+    assert self_link.get("href", "").endswith(f"/feeds/posts.atom?lens=never&mute={muted}")
+
+    _, trusted = atom(world, "/feeds/posts.atom", lens="trusted", trust=world.accounts[1])
+    assert folded(trusted[ids["target"]]) == ("Quokka target", [])
+    assert "1 up / 0 down counted" in trusted[ids["target"]].findtext(f"{ATOM}summary", "")
+
+    assert folded(atom(world, "/feeds/topics/lenses.atom", mute=muted)[1][ids["walrus"]])[1] == ["muted by you"]
+    inbox = atom(world, f"/feeds/authors/{world.accounts[0]}/replies.atom", mute=muted)[1]
+    assert folded(inbox[ids["walrus_reply"]])[1] == ["muted by you"]
+    thread_feed = atom(world, f"/feeds/posts/{ids['target']}.atom", mute=muted)[1]
+    assert folded(thread_feed[ids["walrus_reply"]])[1] == ["muted by you"] and folded(thread_feed[ids["target"]])[1]
+    author = atom(world, f"/feeds/authors/{world.accounts[0]}.atom")[1]
+    assert folded(author[ids["target"]]) == ("Quokka target", [])  # an author's feed never folds by votes
+    refused = world.client.get("/feeds/posts.atom", params={"mute": "0x1234"})
+    assert refused.status_code == 422 and refused.json()["detail"].startswith("mute: 0x1234 is not an address")
 
 
 TOO_MANY = ",".join(f"0x{i:040x}" for i in range(MAX_ADDRESSES + 1))
