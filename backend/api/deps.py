@@ -136,11 +136,8 @@ _TRUST_HELP = f"lens=trusted: the voters whose votes count, comma-separated addr
 _MUTE_HELP = f"Authors whose posts fold for this request, comma-separated addresses (at most {MAX_ADDRESSES})"
 LensQuery = Annotated[LensName, Query(description=_LENS_HELP)]
 FoldQuery = Annotated[int | None, Query(ge=FOLD_MIN, le=FOLD_MAX, description=_FOLD_HELP)]
-# letters, digits and commas only: a list at its longest then fits a server's request head percent-encoded, as
-# two lists of 4,400 arbitrary characters would not (uvicorn answers such a request line with a bare 400)
-_LIST_PATTERN = r"^[0-9A-Za-z,]*$"
-TrustQuery = Annotated[str | None, Query(max_length=MAX_LIST_CHARS, pattern=_LIST_PATTERN, description=_TRUST_HELP)]
-MuteQuery = Annotated[str | None, Query(max_length=MAX_LIST_CHARS, pattern=_LIST_PATTERN, description=_MUTE_HELP)]
+TrustQuery = Annotated[str | None, Query(max_length=MAX_LIST_CHARS, description=_TRUST_HELP)]
+MuteQuery = Annotated[str | None, Query(max_length=MAX_LIST_CHARS, description=_MUTE_HELP)]
 
 
 def _reader_lens(state: AppState, name: str, fold: int | None, trust: str | None, mute: str | None) -> ReaderLens:
