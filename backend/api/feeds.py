@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from backend.api.deps import ApiLens, AppSettings, DbSession
+from backend.api.deps import AppSettings, DbSession, FeedLens
 from backend.api.params import AddressPath, PostId, TopicPath, checksum
 from backend.api.schemas import ApiRoute
 from backend.content.document import scrub_text
@@ -137,7 +137,7 @@ def _asked(request: Request) -> str:
 
 
 @router.get("/posts.atom", response_class=AtomResponse, responses=_responses(422))
-def front_feed(request: Request, settings: AppSettings, session: DbSession, lens: ApiLens) -> AtomResponse:
+def front_feed(request: Request, settings: AppSettings, session: DbSession, lens: FeedLens) -> AtomResponse:
     """The newest top-level posts, folded for the reader's lens (never left out)."""
     rows = apply_reader(session, recent_posts(session, FEED_SIZE), lens)
     body = build_atom(
@@ -148,7 +148,7 @@ def front_feed(request: Request, settings: AppSettings, session: DbSession, lens
 
 @router.get("/authors/{address}.atom", response_class=AtomResponse, responses=_responses(422))
 def author_feed(
-    request: Request, settings: AppSettings, session: DbSession, address: AddressPath, lens: ApiLens
+    request: Request, settings: AppSettings, session: DbSession, address: AddressPath, lens: FeedLens
 ) -> AtomResponse:
     """An author's newest posts and replies (as the author's page: never folded by votes; muted ones fold)."""
     author = checksum(address)
@@ -160,7 +160,7 @@ def author_feed(
 
 @router.get("/authors/{address}/replies.atom", response_class=AtomResponse, responses=_responses(422))
 def inbox_feed(
-    request: Request, settings: AppSettings, session: DbSession, address: AddressPath, lens: ApiLens
+    request: Request, settings: AppSettings, session: DbSession, address: AddressPath, lens: FeedLens
 ) -> AtomResponse:
     """The newest replies others made to an author's posts: their inbox, for any feed reader."""
     author = checksum(address)
@@ -173,7 +173,7 @@ def inbox_feed(
 
 @router.get("/topics/{topic}.atom", response_class=AtomResponse, responses=_responses(422))
 def topic_feed(
-    request: Request, settings: AppSettings, session: DbSession, topic: TopicPath, lens: ApiLens
+    request: Request, settings: AppSettings, session: DbSession, topic: TopicPath, lens: FeedLens
 ) -> AtomResponse:
     """The newest top-level posts of a topic."""
     rows = apply_reader(session, recent_topic_posts(session, topic, FEED_SIZE), lens)
@@ -184,7 +184,7 @@ def topic_feed(
 
 @router.get("/posts/{post_id}.atom", response_class=AtomResponse, responses=_responses(404, 422))
 def thread_feed(
-    request: Request, settings: AppSettings, session: DbSession, post_id: PostId, lens: ApiLens
+    request: Request, settings: AppSettings, session: DbSession, post_id: PostId, lens: FeedLens
 ) -> AtomResponse:
     """A post and its newest replies."""
     found = thread_rows(session, post_id, FEED_SIZE - 1)
