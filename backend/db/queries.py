@@ -19,7 +19,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from sqlalchemy import Integer, Row, Select, and_, bindparam, case, func, or_, select, tuple_
+from sqlalchemy import Integer, Row, Select, and_, bindparam, case, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from backend.db.models import NonceEvent, Post, Vote
@@ -60,6 +60,9 @@ def score_name(counted: bool) -> str:
 _TOP_LEVEL = POSTS.c.parent_id.is_(None)
 
 
+_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
 def _rows(session: Session, statement: Select[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
     result = session.execute(statement, params)
     keys = list(result.keys())
@@ -70,7 +73,13 @@ def _rows(session: Session, statement: Select[Any], params: dict[str, Any]) -> l
 # select and computing its cache key cost more than running it on its index (docs/benchmarks.md).
 @functools.cache
 def _tier_statement(
-    sort: Sort, tier: int, windowed: bool, after: bool, topic: bool = False, counted: bool = True
+    sort: Sort,
+    tier: int,
+    windowed: bool,
+    after: bool,
+    topic: bool = False,
+    counted: bool = True,
+    postgres: bool = False,
 ) -> Select[Any]:
     key = sort_key(sort, counted)
     score = POSTS.c[score_name(counted)]
@@ -81,8 +90,10 @@ def _tier_statement(
     if sort != "new" and tier == 1:
         statement = statement.where(score <= threshold)
     elif sort != "new":
-        # "+ 0" keeps SQLite from ranging over a score index and sorting, instead of walking the key's index
-        statement = statement.where((score if sort == "top" else score + 0) > threshold)
+        # "+ 0" keeps SQLite from ranging over a score index and sorting, instead of walking the key's index;
+        # PostgreSQL reads the bare score from the key's index (its last column) and stops at the page
+        plain = sort == "top" or postgres
+        statement = statement.where((score if plain else score + 0) > threshold)
     if windowed:
         statement = statement.where(POSTS.c.created_at >= bindparam("since", type_=POSTS.c.created_at.type))
     if after:
@@ -93,6 +104,10 @@ def _tier_statement(
             else tuple_(key, POSTS.c.id) < tuple_(bindparam("after_key", type_=key.type), after_id)
         )
     order = (POSTS.c.id.desc(),) if sort == "new" else (key.desc(), POSTS.c.id.desc())
+    if postgres:
+        # "parent_id IS NULL" is no equality to PostgreSQL's planner, so the (parent_id, key, id) indexes only
+        # match the order with parent_id in it (all NULL: the same order); without it, a seq scan and a sort
+        order = (POSTS.c.parent_id.desc(), *order)
     return statement.order_by(*order).limit(bindparam("n"))
 
 
@@ -118,7 +133,12 @@ def listing_rows(
         params["after_id"] = after[1]
         if sort != "new":
             params["after_key"] = after[0]
-    statement = _tier_statement(sort, tier, since is not None, after is not None, topic is not None, counted)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        # psycopg prepares a statement run five times; a generic plan cannot see that nearly every post is over
+        # the threshold (or how few are in the window) and sorts them all instead of walking the index
+        session.execute(_CUSTOM_PLANS)
+    statement = _tier_statement(sort, tier, since is not None, after is not None, topic is not None, counted, postgres)
     return _rows(session, statement, params)
 
 
@@ -139,6 +159,10 @@ _AUTHOR_TOTALS = select(
 _AUTHOR_PAGE = select(*_COLUMNS).where(POSTS.c.author == _AUTHOR).order_by(POSTS.c.id.desc()).limit(bindparam("n"))
 _AUTHOR_PAGE_AFTER = _AUTHOR_PAGE.where(POSTS.c.id < bindparam("after_id", type_=POSTS.c.id.type))
 _RECENT = select(*_COLUMNS).where(_TOP_LEVEL).order_by(POSTS.c.id.desc()).limit(bindparam("n"))
+# PostgreSQL's order names parent_id (all NULL) so ix_posts_parent gives it (see _tier_statement)
+_RECENT_POSTGRES = (
+    select(*_COLUMNS).where(_TOP_LEVEL).order_by(POSTS.c.parent_id.desc(), POSTS.c.id.desc()).limit(bindparam("n"))
+)
 
 
 def get_post(session: Session, post_id: int) -> dict[str, Any] | None:
@@ -236,7 +260,8 @@ def author_rows(session: Session, address: str, n: int, after_id: int | None = N
 def recent_posts(session: Session, limit: int, author: str | None = None) -> list[dict[str, Any]]:
     """Newest top-level posts, or newest posts and replies of ``author`` (for Atom feeds)."""
     if author is None:
-        return _rows(session, _RECENT, {"n": limit})
+        postgres = session.get_bind().dialect.name == "postgresql"
+        return _rows(session, _RECENT_POSTGRES if postgres else _RECENT, {"n": limit})
     return _rows(session, _AUTHOR_PAGE, {"author": author, "n": limit})
 
 
@@ -280,11 +305,18 @@ _TOPIC_RECENT = (
     .order_by(POSTS.c.id.desc())
     .limit(bindparam("n"))
 )
+_TOPIC_RECENT_POSTGRES = (
+    select(*_COLUMNS)
+    .where(_TOP_LEVEL, POSTS.c.topic == bindparam("topic", type_=POSTS.c.topic.type))
+    .order_by(POSTS.c.parent_id.desc(), POSTS.c.id.desc())
+    .limit(bindparam("n"))
+)
 
 
 def recent_topic_posts(session: Session, topic: str, limit: int) -> list[dict[str, Any]]:
     """Newest top-level posts of ``topic`` (for its Atom feed)."""
-    return _rows(session, _TOPIC_RECENT, {"topic": topic, "n": limit})
+    postgres = session.get_bind().dialect.name == "postgresql"
+    return _rows(session, _TOPIC_RECENT_POSTGRES if postgres else _TOPIC_RECENT, {"topic": topic, "n": limit})
 
 
 # the trusted lens's tallies of the shown posts: the votes primary key (post_id, voter) finds each pair
