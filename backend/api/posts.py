@@ -18,13 +18,12 @@ from backend.api.schemas import ApiRoute, FeedOut, ThreadOut, TopicsOut, error_r
 from backend.db.queries import Sort, Window
 from backend.db.session import read_snapshot
 from backend.documents.cursors import BadCursor
-from backend.documents.lens import LENS_PARAMS, apply_reader, apply_reader_thread
+from backend.documents.lens import LENS_PARAMS, apply_reader, reader_thread
 from backend.documents.listings import (
     DEFAULT_DEPTH,
     DEFAULT_LIMIT,
     MAX_DEPTH,
     build_feed,
-    build_thread,
     build_topics,
     carry_params,
 )
@@ -101,15 +100,7 @@ async def get_post(
     asked = {name: value for name in LENS_PARAMS if (value := request.query_params.get(name)) is not None}
 
     def build(session: Session) -> dict[str, Any] | None:
-        thread = build_thread(
-            session,
-            post_id,
-            depth,
-            collapse_score=lens.threshold,
-            counted=lens.counted,
-            cursor=cursor,
-            per_parent=per_parent,
-        )
-        return carry_params(apply_reader_thread(session, thread, lens), asked)  # next pages keep the reader's lens
+        thread = reader_thread(session, post_id, lens, depth, cursor=cursor, per_parent=per_parent)
+        return carry_params(thread, asked)  # next pages keep the reader's lens
 
     return await read_json(engine, build)

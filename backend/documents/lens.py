@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from backend import ranking
 from backend.db import queries
+from backend.documents.listings import DEFAULT_DEPTH, REPLIES_PER_PARENT, build_thread
 
 LensName = Literal["default", "all", "trusted", "never"]
 LENS_NAMES: tuple[str, ...] = get_args(LensName)
@@ -145,6 +146,28 @@ def apply_reader(
     if sink and lens.trusted:
         posts.sort(key=lambda post: post["collapsed"] and not post["muted"])
     return posts
+
+
+def reader_thread(
+    session: Session,
+    post_id: int,
+    lens: ReaderLens,
+    depth: int = DEFAULT_DEPTH,
+    *,
+    cursor: str | None = None,
+    per_parent: int = REPLIES_PER_PARENT,
+) -> dict[str, Any] | None:
+    """The thread of ``post_id`` as this reader's lens shows it (the API's and the page's one way to build it)."""
+    thread = build_thread(
+        session,
+        post_id,
+        depth,
+        collapse_score=lens.threshold,
+        counted=lens.counted,
+        cursor=cursor,
+        per_parent=per_parent,
+    )
+    return apply_reader_thread(session, thread, lens)
 
 
 def apply_reader_thread(session: Session, thread: dict[str, Any] | None, lens: ReaderLens) -> dict[str, Any] | None:

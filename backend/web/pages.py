@@ -41,9 +41,9 @@ from backend.documents.lens import (
     MAX_ADDRESSES,
     ReaderLens,
     apply_reader,
-    apply_reader_thread,
+    reader_thread,
 )
-from backend.documents.listings import build_author, build_feed, build_thread, build_topics
+from backend.documents.listings import build_author, build_feed, build_topics
 from backend.documents.replies import build_replies
 from backend.documents.search_results import build_search
 from backend.documents.service_info import relay_document, status_document
@@ -226,18 +226,7 @@ def post_page(
     """A post with its thread of replies (``cursor``: the next page of its direct replies)."""
     check = _chain_check(session, settings)
     try:
-        thread = apply_reader_thread(
-            session,
-            build_thread(
-                session,
-                post_id,
-                collapse_score=lens.threshold,
-                counted=lens.counted,
-                cursor=cursor,
-                per_parent=per_parent,
-            ),
-            lens,
-        )
+        thread = reader_thread(session, post_id, lens, cursor=cursor, per_parent=per_parent)
     except BadCursor as exc:
         return error_page(request, 422, str(exc))
     if thread is None:
