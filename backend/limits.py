@@ -50,6 +50,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from backend.db.session import lock_schema
+
 METADATA = MetaData()  # not the index's Base.metadata: rebuilding the index must not reset limits
 BUCKETS = Table(
     "limit_buckets",
@@ -75,14 +77,8 @@ class Limits:
 
     def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
         self._postgres = engine.dialect.name == "postgresql"
-        if self._postgres:
-            engine = _counter_engine(engine)
-        self.engine = engine
-        self.clock = clock
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
-        self._next_purge = 0.0
-        with engine.begin() as conn:
+        with engine.begin() as conn:  # the given engine: the counters' engine autocommits; the lock needs a transaction
+            lock_schema(conn)  # every API worker builds its Limits at once: one at a time checks and creates
             columns = (
                 {c["name"] for c in inspect(conn).get_columns("limit_buckets")}
                 if inspect(conn).has_table("limit_buckets")
@@ -91,6 +87,11 @@ class Limits:
             if columns and "granted" not in columns:  # the first version's table: counters only, start afresh
                 BUCKETS.drop(conn)
             METADATA.create_all(conn)
+        self.engine = _counter_engine(engine) if self._postgres else engine
+        self.clock = clock
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._next_purge = 0.0
         greatest = "greatest" if self._postgres else "max"  # SQLite's two-argument max() is scalar
         fits = f"{greatest}(limit_buckets.tat, :now) + :inc - :now <= :window + :eps"
         after = f"{greatest}(limit_buckets.tat, :now) + :inc"

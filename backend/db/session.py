@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -30,7 +31,7 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _switch_to_wal(cursor)
     # NORMAL in WAL mode survives a killed process; only an OS crash may lose the last commits,
     # and then their checkpoint goes with them.
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -38,6 +39,23 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: a backfill touches many index pages
     cursor.execute("PRAGMA wal_autocheckpoint=16384")  # checkpoint (and fsync) every 64 MiB of WAL, not 4
     cursor.close()
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor, patience: float = 30.0) -> None:
+    """Put the database in WAL mode (persistent: later connections find it so, and the pragma is then free).
+
+    Switching needs an exclusive lock that SQLite tries once, without the busy handler (a reader upgrading
+    could deadlock), so API workers and the indexer opening a new database together retry it for a while.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 @contextmanager
@@ -61,12 +79,20 @@ def read_snapshot(engine: Engine) -> Iterator[Session]:
 _SCHEMA_LOCK = 0x1DE1_1B1E  # PostgreSQL advisory lock key held while the schema is checked and created
 
 
+def lock_schema(conn: Connection) -> None:
+    """Hold the schema lock until ``conn``'s transaction ends, so processes that start together check and create
+    tables one at a time (API workers and the indexer do): a PostgreSQL advisory lock; on SQLite the write lock,
+    taken at once by BEGIN IMMEDIATE, since pysqlite runs DDL outside any transaction of its own."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits up to busy_timeout for another process's lock
+
+
 def ensure_schema(engine: Engine) -> None:
     """Create the tables; drop and recreate them when they come from another schema version."""
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # API workers and the indexer start together: one at a time checks and creates (until commit)
-            conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
+        lock_schema(conn)
         if inspect(conn).has_table(Meta.__tablename__):
             version = conn.execute(select(Meta.value).where(Meta.key == "schema_version")).scalar()
             if version not in (None, SCHEMA_VERSION):

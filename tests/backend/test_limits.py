@@ -222,3 +222,37 @@ def test_lock_excludes_another_instance_on_the_same_database(database_url: str):
 )
 def test_clients_are_counted_by_ipv4_address_or_ipv6_slash_64(host: str | None, key: str):
     assert client_key(host) == key
+
+
+def test_workers_starting_together_build_the_schema_and_limit_tables_one_at_a_time(database_url: str):
+    """`serve --workers N` and the indexer start at once, each creating the index and limit tables: none may fail."""
+    starters = 6
+    barrier = threading.Barrier(starters)
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        engine = make_engine(database_url)
+        try:
+            barrier.wait()
+            Limits(engine)
+            ensure_schema(engine)
+        except BaseException as exc:  # every failure is the finding
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    for _round in range(5):
+        threads = [threading.Thread(target=start) for _ in range(starters)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        engine = make_engine(database_url)
+        try:
+            with engine.begin() as conn:  # a fresh database for the next round, so every round races its creation
+                Base.metadata.drop_all(conn)
+                BUCKETS.drop(conn)
+                VALUES.drop(conn)
+        finally:
+            engine.dispose()
