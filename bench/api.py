@@ -292,12 +292,14 @@ def time_raw(url: str, statements: list[tuple[str, Any]]) -> tuple[float, float]
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
         conn: Any = psycopg.connect(parsed.set(drivername="postgresql").render_as_string(hide_password=False))
+        conn.execute("SET plan_cache_mode = force_custom_plan")  # as the app's connections (backend.db.session)
+        conn.commit()
     else:
         conn = sqlite3.connect(str(parsed.database))
     samples = []
     for _ in range(SAMPLES):
         began = time.perf_counter()
-        for sql, params in statements:  # in one transaction, as the app runs them (a SET LOCAL among them)
+        for sql, params in statements:  # in one transaction, as the app runs them
             cursor = conn.execute(sql, params)
             if cursor.description is not None:
                 cursor.fetchall()

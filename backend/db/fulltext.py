@@ -62,9 +62,6 @@ def fts5_expression(terms: list[tuple[str, ...]]) -> str:
     return " AND ".join('"' + " ".join(term) + '"' for term in terms)
 
 
-_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
-
-
 @functools.cache
 def _sqlite_statement(sort: SearchSort, after: bool, score: str) -> TextClause:
     # the newest CANDIDATES matches, walked down the FTS5 rowid (= post id) order, which stops early
@@ -137,8 +134,7 @@ def search_rows(
         params["after_key"], params["after_id"] = after
     if session.get_bind().dialect.name == "postgresql":
         statement = _postgres_statement(sort, len(terms), after is not None, score)
-        # psycopg prepares a statement run five times; a generic plan cannot see how common the words are
-        session.execute(_CUSTOM_PLANS)
+        # a custom plan sees how common the words are: the index's connections plan each run (make_engine)
         params |= {f"t{i}": " ".join(term) for i, term in enumerate(terms)}
     else:
         statement = _sqlite_statement(sort, after is not None, score)

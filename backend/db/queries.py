@@ -19,7 +19,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from sqlalchemy import Integer, Row, Select, and_, bindparam, case, func, or_, select, text, tuple_
+from sqlalchemy import Integer, Row, Select, and_, bindparam, case, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from backend.db.models import NonceEvent, Post, Vote
@@ -58,9 +58,6 @@ def score_name(counted: bool) -> str:
 
 
 _TOP_LEVEL = POSTS.c.parent_id.is_(None)
-
-
-_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def _rows(session: Session, statement: Select[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -133,11 +130,7 @@ def listing_rows(
         params["after_id"] = after[1]
         if sort != "new":
             params["after_key"] = after[0]
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        # psycopg prepares a statement run five times; a generic plan cannot see that nearly every post is over
-        # the threshold (or how few are in the window) and sorts them all instead of walking the index
-        session.execute(_CUSTOM_PLANS)
+    postgres = session.get_bind().dialect.name == "postgresql"  # its connections plan each run (make_engine)
     statement = _tier_statement(sort, tier, since is not None, after is not None, topic is not None, counted, postgres)
     return _rows(session, statement, params)
 

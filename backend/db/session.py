@@ -21,12 +21,27 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL (readers never block the indexer) and a busy timeout."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True)
+        if parsed.get_backend_name() == "postgresql":
+            event.listen(engine, "connect", _postgres_settings)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _postgres_settings(dbapi_connection: Any, _record: Any) -> None:
+    """Custom plans for every statement of this connection.
+
+    psycopg prepares a statement once it has run five times, and PostgreSQL may then reuse a generic plan,
+    one that cannot see the parameters: how common a searched word is, or that nearly every post is over
+    the fold threshold; it would then read every match or sort every post instead of walking an index.
+    """
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET plan_cache_mode = force_custom_plan")
+    dbapi_connection.commit()  # a session setting, kept when the pool rolls back on return
 
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
