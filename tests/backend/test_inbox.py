@@ -12,8 +12,6 @@ from web3 import Web3
 
 from backend.api.schemas import RepliesOut
 from backend.app import create_app
-from backend.content.cid import sha256
-from backend.content.document import encode_document
 from backend.content.pins import PinStore
 from tests.support.index import DATABASES, make_settings, module_index, wait_indexed
 
@@ -37,9 +35,7 @@ def world(request: pytest.FixtureRequest, w3: Web3, tmp_path_factory: pytest.Tem
     accounts = list(w3.eth.accounts)
 
     def post(title: str | None, body: str, parent: int = 0, sender: int = 0) -> int:
-        data = encode_document(title, body)
-        pins.put(data)
-        return board.post(sha256(data), parent, accounts[sender])
+        return board.post_document(pins, title, body, parent, accounts[sender])
 
     ids = {"mine": post("My question", "Anyone?")}
     ids["answer"] = post(None, "An answer <b>here</b>", ids["mine"], 1)

@@ -19,8 +19,6 @@ from web3 import Web3
 
 from backend.api.schemas import AuthorOut, FeedOut, RepliesOut, SearchOut, ThreadOut
 from backend.app import create_app
-from backend.content.cid import sha256
-from backend.content.document import encode_document
 from backend.content.pins import PinStore
 from backend.documents.lens import EXPLAIN, MAX_ADDRESSES
 from backend.documents.listings import DEFAULT_DEPTH, carry_params
@@ -44,9 +42,7 @@ def world(request: pytest.FixtureRequest, w3: Web3, tmp_path_factory: pytest.Tem
     accounts = list(w3.eth.accounts)
 
     def post(title: str | None, body: str, parent: int = 0, author: int = 0) -> int:
-        data = encode_document(title, body, "lenses" if title is not None else None)
-        pins.put(data)
-        return board.post(sha256(data), parent, accounts[author])
+        return board.post_document(pins, title, body, parent, accounts[author], "lenses" if title is not None else None)
 
     warm = post("Warm", "an older post")
     for voter in range(1, 7):

@@ -16,8 +16,6 @@ from web3 import Web3
 
 from backend.api.schemas import SearchOut
 from backend.app import create_app
-from backend.content.cid import sha256
-from backend.content.document import encode_document
 from backend.content.pins import PinStore
 from backend.db.fulltext import BadQuery, SearchSort, fts5_expression, parse_query, search_rows
 from backend.documents.search_results import highlight
@@ -42,9 +40,7 @@ def world(request: pytest.FixtureRequest, w3: Web3, tmp_path_factory: pytest.Tem
     accounts = list(w3.eth.accounts)
 
     def post(title: str | None, body: str, parent: int = 0) -> int:
-        data = encode_document(title, body)
-        pins.put(data)
-        return board.post(sha256(data), parent)
+        return board.post_document(pins, title, body, parent)
 
     ids = {"lighthouse": post("Lighthouse keepers", "They kept the lamp lit through every storm.")}
     ids["storm"] = post("Weather report", "A storm is coming; the lamp keepers are ready.")

@@ -12,7 +12,6 @@ from web3 import Web3
 
 from backend.api.schemas import FeedOut, TopicsOut
 from backend.app import create_app
-from backend.content.cid import sha256
 from backend.content.document import InvalidDocument, encode_document, parse_document
 from backend.content.pins import PinStore
 from tests.support.index import DATABASES, make_settings, module_index, wait_indexed
@@ -37,9 +36,7 @@ def world(request: pytest.FixtureRequest, w3: Web3, tmp_path_factory: pytest.Tem
     accounts = list(w3.eth.accounts)
 
     def post(title: str | None, body: str, parent: int = 0, topic: str | None = None) -> int:
-        data = encode_document(title, body, topic)
-        pins.put(data)
-        return board.post(sha256(data), parent)
+        return board.post_document(pins, title, body, parent, topic=topic)
 
     ids = {"pools1": post("Anemones", "Close at dusk", topic="tide-pools")}
     ids["rust1"] = post("Borrowing", "Lifetimes", topic="rust")

@@ -9,6 +9,9 @@ from web3 import Web3
 from web3.contract import Contract
 
 from backend.chain import Deployment
+from backend.content.cid import sha256
+from backend.content.document import encode_document
+from backend.content.pins import PinStore
 from backend.devchain import Ganache
 from backend.devchain import deploy_board as deploy_from_artifact
 
@@ -45,6 +48,20 @@ class BoardHandle:
         call = self.contract.functions.post(digest, parent_id, self.digest_of(parent_id))
         receipt = self.w3.eth.wait_for_transaction_receipt(call.transact({"from": self.sender(sender)}))
         return int(self.contract.events.PostCreated().process_receipt(receipt)[0]["args"]["postId"])
+
+    def post_document(
+        self,
+        pins: PinStore,
+        title: str | None,
+        body: str,
+        parent_id: int = 0,
+        sender: str | int | None = None,
+        topic: str | None = None,
+    ) -> int:
+        """Pin a content document in ``pins`` and post its digest, as an upload and then a client would."""
+        data = encode_document(title, body, topic)
+        pins.put(data)
+        return self.post(sha256(data), parent_id, sender)
 
     def vote(self, post_id: int, direction: int, sender: str | int | None = None) -> None:
         """Vote straight on the contract, naming the post's current digest."""
