@@ -25,12 +25,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend import __version__, chain
 from backend.api import authors, content, contract, feeds, gateway, posts, relay, search, status, votes
-from backend.api.chain_link import ChainLink
-from backend.api.deps import AppState
-from backend.api.schemas import validation_message
+from backend.chain_link import ChainLink, ChainLinkUnavailable
 from backend.config import Settings
 from backend.content.service import ContentService
 from backend.db.session import ensure_schema, make_engine
+from backend.http.deps import AppState
+from backend.http.errors import validation_message
 from backend.indexer.runner import Indexer
 from backend.limits import Limits
 from backend.web import apidocs, pages
@@ -50,16 +50,18 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool | None = N
     ensure_schema(engine)
     content_service = ContentService.from_settings(settings)
     shared_limits = Limits(engine)
-    link = ChainLink(settings, chain.connect(settings), content_service, shared_limits)
-    state = AppState(settings=settings, engine=engine, content=content_service, limits=shared_limits, chain=link)
+    chain_link = ChainLink(settings, chain.connect(settings), content_service, shared_limits)
+    state = AppState(
+        settings=settings, engine=engine, content=content_service, limits=shared_limits, chain_link=chain_link
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        link.refresh()
-        if link.deployment_error:
-            log.warning("%s", link.deployment_error)
+        chain_link.refresh()
+        if chain_link.deployment_error:
+            log.warning("%s", chain_link.deployment_error)
         stop = threading.Event()
-        threads = [threading.Thread(target=link.watch, args=(stop,), name="node-watch", daemon=True)]
+        threads = [threading.Thread(target=chain_link.watch, args=(stop,), name="node-watch", daemon=True)]
         indexer = None
         if run_indexer:
             indexer = state.indexer = Indexer(settings, engine=engine, content=content_service)
@@ -102,6 +104,7 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool | None = N
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _http_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(ChainLinkUnavailable, _chain_link_unavailable)
     STATIC_DIR.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
@@ -132,6 +135,12 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     log.warning("index database unavailable on %s: %s", request.url.path, exc)
     detail = "index database unavailable: try again shortly (the operator's log says why)"
     return await _http_error(request, StarletteHTTPException(status_code=503, detail=detail))
+
+
+async def _chain_link_unavailable(request: Request, exc: Exception) -> Response:
+    """No Board deployment or no relayer known yet (``ChainLink``): 503 saying why, the one place it is mapped."""
+    assert isinstance(exc, ChainLinkUnavailable)
+    return await _http_error(request, StarletteHTTPException(status_code=503, detail=exc.detail))
 
 
 def serving_app() -> FastAPI:

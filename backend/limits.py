@@ -15,7 +15,7 @@ about once a minute, so the tables stay bounded. Times are wall-clock seconds
 * ``get``/``put``: JSON values with a time to live (seen signers, refusals, nonces).
 * ``lock(key)``: held across processes: a PostgreSQL advisory lock, or a file lock beside the SQLite file.
 
-The app keeps one instance, on the index's engine (``backend.api.deps.AppState.limits``).
+The app keeps one instance, on the index's engine (``backend.http.deps.AppState.limits``).
 """
 
 from __future__ import annotations

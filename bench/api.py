@@ -50,9 +50,9 @@ from backend.content.cid import digest_to_cid
 from backend.db.models import Base, Post, Vote
 from backend.db.session import ensure_schema, make_engine
 from backend.devchain import free_port
-from backend.documents import listings as documents
-from backend.documents import search_results as search_documents
-from backend.documents.lens import apply_reader, apply_reader_thread, make_lens
+from backend.views import listings as documents
+from backend.views import search_results as search_documents
+from backend.views.lens import apply_reader, apply_reader_thread, make_lens
 from bench.benchdocs import write_section
 
 SECTION = "## API (bench/api.py)"

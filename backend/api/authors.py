@@ -7,13 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Response
 from sqlalchemy.orm import Session
 
-from backend.api.deps import ApiLens, IndexEngine
-from backend.api.params import AddressPath, Cursor, Limit, checksum
-from backend.api.posts import read_json
-from backend.api.schemas import ApiRoute, AuthorOut, RepliesOut, error_responses
-from backend.documents.lens import apply_reader
-from backend.documents.listings import DEFAULT_LIMIT, build_author
-from backend.documents.replies import build_replies
+from backend.api.schemas import AuthorOut, RepliesOut
+from backend.http.deps import ApiLens, IndexEngine
+from backend.http.errors import ApiRoute, error_responses
+from backend.http.params import AddressPath, Cursor, Limit, checksum
+from backend.http.responses import read_json
+from backend.views.lens import apply_reader
+from backend.views.listings import DEFAULT_LIMIT, build_author
+from backend.views.replies import build_replies
 
 router = APIRouter(prefix="/api", tags=["authors"], route_class=ApiRoute)
 

@@ -21,10 +21,10 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import AppSettings, ClientAddress, Content, SharedLimits
-from backend.api.schemas import ApiRoute, error_responses
 from backend.content.cid import digest_hex, sha256
 from backend.content.document import MAX_BYTES, DocumentTooLarge, InvalidDocument, parse_document
+from backend.http.deps import AppSettings, ClientAddress, Content, SharedLimits
+from backend.http.errors import ApiRoute, error_responses
 from backend.limits import Limits
 
 router = APIRouter(prefix="/api", tags=["content"], route_class=ApiRoute)

@@ -6,14 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from backend.api.deps import Chain
-from backend.api.schemas import ApiRoute, ContractOut, error_responses
-from backend.documents.service_info import contract_document
+from backend.api.schemas import ContractOut
+from backend.http.deps import AppChainLink
+from backend.http.errors import ApiRoute, error_responses
+from backend.views.service_info import contract_document
 
 router = APIRouter(prefix="/api", tags=["contract"], route_class=ApiRoute)
 
 
 @router.get("/contract", response_model=ContractOut, responses=error_responses(503))
-def get_contract(link: Chain) -> dict[str, Any]:
+def get_contract(chain_link: AppChainLink) -> dict[str, Any]:
     """The Board's address, chain id, ABI, deployment block and EIP-712 domain and types."""
-    return contract_document(link.require_deployment())
+    return contract_document(chain_link.require_deployment())

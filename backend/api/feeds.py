@@ -22,13 +22,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from backend.api.deps import AppSettings, DbSession, FeedLens
-from backend.api.params import AddressPath, PostId, TopicPath, checksum
-from backend.api.schemas import ApiRoute
 from backend.content.document import scrub_text
 from backend.db.inbox import replies_to
 from backend.db.queries import recent_posts, recent_topic_posts, thread_rows
-from backend.documents.lens import LENS_PARAMS, ReaderLens, apply_reader
+from backend.http.deps import AppSettings, DbSession, FeedLens
+from backend.http.errors import ApiRoute
+from backend.http.params import AddressPath, PostId, TopicPath, checksum
+from backend.views.lens import LENS_PARAMS, ReaderLens, apply_reader
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_TYPE = "application/atom+xml"

@@ -13,10 +13,10 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
-from backend.api.deps import Content
-from backend.api.schemas import ApiRoute, error_responses
 from backend.content.cid import InvalidCid, cid_to_digest
 from backend.content.service import Busy
+from backend.http.deps import Content
+from backend.http.errors import ApiRoute, error_responses
 
 router = APIRouter(tags=["gateway"], route_class=ApiRoute)
 

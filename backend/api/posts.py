@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, HTTPException, Query, Request, Response
-from sqlalchemy import Engine
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import ApiLens, IndexEngine, ThreadReplies
-from backend.api.params import Cursor, Limit, PostId, TopicQuery
-from backend.api.schemas import ApiRoute, FeedOut, ThreadOut, TopicsOut, error_responses
+from backend.api.schemas import FeedOut, ThreadOut, TopicsOut
 from backend.db.queries import Sort, Window
-from backend.db.session import read_snapshot
-from backend.documents.cursors import BadCursor
-from backend.documents.lens import LENS_PARAMS, apply_reader, reader_thread
-from backend.documents.listings import (
+from backend.http.deps import ApiLens, IndexEngine, ThreadReplies
+from backend.http.errors import ApiRoute, error_responses
+from backend.http.params import Cursor, Limit, PostId, TopicQuery
+from backend.http.responses import read_json
+from backend.views.lens import LENS_PARAMS, apply_reader, reader_thread
+from backend.views.listings import (
     DEFAULT_DEPTH,
     DEFAULT_LIMIT,
     MAX_DEPTH,
@@ -29,30 +24,6 @@ from backend.documents.listings import (
 )
 
 router = APIRouter(prefix="/api", tags=["posts"], route_class=ApiRoute)
-
-
-async def read_json(engine: Engine, build: Callable[[Session], Any], *, missing: str = "Post not found") -> Response:
-    """``build(session)`` on a read session, as a JSON response; one worker-thread hop for all of it.
-
-    The read routes declare their response models for /openapi.json but return these bytes, so
-    FastAPI neither re-validates nor re-encodes what ``backend.documents`` built (the schema fuzz
-    in tests/backend/test_api_fuzz.py checks every answer against the models instead). A 404 saying
-    ``missing`` when ``build`` gives None; ``Server-Timing`` says how long query and encoding took.
-    """
-
-    def work() -> tuple[bytes | None, float]:
-        began = time.perf_counter()
-        with read_snapshot(engine) as session:
-            document = build(session)
-        return (None if document is None else orjson.dumps(document)), time.perf_counter() - began
-
-    try:
-        body, seconds = await run_in_threadpool(work)
-    except BadCursor as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from exc
-    if body is None:
-        raise HTTPException(status_code=404, detail=missing)
-    return Response(body, media_type="application/json", headers={"Server-Timing": f"app;dur={seconds * 1000:.3f}"})
 
 
 @router.get("/posts", response_model=FeedOut, responses=error_responses())

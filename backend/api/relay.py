@@ -17,9 +17,11 @@ from fastapi.responses import JSONResponse
 from requests import RequestException
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import (
+from backend.api.schemas import NonceOut, RelayIn, RelayOut
+from backend.config import node_unreachable
+from backend.http.deps import (
+    AppChainLink,
     AppSettings,
-    Chain,
     ClientAddress,
     IndexEngine,
     RefusedBodies,
@@ -27,12 +29,11 @@ from backend.api.deps import (
     app_state,
     client_address,
 )
-from backend.api.params import AddressPath, checksum
-from backend.api.posts import read_json
-from backend.api.schemas import ApiRoute, NonceOut, RelayIn, RelayOut, error_responses
-from backend.config import node_unreachable
-from backend.documents.nonces import IndexNotReady, nonce_document
+from backend.http.errors import ApiRoute, error_responses
+from backend.http.params import AddressPath, checksum
+from backend.http.responses import read_json
 from backend.relayer import REFUSED_BRIEFLY_TTL, REFUSED_TTL, RelayError, pending_nonce
+from backend.views.nonces import IndexNotReady, nonce_document
 
 
 def _retry_after(seconds: float | None) -> dict[str, str] | None:
@@ -99,7 +100,7 @@ async def relay(
     action: RelayIn,
     request: Request,
     settings: AppSettings,
-    link: Chain,
+    chain_link: AppChainLink,
     shared: SharedLimits,
     refused: RefusedBodies,
     client: ClientAddress,
@@ -107,7 +108,7 @@ async def relay(
     """Check a signed post, vote or batch (policy, signature, deadline, nonce, content, simulation) and send it."""
     body = action.model_dump()
     try:
-        relayer = link.require_relayer()
+        relayer = chain_link.require_relayer()
         tx_hash = await run_in_threadpool(relayer.relay, action.kind, body, client)
     except RelayError as exc:
         if exc.status_code == 400:  # about these bytes, not about limits or the node: answer replays from memory
@@ -125,13 +126,15 @@ router.include_router(_relay_router)
 
 
 @router.get("/nonces/{address}", response_model=NonceOut, responses=error_responses(422, 503))
-async def get_nonce(address: AddressPath, engine: IndexEngine, limits: SharedLimits, link: Chain) -> Response:
+async def get_nonce(
+    address: AddressPath, engine: IndexEngine, limits: SharedLimits, chain_link: AppChainLink
+) -> Response:
     """The nonce the signer's next EIP-712 post or vote must carry: the index's, or after our pending relay.
 
     Read from the index (every NonceUsed) and the relayer's record of what it sent; the node is not asked.
     """
     signer = checksum(address)
-    board = link.require_deployment().address
+    board = chain_link.require_deployment().address
     try:
         return await read_json(
             engine, lambda session: nonce_document(session, signer, board, pending_nonce(limits, board, signer))

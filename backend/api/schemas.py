@@ -1,4 +1,4 @@
-"""Response and request models of the JSON API, and the route class that words its 422s.
+"""Response and request models of the JSON API (errors are worded in ``backend.http.errors``).
 
 Every JSON route declares one of these as its response model, so /openapi.json
 describes exactly what it returns; every error is ``{"detail": "..."}``.
@@ -6,79 +6,15 @@ describes exactly what it returns; every error is ``{"detail": "..."}``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 
-from fastapi import Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
-ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
-BYTES32_PATTERN = r"^0x[0-9a-fA-F]{64}$"
-SIGNATURE_PATTERN = r"^0x[0-9a-fA-F]{130}$"
-POST_IDS_PATTERN = r"^[0-9]+(,[0-9]+)*$"
-UINT256_MAX = 2**256 - 1
-# ids are uint48 on chain (and must fit a signed 64-bit SQL column)
-POST_ID_MAX = 2**48 - 1
+from backend.http.patterns import ADDRESS_PATTERN, BYTES32_PATTERN, POST_ID_MAX, SIGNATURE_PATTERN, UINT256_MAX
 
 Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, examples=["0x70997970C51812dc3A010C7d01b50e0d17dc79C8"])]
 Bytes32 = Annotated[str, Field(pattern=BYTES32_PATTERN)]
 Uint256 = Annotated[int, Field(ge=0, le=UINT256_MAX)]
-
-
-class ErrorResponse(BaseModel):
-    """Every 4xx body: one sentence saying what is wrong."""
-
-    detail: str
-
-
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the error statuses a route may answer, all ``{"detail": ...}``."""
-    return {code: {"model": ErrorResponse} for code in (*codes, 422)}
-
-
-def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(part) for part in loc if part not in ("query", "path", "body")]
-    return ".".join(parts) or "request body"
-
-
-_PATTERN_HINTS = {
-    ADDRESS_PATTERN: "expected 0x followed by 40 hex digits",
-    BYTES32_PATTERN: "expected 0x followed by 64 hex digits",
-    SIGNATURE_PATTERN: "expected 0x followed by 130 hex digits (65 bytes: r, s, v)",
-    POST_IDS_PATTERN: "expected post ids separated by commas, such as 1,2,3",
-}
-
-
-def _message(error: dict[str, Any]) -> str:
-    if error.get("type") == "string_pattern_mismatch":
-        hint = _PATTERN_HINTS.get(str((error.get("ctx") or {}).get("pattern")))
-        if hint:
-            return hint
-    return str(error.get("msg", "invalid"))
-
-
-def validation_message(errors: Any) -> str:
-    """One line out of pydantic's errors: ``limit: Input should be less than or equal to 100``."""
-    return "; ".join(f"{_location(tuple(error.get('loc', ())))}: {_message(error)}" for error in errors)
-
-
-class ApiRoute(APIRoute):
-    """A route whose request-validation errors read ``{"detail": "<field>: <what is wrong>"}``."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """Wrap the handler so a RequestValidationError becomes a 422 with a one-line detail."""
-        handler = super().get_route_handler()
-
-        async def route_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return JSONResponse(status_code=422, content={"detail": validation_message(exc.errors())})
-
-        return route_handler
 
 
 class PostOut(BaseModel):

@@ -7,14 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response
 from sqlalchemy.orm import Session
 
-from backend.api.deps import ApiLens, IndexEngine
-from backend.api.params import Cursor, Limit
-from backend.api.posts import read_json
-from backend.api.schemas import ApiRoute, SearchOut, error_responses
+from backend.api.schemas import SearchOut
 from backend.db.fulltext import BadQuery, SearchSort, parse_query
-from backend.documents.lens import apply_reader
-from backend.documents.listings import DEFAULT_LIMIT
-from backend.documents.search_results import build_search
+from backend.http.deps import ApiLens, IndexEngine
+from backend.http.errors import ApiRoute, error_responses
+from backend.http.params import Cursor, Limit
+from backend.http.responses import read_json
+from backend.views.lens import apply_reader
+from backend.views.listings import DEFAULT_LIMIT
+from backend.views.search_results import build_search
 
 router = APIRouter(prefix="/api", tags=["search"], route_class=ApiRoute)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from backend.api.deps import IndexEngine
-from backend.api.params import AddressPath, PostIds, checksum, parse_post_ids
-from backend.api.posts import read_json
-from backend.api.schemas import ApiRoute, VotesOut, error_responses
-from backend.documents.listings import build_votes
+from backend.api.schemas import VotesOut
+from backend.http.deps import IndexEngine
+from backend.http.errors import ApiRoute, error_responses
+from backend.http.params import AddressPath, PostIds, checksum, parse_post_ids
+from backend.http.responses import read_json
+from backend.views.listings import build_votes
 
 router = APIRouter(prefix="/api", tags=["votes"], route_class=ApiRoute)
 

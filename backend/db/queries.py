@@ -1,7 +1,7 @@
 """Read queries of the API, the pages and the feeds: SQL over the index, answered as rows (dicts or tuples).
 
 They only read. Shaping rows into documents, URLs and cursors is
-``backend.documents``' job. Listings use keyset pagination on (tier, sort key,
+``backend.views``' job. Listings use keyset pagination on (tier, sort key,
 id): the caller passes the last row's key back as ``after``.
 
 Collapsed posts (score <= the collapse threshold) form the second tier of the

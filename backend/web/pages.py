@@ -1,7 +1,7 @@
 """Page routes: the JSON API's documents, built by the same functions, rendered with Jinja2.
 
 Each handler takes the same typed dependencies as its JSON twin
-(``backend.api.deps``), builds exactly what it returns (``backend.documents``)
+(``backend.http.deps``), builds exactly what it returns (``backend.views``)
 and links to it; templates only lay it out.
 """
 
@@ -16,9 +16,14 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from backend.api.deps import (
+from backend.config import Settings
+from backend.db.fulltext import BadQuery, SearchSort
+from backend.db.models import Post
+from backend.db.queries import Sort, Window
+from backend.db.write import get_meta
+from backend.http.deps import (
+    AppChainLink,
     AppSettings,
-    Chain,
     DbSession,
     IndexEngine,
     LocalIndexer,
@@ -26,15 +31,10 @@ from backend.api.deps import (
     SharedLimits,
     ThreadReplies,
 )
-from backend.api.params import AddressPath, Cursor, PostId, TopicPath, TopicQuery, WindowQuery, checksum
-from backend.api.schemas import ADDRESS_PATTERN
-from backend.config import Settings
-from backend.db.fulltext import BadQuery, SearchSort
-from backend.db.models import Post
-from backend.db.queries import Sort, Window
-from backend.db.write import get_meta
-from backend.documents.cursors import BadCursor
-from backend.documents.lens import (
+from backend.http.params import AddressPath, Cursor, PostId, TopicPath, TopicQuery, WindowQuery, checksum
+from backend.http.patterns import ADDRESS_PATTERN
+from backend.views.cursors import BadCursor
+from backend.views.lens import (
     EXPLAIN,
     LENS_NAMES,
     LENS_PARAMS,
@@ -43,10 +43,10 @@ from backend.documents.lens import (
     apply_reader,
     reader_thread,
 )
-from backend.documents.listings import build_author, build_feed, build_topics
-from backend.documents.replies import build_replies
-from backend.documents.search_results import build_search
-from backend.documents.service_info import relay_document, status_document
+from backend.views.listings import build_author, build_feed, build_topics
+from backend.views.replies import build_replies
+from backend.views.search_results import build_search
+from backend.views.service_info import relay_document, status_document
 from backend.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -376,9 +376,9 @@ def compose_page(
 
 
 @router.get("/key", response_class=HTMLResponse)
-def key_page(request: Request, settings: AppSettings, link: Chain, limits: SharedLimits) -> HTMLResponse:
+def key_page(request: Request, settings: AppSettings, chain_link: AppChainLink, limits: SharedLimits) -> HTMLResponse:
     """The browser key: show, export, import."""
-    relay = relay_document(settings, link, limits)
+    relay = relay_document(settings, chain_link, limits)
     return page(request, "key/key.html", "/api/contract", relay=relay, nav="key")
 
 
@@ -403,10 +403,10 @@ def status_page(
     request: Request,
     settings: AppSettings,
     engine: IndexEngine,
-    link: Chain,
+    chain_link: AppChainLink,
     limits: SharedLimits,
     indexer: LocalIndexer,
 ) -> HTMLResponse:
     """Chain, contract, index progress and content counts."""
-    status = status_document(settings, engine, link, limits, indexer)
+    status = status_document(settings, engine, chain_link, limits, indexer)
     return page(request, "status/status.html", "/api/status", status=status, nav="status")

@@ -20,7 +20,7 @@ from backend.app import create_app
 from backend.content.cid import digest_to_cid, sha256
 from backend.content.document import encode_document
 from backend.content.pins import PinStore
-from backend.documents.cursors import encode_cursor
+from backend.views.cursors import encode_cursor
 from tests.support.board import BoardHandle
 from tests.support.index import DATABASES, make_settings, module_index, wait_indexed
 

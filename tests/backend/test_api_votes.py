@@ -13,8 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from web3 import Web3
 
-from backend.api.schemas import POST_ID_MAX, VotesOut
+from backend.api.schemas import VotesOut
 from backend.app import create_app
+from backend.http.patterns import POST_ID_MAX
 from tests.support.board import BoardHandle
 from tests.support.index import DATABASES, digest_of, make_settings, module_index, wait_indexed
 from tests.support.wait import wait_for

@@ -20,8 +20,8 @@ from web3 import Web3
 from backend.api.schemas import AuthorOut, FeedOut, RepliesOut, SearchOut, ThreadOut
 from backend.app import create_app
 from backend.content.pins import PinStore
-from backend.documents.lens import EXPLAIN, MAX_ADDRESSES
-from backend.documents.listings import DEFAULT_DEPTH, carry_params
+from backend.views.lens import EXPLAIN, MAX_ADDRESSES
+from backend.views.listings import DEFAULT_DEPTH, carry_params
 from tests.support.index import DATABASES, make_settings, module_index, wait_indexed
 
 

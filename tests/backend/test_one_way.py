@@ -32,7 +32,7 @@ def route_calls(calls: list[str]) -> list[str]:
 
 def record_node_calls(client: TestClient) -> list[str]:
     """Wrap the app's web3 provider: each JSON-RPC call appends the name of the thread that made it."""
-    provider: Any = client.app.state.indelible.chain.w3.provider
+    provider: Any = client.app.state.indelible.chain_link.w3.provider
     calls: list[str] = []
     single, batch = provider.make_request, provider.make_batch_request
 
@@ -71,24 +71,42 @@ def test_get_routes_and_pages_never_ask_the_node(client: TestClient, board: Boar
     assert route_calls(calls) != []
 
 
-@pytest.mark.parametrize("module", sorted((BACKEND / "web").glob("*.py")), ids=lambda path: path.name)
-def test_pages_import_no_api_route_module(module: Path):
-    shared = {"backend.api.deps", "backend.api.params", "backend.api.schemas", "backend.api.chain_link"}
-    imported = {
-        node.module
-        for node in ast.walk(ast.parse(module.read_text()))
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("backend.api")
-    }
-    assert imported <= shared
+def imported_modules(path: Path) -> set[str]:
+    """Every ``backend.*`` module ``path`` imports, at the top or inside a function."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return {name for name in names if name.startswith("backend")}
 
 
-ROUTE_MODULES = [
-    path
-    for path in sorted([*(BACKEND / "api").glob("*.py"), *(BACKEND / "web").glob("*.py")])
-    if path.name != "deps.py"  # its app_state is the one reader
-]
+def modules_of(*folders: str) -> list[Path]:
+    return sorted(path for folder in folders for path in (BACKEND / folder).glob("*.py"))
 
 
-@pytest.mark.parametrize("module", ROUTE_MODULES, ids=lambda path: path.name)
+@pytest.mark.parametrize("module", modules_of("web"), ids=lambda path: path.name)
+def test_pages_import_no_api_module(module: Path):
+    assert {name for name in imported_modules(module) if name.startswith("backend.api")} == set()
+
+
+@pytest.mark.parametrize("module", modules_of("api"), ids=lambda path: path.name)
+def test_api_imports_no_page_module(module: Path):
+    assert {name for name in imported_modules(module) if name.startswith("backend.web")} == set()
+
+
+@pytest.mark.parametrize("module", modules_of("views"), ids=lambda path: path.name)
+def test_views_import_no_route_or_http_module(module: Path):
+    above = ("backend.api", "backend.web", "backend.http", "backend.app")
+    assert {name for name in imported_modules(module) if name.startswith(above)} == set()
+
+
+def test_the_chain_link_is_no_route_module():
+    assert not (BACKEND / "api" / "chain_link.py").exists()
+    assert "HTTPException" not in (BACKEND / "chain_link.py").read_text()  # it raises ChainLinkUnavailable
+
+
+@pytest.mark.parametrize("module", modules_of("api", "web"), ids=lambda path: path.name)
 def test_no_route_reaches_into_the_app_state(module: Path):
     assert "app.state" not in module.read_text()

@@ -18,7 +18,7 @@ from backend.api.schemas import SearchOut
 from backend.app import create_app
 from backend.content.pins import PinStore
 from backend.db.fulltext import BadQuery, SearchSort, fts5_expression, parse_query, search_rows
-from backend.documents.search_results import highlight
+from backend.views.search_results import highlight
 from tests.support.board import BoardHandle
 from tests.support.index import DATABASES, make_settings, module_index, wait_indexed
 

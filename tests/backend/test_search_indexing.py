@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 from backend.content.cid import sha256
 from backend.content.document import encode_document
 from backend.content.pins import PinStore
-from backend.documents.search_results import build_search
 from backend.indexer.runner import Indexer
+from backend.views.search_results import build_search
 from tests.support.board import connect, deploy_board
 from tests.support.index import make_settings, wait_indexed
 from tests.support.wait import wait_for

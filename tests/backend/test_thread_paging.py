@@ -20,8 +20,8 @@ from web3 import Web3
 
 from backend.api.schemas import ThreadOut
 from backend.app import create_app
-from backend.documents import cursors
-from backend.documents import listings as documents
+from backend.views import cursors
+from backend.views import listings as documents
 from tests.support.board import BoardHandle
 from tests.support.index import DATABASES, digest_of, make_settings, module_index, wait_indexed
 

@@ -6,7 +6,7 @@
 
 const STORE = "indelible.reader";
 export const LENSES = ["default", "all", "trusted", "never"];
-export const MAX_ADDRESSES = 100; // as the server's (backend/documents/lens.py)
+export const MAX_ADDRESSES = 100; // as the server's (backend/views/lens.py)
 const COOKIE_SECONDS = 365 * 86400;
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 // pages whose listings follow the lens; the others need no parameters

@@ -18,11 +18,10 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from backend.api.chain_link import ChainLink
-from backend.api.schemas import IndexStatusOut
 from backend.chain import Deployment
+from backend.chain_link import ChainLink
 from backend.config import Settings, public_url
-from backend.db.stats import index_counts, read_status
+from backend.db.stats import index_counts, index_meta, read_status
 from backend.eip712 import EIP712_TYPES, PRIMARY_TYPES, domain
 from backend.indexer.publish import DATABASE_UNAVAILABLE
 from backend.indexer.runner import Indexer
@@ -36,6 +35,8 @@ LOCAL_COUNT_SECONDS = 10.0
 # process that is gone): a status request waits this long, once, for its first step
 FIRST_SNAPSHOT_SECONDS = 3.0
 _COUNT_KEYS = ("posts", "authors", "votes", "vote_events", "content")
+# the fields of ``index`` in a status document (IndexStatusOut in /openapi.json)
+INDEX_FIELDS = (*index_meta({}), *_COUNT_KEYS, "current", "lag", "error", "indexer", "counted_at", "published_at")
 _local_counts: dict[int, tuple[float, dict[str, Any]]] = {}  # by engine id: when counted, the counts
 _local_lock = threading.Lock()
 
@@ -55,10 +56,10 @@ def contract_document(deployment: Deployment) -> dict[str, Any]:
     }
 
 
-def relay_document(settings: Settings, link: ChainLink, limits: Limits) -> dict[str, Any]:
+def relay_document(settings: Settings, chain_link: ChainLink, limits: Limits) -> dict[str, Any]:
     """The relayer's address, balance (as last read off the request path) and the gas budget left this hour."""
     policy = Policy.from_settings(settings)
-    account = link.account
+    account = chain_link.account
     status: dict[str, Any] = {
         "address": account.address,
         "balance_wei": account.balance_wei,
@@ -88,10 +89,10 @@ def _counts_here(engine: Engine) -> tuple[dict[str, Any], float]:
         return counts, _local_counts[id(engine)][0]
 
 
-def _database_down(settings: Settings, link: ChainLink, relay: dict[str, Any]) -> dict[str, Any]:
-    unknown = dict.fromkeys(IndexStatusOut.model_fields)  # same shape, every database field null
+def _database_down(settings: Settings, chain_link: ChainLink, relay: dict[str, Any]) -> dict[str, Any]:
+    unknown = dict.fromkeys(INDEX_FIELDS)  # same shape, every database field null
     index = {**unknown, "current": False, "error": DATABASE_UNAVAILABLE, "indexer": None}
-    deployment = link.deployment
+    deployment = chain_link.deployment
     return {
         "rpc_url": public_url(settings.rpc_url),
         "chain_id": None,
@@ -114,10 +115,10 @@ def _with_progress(content: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def status_document(
-    settings: Settings, engine: Engine, link: ChainLink, limits: Limits, indexer: Indexer | None
+    settings: Settings, engine: Engine, chain_link: ChainLink, limits: Limits, indexer: Indexer | None
 ) -> dict[str, Any]:
     """The status document shared by the JSON route and the status page."""
-    relay = relay_document(settings, link, limits)
+    relay = relay_document(settings, chain_link, limits)
     if indexer is not None and not indexer.status.first.is_set():
         indexer.status.first.wait(FIRST_SNAPSHOT_SECONDS)
         indexer.status.first.set()  # waited once: a publisher that cannot write must not slow every request
@@ -129,17 +130,19 @@ def status_document(
             counts, counted_at = _counts_here(engine)
     except SQLAlchemyError as exc:
         log.warning("status: index database unavailable: %s", exc)
-        return _database_down(settings, link, relay)
+        return _database_down(settings, chain_link, relay)
     node = (snapshot or {}).get("node") or {}
     published_indexer = (snapshot or {}).get("indexer")
     deployment = (snapshot or {}).get("deployment")
-    if snapshot is None and link.deployment is not None:  # no indexer has published yet: what startup found
-        deployment = {"address": link.deployment.address, "block_number": link.deployment.block_number}
+    if snapshot is None and chain_link.deployment is not None:  # no indexer has published yet: what startup found
+        deployment = {"address": chain_link.deployment.address, "block_number": chain_link.deployment.block_number}
     node_error = node.get("error")
     index_error = published_indexer["error"] if published_indexer else None
-    if snapshot is None and link.deployment_error:  # what startup found; a node failure without its driver's words
-        failed = link.deployment_error.startswith("node at ")
-        index_error = f"node at {public_url(settings.rpc_url)} unreachable" if failed else link.deployment_error
+    if (
+        snapshot is None and chain_link.deployment_error
+    ):  # what startup found; a node failure without its driver's words
+        failed = chain_link.deployment_error.startswith("node at ")
+        index_error = f"node at {public_url(settings.rpc_url)} unreachable" if failed else chain_link.deployment_error
     current = (
         index_error is None
         and node_error is None

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from backend.db.inbox import replies_to
-from backend.documents.cursors import decode_cursor, encode_cursor
-from backend.documents.listings import DEFAULT_LIMIT, post_url
+from backend.views.cursors import decode_cursor, encode_cursor
+from backend.views.listings import DEFAULT_LIMIT, post_url
 
 
 def build_replies(

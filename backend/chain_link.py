@@ -14,7 +14,6 @@ import threading
 from dataclasses import dataclass
 
 from eth_account import Account
-from fastapi import HTTPException
 from web3 import Web3
 
 from backend import chain
@@ -38,6 +37,14 @@ class RelayerAccount:
     error: str | None = None
 
 
+class ChainLinkUnavailable(Exception):
+    """No deployment or no relayer is known (yet); ``detail`` says why. The app answers it 503 (``backend.app``)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
 class ChainLink:
     """The deployment this process follows and the relayer that sends to it, refreshed off the request path."""
 
@@ -53,17 +60,17 @@ class ChainLink:
         self.account = RelayerAccount()
 
     def require_deployment(self) -> chain.Deployment:
-        """The deployment this process follows; 503 saying why when none is known (yet)."""
+        """The deployment this process follows; ``ChainLinkUnavailable`` saying why when none is known (yet)."""
         if self.deployment is None:
-            raise HTTPException(status_code=503, detail=f"no Board deployment available: {self.deployment_error}")
+            raise ChainLinkUnavailable(f"no Board deployment available: {self.deployment_error}")
         return self.deployment
 
     def require_relayer(self) -> Relayer:
-        """The relayer of that deployment; 503 saying why when there is none."""
+        """The relayer of that deployment; ``ChainLinkUnavailable`` saying why when there is none."""
         self.require_deployment()
         if self.relayer is None:
             detail = self.relayer_error or node_unreachable(self.settings.rpc_url, RuntimeError("no answer"))
-            raise HTTPException(status_code=503, detail=detail)
+            raise ChainLinkUnavailable(detail)
         return self.relayer
 
     def refresh(self) -> None:

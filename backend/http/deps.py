@@ -18,11 +18,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from backend import limits
-from backend.api.chain_link import ChainLink
+from backend.chain_link import ChainLink
 from backend.config import Settings
 from backend.content.service import ContentService
 from backend.db.session import read_snapshot
-from backend.documents.lens import (
+from backend.indexer.runner import Indexer
+from backend.views.lens import (
     FOLD_MAX,
     FOLD_MIN,
     LENS_COOKIE,
@@ -35,7 +36,6 @@ from backend.documents.lens import (
     make_lens,
     parse_addresses,
 )
-from backend.indexer.runner import Indexer
 
 
 class RefusedMemo:
@@ -69,7 +69,7 @@ class AppState:
     engine: Engine
     content: ContentService
     limits: limits.Limits
-    chain: ChainLink
+    chain_link: ChainLink
     refused: RefusedMemo = field(default_factory=RefusedMemo)
     indexer: Indexer | None = None  # set in the lifespan when this process runs the indexer
 
@@ -105,8 +105,8 @@ def _limits(state: State) -> limits.Limits:
     return state.limits
 
 
-def _chain(state: State) -> ChainLink:
-    return state.chain
+def _chain_link(state: State) -> ChainLink:
+    return state.chain_link
 
 
 def _refused(state: State) -> RefusedMemo:
@@ -194,7 +194,7 @@ IndexEngine = Annotated[Engine, Depends(_engine)]
 DbSession = Annotated[Session, Depends(read_session)]
 Content = Annotated[ContentService, Depends(_content)]
 SharedLimits = Annotated[limits.Limits, Depends(_limits)]
-Chain = Annotated[ChainLink, Depends(_chain)]
+AppChainLink = Annotated[ChainLink, Depends(_chain_link)]
 RefusedBodies = Annotated[RefusedMemo, Depends(_refused)]
 LocalIndexer = Annotated[Indexer | None, Depends(_indexer)]
 ClientAddress = Annotated[str, Depends(client_address)]

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from backend.db import queries
 from backend.db.queries import NEVER_FOLD, OUT_FIELDS, RANK_FIELDS, WINDOW_SECONDS, Sort, Window, score_name, sort_key
-from backend.documents.cursors import MALFORMED_CURSOR, BadCursor, decode_cursor, encode_cursor, is_int
+from backend.views.cursors import MALFORMED_CURSOR, BadCursor, decode_cursor, encode_cursor, is_int
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
@@ -37,7 +37,7 @@ def post_out(row: dict[str, Any], threshold: int | None, counted: bool = True) -
     for name in RANK_FIELDS:
         del out[name]
     out["collapsed"] = threshold is not None and row[score_name(counted)] <= threshold
-    out["muted"] = False  # a reader's mute list sets it (backend.documents.lens.apply_reader)
+    out["muted"] = False  # a reader's mute list sets it (backend.views.lens.apply_reader)
     return out
 
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from backend.db import fulltext
 from backend.db.fulltext import SearchSort
-from backend.documents.cursors import decode_cursor, encode_cursor
-from backend.documents.listings import DEFAULT_LIMIT, post_url
+from backend.views.cursors import decode_cursor, encode_cursor
+from backend.views.listings import DEFAULT_LIMIT, post_url
 
 SNIPPET_CHARS = 240  # of the body around the first match
 _WORD = re.compile(r"[^\W_]+")

@@ -1,20 +1,21 @@
 """Path and query parameters shared by the JSON routes, the feeds and the pages, and the 422s they word.
 
 Every 422 of ours is worded ``<field>: <what is wrong>``, as
-``backend.api.schemas.validation_message`` words pydantic's.
+``backend.http.errors.validation_message`` words pydantic's.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import HTTPException, Path, Query
+from fastapi import Path, Query
 from web3 import Web3
 
-from backend.api.schemas import ADDRESS_PATTERN, POST_ID_MAX, POST_IDS_PATTERN
 from backend.content.document import MAX_TOPIC_CHARS, TOPIC_PATTERN
 from backend.db.queries import Window
-from backend.documents.listings import MAX_LIMIT
+from backend.http.errors import invalid
+from backend.http.patterns import ADDRESS_PATTERN, POST_ID_MAX, POST_IDS_PATTERN
+from backend.views.listings import MAX_LIMIT
 
 MAX_POSTS = 100  # post ids in one /api/votes request
 
@@ -38,11 +39,6 @@ PostIds = Annotated[
         examples=["1,2,3"],
     ),
 ]
-
-
-def invalid(field: str, problem: str) -> HTTPException:
-    """A 422 worded as every other: ``<field>: <what is wrong>``."""
-    return HTTPException(status_code=422, detail=f"{field}: {problem}")
 
 
 def checksum(address: str) -> str:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from backend import ranking
 from backend.db import queries
-from backend.documents.listings import DEFAULT_DEPTH, REPLIES_PER_PARENT, build_thread
+from backend.views.listings import DEFAULT_DEPTH, REPLIES_PER_PARENT, build_thread
 
 LensName = Literal["default", "all", "trusted", "never"]
 LENS_NAMES: tuple[str, ...] = get_args(LensName)

@@ -1,0 +1,1 @@
+"""Plumbing the JSON routes and the pages share: dependencies, parameters, error wording, JSON answers."""
