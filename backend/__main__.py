@@ -26,6 +26,9 @@ import uvicorn
 
 from backend import chain
 from backend.config import PROJECT_ROOT, Settings, node_unreachable
+from backend.deployments import join as joining
+from backend.deployments.records import Deployment, DeploymentError
+from backend.deployments.resolve import find_deployment
 from backend.devchain import Ganache, is_local_url, rpc_answers
 
 log = logging.getLogger("indelible")
@@ -50,17 +53,17 @@ def deploy(settings: Settings) -> None:
     )  # fmt: skip
 
 
-def ensure_deployment(settings: Settings) -> chain.Deployment:
+def ensure_deployment(settings: Settings) -> Deployment:
     """The deployment for this chain, deploying first on a fresh dev chain."""
     w3 = chain.connect(settings)
     try:
-        return chain.find_deployment(w3, settings)
-    except chain.DeploymentError as exc:
+        return find_deployment(w3, settings)
+    except DeploymentError as exc:
         if settings.contract_address or w3.eth.chain_id != settings.dev_chain_id:
             raise
         log.info("%s: deploying", exc)
     deploy(settings)
-    return chain.find_deployment(w3, settings)
+    return find_deployment(w3, settings)
 
 
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
@@ -148,12 +151,10 @@ def index(settings: Settings, *, once: bool, max_span: int) -> int:
 
 def join(settings: Settings, address: str) -> int:
     """Join the Board at ``address`` on the configured node: print what was found and record it."""
-    from backend import join as joining
-
     try:
         w3 = chain.connect(settings)
         record, new = joining.join(w3, settings, address)
-    except chain.DeploymentError as exc:
+    except DeploymentError as exc:
         print(f"not joined: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # the node is down or not a JSON-RPC node

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from eth_account import Account
 from web3 import Web3
 
-from backend import chain
 from backend.config import Settings, node_unreachable
 from backend.content.service import ContentService
+from backend.deployments.records import Deployment, DeploymentError, board
+from backend.deployments.resolve import find_deployment
 from backend.limits import Limits
 from backend.relayer import RELAYER_KEY_ENV, Policy, Relayer, RelayError
 
@@ -53,13 +54,13 @@ class ChainLink:
         self.w3 = w3
         self._content = content
         self._limits = limits
-        self.deployment: chain.Deployment | None = None
+        self.deployment: Deployment | None = None
         self.deployment_error: str | None = None
         self.relayer: Relayer | None = None
         self.relayer_error: str | None = None
         self.account = RelayerAccount()
 
-    def require_deployment(self) -> chain.Deployment:
+    def require_deployment(self) -> Deployment:
         """The deployment this process follows; ``ChainLinkUnavailable`` saying why when none is known (yet)."""
         if self.deployment is None:
             raise ChainLinkUnavailable(f"no Board deployment available: {self.deployment_error}")
@@ -91,18 +92,18 @@ class ChainLink:
 
     def _find_deployment(self) -> None:
         try:
-            self.deployment = chain.find_deployment(self.w3, self.settings)
+            self.deployment = find_deployment(self.w3, self.settings)
             self.deployment_error = None
-        except chain.DeploymentError as exc:
+        except DeploymentError as exc:
             self.deployment_error = str(exc)
         except Exception as exc:  # the node is down or not a JSON-RPC node
             self.deployment_error = node_unreachable(self.settings.rpc_url, exc)
 
-    def _build_relayer(self, deployment: chain.Deployment) -> None:
+    def _build_relayer(self, deployment: Deployment) -> None:
         try:
             self.relayer = Relayer(
                 self.w3,
-                chain.board(self.w3, deployment),
+                board(self.w3, deployment),
                 self._content.store,
                 self._limits,
                 Policy.from_settings(self.settings),

@@ -6,7 +6,6 @@ points at this machine; tests start throwaway ones on free ports.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -22,13 +21,13 @@ from urllib.parse import urlparse
 import httpx
 from web3 import Web3
 
-from backend.chain import Deployment, deployment_record, record_deployment
 from backend.config import DEV_MNEMONIC, PROJECT_ROOT
+from backend.deployments.deploy import deploy_unlocked
+from backend.deployments.records import Deployment
 
 log = logging.getLogger(__name__)
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-ARTIFACT = PROJECT_ROOT / "build" / "contracts" / "Board.json"
 
 
 def ganache_executable() -> str:
@@ -149,15 +148,8 @@ class Ganache:
 
 
 def deploy_board(w3: Web3, data_dir: Path, sender: str | None = None) -> Deployment:
-    """Deploy Board from brownie's compiled artifact with plain web3 and record it in ``data_dir``.
+    """Deploy Board from the compiled artifact from an unlocked dev account and record it in ``data_dir``.
 
-    For tests and benchmarks on throwaway chains; ``make run`` deploys through brownie.
+    For tests and benchmarks on throwaway chains; ``python -m backend deploy`` signs with a key.
     """
-    if not ARTIFACT.exists():
-        raise RuntimeError(f"{ARTIFACT} is missing: run `make compile` first")
-    artifact = json.loads(ARTIFACT.read_text())
-    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    tx_hash = factory.constructor().transact({"from": sender or w3.eth.accounts[0]})
-    record = deployment_record(w3, w3.eth.wait_for_transaction_receipt(tx_hash), artifact["abi"])
-    record_deployment(data_dir / "deployments.json", record)
-    return Deployment.from_record(record)
+    return deploy_unlocked(w3, data_dir, sender)

@@ -17,7 +17,7 @@ from brownie import accounts, web3
 from brownie._config import CONFIG
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from backend.chain import deployment_record, record_deployment
+from backend.deployments.records import record_deployment, record_from_receipt
 
 __all__ = ["deploy", "deployments_path", "main", "record_deployment"]
 
@@ -33,7 +33,7 @@ def deploy(deployer, path) -> tuple:
 
     board = Board.deploy({"from": deployer})
     receipt = web3.eth.wait_for_transaction_receipt(board.tx.txid)
-    record = deployment_record(web3, receipt, board.abi)
+    record = record_from_receipt(web3, receipt, board.abi)
     record_deployment(path, record)
     return board, record
 

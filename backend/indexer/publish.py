@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from backend import chain
 from backend.config import public_url
 from backend.db.stats import ensure_status_table, index_counts, publish
+from backend.deployments.records import DeploymentError
 from backend.indexer.rpc import RpcError
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ DATABASE_UNAVAILABLE = "index database unavailable"
 def public_error(exc: BaseException, rpc_url: str) -> str:
     """A failed step's error as /api/status may show it: our own sentence, no driver's message, no secrets."""
     node = public_url(rpc_url)
-    if isinstance(exc, chain.DeploymentError):
+    if isinstance(exc, DeploymentError):
         return str(exc)  # our own sentence about the deployment record
     if isinstance(exc, RpcError):
         if exc.timeout:

@@ -24,6 +24,8 @@ from backend.content.gc import PinCollector
 from backend.content.service import ContentService
 from backend.db.session import ensure_schema, make_engine
 from backend.db.write import get_meta, set_meta
+from backend.deployments.records import Deployment, DeploymentError
+from backend.deployments.resolve import find_deployment
 from backend.indexer import checkpoint, store
 from backend.indexer.content_sync import ContentSync
 from backend.indexer.decode import TOPICS, Event, PostCreated, decode_logs
@@ -102,7 +104,7 @@ class Indexer:
         self.progress = progress or Progress()
         self.health = IndexerHealth()
         self.status = StatusPublisher(self)  # what /api/status shows, published in the index's meta
-        self.deployment: chain.Deployment | None = None
+        self.deployment: Deployment | None = None
         self._genesis: str | None = None
         self._checked_at = 0.0
         self._genesis_checked_at = 0.0
@@ -124,11 +126,11 @@ class Indexer:
                     if caught_up:
                         self.pins.maybe_collect(self._still_caught_up)
                     self.health.error = self.status.error = None
-                except (RpcError, chain.DeploymentError, OSError) as exc:
+                except (RpcError, DeploymentError, OSError) as exc:
                     self._fail(str(exc))
                     self.status.failed(exc)
                     self.status.maybe_publish()
-                    if once and isinstance(exc, chain.DeploymentError):
+                    if once and isinstance(exc, DeploymentError):
                         break  # nothing to index: a one-shot run reports it instead of waiting
                     caught_up = False
                     stop.wait(POLL_SECONDS * 2)
@@ -216,7 +218,7 @@ class Indexer:
 
     # -- chain identity ---------------------------------------------------------------------------
 
-    def _check_chain(self) -> chain.Deployment:
+    def _check_chain(self) -> Deployment:
         """Make sure the index is of the node's chain and newest deployment (returned); wipe and rebuild when not."""
         now = time.monotonic()
         if self.deployment is not None and now - self._genesis_checked_at < POLL_SECONDS:
@@ -228,8 +230,8 @@ class Indexer:
         if self.deployment is not None and genesis_hash == self._genesis and fresh:
             return self.deployment
         try:
-            deployment = chain.find_deployment(self.w3, self.settings)
-        except chain.DeploymentError:
+            deployment = find_deployment(self.w3, self.settings)
+        except DeploymentError:
             self.health.current, self.deployment = False, None
             raise
         self._genesis, self._checked_at = genesis_hash, time.monotonic()

@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from backend.chain import Deployment
 from backend.chain_link import ChainLink
 from backend.config import Settings, public_url
 from backend.db.stats import index_counts, index_meta, read_status
+from backend.deployments.records import Deployment
 from backend.eip712 import EIP712_TYPES, PRIMARY_TYPES, domain
 from backend.indexer.publish import DATABASE_UNAVAILABLE
 from backend.indexer.runner import Indexer

@@ -22,11 +22,11 @@ from web3 import Web3
 
 from backend.api.schemas import StatusOut
 from backend.app import create_app
-from backend.chain import genesis_hash
 from backend.config import Settings, public_url, redact_url
 from backend.content.cid import sha256
 from backend.content.document import encode_document
 from backend.content.pins import PinStore
+from backend.deployments.records import genesis_hash
 from backend.devchain import Ganache, free_port
 from tests.support.board import BoardHandle, connect, deploy_board
 from tests.support.index import DATABASES, make_settings, module_index

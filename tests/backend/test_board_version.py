@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 from web3 import Web3
 
-from backend import chain
 from backend.config import Settings
+from backend.deployments import records, resolve
 from tests.support.board import BoardHandle, deploy_board
 
 
@@ -45,14 +45,14 @@ def _record_version_one(data_dir: Path) -> str:
 def test_new_deployment_records_carry_board_version_two(w3: Web3, data_dir: Path):
     deploy_board(w3, data_dir)
     (record,) = json.loads((data_dir / "deployments.json").read_text())["deployments"]
-    assert record["board_version"] == chain.BOARD_VERSION == 2
-    assert chain.board_version(record["abi"]) == 2
+    assert record["board_version"] == records.BOARD_VERSION == 2
+    assert records.board_version(record["abi"]) == 2
 
 
 def test_version_one_record_is_refused_saying_to_deploy_again(board: BoardHandle, settings: Settings, w3: Web3):
     address = _record_version_one(settings.data_dir)
-    with pytest.raises(chain.DeploymentError) as refused:
-        chain.find_deployment(w3, settings)
+    with pytest.raises(records.DeploymentError) as refused:
+        resolve.find_deployment(w3, settings)
     assert str(refused.value) == (
         f"the Board recorded at {address} on chain 1337 is version 1, which names reply and vote targets by id "
         "only; this node needs version 2: deploy a new Board (python -m backend deploy; make run does it on a "
@@ -78,4 +78,4 @@ def test_a_newer_version_two_deployment_is_used_over_the_old_record(
 ):
     _record_version_one(data_dir)
     newer = deploy_board(w3, data_dir)
-    assert chain.find_deployment(w3, settings).address == newer.deployment.address
+    assert resolve.find_deployment(w3, settings).address == newer.deployment.address

@@ -16,9 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 from web3 import Web3
 
-from backend import chain, join
 from backend.__main__ import ensure_deployment
 from backend.config import PROJECT_ROOT, Settings
+from backend.deployments import code, join, records
+from backend.deployments.resolve import find_deployment
 from backend.devchain import Ganache, free_port
 from tests.support.board import BoardHandle, connect, deploy_board
 from tests.support.index import make_settings, wait_indexed
@@ -57,7 +58,7 @@ def test_a_board_is_joined_by_address_with_its_deployment_block_and_transaction(
 ):
     _mine(w3, 5)
     settings = _joining_settings(_url(w3), tmp_path, board.deployment.address.lower())
-    deployment = chain.find_deployment(w3, settings)
+    deployment = find_deployment(w3, settings)
     assert deployment.address == board.deployment.address
     assert deployment.block_number == board.deployment.block_number
     assert deployment.block_hash == board.deployment.block_hash
@@ -65,11 +66,11 @@ def test_a_board_is_joined_by_address_with_its_deployment_block_and_transaction(
     assert deployment.joined is True
     (record,) = json.loads(settings.deployments_path.read_text())["deployments"]
     assert record["joined"] is True
-    assert record["board_version"] == chain.BOARD_VERSION
+    assert record["board_version"] == records.BOARD_VERSION
     assert record["code_check"]["metadata"] == "same"
-    assert record["code_check"]["immutables_masked"] == len(join.immutable_positions()) > 0
+    assert record["code_check"]["immutables_masked"] == len(code.immutable_positions()) > 0
     # a second start finds the record: nothing is appended
-    assert chain.find_deployment(w3, settings).address == board.deployment.address
+    assert find_deployment(w3, settings).address == board.deployment.address
     assert len(json.loads(settings.deployments_path.read_text())["deployments"]) == 1
 
 
@@ -77,7 +78,7 @@ def test_no_code_at_the_address_is_refused_saying_so(w3: Web3, tmp_path: Path):
     address = Web3.to_checksum_address("0x" + "ab" * 20)
     settings = _joining_settings(_url(w3), tmp_path, address)
     with pytest.raises(join.JoinError, match=f"^no code at {address} on chain 1337 \\(block \\d+\\): nothing"):
-        chain.find_deployment(w3, settings)
+        find_deployment(w3, settings)
     assert not settings.deployments_path.exists()
 
 
@@ -86,7 +87,7 @@ def test_other_code_at_the_address_is_refused_naming_its_size_and_hash(w3: Web3,
     code_hash = Web3.to_hex(Web3.keccak(w3.eth.get_code(address)))
     settings = _joining_settings(_url(w3), tmp_path, address)
     with pytest.raises(join.JoinError) as refused:
-        chain.find_deployment(w3, settings)
+        find_deployment(w3, settings)
     assert str(refused.value).startswith(f"other code at {address} on chain 1337")
     assert f"10 bytes, keccak {code_hash}; it is not a Board" in str(refused.value)
     assert not settings.deployments_path.exists()
@@ -112,11 +113,11 @@ def test_a_board_compiled_from_another_source_version_is_refused(
 ):
     source = (PROJECT_ROOT / "contracts" / "Board.sol").read_text()
     assert change[0] in source
-    compiled = join.compile_board({"contracts/Board.sol": source.replace(*change)})
+    compiled = code.compile_board({"contracts/Board.sol": source.replace(*change)})
     address = _deploy_raw(w3, "0x" + compiled["bytecode"])
     settings = _joining_settings(_url(w3), tmp_path, address)
     with pytest.raises(join.JoinError) as refused:
-        chain.find_deployment(w3, settings)
+        find_deployment(w3, settings)
     assert f"the code at {address} on chain 1337" in str(refused.value)
     assert "is a Board compiled from another source version" in str(refused.value)
     assert found in str(refused.value)
@@ -130,7 +131,7 @@ def test_a_board_on_another_chain_id_is_joined_with_its_immutables_masked(tmp_pa
         deployed = deploy_board(other, tmp_path / "deployer")
         _mine(other, 4)
         settings = _joining_settings(node.url, tmp_path, deployed.deployment.address)
-        deployment = chain.find_deployment(other, settings)
+        deployment = find_deployment(other, settings)
     assert (deployment.chain_id, deployment.block_number) == (4242, 4)
     assert deployment.tx_hash == deployed.deployment.tx_hash and deployment.joined
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from web3 import Web3
 from web3.contract import Contract
 
-from backend.chain import Deployment
 from backend.content.cid import sha256
 from backend.content.document import encode_document
 from backend.content.pins import PinStore
+from backend.deployments.records import Deployment
 from backend.devchain import Ganache
 from backend.devchain import deploy_board as deploy_from_artifact
 
