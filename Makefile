@@ -11,7 +11,7 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup setup-dev compile run test test-contracts test-backend system-packages check lint clean
+.PHONY: setup setup-dev compile run test test-contracts test-backend system-packages check lint clean reader
 
 setup: $(VENV)/.installed node_modules/.installed .solcx/solc-v$(SOLC_VERSION)
 setup: vendor
@@ -72,7 +72,12 @@ compile: setup
 	@$(PY) scripts/brownie_network.py >/dev/null
 	brownie compile
 
-run: compile
+# The node-free reader (docs/reader.md): one self-contained HTML file, the same bytes for the same commit;
+# prints its CID (sha256 as CIDv1 raw), also written to dist/indelible-reader.html.cid. Every node serves it.
+reader: compile
+	$(PY) reader/build.py
+
+run: compile reader
 	$(PY) -m backend run
 
 # Two pytest runs: brownie's plugin drives the contract tests on a Ganache it
@@ -83,7 +88,7 @@ test: system-packages test-contracts test-backend
 test-contracts: compile setup-dev
 	$(PY) -m pytest tests/contracts --network indelible-test -ra
 
-test-backend: compile setup-dev
+test-backend: compile setup-dev reader
 	$(PY) -m pytest -p no:pytest-brownie tests/backend tests/browser -ra
 test-backend: .venv-fuzz/.installed system-packages
 
@@ -103,4 +108,4 @@ check: $(VENV)/.dev-installed node_modules/.installed
 lint: check
 
 clean:
-	rm -rf build reports .solcx .pytest_cache
+	rm -rf build reports .solcx .pytest_cache dist

@@ -33,8 +33,9 @@ from backend.http.deps import AppState
 from backend.http.errors import validation_message
 from backend.indexer.runner import Indexer
 from backend.limits import Limits
-from backend.web import apidocs, pages
+from backend.web import apidocs, pages, reader
 from backend.web.body_limit import BodyLimit
+from backend.web.cors import CrossOrigin
 from backend.web.security import SecurityHeaders
 
 log = logging.getLogger(__name__)
@@ -96,11 +97,13 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool | None = N
     app.include_router(relay.router)
     app.include_router(feeds.router)
     app.include_router(content.router)
+    reader.install(app)  # /reader and /ipfs/<the reader's CID>, before the gateway's /ipfs/{cid}
     app.include_router(gateway.router)
     app.include_router(apidocs.router)
     app.include_router(pages.router)
     app.add_middleware(BodyLimit)  # inside SecurityHeaders: its 413s get the headers too
     app.add_middleware(SecurityHeaders, rpc_url=settings.browser_rpc_url)
+    app.add_middleware(CrossOrigin)  # outermost: preflights answered before the body cap and the routes
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _http_error)
     app.add_exception_handler(OperationalError, _database_unavailable)

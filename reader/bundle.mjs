@@ -1,0 +1,40 @@
+// The reader's JavaScript bundle (reader/build.py runs this and inlines what it prints): esbuild, pinned in
+// package.json. The node's modules import their libraries as /static/vendor/*.js (what the node serves);
+// here those names resolve to the same packages in node_modules (ethers as its ES modules, so that esbuild
+// leaves out what the reader never calls: the default providers and their hosts).
+import { build } from "esbuild";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const VENDOR = {
+  "/static/vendor/ethers.min.js": "node_modules/ethers/lib.esm/index.js",
+  "/static/vendor/purify.es.mjs": "node_modules/dompurify/dist/purify.es.mjs",
+  "/static/vendor/marked.esm.js": "node_modules/marked/lib/marked.esm.js",
+};
+
+const vendored = {
+  name: "vendored",
+  setup(context) {
+    context.onResolve({ filter: /^\/static\/vendor\// }, (args) => {
+      const file = VENDOR[args.path];
+      if (!file) return { errors: [{ text: `no vendored library for ${args.path}` }] };
+      return { path: path.join(root, file) };
+    });
+  },
+};
+
+const result = await build({
+  entryPoints: [path.join(root, "reader/src/main.js")],
+  bundle: true,
+  format: "esm",
+  target: "es2022",
+  minify: true,
+  legalComments: "inline",
+  charset: "utf8",
+  write: false,
+  absWorkingDir: root,
+  plugins: [vendored],
+  logLevel: "warning",
+});
+process.stdout.write(result.outputFiles[0].text);
