@@ -71,6 +71,8 @@ $(VENDOR)/redoc.standalone.js: node_modules/.installed
 compile: setup
 	@$(PY) scripts/brownie_network.py >/dev/null
 	brownie compile
+	# where each immutable sits in Board's runtime code (solc-js), for join and /api/contract: cached once here
+	$(PY) -c 'from backend.deployments.code import immutable_references; immutable_references()'
 
 # The node-free reader (docs/reader.md): one self-contained HTML file, the same bytes for the same commit;
 # prints its CID (sha256 as CIDv1 raw), also written to dist/indelible-reader.html.cid. Every node serves it.

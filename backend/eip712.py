@@ -60,6 +60,19 @@ def domain(chain_id: int, verifying_contract: str) -> dict[str, Any]:
     }
 
 
+def domain_separator(chain_id: int, verifying_contract: str) -> bytes:
+    """The Board's EIP-712 domain separator on this chain (what ``DOMAIN_SEPARATOR()`` must return)."""
+    type_hash = keccak(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+    return keccak(
+        type_hash
+        + keccak(DOMAIN_NAME.encode())
+        + keccak(DOMAIN_VERSION.encode())
+        + chain_id.to_bytes(32, "big")
+        + bytes(12)
+        + bytes.fromhex(verifying_contract.removeprefix("0x"))
+    )
+
+
 def typed_data(kind: str, message: dict[str, Any], chain_id: int, verifying_contract: str) -> dict[str, Any]:
     """The full EIP-712 document a wallet signs for a ``post`` or ``vote`` message."""
     primary = PRIMARY_TYPES[kind]

@@ -193,6 +193,14 @@ class Eip712Out(BaseModel):
     primary_types: dict[str, str] = Field(description="Relay kind -> EIP-712 primary type")
 
 
+class ImmutableOut(BaseModel):
+    """One of Board's immutables: where its runtime code holds it, and the value it must hold at this address."""
+
+    positions: list[list[int]] = Field(description="[start, length] byte ranges in the runtime code (solc's)")
+    expected: str = Field(description="the 32-byte word it must hold for this address and chain, 0x-hex")
+    meaning: str
+
+
 class ContractOut(BaseModel):
     """Where the board lives and how to talk to it without us."""
 
@@ -201,6 +209,9 @@ class ContractOut(BaseModel):
     deployment_block: int
     abi: list[dict[str, Any]]
     eip712: Eip712Out
+    immutables: dict[str, ImmutableOut] = Field(
+        description="every immutable of Board's runtime code by name: a look-alike holds another Board's values"
+    )
 
 
 class SignedPostIn(BaseModel):

@@ -3,9 +3,12 @@
 A stranger knows a node URL and a Board address, not our ``deployments.json``. Before indexing an address no
 record names, the node compares the runtime code there with the compiled Board (``code.check_code``).
 Identical executable code with other metadata is accepted, and recorded as such, because the code alone decides
-behaviour; the immutables masked there are then checked through ``eip712Domain()``, which must name our domain,
-version, chain and the address itself. So a Board built from another source version is refused whether its code
-or only its EIP-712 version differs.
+behaviour. The immutables masked there are then checked one by one: ``eip712Domain()`` must name our domain,
+version, chain and the address itself (so a Board built from another source version is refused whether its code
+or only its EIP-712 version differs), and every immutable read out of the code must hold the value it must have
+for this address and chain (``code.expected_immutables``): Board's code copied with the cached address or
+separator of another Board would accept that Board's signatures, while ``eip712Domain()`` names it honestly.
+Last, ``DOMAIN_SEPARATOR()`` must equal the separator computed here.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from web3 import Web3
 
 from backend import eip712
 from backend.config import Settings
-from backend.deployments.code import check_code, load_artifact
+from backend.deployments.code import IMMUTABLE_MEANINGS, check_code, load_artifact, wrong_immutables
 from backend.deployments.records import (
     DeploymentError,
     genesis_hash,
@@ -32,6 +35,7 @@ from backend.deployments.records import (
 log = logging.getLogger(__name__)
 
 EIP712_DOMAIN_SELECTOR = "0x84b0196e"  # eip712Domain() of ERC-5267
+DOMAIN_SEPARATOR_SELECTOR = "0x" + Web3.keccak(text="DOMAIN_SEPARATOR()")[:4].hex()
 EIP712_DOMAIN_TYPES = ["bytes1", "string", "string", "uint256", "address", "bytes32", "uint256[]"]
 
 
@@ -47,6 +51,15 @@ def eip712_domain(w3: Web3, address: ChecksumAddress, block: int) -> tuple[str, 
     except Exception:  # no such function, or it returns something else: not an EIP-712 contract of ours
         return None
     return str(fields[1]), str(fields[2]), int(fields[3]), Web3.to_checksum_address(fields[4])
+
+
+def domain_separator_at(w3: Web3, address: ChecksumAddress, block: int) -> bytes | None:
+    """What ``DOMAIN_SEPARATOR()`` returns at ``block``, or None when the call fails."""
+    try:
+        raw = bytes(w3.eth.call({"to": address, "data": HexStr(DOMAIN_SEPARATOR_SELECTOR)}, block))
+    except Exception:  # a revert or no such function: the caller refuses it as not ours
+        return None
+    return raw if len(raw) == 32 else None
 
 
 def deployment_block(w3: Web3, address: ChecksumAddress, head: int) -> int:
@@ -106,6 +119,23 @@ def inspect(w3: Web3, given: str) -> dict[str, Any]:
         raise JoinError(
             f"the code {where} is a Board compiled from another source version: its EIP-712 domain is {domain}, "
             f"this node's is {expected_domain}"
+        )
+    wrong = wrong_immutables(code, chain_id, address)
+    if wrong:
+        # Board's code with one of EIP-712's cached values of another deployment: eip712Domain() reads the live
+        # chain id and address(this), but signatures are checked against the cached separator
+        name, found, expected = wrong[0]
+        raise JoinError(
+            f"the code {where} is Board's code with a wrong immutable: {name} ({IMMUTABLE_MEANINGS[name]}) is "
+            f"{found}, but must be {expected} for this address and chain; it is a look-alike that would accept "
+            f"signatures made for another Board"
+            + (f" (wrong too: {', '.join(n for n, _, _ in wrong[1:])})" if len(wrong) > 1 else "")
+        )
+    separator = domain_separator_at(w3, address, head)
+    if separator != eip712.domain_separator(chain_id, address):
+        raise JoinError(
+            f"the Board {where} answers DOMAIN_SEPARATOR() with {Web3.to_hex(separator) if separator else None}, "
+            f"not {Web3.to_hex(eip712.domain_separator(chain_id, address))}, this address and chain's"
         )
     if not check.metadata_matches:
         log.warning("the Board %s has Board's executable code but other metadata (source hash): joining", where)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from backend.chain_link import ChainLink
 from backend.config import Settings, public_url
 from backend.db.stats import index_counts, index_meta, read_status
+from backend.deployments.code import published_immutables
 from backend.deployments.records import Deployment
 from backend.eip712 import EIP712_TYPES, PRIMARY_TYPES, domain
 from backend.indexer.publish import DATABASE_UNAVAILABLE
@@ -53,6 +54,8 @@ def contract_document(deployment: Deployment) -> dict[str, Any]:
             "types": EIP712_TYPES,
             "primary_types": PRIMARY_TYPES,
         },
+        # the rule join applies (deployments/code.py), for the browser and the one-file reader to apply too
+        "immutables": published_immutables(deployment.chain_id, deployment.address),
     }
 
 
