@@ -21,7 +21,9 @@ from backend.content.service import ContentService
 from backend.deployments.records import Deployment, DeploymentError, board
 from backend.deployments.resolve import find_deployment
 from backend.limits import Limits
-from backend.relayer import RELAYER_KEY_ENV, Policy, Relayer, RelayError
+from backend.relay.budget import Policy
+from backend.relay.errors import RELAYER_KEY_ENV, RelayError
+from backend.relay.relayer import Relayer
 
 log = logging.getLogger(__name__)
 

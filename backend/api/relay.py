@@ -2,12 +2,11 @@
 
 Cheapest checks first, before anything holds a lock: the client's request rate
 (before the body is read), the body size (read with a cap), the refused-body
-cache, then the schema, and the relayer's own checks (``backend.relayer``).
+cache, then the schema, and the relayer's own checks (``backend.relay``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -32,7 +31,9 @@ from backend.http.deps import (
 from backend.http.errors import ApiRoute, error_responses
 from backend.http.params import AddressPath, checksum
 from backend.http.responses import read_json
-from backend.relayer import REFUSED_BRIEFLY_TTL, REFUSED_TTL, RelayError, pending_nonce
+from backend.relay.budget import REFUSED_BRIEFLY_TTL, REFUSED_TTL, client_rate_key, refused_body_key
+from backend.relay.errors import RelayError
+from backend.relay.nonces import pending_nonce
 from backend.views.nonces import IndexNotReady, nonce_document
 
 
@@ -73,7 +74,7 @@ class RelayRoute(ApiRoute):
             settings, shared = state.settings, state.limits
             burst = max(settings.relay_burst, 1)
             window = burst * 60.0 / settings.relay_rate if settings.relay_rate > 0 else math.inf
-            wait = await run_in_threadpool(shared.take, f"relay:client:{client_address(request)}", 1, burst, window)
+            wait = await run_in_threadpool(shared.take, client_rate_key(client_address(request)), 1, burst, window)
             if wait > 0:
                 rate = f"{settings.relay_rate:g} a minute"
                 return _refusal(429, f"too many relay requests: at most {rate}; try again in {math.ceil(wait)} s", wait)
@@ -81,7 +82,7 @@ class RelayRoute(ApiRoute):
             if raw is None:
                 return _refusal(413, f"relay body is over {settings.relay_max_body} bytes: send fewer items per batch")
             request._body = raw  # FastAPI parses these bytes; the stream is spent
-            key = f"relay:refused:body:{hashlib.sha256(raw).hexdigest()}"
+            key = refused_body_key(raw)
             refused = state.refused.get(key) or (await run_in_threadpool(shared.get, [key])).get(key)
             if refused is not None:
                 return _refusal(refused["status"], refused["detail"])

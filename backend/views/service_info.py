@@ -27,7 +27,7 @@ from backend.eip712 import EIP712_TYPES, PRIMARY_TYPES, domain
 from backend.indexer.publish import DATABASE_UNAVAILABLE
 from backend.indexer.runner import Indexer
 from backend.limits import Limits
-from backend.relayer import Policy
+from backend.relay.budget import Policy, gas_left
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,8 @@ def relay_document(settings: Settings, chain_link: ChainLink, limits: Limits) ->
         "error": account.error,
     }
     if account.address is not None and account.chain_id is not None:
-        key = f"relay:gas:{account.chain_id}:{account.address}"
         try:
-            status["gas_left_this_hour"] = int(limits.left(key, policy.gas_per_hour, 3600.0))
+            status["gas_left_this_hour"] = gas_left(limits, policy, account.chain_id, account.address)
         except SQLAlchemyError as exc:
             status["error"] = f"database unavailable: {exc.__class__.__name__}"
     return status

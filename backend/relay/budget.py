@@ -1,0 +1,272 @@
+"""What the relayer may spend, and every ``relay:*`` key of the shared limits store.
+
+Counted in ``backend.limits`` (shared by every process on one database): new signers per
+client an hour, gas per signer a day, the relayer's gas an hour. A request's charges are
+listed as they are taken, so that a later refusal gives them all back. No module but this
+one builds a ``relay:*`` key: the route, the nonce records and ``/api/status`` call the
+functions below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from backend.limits import Limits
+from backend.relay.checks import Item, SignedAction
+from backend.relay.errors import RelayError, at, wait_words
+
+DAY = 86_400.0
+HOUR = 3_600.0
+SEEN_TTL = 30 * DAY  # a signer relayed for within this long is not "new"
+PENDING_TTL = HOUR  # a relayed tx not mined in an hour no longer holds its signers' nonces
+TX_NONCE_TTL = DAY
+REFUSED_TTL = 600.0  # seconds a refusal for good (bad signature, expired, nonce used) is answered from memory
+REFUSED_BRIEFLY_TTL = 10.0  # the same for a refusal the chain or the pin store may lift (missing post, not pinned)
+MIN_ITEM_GAS = 30_000  # no post or vote costs less: a signer or budget with less left is refused before simulating
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the relayer may spend: gas per signer a day, new signers per client an hour, gas an hour, fee cap."""
+
+    signer_gas_per_day: int
+    new_signers_per_hour: int
+    gas_per_hour: int
+    max_fee_per_gas: int  # wei
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Policy:
+        """The policy of ``INDELIBLE_RELAY_*``."""
+        return cls(
+            signer_gas_per_day=settings.relay_signer_gas_per_day,
+            new_signers_per_hour=settings.relay_new_signers_per_hour,
+            gas_per_hour=settings.relay_gas_per_hour,
+            max_fee_per_gas=int(settings.relay_max_fee_gwei * 10**9),
+        )
+
+
+# --- the keys ---------------------------------------------------------------------------------------------
+
+
+def client_rate_key(client: str) -> str:
+    """The bucket of relay requests from ``client`` (``limits.client_key``)."""
+    return f"relay:client:{client}"
+
+
+def refused_body_key(raw: bytes) -> str:
+    """The remembered refusal of these exact request bytes."""
+    return f"relay:refused:body:{hashlib.sha256(raw).hexdigest()}"
+
+
+def refused_item_key(signature: str) -> str:
+    """The remembered refusal for good of one signed item."""
+    return f"relay:refused:sig:{signature.lower()}"
+
+
+def gas_key(chain_id: int, relayer: str) -> str:
+    """The bucket of the relayer's hourly gas budget."""
+    return f"relay:gas:{chain_id}:{relayer}"
+
+
+def pending_key(board: str, signer: str) -> str:
+    """The relayer's last pending tx for ``signer`` on ``board``: {"nonce": next, "tx": hash}."""
+    return f"relay:pending:{board}:{signer}"
+
+
+def tx_nonce_key(chain_id: int, relayer: str) -> str:
+    """The relayer's last send: {"nonce": its tx nonce, "tx": hash}."""
+    return f"relay:txnonce:{chain_id}:{relayer}"
+
+
+def send_lock_key(chain_id: int, relayer: str) -> str:
+    """The lock held across processes while the relayer chooses a tx nonce and sends."""
+    return f"relay:send:{chain_id}:{relayer}"
+
+
+def _seen_key(signer: str) -> str:
+    return f"relay:seen:{signer}"
+
+
+def _new_signers_key(client: str) -> str:
+    return f"relay:new-signers:{client}"
+
+
+def _signer_gas_key(signer: str) -> str:
+    return f"relay:signer-gas:{signer}"
+
+
+def _bounds_key(chain_id: int, relayer: str) -> str:
+    return f"relay:bounds:{chain_id}:{relayer}"
+
+
+def gas_left(limits: Limits, policy: Policy, chain_id: int, relayer: str) -> int:
+    """Gas the relayer may still spend this hour (for ``/api/status``)."""
+    return int(limits.left(gas_key(chain_id, relayer), policy.gas_per_hour, HOUR))
+
+
+def signer_gas_left(limits: Limits, policy: Policy, signer: str) -> float:
+    """Gas ``signer`` may still be relayed for today."""
+    return limits.left(_signer_gas_key(signer), policy.signer_gas_per_day, DAY)
+
+
+Charge = tuple[str, float, float, float]  # (key, cost, limit, window): given back if the request is refused later
+
+
+class Budget:
+    """The relayer's limits: refusals remembered, new signers, gas per signer and per hour, gas bounds settled."""
+
+    def __init__(self, limits: Limits, policy: Policy, chain_id: int, relayer: Callable[[], str]) -> None:
+        self.limits = limits
+        self.policy = policy
+        self.chain_id = chain_id
+        self._relayer = relayer  # the sender, known once the node is asked
+
+    @property
+    def gas_key(self) -> str:
+        """The limits key of the relayer's hourly gas budget."""
+        return gas_key(self.chain_id, self._relayer())
+
+    @contextmanager
+    def send_lock(self) -> Iterator[None]:
+        """Held across processes while choosing the tx nonce and sending."""
+        with self.limits.lock(send_lock_key(self.chain_id, self._relayer())):
+            yield
+
+    # --- refusals remembered ------------------------------------------------------------------------
+
+    def refused_before(self, items: list[Item]) -> None:
+        """Refuse at once an item whose signature was refused for good in the last ten minutes."""
+        keys = {refused_item_key(item.body["signature"]): item.prefix for item in items}
+        for key, refusal in self.limits.get(keys).items():
+            raise RelayError(keys[key] + refusal["detail"], refusal["status"], permanent=True)
+
+    def remember_refused(self, signature: str, prefix: str, exc: RelayError) -> None:
+        """Remember a refusal for good of one item, without its place in this batch."""
+        if exc.permanent and signature:
+            refusal = {"status": exc.status_code, "detail": exc.detail.removeprefix(prefix)}
+            self.limits.put({refused_item_key(signature): refusal}, ttl=REFUSED_TTL)
+
+    # --- charges --------------------------------------------------------------------------------------
+
+    def check(self, actions: list[SignedAction], client: str, taken: list[Charge]) -> None:
+        """New signers per client (charged now), and enough gas left for each signer and the budget (charged later)."""
+        policy = self.policy
+        counts = _counts(actions)
+        known = self.limits.get(_seen_key(signer) for signer in counts)
+        new = [signer for signer in counts if _seen_key(signer) not in known]
+        if new:
+            key = _new_signers_key(client)
+            wait = self.limits.take(key, len(new), policy.new_signers_per_hour, HOUR)
+            if wait > 0:
+                raise RelayError(
+                    f"too many new signers from your address: at most {policy.new_signers_per_hour} an hour"
+                    + wait_words(wait, len(new)),
+                    status_code=429,
+                    retry_after=wait,
+                )
+            taken.append((key, len(new), policy.new_signers_per_hour, HOUR))
+        keys = {_signer_gas_key(signer): signer for signer in counts}
+        left = self.limits.left_many(keys, policy.signer_gas_per_day, DAY)
+        for key, signer in keys.items():
+            need = counts[signer] * MIN_ITEM_GAS
+            if left[key] < need:
+                self._signer_over(signer, _refill_wait(need, left[key], policy.signer_gas_per_day, DAY), need)
+        need = len(actions) * MIN_ITEM_GAS
+        budget_left = self.limits.left(self.gas_key, policy.gas_per_hour, HOUR)
+        if budget_left < need:
+            self._budget_spent(_refill_wait(need, budget_left, policy.gas_per_hour, HOUR), need)
+
+    def charge(self, actions: list[SignedAction], gas: int, taken: list[Charge]) -> dict[str, int]:
+        """Charge the estimate: each signer its share (by items), and the relayer's hourly budget all of it."""
+        policy = self.policy
+        counts = _counts(actions)
+        shares: dict[str, int] = {}
+        for signer, count in counts.items():
+            share = shares[signer] = math.ceil(gas * count / len(actions))
+            key = _signer_gas_key(signer)
+            wait = self.limits.take(key, share, policy.signer_gas_per_day, DAY)
+            if wait > 0:
+                self._signer_over(signer, wait, share)
+            taken.append((key, share, policy.signer_gas_per_day, DAY))
+        wait = self.limits.take(self.gas_key, gas, policy.gas_per_hour, HOUR)
+        if wait > 0:
+            self._budget_spent(wait, gas)
+        taken.append((self.gas_key, gas, policy.gas_per_hour, HOUR))
+        return shares
+
+    def refund(self, taken: list[Charge]) -> None:
+        """Give back every charge of a refused request."""
+        for key, cost, limit, window in taken:
+            self.limits.refund(key, cost, limit, window)
+
+    def mark_seen(self, signers: Iterable[str]) -> None:
+        """The signers were relayed for: not new for thirty days."""
+        self.limits.put({_seen_key(signer): 1 for signer in signers}, ttl=SEEN_TTL)
+
+    # --- sends charged at a bound, settled once mined ------------------------------------------------
+
+    def add_bound(self, tx: str, gas: int, shares: dict[str, int]) -> None:
+        """Record a send charged ``gas`` (a fixed bound), to settle once it is mined (under the send lock)."""
+        key = _bounds_key(self.chain_id, self._relayer())
+        unsettled = self.limits.get([key]).get(key, [])
+        entry = {"gas": gas, "shares": shares, "tx": tx, "at": time.time()}
+        self.limits.put({key: [*unsettled, entry]}, PENDING_TTL)
+
+    def settle(self, receipts: Callable[[list[str]], list[Any]]) -> None:
+        """Give back what sends charged at the bound did not use, once ``receipts`` has them (under the send lock)."""
+        key = _bounds_key(self.chain_id, self._relayer())
+        unsettled = self.limits.get([key]).get(key)
+        if not unsettled:
+            return
+        policy, left = self.policy, []
+        for entry, receipt in zip(unsettled, receipts([entry["tx"] for entry in unsettled]), strict=True):
+            if receipt is None:
+                if time.time() - entry["at"] < PENDING_TTL:  # still pending; a dropped one is forgotten
+                    left.append(entry)
+                continue
+            unused = entry["gas"] - int(receipt["gasUsed"], 16)
+            if unused <= 0:
+                continue
+            self.limits.refund(self.gas_key, unused, policy.gas_per_hour, HOUR)
+            for signer, share in entry["shares"].items():
+                self.limits.refund(
+                    _signer_gas_key(signer), unused * share / entry["gas"], policy.signer_gas_per_day, DAY
+                )
+        self.limits.put({key: left}, PENDING_TTL)
+
+    # --- refusals -------------------------------------------------------------------------------------
+
+    def _signer_over(self, signer: str, wait: float, need: int) -> None:
+        limit = self.policy.signer_gas_per_day
+        raise RelayError(
+            f"relay limit for {signer} reached: at most {limit} gas a day" + wait_words(wait, need),
+            status_code=429,
+            retry_after=wait,
+        )
+
+    def _budget_spent(self, wait: float, need: int) -> None:
+        limit = self.policy.gas_per_hour
+        if math.isinf(wait):
+            detail = f"relay budget is {limit} gas an hour; this request needs {need}: send fewer items"
+            raise RelayError(detail, status_code=503)
+        refill = at(time.time() + wait)
+        detail = f"relay budget for this hour is spent: it refills enough for this request at {refill}"
+        raise RelayError(detail, status_code=503, retry_after=wait)
+
+
+def _counts(actions: list[SignedAction]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for action in actions:
+        counts[action.signer] = counts.get(action.signer, 0) + 1
+    return counts
+
+
+def _refill_wait(need: float, left: float, limit: float, window: float) -> float:
+    """Seconds until a bucket of ``limit`` per ``window`` holding ``left`` holds ``need``; inf if it never can."""
+    return math.inf if need > limit else (need - left) * window / limit
