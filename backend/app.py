@@ -24,7 +24,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend import __version__, chain
-from backend.api import authors, content, contract, feeds, gateway, posts, relay, search, status, votes
+from backend.api import authors, content, contract, gateway, posts, relay, search, status, votes
 from backend.chain_link import ChainLink, ChainLinkUnavailable
 from backend.config import Settings
 from backend.content.service import ContentService
@@ -33,7 +33,7 @@ from backend.http.deps import AppState
 from backend.http.errors import validation_message
 from backend.indexer.runner import Indexer
 from backend.limits import Limits
-from backend.web import apidocs, pages, reader
+from backend.web import apidocs, feeds, pages, reader
 from backend.web.body_limit import BodyLimit
 from backend.web.cors import CrossOrigin
 from backend.web.security import SecurityHeaders

@@ -90,6 +90,8 @@ class Settings:
     ipfs_api_url: str = field(default_factory=lambda: _env("IPFS_API_URL", ""))
     dev_mnemonic: str = field(default_factory=lambda: _env("DEV_MNEMONIC", DEV_MNEMONIC))
     relayer_key: str = field(default_factory=lambda: _env("RELAYER_KEY", ""), repr=False)
+    # database time one search may take (each statement: PostgreSQL's statement_timeout, SQLite's progress handler)
+    search_ms: int = field(default_factory=lambda: max(1, int(_env("SEARCH_MS", "200"))))
     relay_rate: float = field(default_factory=lambda: float(_env("RELAY_RATE", "30")))
     relay_burst: int = field(default_factory=lambda: int(_env("RELAY_BURST", "10")))
     # absolute links (Atom feeds) start here, never from a request's Host header: a stranger could poison caches

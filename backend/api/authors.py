@@ -12,9 +12,8 @@ from backend.http.deps import ApiLens, IndexEngine
 from backend.http.errors import ApiRoute, error_responses
 from backend.http.params import AddressPath, Cursor, Limit, checksum
 from backend.http.responses import read_json
-from backend.views.lens import apply_reader
-from backend.views.listings import DEFAULT_LIMIT, build_author
-from backend.views.replies import build_replies
+from backend.views.answers import author_view, inbox_view
+from backend.views.listings import DEFAULT_LIMIT
 
 router = APIRouter(prefix="/api", tags=["authors"], route_class=ApiRoute)
 
@@ -27,9 +26,7 @@ async def get_author(
     author = checksum(address)
 
     def build(session: Session) -> dict[str, Any]:
-        document = build_author(session, author, limit, cursor)
-        apply_reader(session, document["posts"], lens, by_votes=False)
-        return document
+        return author_view(session, lens, author, limit, cursor)
 
     return await read_json(engine, build)
 
@@ -46,8 +43,6 @@ async def get_replies_to_author(
     author = checksum(address)
 
     def build(session: Session) -> dict[str, Any]:
-        document = build_replies(session, author, limit, cursor)
-        apply_reader(session, document["replies"], lens)
-        return document
+        return inbox_view(session, lens, author, limit, cursor)
 
     return await read_json(engine, build)

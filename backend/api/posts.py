@@ -13,15 +13,9 @@ from backend.http.deps import ApiLens, IndexEngine, ThreadReplies
 from backend.http.errors import ApiRoute, error_responses
 from backend.http.params import Cursor, Limit, PostId, TopicQuery
 from backend.http.responses import read_json
-from backend.views.lens import LENS_PARAMS, apply_reader, reader_thread
-from backend.views.listings import (
-    DEFAULT_DEPTH,
-    DEFAULT_LIMIT,
-    MAX_DEPTH,
-    build_feed,
-    build_topics,
-    carry_params,
-)
+from backend.views.answers import feed_view, thread_view
+from backend.views.lens import LENS_PARAMS
+from backend.views.listings import DEFAULT_DEPTH, DEFAULT_LIMIT, MAX_DEPTH, build_topics
 
 router = APIRouter(prefix="/api", tags=["posts"], route_class=ApiRoute)
 
@@ -39,12 +33,7 @@ async def list_posts(
     """Top-level posts (of one topic, when given), ranked by ``sort`` under the reader's lens; folded ones sink."""
 
     def build(session: Session) -> dict[str, Any]:
-        threshold, counted = lens.threshold, lens.counted
-        feed = build_feed(
-            session, sort, limit, cursor, window=window, collapse_score=threshold, counted=counted, topic=topic
-        )
-        apply_reader(session, feed["posts"], lens, sink=sort != "new", indexed=True)
-        return feed
+        return feed_view(session, lens, sort, limit, cursor, window=window, topic=topic)
 
     return await read_json(engine, build)
 
@@ -70,8 +59,7 @@ async def get_post(
     """A post (top-level or reply) with its replies nested best first, ``depth`` levels deep, paged per post."""
     asked = {name: value for name in LENS_PARAMS if (value := request.query_params.get(name)) is not None}
 
-    def build(session: Session) -> dict[str, Any] | None:
-        thread = reader_thread(session, post_id, lens, depth, cursor=cursor, per_parent=per_parent)
-        return carry_params(thread, asked)  # next pages keep the reader's lens
+    def build(session: Session) -> dict[str, Any] | None:  # next pages keep the reader's lens as asked
+        return thread_view(session, lens, post_id, depth, cursor=cursor, per_parent=per_parent, carry=asked)
 
     return await read_json(engine, build)

@@ -54,11 +54,23 @@ class PostOut(BaseModel):
     muted: bool = Field(description="The author is in this request's mute list: folded for this request only")
 
 
+class ChainFactsOut(BaseModel):
+    """What a reader checks an answer against: ``postCount`` at ``block`` on the Board must equal ``posts``."""
+
+    block: int = Field(description="The index's block: every row of this answer is as of this block")
+    contract: str = Field(description="The Board's address")
+    chain_id: int | None = Field(description="The chain the index follows")
+    posts: int = Field(description="Posts (and replies) in the index at that block")
+
+
 class FeedOut(BaseModel):
     """One page of a listing; pass next_cursor back as ``cursor`` for the next page."""
 
     posts: list[PostOut]
     next_cursor: str | None = Field(description="Opaque cursor of the next page; null on the last page")
+    chain: ChainFactsOut | None = Field(
+        description="The chain facts this answer was read at; null before the first block"
+    )
 
 
 class ReplyOut(PostOut):
@@ -74,6 +86,9 @@ class RepliesOut(BaseModel):
     address: str
     replies: list[ReplyOut]
     next_cursor: str | None = Field(description="Opaque cursor of the next page; null on the last page")
+    chain: ChainFactsOut | None = Field(
+        description="The chain facts this answer was read at; null before the first block"
+    )
 
 
 class TopicOut(BaseModel):
@@ -114,6 +129,9 @@ class SearchOut(BaseModel):
     terms: list[str] = Field(description="The words and phrases searched for, all required, lowercased")
     results: list[SearchPostOut]
     next_cursor: str | None = Field(description="Opaque cursor of the next page; null on the last page")
+    chain: ChainFactsOut | None = Field(
+        description="The chain facts this answer was read at; null before the first block"
+    )
 
 
 class MoreRepliesOut(BaseModel):
@@ -139,6 +157,9 @@ class ThreadOut(BaseModel):
 
     post: ThreadPostOut
     depth: int = Field(description="How many levels of replies were loaded")
+    chain: ChainFactsOut | None = Field(
+        description="The chain facts this answer was read at; null before the first block"
+    )
 
 
 class AuthorTotals(BaseModel):
@@ -157,6 +178,9 @@ class AuthorOut(BaseModel):
     totals: AuthorTotals
     posts: list[PostOut]
     next_cursor: str | None
+    chain: ChainFactsOut | None = Field(
+        description="The chain facts this answer was read at; null before the first block"
+    )
 
 
 class VotesOut(BaseModel):

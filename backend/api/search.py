@@ -9,13 +9,12 @@ from sqlalchemy.orm import Session
 
 from backend.api.schemas import SearchOut
 from backend.db.fulltext import BadQuery, SearchSort, parse_query
-from backend.http.deps import ApiLens, IndexEngine
+from backend.http.deps import ApiLens, AppSettings, IndexEngine
 from backend.http.errors import ApiRoute, error_responses
 from backend.http.params import Cursor, Limit
 from backend.http.responses import read_json
-from backend.views.lens import apply_reader
+from backend.views.answers import search_view
 from backend.views.listings import DEFAULT_LIMIT
-from backend.views.search_results import build_search
 
 router = APIRouter(prefix="/api", tags=["search"], route_class=ApiRoute)
 
@@ -44,6 +43,7 @@ def checked_query(q: str) -> str:
 @router.get("/search", response_model=SearchOut, responses=error_responses())
 async def search_posts(
     engine: IndexEngine,
+    settings: AppSettings,
     lens: ApiLens,
     q: SearchQuery,
     sort: SearchSortQuery = "relevance",
@@ -54,8 +54,6 @@ async def search_posts(
     checked_query(q)
 
     def build(session: Session) -> dict[str, Any]:
-        found = build_search(session, q, sort, limit, cursor, counted=lens.counted)
-        apply_reader(session, found["results"], lens)
-        return found
+        return search_view(session, lens, q, sort, limit, cursor, budget=settings.search_ms / 1000)
 
     return await read_json(engine, build)

@@ -8,15 +8,24 @@ words (FTS5 ``unicode61``, PostgreSQL ``'simple'``), so they find the same posts
 
 ``relevance`` and ``top`` order a bounded candidate set, the newest ``CANDIDATES`` matches (both
 engines walk matches down the id order and stop there); ``new`` walks every match (docs/find.md).
+
+A search is bounded in time as well: words that are each in many posts but never together make any
+engine read every post of one of them to find none. ``search_rows`` takes a budget of database time
+(``INDELIBLE_SEARCH_MS``); PostgreSQL cancels the statement past it (``statement_timeout``, set for the
+search's transaction only), SQLite's progress handler interrupts it; either is ``SearchTooBroad``.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
@@ -36,6 +45,62 @@ CANDIDATES = 2000
 
 class BadQuery(ValueError):
     """A search query that cannot be searched; the message says why (a 422)."""
+
+
+class SearchTooBroad(BadQuery):
+    """A search that would take more than its budget of database time (a 422 saying so)."""
+
+    def __init__(self, budget: float) -> None:
+        super().__init__(
+            f"q: query too broad: its words are each in too many posts to search within {budget * 1000:.0f} ms;"
+            ' add a rarer word or search a "quoted phrase"'
+        )
+
+
+_PROGRESS_STEPS = 1000  # SQLite virtual machine steps between two looks at the clock (a few microseconds)
+
+
+@contextmanager
+def _bounded(conn: Connection, budget: float | None) -> Iterator[None]:
+    """Statements run inside take at most ``budget`` seconds of database time each; SearchTooBroad past it."""
+    if budget is None:
+        yield
+        return
+    if conn.dialect.name == "postgresql":
+        # for the rest of this read transaction only (is_local): the pooled connection keeps no limit
+        conn.execute(
+            text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(max(1, round(budget * 1000)))}
+        )
+        try:
+            yield
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) == "57014":  # query_canceled: statement_timeout
+                raise SearchTooBroad(budget) from exc
+            raise
+        return
+    # SQLite: the progress handler interrupts the statement between two steps of its virtual machine once the
+    # budget is spent (ranking, joining, sorting); FTS5 merges the words' posting lists inside one step it
+    # cannot interrupt, so a statement that ends past the deadline is refused all the same
+    raw: Any = conn.connection.driver_connection
+    deadline = time.perf_counter() + budget
+    expired = False
+
+    def past_deadline() -> int:
+        nonlocal expired
+        expired = time.perf_counter() > deadline
+        return int(expired)  # non-zero interrupts the statement
+
+    raw.set_progress_handler(past_deadline, _PROGRESS_STEPS)
+    try:
+        yield
+        if time.perf_counter() > deadline:
+            raise SearchTooBroad(budget)
+    except OperationalError as exc:
+        if expired:
+            raise SearchTooBroad(budget) from exc
+        raise
+    finally:
+        raw.set_progress_handler(None, 0)
 
 
 def parse_query(q: str) -> list[tuple[str, ...]]:
@@ -122,11 +187,13 @@ def search_rows(
     *,
     candidates: int = CANDIDATES,
     counted: bool = True,
+    budget: float | None = None,
 ) -> list[dict[str, Any]]:
     """Up to ``n`` posts matching every term, in ``sort`` order after ``after`` (key, id); each has ``search_key``.
 
     ``new`` reaches every match; ``relevance`` and ``top`` order the newest ``candidates`` matches only; ``top``
     ranks by the counted score, or the raw one when not ``counted`` (the ``all`` lens), as the feeds do.
+    ``budget``: seconds of database time at most, else SearchTooBroad (None: unbounded, for benchmarks).
     """
     score = score_name(counted)
     params: dict[str, Any] = {"n": n, "candidates": candidates}
@@ -139,6 +206,8 @@ def search_rows(
     else:
         statement = _sqlite_statement(sort, after is not None, score)
         params["match"] = fts5_expression(terms)
-    result = session.execute(statement, params)
-    keys = list(result.keys())
-    return [dict(zip(keys, row, strict=True)) for row in result.all()]
+    with _bounded(session.connection(), budget):
+        result = session.execute(statement, params)
+        keys = list(result.keys())
+        rows = result.all()  # SQLite computes rows as they are fetched: inside the bound too
+    return [dict(zip(keys, row, strict=True)) for row in rows]

@@ -136,13 +136,8 @@ def listing_rows(
 
 
 _ID = bindparam("id", type_=POSTS.c.id.type)
-_ROOT = bindparam("root", type_=POSTS.c.root_id.type)
-_BELOW = bindparam("below", type_=POSTS.c.depth.type)
 _AUTHOR = bindparam("author", type_=POSTS.c.author.type)
 _POST = select(*_COLUMNS).where(POSTS.c.id == _ID)
-_SUBTREE = select(*_COLUMNS).where(POSTS.c.root_id == _ROOT, POSTS.c.depth > _BELOW)
-# a thread's replies: the shown fields, then the Wilson bound they are ordered by (one dict per reply)
-_THREAD_NEWEST = _SUBTREE.order_by(POSTS.c.id.desc())
 _AUTHOR_TOTALS = select(
     func.count().filter(_TOP_LEVEL),
     func.count().filter(POSTS.c.parent_id.is_not(None)),
@@ -151,11 +146,6 @@ _AUTHOR_TOTALS = select(
 ).where(POSTS.c.author == _AUTHOR)
 _AUTHOR_PAGE = select(*_COLUMNS).where(POSTS.c.author == _AUTHOR).order_by(POSTS.c.id.desc()).limit(bindparam("n"))
 _AUTHOR_PAGE_AFTER = _AUTHOR_PAGE.where(POSTS.c.id < bindparam("after_id", type_=POSTS.c.id.type))
-_RECENT = select(*_COLUMNS).where(_TOP_LEVEL).order_by(POSTS.c.id.desc()).limit(bindparam("n"))
-# PostgreSQL's order names parent_id (all NULL) so ix_posts_parent gives it (see _tier_statement)
-_RECENT_POSTGRES = (
-    select(*_COLUMNS).where(_TOP_LEVEL).order_by(POSTS.c.parent_id.desc(), POSTS.c.id.desc()).limit(bindparam("n"))
-)
 
 
 def get_post(session: Session, post_id: int) -> dict[str, Any] | None:
@@ -222,21 +212,6 @@ def reply_rows(
     return session.execute(_level_statement(after is not None, counted), params).all()
 
 
-def thread_rows(session: Session, post_id: int, limit: int) -> tuple[Any, list[Any]] | None:
-    """The post and its newest ``limit`` descendants, newest first (for the thread's Atom feed)."""
-    top = get_post(session, post_id)
-    if top is None:
-        return None
-    rows = _rows(session, _THREAD_NEWEST, {"root": top["root_id"], "below": top["depth"]})
-    if top["depth"] == 0:
-        return top, rows[:limit]
-    inside = {top["id"]}
-    for row in sorted(rows, key=lambda r: r["id"]):  # a parent's id is always below its replies'
-        if row["parent_id"] in inside:
-            inside.add(row["id"])
-    return top, [row for row in rows if row["id"] in inside][:limit]
-
-
 def author_totals(session: Session, address: str) -> dict[str, int]:
     """Posts, replies, upvotes and downvotes received by ``address`` (a checksum address)."""
     row = session.execute(_AUTHOR_TOTALS, {"author": address}).one()
@@ -248,14 +223,6 @@ def author_rows(session: Session, address: str, n: int, after_id: int | None = N
     if after_id is None:
         return _rows(session, _AUTHOR_PAGE, {"author": address, "n": n})
     return _rows(session, _AUTHOR_PAGE_AFTER, {"author": address, "n": n, "after_id": after_id})
-
-
-def recent_posts(session: Session, limit: int, author: str | None = None) -> list[dict[str, Any]]:
-    """Newest top-level posts, or newest posts and replies of ``author`` (for Atom feeds)."""
-    if author is None:
-        postgres = session.get_bind().dialect.name == "postgresql"
-        return _rows(session, _RECENT_POSTGRES if postgres else _RECENT, {"n": limit})
-    return _rows(session, _AUTHOR_PAGE, {"author": author, "n": limit})
 
 
 VOTES = Vote.__table__
@@ -290,26 +257,6 @@ _TOPICS = (
 def topic_rows(session: Session, n: int) -> list[dict[str, Any]]:
     """Topics with their number of posts and latest post time, most recently active first."""
     return _rows(session, _TOPICS, {"n": n})
-
-
-_TOPIC_RECENT = (
-    select(*_COLUMNS)
-    .where(_TOP_LEVEL, POSTS.c.topic == bindparam("topic", type_=POSTS.c.topic.type))
-    .order_by(POSTS.c.id.desc())
-    .limit(bindparam("n"))
-)
-_TOPIC_RECENT_POSTGRES = (
-    select(*_COLUMNS)
-    .where(_TOP_LEVEL, POSTS.c.topic == bindparam("topic", type_=POSTS.c.topic.type))
-    .order_by(POSTS.c.parent_id.desc(), POSTS.c.id.desc())
-    .limit(bindparam("n"))
-)
-
-
-def recent_topic_posts(session: Session, topic: str, limit: int) -> list[dict[str, Any]]:
-    """Newest top-level posts of ``topic`` (for its Atom feed)."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    return _rows(session, _TOPIC_RECENT_POSTGRES if postgres else _TOPIC_RECENT, {"topic": topic, "n": limit})
 
 
 # the trusted lens's tallies of the shown posts: the votes primary key (post_id, voter) finds each pair

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from backend.db.fulltext import BadQuery
 from backend.db.session import read_snapshot
 from backend.views.cursors import BadCursor
 
@@ -33,7 +34,7 @@ async def read_json(engine: Engine, build: Callable[[Session], Any], *, missing:
 
     try:
         body, seconds = await run_in_threadpool(work)
-    except BadCursor as exc:
+    except (BadCursor, BadQuery) as exc:  # a bad cursor, a search too broad for its time
         raise HTTPException(status_code=422, detail=str(exc)) from exc
     if body is None:
         raise HTTPException(status_code=404, detail=missing)

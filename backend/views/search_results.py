@@ -59,16 +59,18 @@ def build_search(
     *,
     collapse_score: int = -5,
     counted: bool = True,
+    budget: float | None = None,
 ) -> dict[str, Any]:
     """One page of posts and replies matching ``q``; BadQuery for a query with nothing to search, BadCursor.
 
-    ``counted``: top ranks by the counted score (every lens but ``all``), as the feeds do.
+    ``counted``: top ranks by the counted score (every lens but ``all``), as the feeds do. ``budget``: seconds
+    of database time at most, else SearchTooBroad (a BadQuery).
     """
     terms = fulltext.parse_query(q)
     listing = search_listing(terms, sort, counted)
     resume = decode_cursor(cursor, listing) if cursor else None
     after = (resume.get("k", 0), resume["i"]) if resume else None
-    rows = fulltext.search_rows(session, terms, sort, after, limit + 1, counted=counted)
+    rows = fulltext.search_rows(session, terms, sort, after, limit + 1, counted=counted, budget=budget)
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:

@@ -1,26 +1,26 @@
-"""Page routes: the JSON API's documents, built by the same functions, rendered with Jinja2.
+"""Page routes: the views of ``backend.views.answers``, the JSON twins' own answers, rendered with Jinja2.
 
-Each handler takes the same typed dependencies as its JSON twin
-(``backend.http.deps``), builds exactly what it returns (``backend.views``)
-and links to it; templates only lay it out.
+Each handler takes the same typed dependencies as its JSON twin (``backend.http.deps``), calls the same
+view function, and renders its answer through ``_render`` (one render helper: the template, the JSON
+twin's URL, the chain facts the reader's browser checks); templates only lay it out. Errors take one
+path: ``PageRoute`` turns a bad cursor or query, a missing post or any refusal into ``error_page``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
-from sqlalchemy import func, select
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.config import Settings
 from backend.db.fulltext import BadQuery, SearchSort
-from backend.db.models import Post
 from backend.db.queries import Sort, Window
-from backend.db.write import get_meta
 from backend.http.deps import (
     AppChainLink,
     AppSettings,
@@ -31,25 +31,15 @@ from backend.http.deps import (
     SharedLimits,
     ThreadReplies,
 )
+from backend.http.errors import invalid
 from backend.http.params import AddressPath, Cursor, PostId, TopicPath, TopicQuery, WindowQuery, checksum
 from backend.http.patterns import ADDRESS_PATTERN
+from backend.views.answers import author_view, feed_view, inbox_view, search_view, thread_view, topic_view
 from backend.views.cursors import BadCursor
-from backend.views.lens import (
-    EXPLAIN,
-    LENS_NAMES,
-    LENS_PARAMS,
-    MAX_ADDRESSES,
-    ReaderLens,
-    apply_reader,
-    reader_thread,
-)
-from backend.views.listings import build_author, build_feed, build_topics
-from backend.views.replies import build_replies
-from backend.views.search_results import build_search
+from backend.views.lens import EXPLAIN, LENS_NAMES, LENS_PARAMS, MAX_ADDRESSES, ReaderLens
+from backend.views.listings import build_topics
 from backend.views.service_info import relay_document, status_document
 from backend.web.render import page
-
-router = APIRouter(include_in_schema=False)
 
 TABS: list[tuple[Sort, str]] = [("hot", "Hot"), ("new", "New"), ("top", "Top"), ("controversial", "Controversial")]
 _PATH_SORTS: dict[str, Sort] = {"/new": "new", "/top": "top", "/controversial": "controversial"}
@@ -72,22 +62,42 @@ def error_page(request: Request, status_code: int, detail: str) -> HTMLResponse:
     )
 
 
-def _chain_check(session: DbSession, settings: Settings) -> dict[str, Any] | None:
-    """What the reader's browser checks a page against: the index's block and post count, the Board, an RPC URL.
+class PageRoute(APIRoute):
+    """A page route whose refusals (a bad cursor or query, a missing post, any HTTPException) are error pages."""
 
-    Read in the page's own session, whose every query sees one snapshot (``read_snapshot``): the block, the
-    count and the posts the page shows belong together even while the indexer writes.
-    """
-    meta = get_meta(session.connection())
-    if "indexed_block" not in meta or "contract_address" not in meta:
-        return None
-    return {
-        "block": int(meta["indexed_block"]),
-        "contract": meta["contract_address"],
-        "chain_id": meta.get("chain_id", ""),
-        "posts": session.execute(select(func.count()).select_from(Post)).scalar_one(),
-        "rpc_url": settings.browser_rpc_url,
-    }
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Wrap the handler: the pages' one error path."""
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (BadCursor, BadQuery) as exc:
+                return error_page(request, 422, str(exc))
+            except StarletteHTTPException as exc:
+                return error_page(request, exc.status_code, str(exc.detail))
+
+        return route_handler
+
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
+
+
+def _render(
+    request: Request,
+    settings: Settings,
+    template: str,
+    json_url: str | None,
+    answer: dict[str, Any] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """The one way a page is rendered: its template, its JSON twin's URL, and the chain facts of its view's answer
+    (the same ``chain`` the JSON carries, with an RPC URL for the reader's browser to check them at)."""
+    facts = answer.get("chain") if answer else None
+    check = None
+    if facts is not None:
+        check = {**facts, "chain_id": facts["chain_id"] or "", "rpc_url": settings.browser_rpc_url}
+    return page(request, template, json_url, chain_check=check, **context)
 
 
 def _lens_params(request: Request) -> dict[str, str | None]:
@@ -110,24 +120,18 @@ def _feed(
     window: Window,
     cursor: str | None,
 ) -> HTMLResponse:
-    check = _chain_check(session, settings)
-    try:
-        feed = build_feed(
-            session, sort, cursor=cursor, window=window, collapse_score=lens.threshold, counted=lens.counted
-        )
-    except BadCursor as exc:
-        return error_page(request, 422, str(exc))
-    apply_reader(session, feed["posts"], lens, sink=sort != "new", indexed=True)
+    feed = feed_view(session, lens, sort, cursor=cursor, window=window)
     path = _sort_path(sort)
     top_window = window if sort == "top" and window != "all" else None
     kept = _lens_params(request)
-    return page(
+    return _render(
         request,
+        settings,
         "feeds/front.html",
         _url("/api/posts", sort=sort, window=top_window, cursor=cursor, **kept),
+        feed,
         lens=lens,
         feed=feed,
-        chain_check=check,
         sort=sort,
         tabs=[{"sort": s, "label": label, "url": _sort_path(s)} for s, label in TABS],
         cursor=cursor,
@@ -172,30 +176,18 @@ def topic_page(
     cursor: Cursor = None,
 ) -> HTMLResponse:
     """A topic's top-level posts, with the front page's tabs (``sort``)."""
-    check = _chain_check(session, settings)
-    try:
-        feed = build_feed(
-            session,
-            sort,
-            cursor=cursor,
-            window=window,
-            collapse_score=lens.threshold,
-            counted=lens.counted,
-            topic=topic,
-        )
-    except BadCursor as exc:
-        return error_page(request, 422, str(exc))
-    apply_reader(session, feed["posts"], lens, sink=sort != "new", indexed=True)
+    feed = topic_view(session, lens, topic, sort, cursor=cursor, window=window)
     path = f"/t/{topic}"
     top_window = window if sort == "top" and window != "all" else None
     kept = _lens_params(request)
-    return page(
+    return _render(
         request,
+        settings,
         "feeds/front.html",
         _url("/api/posts", sort=sort, window=top_window, cursor=cursor, topic=topic, **kept),
+        feed,
         lens=lens,
         feed=feed,
-        chain_check=check,
         sort=sort,
         topic=topic,
         tabs=[{"sort": s, "label": label, "url": _url(path, sort=None if s == "hot" else s)} for s, label in TABS],
@@ -208,9 +200,10 @@ def topic_page(
 
 
 @router.get("/topics", response_class=HTMLResponse)
-def topics_page(request: Request, session: DbSession) -> HTMLResponse:
+def topics_page(request: Request, session: DbSession, settings: AppSettings) -> HTMLResponse:
     """Topics by activity."""
-    return page(request, "topics/topics.html", "/api/topics", topics=build_topics(session)["topics"], nav="topics")
+    topics = build_topics(session)["topics"]
+    return _render(request, settings, "topics/topics.html", "/api/topics", topics=topics, nav="topics")
 
 
 @router.get("/posts/{post_id}", response_class=HTMLResponse)
@@ -224,20 +217,17 @@ def post_page(
     cursor: Cursor = None,
 ) -> HTMLResponse:
     """A post with its thread of replies (``cursor``: the next page of its direct replies)."""
-    check = _chain_check(session, settings)
-    try:
-        thread = reader_thread(session, post_id, lens, cursor=cursor, per_parent=per_parent)
-    except BadCursor as exc:
-        return error_page(request, 422, str(exc))
+    thread = thread_view(session, lens, post_id, cursor=cursor, per_parent=per_parent)
     if thread is None:
-        return error_page(request, 404, "Post not found")
-    return page(
+        raise HTTPException(status_code=404, detail="Post not found")
+    return _render(
         request,
+        settings,
         "posts/thread.html",
         _url(f"/api/posts/{post_id}", cursor=cursor, **_lens_params(request)),
+        thread,
         thread=thread,
         cursor=cursor,
-        chain_check=check,
         lens=lens,
         lens_query=_lens_query(request),
     )
@@ -253,24 +243,18 @@ def author_page(
     cursor: Cursor = None,
 ) -> HTMLResponse:
     """An author's totals, posts and replies (never folded by votes; muted ones fold)."""
-    check = _chain_check(session, settings)
-    try:
-        canonical = checksum(address)
-        author = build_author(session, canonical, cursor=cursor)
-        apply_reader(session, author["posts"], lens, by_votes=False)
-    except BadCursor as exc:
-        return error_page(request, 422, str(exc))
-    except StarletteHTTPException as exc:
-        return error_page(request, exc.status_code, str(exc.detail))
+    canonical = checksum(address)
+    author = author_view(session, lens, canonical, cursor=cursor)
     path = f"/authors/{canonical}"
     kept = _lens_params(request)
-    return page(
+    return _render(
         request,
+        settings,
         "authors/author.html",
         _url(f"/api/authors/{canonical}", cursor=cursor, **kept),
+        author,
         lens=lens,
         author=author,
-        chain_check=check,
         cursor=cursor,
         first_url=path,
         next_url=_url(path, cursor=author["next_cursor"], **kept) if author["next_cursor"] else None,
@@ -292,24 +276,20 @@ def search_page(
 ) -> HTMLResponse:
     """Search form and results: posts and replies holding every word and phrase of ``q``."""
     if not q.strip():
-        return page(request, "search/search.html", None, q="", results=None, nav="search")
-    check = _chain_check(session, settings)
-    try:
-        found = build_search(session, q, sort, cursor=cursor, counted=lens.counted)
-    except (BadQuery, BadCursor) as exc:
-        return error_page(request, 422, str(exc))
-    apply_reader(session, found["results"], lens)
+        return _render(request, settings, "search/search.html", None, q="", results=None, nav="search")
+    found = search_view(session, lens, q, sort, cursor=cursor, budget=settings.search_ms / 1000)
     kept = _lens_params(request)
-    return page(
+    return _render(
         request,
+        settings,
         "search/search.html",
         _url("/api/search", q=q, sort=sort, cursor=cursor, **kept),
+        found,
         lens=lens,
         q=q,
         sort=sort,
         found=found,
         results=found["results"],
-        chain_check=check,
         tabs=[{"sort": s, "label": label, "url": _url("/search", q=q, sort=s)} for s, label in SEARCH_TABS],
         cursor=cursor,
         first_url=_url("/search", q=q, sort=sort),
@@ -329,26 +309,20 @@ def inbox_page(
 ) -> HTMLResponse:
     """Replies to ``address``'s posts, newest first; without one, the page's script opens the reader's own."""
     if not address:
-        return page(request, "inbox/inbox.html", None, inbox=None, nav="inbox")
+        return _render(request, settings, "inbox/inbox.html", None, inbox=None, nav="inbox")
     if not re.fullmatch(ADDRESS_PATTERN, address):
-        return error_page(request, 422, "address: expected 0x followed by 40 hex digits")
-    check = _chain_check(session, settings)
-    try:
-        canonical = checksum(address)
-        inbox = build_replies(session, canonical, cursor=cursor)
-        apply_reader(session, inbox["replies"], lens)
-    except BadCursor as exc:
-        return error_page(request, 422, str(exc))
-    except StarletteHTTPException as exc:
-        return error_page(request, exc.status_code, str(exc.detail))
+        raise invalid("address", "expected 0x followed by 40 hex digits")
+    canonical = checksum(address)
+    inbox = inbox_view(session, lens, canonical, cursor=cursor)
     kept = _lens_params(request)
-    return page(
+    return _render(
         request,
+        settings,
         "inbox/inbox.html",
         _url(f"/api/authors/{canonical}/replies", cursor=cursor, **kept),
+        inbox,
         lens=lens,
         inbox=inbox,
-        chain_check=check,
         cursor=cursor,
         first_url=_url("/inbox", address=canonical),
         next_url=_url("/inbox", address=canonical, cursor=inbox["next_cursor"], **kept)
@@ -360,12 +334,17 @@ def inbox_page(
 
 @router.get("/compose", response_class=HTMLResponse)
 def compose_page(
-    request: Request, session: DbSession, parent: Annotated[int, Query(ge=0)] = 0, topic: TopicQuery = None
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    parent: Annotated[int, Query(ge=0)] = 0,
+    topic: TopicQuery = None,
 ) -> HTMLResponse:
     """The form for a new post (or a reply to ``parent``), its topic field suggesting the active topics."""
     suggestions = [row["topic"] for row in build_topics(session)["topics"]]
-    return page(
+    return _render(
         request,
+        settings,
         "compose/compose.html",
         "/api/contract",
         parent_id=parent or None,
@@ -379,15 +358,16 @@ def compose_page(
 def key_page(request: Request, settings: AppSettings, chain_link: AppChainLink, limits: SharedLimits) -> HTMLResponse:
     """The browser key: show, export, import."""
     relay = relay_document(settings, chain_link, limits)
-    return page(request, "key/key.html", "/api/contract", relay=relay, nav="key")
+    return _render(request, settings, "key/key.html", "/api/contract", relay=relay, nav="key")
 
 
 @router.get("/settings", response_class=HTMLResponse)
 def settings_page(request: Request, settings: AppSettings, lens: PageLens) -> HTMLResponse:
     """The reader's settings: lens, fold threshold, trusted voters, muted authors (kept in the browser)."""
     lenses = [{"name": name, "explain": EXPLAIN[name]} for name in LENS_NAMES]
-    return page(
+    return _render(
         request,
+        settings,
         "settings/settings.html",
         None,
         lenses=lenses,
@@ -409,4 +389,4 @@ def status_page(
 ) -> HTMLResponse:
     """Chain, contract, index progress and content counts."""
     status = status_document(settings, engine, chain_link, limits, indexer)
-    return page(request, "status/status.html", "/api/status", status=status, nav="status")
+    return _render(request, settings, "status/status.html", "/api/status", status=status, nav="status")

@@ -308,7 +308,7 @@ def test_routes_needing_a_board_are_503_without_one(bare_chain: Bare, method, pa
 def test_posts_of_an_empty_index_are_an_empty_page(bare_chain: Bare):
     response = bare_chain.client.get("/api/posts")
     assert response.status_code == 200
-    assert response.json() == {"posts": [], "next_cursor": None}
+    assert response.json() == {"posts": [], "next_cursor": None, "chain": None}  # no block indexed: no chain facts
 
 
 # --- the node stops after the app found its Board -----------------------------------------------------

@@ -94,10 +94,9 @@ def test_each_front_page_listing_walks_an_index_in_its_order_and_sorts_nothing(
         assert shape[1] == 1 or "TEMP B-TREE" not in plan, plan
 
 
-def test_the_atom_feeds_of_new_posts_walk_an_index_in_id_order(engine: Engine) -> None:
+def test_a_topics_new_listing_walks_an_index_in_id_order(engine: Engine) -> None:
+    """The topic's page sorted new and its Atom feed (the same view) read one index, sorting nothing."""
     postgres = engine.dialect.name == "postgresql"
-    recent = queries._RECENT_POSTGRES if postgres else queries._RECENT
-    topic_recent = queries._TOPIC_RECENT_POSTGRES if postgres else queries._TOPIC_RECENT
-    for statement, params in ((recent, {"n": 20}), (topic_recent, {"n": 20, "topic": "rust"})):
-        plan = _explain(engine, statement, params)
-        assert ("Sort" not in plan and "Seq Scan" not in plan) if postgres else "TEMP B-TREE" not in plan, plan
+    statement = queries._tier_statement("new", 0, False, False, True, True, postgres)
+    plan = _explain(engine, statement, {"n": 51, "topic": "rust"})
+    assert ("Sort" not in plan and "Seq Scan" not in plan) if postgres else "TEMP B-TREE" not in plan, plan

@@ -22,7 +22,6 @@ from fastapi.testclient import TestClient
 from markupsafe import escape
 from sqlalchemy import Engine, select
 
-from backend.api.feeds import build_atom
 from backend.app import create_app
 from backend.config import Settings
 from backend.content.cid import cid_of, sha256
@@ -33,6 +32,7 @@ from backend.devchain import Ganache, free_port
 from backend.indexer import content_sync
 from backend.indexer.decode import POST_CREATED, MalformedLog, decode_log
 from backend.indexer.runner import Indexer
+from backend.web.feeds import build_atom
 from tests.support.board import BoardHandle
 from tests.support.index import make_settings
 from tests.support.servers import serving

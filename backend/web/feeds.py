@@ -6,6 +6,7 @@ characters XML 1.0 forbids (``scrub_text``), which ElementTree would write as th
 are, so whatever the index holds the feed is well-formed. Absolute links start at
 ``INDELIBLE_PUBLIC_URL``, never at the request's Host header (cache poisoning).
 
+Each feed renders a view (``backend.views.answers``), the one its page and JSON twin render, sorted new.
 Every feed takes the reader's ``lens``, ``fold``, ``trust`` and ``mute`` like the API (docs/ranking.md), so a
 reader can subscribe with their lens: a feed never leaves a post out; a folded entry's title starts with
 "[folded: muted by you]" or "[folded by votes (your lens: NAME)]" and it carries ``<category term="folded">``.
@@ -23,12 +24,12 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from backend.content.document import scrub_text
-from backend.db.inbox import replies_to
-from backend.db.queries import recent_posts, recent_topic_posts, thread_rows
 from backend.http.deps import AppSettings, DbSession, FeedLens
 from backend.http.errors import ApiRoute
 from backend.http.params import AddressPath, PostId, TopicPath, checksum
-from backend.views.lens import LENS_PARAMS, ReaderLens, apply_reader
+from backend.views.answers import author_view, feed_view, inbox_view, thread_posts, thread_view, topic_view
+from backend.views.lens import LENS_PARAMS, ReaderLens
+from backend.views.listings import MAX_DEPTH
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_TYPE = "application/atom+xml"
@@ -139,7 +140,7 @@ def _asked(request: Request) -> str:
 @router.get("/posts.atom", response_class=AtomResponse, responses=_responses(422))
 def front_feed(request: Request, settings: AppSettings, session: DbSession, lens: FeedLens) -> AtomResponse:
     """The newest top-level posts, folded for the reader's lens (never left out)."""
-    rows = apply_reader(session, recent_posts(session, FEED_SIZE), lens)
+    rows = feed_view(session, lens, "new", FEED_SIZE)["posts"]
     body = build_atom(
         settings.public_url, "Indelible: new posts", "/feeds/posts.atom", "/", rows, lens, _asked(request)
     )
@@ -152,7 +153,7 @@ def author_feed(
 ) -> AtomResponse:
     """An author's newest posts and replies (as the author's page: never folded by votes; muted ones fold)."""
     author = checksum(address)
-    rows = apply_reader(session, recent_posts(session, FEED_SIZE, author=author), lens, by_votes=False)
+    rows = author_view(session, lens, author, FEED_SIZE)["posts"]
     path = f"/feeds/authors/{author}.atom"
     title = f"Indelible: {author}"
     return AtomResponse(build_atom(settings.public_url, title, path, f"/authors/{author}", rows, lens, _asked(request)))
@@ -164,7 +165,7 @@ def inbox_feed(
 ) -> AtomResponse:
     """The newest replies others made to an author's posts: their inbox, for any feed reader."""
     author = checksum(address)
-    rows = apply_reader(session, replies_to(session, author, FEED_SIZE), lens)
+    rows = inbox_view(session, lens, author, FEED_SIZE)["replies"]
     path = f"/feeds/authors/{author}/replies.atom"
     title = f"Indelible: replies to {author}"
     html = f"/inbox?address={author}"
@@ -176,7 +177,7 @@ def topic_feed(
     request: Request, settings: AppSettings, session: DbSession, topic: TopicPath, lens: FeedLens
 ) -> AtomResponse:
     """The newest top-level posts of a topic."""
-    rows = apply_reader(session, recent_topic_posts(session, topic, FEED_SIZE), lens)
+    rows = topic_view(session, lens, topic, "new", FEED_SIZE)["posts"]
     path = f"/feeds/topics/{topic}.atom"
     title = f"Indelible: {topic}"
     return AtomResponse(build_atom(settings.public_url, title, path, f"/t/{topic}", rows, lens, _asked(request)))
@@ -186,12 +187,13 @@ def topic_feed(
 def thread_feed(
     request: Request, settings: AppSettings, session: DbSession, post_id: PostId, lens: FeedLens
 ) -> AtomResponse:
-    """A post and its newest replies."""
-    found = thread_rows(session, post_id, FEED_SIZE - 1)
-    if found is None:
+    """A post and the newest of the replies its page shows (every level the API loads)."""
+    thread = thread_view(session, lens, post_id, MAX_DEPTH)
+    if thread is None:
         raise HTTPException(status_code=404, detail="Post not found")
-    top, replies = found
-    rows = apply_reader(session, [*replies, top], lens)
+    top, *replies = thread_posts(thread)
+    newest = sorted(replies, key=lambda reply: reply["id"], reverse=True)[: FEED_SIZE - 1]
     title = f"Indelible: {_entry_title(top)}"
     path = f"/feeds/posts/{post_id}.atom"
+    rows = [*newest, top]
     return AtomResponse(build_atom(settings.public_url, title, path, f"/posts/{post_id}", rows, lens, _asked(request)))
