@@ -1,6 +1,7 @@
 // @ts-check
 // JSON-RPC from the browser to the chain nodes the reader named, built for hosted providers: batches cut to
-// the provider's cap (halved when it refuses a batch), 429 answered by waiting its Retry-After, eth_getLogs
+// the provider's cap (halved when it refuses a batch), 429 answered by waiting its Retry-After (502, 503 and a
+// failed connection retried a few times too), eth_getLogs
 // ranges halved when the provider refuses a span or a result size, and the next URL tried when one fails.
 // Every error names the URL and what it answered.
 
@@ -38,7 +39,8 @@ export class Rpc {
     if (!urls.length) throw new Error("no RPC URL given");
     this.urls = urls;
     this.batchSize = options.batchSize || 100;
-    this.logSpan = options.logSpan || 1_000_000;
+    this.maxSpan = options.logSpan || 1_000_000;
+    this.logSpan = this.maxSpan;
     this.calls = 0; // HTTP requests made, for the progress line and the tests
     /** @type {(text: string) => void} */
     this.onWait = () => {};
@@ -57,12 +59,18 @@ export class Rpc {
           cache: "no-store",
         });
       } catch (error) {
+        if (waits < MAX_WAITS - 3) {
+          this.onWait(`${hostOf(url)} could not be reached (${error.message}); trying again`);
+          await sleep(500 * (waits + 1));
+          continue;
+        }
         throw new RpcError(url, `could not be reached (${error.message})`);
       }
-      if (response.status === 429 && waits < MAX_WAITS) {
-        const after = Number(response.headers.get("Retry-After"));
+      const busy = response.status === 502 || response.status === 503;
+      if ((response.status === 429 || busy) && waits < MAX_WAITS) {
+        const after = Number(response.headers.get("Retry-After") ?? "x");
         const seconds = Number.isFinite(after) && after >= 0 ? Math.min(after, MAX_WAIT_SECONDS) : 1 + waits;
-        this.onWait(`${hostOf(url)} asked to wait ${seconds} s (HTTP 429)`);
+        this.onWait(`${hostOf(url)} answered HTTP ${response.status}${busy ? "" : ", asking to wait"}: waiting ${seconds} s`);
         await sleep(seconds * 1000);
         continue;
       }
@@ -173,7 +181,8 @@ export class Rpc {
 
   /**
    * eth_getLogs over [from, to] for ``filter`` (address, topics), in spans the provider accepts: a refused span
-   * or result is halved and asked again, down to one block. Logs in chain order.
+   * or result is halved and asked again, down to one block, and doubled after a span that passed. Logs in chain
+   * order.
    * @param {{address: string, topics: any[]}} filter @param {number} from @param {number} to
    * @param {(block: number) => void} [progress]
    */
@@ -196,6 +205,9 @@ export class Rpc {
       found.push(...answer);
       progress(end);
       start = end + 1;
+      // a span that passed is tried doubled next (a refusal halves it again): a dense stretch of the chain does
+      // not keep a sparse one to its span
+      this.logSpan = Math.min(this.maxSpan, this.logSpan * 2);
     }
     return found;
   }

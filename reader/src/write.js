@@ -127,17 +127,25 @@ async function reread(/** @type {number[]} */ stale) {
  * @param {HTMLElement} line @param {(say: (text: string) => void) => Promise<string>} work
  */
 async function act(line, work) {
-  const say = (/** @type {string} */ text) => (line.textContent = text);
+  const status = /** @type {HTMLElement} */ (document.getElementById("write-status"));
+  const say = (/** @type {string} */ text) => {
+    line.textContent = text;
+    status.textContent = text; // outlives the view, which is read again once the action is on chain
+  };
   line.classList.remove("warning");
+  status.classList.remove("warning");
+  delete line.dataset.done;
+  delete status.dataset.done;
   try {
     const hash = await work(say);
     say(`Sent: transaction ${hash}; waiting for a block…`);
     const { block, postId } = await mined(hash);
     say(postId ? `Confirmed: post #${postId} is on chain, in block ${block}.` : `Confirmed in block ${block}.`);
-    line.dataset.done = postId ? String(postId) : "vote";
+    line.dataset.done = status.dataset.done = postId ? String(postId) : "vote";
     return postId;
   } catch (error) {
     line.classList.add("warning");
+    status.classList.add("warning");
     say(`Not sent: ${error.shortMessage || error.message}`);
     return null;
   }
@@ -150,7 +158,7 @@ async function submit(/** @type {any} */ parent, /** @type {object} */ doc, /** 
   const postId = await act(line, async (say) => {
     say("Saving your text on your gateways…");
     const { digest, pinned, refused } = await upload(doc, Boolean(parent));
-    line.dataset.pinned = pinned.join(",");
+    /** @type {HTMLElement} */ (document.getElementById("write-status")).dataset.pinned = pinned.join(",");
     const where = `pinned by ${pinned.join(", ")}${refused.length ? ` (not by: ${refused.join("; ")})` : ""}`;
     if (mode() === "wallet") {
       say(`Text ${where}. Waiting for your wallet…`);
@@ -160,16 +168,13 @@ async function submit(/** @type {any} */ parent, /** @type {object} */ doc, /** 
     return relay("post", { digest, parentId, parentDigest });
   });
   if (postId) {
-    const text = line.textContent;
     await reread(parent ? [parent.id] : []);
     if (!parent) location.hash = `#/post/${postId}`;
-    const again = document.querySelector(`[data-write-line="${parentId}"]`);
-    if (again) again.textContent = text;
   }
 }
 
 async function vote(/** @type {any} */ post, /** @type {number} */ direction, /** @type {HTMLElement} */ line) {
-  const done = await act(line, async (say) => {
+  await act(line, async (say) => {
     if (mode() === "wallet") {
       say("Waiting for your wallet…");
       return viaWallet("vote", [post.id, post.digest, direction]);
@@ -177,12 +182,7 @@ async function vote(/** @type {any} */ post, /** @type {number} */ direction, /*
     say("Signing your vote with this browser's key and relaying…");
     return relay("vote", { postId: post.id, postDigest: post.digest, direction });
   });
-  if (done !== null || line.dataset.done === "vote") {
-    const text = line.textContent;
-    await reread([post.id]);
-    const again = document.querySelector(`[data-write-line="${post.id}"]`);
-    if (again) again.textContent = text;
-  }
+  if (line.dataset.done === "vote") await reread([post.id]);
 }
 
 /** The signer choice, once per page, when a wallet is injected. */

@@ -13,6 +13,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,7 +23,8 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page
+from eth_account import Account
+from playwright.sync_api import Browser, BrowserContext, Page
 from sqlalchemy import create_engine, text
 
 from backend.app import create_app
@@ -32,6 +34,7 @@ from backend.devchain import Ganache, free_port
 from backend.markdown import render as render_markdown
 from reader.build import OUT, build
 from tests.support.board import BoardHandle, connect
+from tests.support.browser import STATUS_RECORDER, inject_wallet, status_log
 from tests.support.index import POSTGRES_URL, make_settings, module_index, reset_postgres
 from tests.support.servers import serving
 from tests.support.wait import wait_for
@@ -79,8 +82,9 @@ def nodes(tmp_path_factory: pytest.TempPathFactory, reader_file: Path) -> Iterat
         a_url, b_url = f"http://127.0.0.1:{a_port}", f"http://127.0.0.1:{b_port}"
         a_app = create_app(make_settings(a_data, ganache.url, a_database))
         b_settings = make_settings(
-            b_data, ganache.url, b_database, contract_address=board.deployment.address, ipfs_gateways=[a_url]
-        )
+            b_data, ganache.url, b_database, contract_address=board.deployment.address, ipfs_gateways=[a_url],
+            relay_rate=6000, relay_burst=1000, relay_new_signers_per_hour=1000,
+        )  # fmt: skip
         with serving(uvicorn.Config(a_app, host="127.0.0.1", port=a_port, log_level="warning")) as a_server:
             ids: list[int] = []
             for n in range(8):
@@ -136,13 +140,20 @@ def _answers(url: str) -> bool:
 
 
 def reader_url(path: Path, nodes: Nodes, gateway: str, view: str = "new", **extra: str) -> str:
-    query = {"rpc": nodes.ganache.url, "board": nodes.board.deployment.address, "gateway": gateway, **extra}
+    query = {"rpc": nodes.ganache.url, "board": nodes.board.deployment.address, "gateway": gateway} | extra
     return f"{path.as_uri()}?{urlencode(query)}#/{view}"
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    with _watched(context) as opened:
+        yield opened
+
+
+@contextmanager
+def _watched(context: BrowserContext) -> Iterator[Page]:
+    """A page of ``context`` that fails the test on an uncaught error or a console error."""
     context.set_default_timeout(30_000)
     opened = context.new_page()
     errors: list[str] = []
@@ -304,3 +315,205 @@ def test_the_node_serves_the_reader_at_reader_and_by_its_cid(nodes: Nodes, reade
     assert raw.headers["content-type"] == "application/vnd.ipld.raw" and sha256(raw.content).hex() == json.dumps(
         sha256(data).hex()
     ).strip('"')
+
+
+def _write(page: Page, title: str | None, body: str) -> int:
+    """Fill the compose form (or an open reply form) and send; the new post's id once confirmed."""
+    if title is not None:
+        page.fill("#compose-title", title)
+        page.fill("#compose-body", body)
+        page.click(".compose button[type=submit]")
+    else:
+        page.fill("textarea[id^=reply-]", body)
+        page.click("text=Send reply")
+    page.wait_for_selector("#write-status[data-done]", state="attached", timeout=60_000)
+    status = page.inner_text("#write-status")
+    assert status.startswith("Confirmed: post #"), status
+    return int(page.get_attribute("#write-status", "data-done") or 0)
+
+
+def _vote(page: Page, post_id: int, direction: int) -> None:
+    page.click(f"#post-{post_id} > .write button[data-vote='{direction}']")
+    page.wait_for_selector('#write-status[data-done="vote"]', state="attached", timeout=60_000)
+    page.wait_for_selector(f'#view[data-ready="true"] #post-{post_id}', state="attached")
+
+
+@pytest.mark.parametrize("signer", ["wallet", "relay"])
+def test_posting_replying_and_voting_from_the_reader(browser: Browser, nodes: Nodes, reader_file: Path, signer: str):
+    w3 = connect(nodes.ganache)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(30_000)
+    wallet = w3.eth.accounts[8]
+    if signer == "wallet":
+        inject_wallet(context, nodes.ganache.url, wallet)
+    with _watched(context) as page:
+        page.goto(reader_url(reader_file, nodes, nodes.b_url, "compose", relay=nodes.b_url))
+        page.wait_for_selector("#compose-title")
+        post_id = _write(page, f"Written in the reader by {signer}", "*from* the reader")
+        assert page.get_attribute("#write-status", "data-pinned") == nodes.b_url.removeprefix("http://")
+        author = (
+            wallet
+            if signer == "wallet"
+            else Account.from_key(page.evaluate("localStorage.getItem('indelible.key')")).address
+        )
+        on_chain = nodes.board.contract.functions.getPost(post_id).call()
+        assert on_chain[0] == author and on_chain[1] == 0
+        page.wait_for_url(re.compile(f"#/post/{post_id}$"))
+        posts = shown(page)
+        assert posts[0]["id"] == post_id and posts[0]["title"] == f"Written in the reader by {signer}"
+        page.click(f"#post-{post_id} > .write button[data-reply='{post_id}']")
+        reply_id = _write(page, None, "a reply from the reader")
+        assert nodes.board.contract.functions.getPost(reply_id).call()[1] == post_id
+        _vote(page, post_id, -1)
+        assert nodes.board.contract.functions.voteOf(post_id, author).call() == -1
+        posts = {p["id"]: p for p in shown(page)}
+        assert (posts[post_id]["up"], posts[post_id]["down"]) == (0, 1)
+        assert posts[reply_id]["content"] == "ok" and "a reply from the reader" in posts[reply_id]["body"]
+        # node B indexed them too, from the chain, like any post
+        indexed = f"{nodes.b_url}/api/posts/{reply_id}"
+    wait_for(lambda: httpx.get(indexed).status_code == 200, timeout=30, interval=0.3, what="B to index the reply")
+
+
+class CappedProvider(BaseHTTPRequestHandler):
+    """A hosted provider's limits in front of Ganache, with CORS as public RPCs answer: eth_getLogs refused past
+    a block span (-32600 "exceed maximum block range") or a result count (Infura's -32005 "query returned more
+    than N results"), batches over a size refused with one error object, and the first requests answered 429
+    with Retry-After. (The `providers` helper's tests/support proxy was not on main when this was written, and
+    answers no CORS preflight, which a page needs.)"""
+
+    protocol_version = "HTTP/1.1"
+    upstream = ""
+    client = httpx.Client(timeout=30)
+    span = 8
+    results = 1
+    batch = 10
+    throttle = 2
+    refused: ClassVar[dict[str, int]] = {}
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, status: int, answer: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        for name, value in {
+            "Access-Control-Allow-Origin": "*",
+            "Content-Type": "application/json",
+            **(headers or {}),
+        }.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_OPTIONS(self) -> None:
+        self.send_response(204)
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Access-Control-Allow-Methods", "POST")
+        self.send_header("Access-Control-Allow-Headers", "Content-Type")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _count(self, what: str) -> None:
+        self.refused[what] = self.refused.get(what, 0) + 1
+
+    def _one(self, call: dict[str, Any]) -> dict[str, Any]:
+        if call["method"] == "eth_getLogs":
+            query = call["params"][0]
+            first, last = int(query["fromBlock"], 16), int(query["toBlock"], 16)
+            if last - first + 1 > self.span:
+                self._count("span")
+                error = {"code": -32600, "message": f"exceed maximum block range: {self.span}"}
+                return {"jsonrpc": "2.0", "id": call["id"], "error": error}
+        answer: dict[str, Any] = self.client.post(self.upstream, json=call).json()
+        if call["method"] == "eth_getLogs" and len(answer.get("result") or []) > self.results:
+            self._count("results")
+            error = {"code": -32005, "message": f"query returned more than {self.results} results"}
+            return {"jsonrpc": "2.0", "id": call["id"], "error": error}
+        return answer
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if CappedProvider.throttle > 0:
+            CappedProvider.throttle -= 1
+            self._count("429")
+            self._send(429, {"error": "too many requests"}, {"Retry-After": "1"})
+            return
+        if isinstance(body, list):
+            if len(body) > self.batch:
+                self._count("batch")
+                message = f"batch size too large: at most {self.batch} calls"
+                self._send(200, {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}})
+                return
+            self._send(200, [self._one(call) for call in body])
+            return
+        self._send(200, self._one(body))
+
+
+def test_behind_a_provider_with_span_result_and_batch_caps_and_429s_the_reader_reads_the_same(
+    browser: Browser, nodes: Nodes, reader_file: Path
+):
+    views = ["new", "hot", f"post/{nodes.threads[0]}", f"author/{connect(nodes.ganache).eth.accounts[1]}"]
+    direct = {}
+    context = browser.new_context()
+    with _watched(context) as page:
+        for view in views:
+            page.goto(reader_url(reader_file, nodes, nodes.b_url, view))
+            direct[view] = shown(page)
+    CappedProvider.upstream = nodes.ganache.url
+    CappedProvider.refused = {}
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), CappedProvider)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    proxied = {}
+    context = browser.new_context()  # its own IndexedDB: everything is read anew, through the provider
+    context.add_init_script(STATUS_RECORDER)
+    try:
+        with _watched(context) as page:
+            for view in views:
+                page.goto(reader_url(reader_file, nodes, nodes.b_url, view, rpc=f"http://127.0.0.1:{port}"))
+                proxied[view] = shown(page)
+            log = status_log(page)
+    finally:
+        server.shutdown()
+    assert proxied == direct
+    assert CappedProvider.refused["429"] == 2 and CappedProvider.refused["batch"] >= 1
+    assert CappedProvider.refused["span"] >= 1 and CappedProvider.refused["results"] >= 1, CappedProvider.refused
+    assert any("answered HTTP 429, asking to wait: waiting 1 s" in line for line in log), log
+
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_the_reader_has_no_wcag_violations_and_fits_375_px(
+    browser: Browser, nodes: Nodes, reader_file: Path, dark: bool
+):
+    context = browser.new_context(viewport={"width": 375, "height": 800}, color_scheme="dark" if dark else "light")
+    with _watched(context) as page:
+        views = ["new", f"post/{nodes.threads[0]}", "compose"]
+        for view in views:
+            page.goto(reader_url(reader_file, nodes, nodes.b_url, view))
+            if view == "compose":
+                page.wait_for_selector("#compose-title")
+            else:
+                shown(page)
+            if view.startswith("post"):  # with a reply form open
+                page.click(f"#post-{nodes.threads[0]} > .write button[data-reply]")
+            # axe evaluated through the DevTools protocol: the page's own policy stays as it is
+            page.evaluate(AXE.read_text() + "\n;undefined")
+            result = page.evaluate(
+                "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+            )
+            violations = [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]]
+            assert violations == [], (view, violations)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375, view
+    # the form before anything is read, and a refusal, too
+    context = browser.new_context(viewport={"width": 375, "height": 800}, color_scheme="dark" if dark else "light")
+    with _watched(context) as page:
+        page.goto(reader_file.as_uri())
+        page.wait_for_selector("#self-cid")
+        page.evaluate(AXE.read_text() + "\n;undefined")
+        result = page.evaluate("axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa']}})")
+        assert [v["id"] for v in result["violations"]] == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
