@@ -24,9 +24,9 @@ Tables, and who may rely on what:
   the latest ``vote_events`` row of the pair; a withdrawn vote has no row.
 * ``counted_upvotes``/``counted_downvotes`` (and ``counted_score``, ``counted_hot``,
   ``counted_controversial``, ``counted_wilson`` from them) count only the current votes
-  whose voter's ``first_activity`` is before the post's own log: the default lens
+  whose voter's ``first_activity`` is in an earlier block than the post's: the default lens
   (docs/ranking.md). The raw tallies above stay as the contract emitted them.
-* ``first_activity``: each address's first PostCreated or VoteCast (block, log index).
+* ``first_activity``: each address's first PostCreated or VoteCast of direction +-1 (block, log index).
 * ``nonces``: every ``NonceUsed`` (append-only, keyed by tx hash + log index): a signed
   action spent ``nonce`` of ``signer``. The contract takes a signer's nonces in order from 0,
   so the signer's next nonce is the largest stored one + 1 (0 without a row): what
@@ -49,9 +49,10 @@ from sqlalchemy import DDL, BigInteger, Float, Index, Integer, SmallInteger, Str
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bump when a table changes: the indexer then drops the index and rebuilds it from the chain.
-SCHEMA_VERSION = "8"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
+SCHEMA_VERSION = "9"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
 # 5: full-text search (posts_fts on SQLite, posts.search on PostgreSQL); 6: posts.topic
 # 7: counted tallies and first_activity (the default lens); 8: nonces (NonceUsed, for /api/nonces)
+# 9: the default lens's activity is a post or a vote of direction +-1, in an earlier block than the post
 
 HASH = String(66)  # 0x + 64 hex
 ADDRESS = String(42)  # checksum address
@@ -171,7 +172,7 @@ class Vote(Base):
 
 
 class FirstActivity(Base):
-    """An address's first action on the Board (a post or a vote): whose votes the default lens counts."""
+    """An address's first post or vote of direction +-1 on the Board: whose votes the default lens counts."""
 
     __tablename__ = "first_activity"
     address: Mapped[str] = mapped_column(ADDRESS, primary_key=True)

@@ -109,9 +109,14 @@ def counted_row(upvotes: int, downvotes: int, created_at: int) -> dict[str, Any]
 
 
 def first_actions(posts: list[PostCreated], votes: list[VoteCast]) -> dict[str, tuple[int, int]]:
-    """Each author's or voter's earliest (block, log index) among these events."""
+    """Each author's or voter's earliest activity (block, log index) among these events.
+
+    Activity is a post or a vote of direction +1 or -1: a withdrawn or empty vote (direction 0) changes no tally
+    and shows nowhere, so it marks no one as active (issue 19.5).
+    """
     first: dict[str, tuple[int, int]] = {}
-    for address, at in [(e.author, e.at) for e in posts] + [(e.voter, e.at) for e in votes]:
+    acted = [(e.author, e.at) for e in posts] + [(e.voter, e.at) for e in votes if e.direction != 0]
+    for address, at in acted:
         position = (at.block_number, at.log_index)
         if address not in first or position < first[address]:
             first[address] = position

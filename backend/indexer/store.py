@@ -270,14 +270,9 @@ def refresh_tallies(conn: Connection, post_ids: list[int]) -> None:
         _write_tallies(conn, {pid: latest.get(pid, (0, 0)) for pid in part})
 
 
-# a current vote counts under the default lens when its voter acted on the Board before the post was created
-_COUNTS = and_(
-    FirstActivity.address == Vote.voter,
-    or_(
-        FirstActivity.block_number < Post.block_number,
-        and_(FirstActivity.block_number == Post.block_number, FirstActivity.log_index < Post.log_index),
-    ),
-)
+# a current vote counts under the default lens when its voter acted on the Board in a block before the post's:
+# activity in the post's own block could be a reaction to the post seen in the mempool (issue 19.5)
+_COUNTS = and_(FirstActivity.address == Vote.voter, FirstActivity.block_number < Post.block_number)
 COUNTED_ORDER = ("id", *(name for name in counted_row(0, 0, 0)))
 
 

@@ -38,7 +38,10 @@ MAX_LIST_CHARS = MAX_ADDRESSES * 44  # "0x" + 40 hex + a comma each, and room fo
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 EXPLAIN = {
-    "default": "Votes count only when the voter was active on the Board before the post was written.",
+    "default": (
+        "Votes count only when the voter was active on the Board (posted, or voted up or down) "
+        "in an earlier block than the post."
+    ),
     "all": "Every vote counts, however new the account that cast it.",
     "trusted": "Only votes of the addresses in your trusted voters list count; everyone else's are ignored.",
     "never": "Nothing is folded; posts are ranked as under the default lens.",

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from backend.config import Settings
 from backend.content.cid import sha256
-from backend.db.models import Post
+from backend.db.models import FirstActivity, Post
 from backend.devchain import Ganache
 from tests.backend.test_indexer import run_once
 from tests.backend.test_relay import relay, signed_vote
@@ -187,4 +187,88 @@ def test_reorg_that_removes_a_voters_first_action_uncounts_their_votes(own_chain
     assert indexer.health.reorgs >= 1
     assert _counted(indexer.engine, target) == (0, 5, 0, 4)
     clean = run_once(make_settings(data_dir, node.url, f"sqlite:///{tmp_path / 'clean.sqlite3'}"))
+    assert dump_index(indexer.engine) == dump_index(clean.engine)
+
+
+# --- issue 19.5: activity is a post or a vote of direction +-1, in an earlier block than the post --------------
+
+
+def _first_activity(engine: Any) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {a: b for a, b in conn.execute(select(FirstActivity.address, FirstActivity.block_number))}
+
+
+def test_direction_zero_votes_are_no_activity_and_a_reorg_to_them_uncounts_the_votes(
+    own_chain, data_dir, database_url, tmp_path
+):
+    node, board = own_chain
+    w3 = board.w3
+    sleepers = w3.eth.accounts[1:6]
+    settings = make_settings(data_dir, node.url, database_url)
+    warm = board.post(sha256(b"warm"))
+    for voter in sleepers:
+        board.vote(warm, 0, voter)  # a VoteCast with direction 0: no tally changes, nothing shows
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    for voter in sleepers:
+        board.vote(warm, 1, voter)  # on this branch they really vote before the post
+    target = board.post(sha256(b"target"))
+    for voter in sleepers:
+        board.vote(target, -1, voter)
+    indexer = run_once(settings)
+    assert _counted(indexer.engine, target) == (0, 5, 0, 5)
+
+    assert w3.provider.make_request("evm_revert", [snapshot])["result"] is True
+    assert board.post(sha256(b"target")) == target  # the same post, the sleepers' only earlier votes are 0
+    for voter in sleepers:
+        board.vote(target, -1, voter)
+    for _ in range(3):
+        w3.provider.make_request("evm_mine", [])
+    indexer.run(once=True)
+    assert indexer.health.reorgs >= 1
+    assert _counted(indexer.engine, target) == (0, 5, 0, 0)
+    first = _first_activity(indexer.engine)
+    target_block = board.contract.events.PostCreated().get_logs(from_block=0)[-1]["blockNumber"]
+    assert all(first[v] > target_block for v in sleepers)  # their first activity is their vote on the target
+    clean = run_once(make_settings(data_dir, node.url, f"sqlite:///{tmp_path / 'clean.sqlite3'}"))
+    assert dump_index(indexer.engine) == dump_index(clean.engine)
+
+
+def test_activity_in_the_posts_own_block_does_not_count(fresh_ganache: Ganache, data_dir, database_url, tmp_path):
+    board = deploy_board(connect(fresh_ganache), data_dir)
+    w3 = board.w3
+    sleepers = w3.eth.accounts[1:6]
+    warm = board.post(sha256(b"warm"))
+    # seen in the mempool, a post is answered by activity placed ahead of it in the same block (a higher tip)
+    assert w3.provider.make_request("miner_stop", [])["result"] is True
+    base = {"maxFeePerGas": 10 * 10**9, "gas": 200_000}
+    reactions = [
+        board.contract.functions.vote(warm, board.digest_of(warm), 1).transact(
+            {**base, "from": voter, "maxPriorityFeePerGas": 5 * 10**9}
+        )
+        for voter in sleepers
+    ]
+    posted = board.contract.functions.post(sha256(b"target"), 0, bytes(32)).transact(
+        {**base, "from": w3.eth.accounts[0], "maxPriorityFeePerGas": 10**9}
+    )
+    w3.provider.make_request("evm_mine", [])
+    assert w3.provider.make_request("miner_start", [])["result"] is True
+    post_receipt = w3.eth.wait_for_transaction_receipt(posted)
+    (created,) = board.contract.events.PostCreated().process_receipt(post_receipt)
+    target = int(created["args"]["postId"])
+    for tx in reactions:
+        receipt = w3.eth.wait_for_transaction_receipt(tx)
+        assert receipt["blockNumber"] == post_receipt["blockNumber"]
+        assert receipt["transactionIndex"] < post_receipt["transactionIndex"]  # earlier in chain order
+    for voter in sleepers:
+        board.vote(target, -1, voter)
+    settings = make_settings(data_dir, fresh_ganache.url, database_url)
+    indexer = run_once(settings)
+    assert _counted(indexer.engine, target) == (0, 5, 0, 0)
+    assert all(_first_activity(indexer.engine)[v] == post_receipt["blockNumber"] for v in sleepers)
+    later = board.post(sha256(b"a later post"))  # the same activity, one block before: it counts
+    for voter in sleepers:
+        board.vote(later, -1, voter)
+    indexer.run(once=True)
+    assert _counted(indexer.engine, later) == (0, 5, 0, 5)
+    clean = run_once(make_settings(data_dir, fresh_ganache.url, f"sqlite:///{tmp_path / 'clean.sqlite3'}"))
     assert dump_index(indexer.engine) == dump_index(clean.engine)
