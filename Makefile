@@ -45,6 +45,7 @@ node_modules/.installed: package.json package-lock.json
 VENDOR := backend/static/vendor
 VENDOR_FILES := $(VENDOR)/ethers.min.js $(VENDOR)/purify.es.mjs $(VENDOR)/marked.esm.js
 VENDOR_FILES += $(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css $(VENDOR)/redoc.standalone.js
+VENDOR_FILES += $(VENDOR)/ethereumjs.js
 .PHONY: vendor
 vendor: $(VENDOR_FILES)
 
@@ -56,6 +57,12 @@ $(VENDOR)/purify.es.mjs: node_modules/.installed
 
 $(VENDOR)/marked.esm.js: node_modules/.installed
 	@mkdir -p $(VENDOR) && cp node_modules/marked/lib/marked.esm.js $@
+
+# @ethereumjs/mpt and @ethereumjs/block for static/js/proof.js: one ES module bundled by the pinned esbuild
+# (same inputs, same bytes), from the entry that names what proof.js imports.
+$(VENDOR)/ethereumjs.js: scripts/vendor/ethereumjs.mjs node_modules/.installed
+	@mkdir -p $(VENDOR) && esbuild $< --bundle --format=esm --platform=browser --target=es2022 --minify \
+		--legal-comments=none --log-level=warning --outfile=$@
 
 # API docs (/docs, /redoc): backend/web/apidocs.py serves these instead of FastAPI's CDN links.
 $(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css: node_modules/.installed
@@ -73,6 +80,11 @@ compile: setup
 	brownie compile
 	# where each immutable sits in Board's runtime code (solc-js), for join and /api/contract: cached once here
 	$(PY) -c 'from backend.deployments.code import immutable_references; immutable_references()'
+	@$(MAKE) --no-print-directory $(VENDOR)/board-release.json
+
+# The release's Board code and immutables for the browser's proofs (backend/release.py); only when Board changed.
+$(VENDOR)/board-release.json: build/contracts/Board.json backend/release.py
+	$(PY) -m backend.release
 
 # The node-free reader (docs/reader.md): one self-contained HTML file, the same bytes for the same commit;
 # prints its CID (sha256 as CIDv1 raw), also written to dist/indelible-reader.html.cid. Every node serves it.

@@ -1,0 +1,148 @@
+"""The release's Board as the browser's proofs need it (static/js/proof.js, issue 23).
+
+``python -m backend.release`` (run by ``make compile``) writes ``backend/static/vendor/board-release.json``: the
+compiled runtime code, where each immutable sits in it (by name, from the compiler's ``immutableReferences`` and
+the AST), and the EIP-712 name and version the constructor hashes. The browser fills the immutables for the
+Board's address and chain as the constructor does, and compares keccak256 of the result with the codeHash of the
+proven Board account: the whole code, metadata included, with no ``eth_getCode`` to download.
+
+``storage_layout()`` gives where Board keeps what pages show, in the shape of ``backend/static/board-layout.json``
+(the layout proof.js assumes); tests/backend/test_proof_layout.py compares the two, so a contract change that
+moves a slot fails a test instead of every reader's check.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from backend import eip712
+from backend.config import PROJECT_ROOT
+
+ARTIFACT = PROJECT_ROOT / "build" / "contracts" / "Board.json"
+SOLC_BRIDGE = PROJECT_ROOT / "scripts" / "solc_bridge.js"
+RELEASE_PATH = PROJECT_ROOT / "backend" / "static" / "vendor" / "board-release.json"
+LAYOUT_PATH = PROJECT_ROOT / "backend" / "static" / "board-layout.json"
+# the state variables behind a page, by their names in Board.sol, and the keys proof.js knows them by
+VARIABLES = {"_postCount": "postCount", "_posts": "posts", "_tallies": "tallies"}
+
+
+def compile_board() -> dict[str, Any]:
+    """Board compiled by solc-js with the artifact's settings: runtime code, immutable references, the AST's
+    immutable names, and the storage layout."""
+    artifact = json.loads(ARTIFACT.read_text())
+    compiler = artifact["compiler"]
+    source = artifact["sourcePath"]
+    request = {
+        "language": "Solidity",
+        "sources": {p: {"content": (PROJECT_ROOT / p).read_text()} for p in artifact["allSourcePaths"].values()},
+        "settings": {
+            "optimizer": {"enabled": compiler["optimizer"]["enabled"], "runs": compiler["optimizer"]["runs"]},
+            "evmVersion": compiler["evm_version"],
+            "remappings": ["@openzeppelin=node_modules/@openzeppelin"],
+            "outputSelection": {
+                "*": {"": ["ast"]},
+                source: {
+                    "Board": [
+                        "storageLayout",
+                        "evm.deployedBytecode.object",
+                        "evm.deployedBytecode.immutableReferences",
+                    ]
+                },
+            },
+        },
+    }
+    result = subprocess.run(
+        ["node", str(SOLC_BRIDGE), "--standard-json"], input=json.dumps(request), cwd=PROJECT_ROOT,
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    output = json.loads(result.stdout)
+    errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
+    if errors:
+        raise RuntimeError("compiling Board failed: " + errors[0])
+    board = output["contracts"][source]["Board"]
+    names: dict[str, str] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("nodeType") == "VariableDeclaration" and node.get("mutability") == "immutable":
+                names[str(node["id"])] = str(node["name"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for compiled in output["sources"].values():
+        walk(compiled["ast"])
+    return {
+        "deployedBytecode": "0x" + board["evm"]["deployedBytecode"]["object"].removeprefix("0x"),
+        "immutableReferences": board["evm"]["deployedBytecode"]["immutableReferences"],
+        "immutableNames": names,
+        "storageLayout": board["storageLayout"],
+        "artifactBytecode": "0x" + artifact["deployedBytecode"].removeprefix("0x"),
+    }
+
+
+def release(compiled: dict[str, Any]) -> dict[str, Any]:
+    """The browser's release record: runtime code, named immutables, EIP-712 name and version."""
+    if compiled["deployedBytecode"].lower() != compiled["artifactBytecode"].lower():
+        raise RuntimeError(f"solc-js does not reproduce {ARTIFACT}'s deployedBytecode: run `make compile` again")
+    immutables = sorted(
+        (
+            {"name": compiled["immutableNames"][ast_id], "start": int(ref["start"]), "length": int(ref["length"])}
+            for ast_id, refs in compiled["immutableReferences"].items()
+            for ref in refs
+        ),
+        key=lambda item: int(item["start"]),
+    )
+    return {
+        "contract": "Board",
+        "deployedBytecode": compiled["deployedBytecode"],
+        "immutables": immutables,
+        "domain": {"name": eip712.DOMAIN_NAME, "version": eip712.DOMAIN_VERSION},
+    }
+
+
+def storage_layout(compiled: dict[str, Any]) -> dict[str, Any]:
+    """Where the page's facts live, from solc's storageLayout, in board-layout.json's shape (no comment)."""
+    layout = compiled["storageLayout"]
+    types = layout["types"]
+    found: dict[str, Any] = {}
+    for variable in layout["storage"]:
+        key = VARIABLES.get(variable["label"])
+        if key is None:
+            continue
+        kind = types[variable["type"]]
+        entry: dict[str, Any] = {"slot": int(variable["slot"])}
+        if kind["encoding"] == "mapping":
+            members = types[kind["value"]]["members"]
+            entry["members"] = {
+                m["label"]: {"slot": int(m["slot"]), "offset": int(m["offset"]), "bytes": int(types[m["type"]]["numberOfBytes"])}
+                for m in members
+            }  # fmt: skip
+        else:
+            entry |= {"offset": int(variable["offset"]), "bytes": int(kind["numberOfBytes"])}
+        found[key] = entry
+    return found
+
+
+def assumed_layout() -> dict[str, Any]:
+    """The layout proof.js assumes (backend/static/board-layout.json), its comment left out."""
+    layout: dict[str, Any] = json.loads(LAYOUT_PATH.read_text())
+    layout.pop("comment", None)
+    return layout
+
+
+def main() -> None:
+    """Write board-release.json; say so on stderr."""
+    record = release(compile_board())
+    RELEASE_PATH.parent.mkdir(parents=True, exist_ok=True)
+    RELEASE_PATH.write_text(json.dumps(record) + "\n")
+    print(f"{RELEASE_PATH.relative_to(PROJECT_ROOT)}: {len(record['immutables'])} immutables", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
