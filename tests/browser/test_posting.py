@@ -79,7 +79,7 @@ def test_browser_key_posts_replies_votes_and_it_all_persists(stack: Stack, open_
     assert stack.api(f"/api/posts/{reply_id}")["post"]["parent_id"] == post_id
     # the page put in place of the old one is checked against the chain as the first was, the reply included
     mark = page.locator(f"article#post-{reply_id} [data-chain-mark]").first
-    expect(mark).to_have_text(re.compile(r"^checked against chain at block \d+$"))
+    expect(mark).to_have_text(re.compile(r"^checked by 1 RPC at block \d+$"))
 
     _vote(page, post_id, "Upvote")
     expect(page.locator(f"form.vote[data-post-id='{post_id}'] .score-value").first).to_have_text("1")

@@ -114,14 +114,14 @@ LIES = {
 }
 
 
-def _flags_each_lie(page: Page, shown: int) -> None:
-    """The three lies flagged, the row deleted from the index absent, every other post shown marked checked."""
+def _flags_each_lie(page: Page, shown: int, checked: str = "checked by 1 RPC at block {block}") -> None:
+    """The three lies flagged, the row deleted from the index absent, every other post shown marked ``checked``."""
     marks = _checked(page)
     assert "7" not in marks
     assert {k: v for k, v in marks.items() if k in LIES} == LIES
     block = page.get_attribute("#chain-check", "data-index-block")
     honest = {k: v for k, v in marks.items() if k not in LIES}
-    assert len(honest) == shown - 3 and set(honest.values()) == {f"checked against chain at block {block}"}
+    assert len(honest) == shown - 3 and set(honest.values()) == {checked.format(block=block)}
     summary = page.locator("[data-chain-summary]")
     expect(summary).to_contain_text(f"this node shows {POSTS - 1} of {POSTS} posts")
     expect(summary).to_contain_text(f"3 of {shown} posts shown differ from the chain")
@@ -137,7 +137,7 @@ def _checked(page: Page) -> dict[str, str]:
     return dict(marks)
 
 
-def test_an_honest_front_page_of_25_posts_is_checked_with_one_batched_rpc_call_and_one_fetch_per_file(
+def test_an_honest_front_page_of_25_posts_is_checked_with_two_batched_rpc_requests_and_one_fetch_per_file(
     browser: Browser, node: Node
 ):
     context = browser.new_context(base_url=node.url)
@@ -149,15 +149,18 @@ def test_an_honest_front_page_of_25_posts_is_checked_with_one_batched_rpc_call_a
     marks = _checked(page)
     block = page.get_attribute("#chain-check", "data-index-block")
     assert len(marks) == POSTS
-    assert set(marks.values()) == {f"checked against chain at block {block}"}
+    assert set(marks.values()) == {f"checked by 1 RPC at block {block}"}
     summary = page.locator("[data-chain-summary]")
     expect(summary).to_contain_text(f"All {POSTS} posts shown checked against chain at block {block}")
     expect(summary).to_contain_text(f"through {node.ganache_url.split('//')[1]}")
+    expect(summary).to_contain_text("Checked against one RPC, not independent")
     rpc = [request for request in sent if request.url.rstrip("/") == node.ganache_url.rstrip("/")]
-    assert len(rpc) == 1
-    batch = json.loads(rpc[0].post_data or "[]")
-    assert [call["method"] for call in batch] == ["eth_chainId"] + ["eth_call"] * (POSTS + 1)
-    assert {call["params"][1] for call in batch[1:]} == {hex(int(block or 0))}
+    assert len(rpc) == 2  # the calls, and the header with the proofs (static/js/proof.js)
+    batches = sorted((json.loads(request.post_data or "[]") for request in rpc), key=len, reverse=True)
+    assert [call["method"] for call in batches[0]] == ["eth_chainId"] + ["eth_call"] * (POSTS + 1)
+    assert {call["params"][1] for call in batches[0][1:]} == {hex(int(block or 0))}
+    assert [call["method"] for call in batches[1]] == ["eth_chainId", "eth_getBlockByNumber", "eth_getProof"]
+    assert len(batches[1][2]["params"][1]) == 1 + 3 * POSTS  # postCount, and each post's two slots and tally
     files = sorted(request.url for request in sent if "/ipfs/" in request.url)
     assert len(files) == POSTS == len(set(files))
     context.close()
@@ -189,7 +192,8 @@ def test_the_search_page_flags_each_lie_and_marks_the_honest_posts_checked(brows
 
 
 def test_a_reader_can_check_through_their_wallets_provider_and_the_page_says_so(browser: Browser, lying: Node):
-    """The checks go through window.ethereum.request (EIP-1193), one eth_call per post, none to the RPC URL.
+    """The checks go through window.ethereum.request (EIP-1193), one eth_call per post; the RPC URL is asked only
+    for the block's header, as a second source (static/js/proof.js): the wallet and the RPC agree, so "proven".
 
     The provider is injected by the test before any page script runs (Playwright's init script, i.e. CDP's
     Page.addScriptToEvaluateOnNewDocument): it stands for a wallet extension's provider, whose requests leave
@@ -202,10 +206,13 @@ def test_a_reader_can_check_through_their_wallets_provider_and_the_page_says_so(
     page.on("request", lambda request: sent.append(request))
     with page.expect_navigation():
         page.get_by_role("button", name="Check through your wallet").click()
-    _flags_each_lie(page, POSTS - 1)
+    _flags_each_lie(page, POSTS - 1, checked="proven at block {block} by 2 RPCs")
+    block = page.get_attribute("#chain-check", "data-index-block")
     assert page.get_attribute("#chain-check", "data-check-source") == "wallet"
     expect(page.locator("[data-chain-summary]")).to_contain_text("through your wallet")
-    assert [r.url for r in sent if r.url.rstrip("/") == lying.ganache_url.rstrip("/")] == []
+    expect(page.locator("[data-chain-summary]")).to_contain_text(f"Proven at block {block} by 2 RPCs")
+    to_rpc = [json.loads(r.post_data or "[]") for r in sent if r.url.rstrip("/") == lying.ganache_url.rstrip("/")]
+    assert [[call["method"] for call in batch] for batch in to_rpc] == [["eth_chainId", "eth_getBlockByNumber"]]
     with page.expect_navigation():
         page.get_by_role("button", name="Check through this RPC instead of your wallet").click()
     _checked(page)

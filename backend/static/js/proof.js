@@ -9,14 +9,6 @@
 // and returns what verify.js marks. The one-file reader uses the same exports.
 
 import { AbiCoder, getAddress, getBytes, hexlify, keccak256, toBeHex, toUtf8Bytes } from "/static/vendor/ethers.min.js";
-import {
-  Hardfork,
-  Mainnet,
-  RLP,
-  createBlockHeaderFromRPC,
-  createCustomCommon,
-  verifyMerkleProof,
-} from "/static/vendor/ethereumjs.js";
 import LAYOUT from "../board-layout.json" with { type: "json" };
 
 export { LAYOUT };
@@ -27,6 +19,19 @@ export const SOURCES_ITEM = "indelible.rpcs";
 export const MAX_SOURCES = 4;
 
 const abi = AbiCoder.defaultAbiCoder();
+const LIBRARY_URL = "/static/vendor/ethereumjs.js";
+
+/** @type {Promise<typeof import("/static/vendor/ethereumjs.js")> | null} */
+let library = null;
+
+/**
+ * @ethereumjs's trie and header code (the vendored bundle), loaded on first use: pages that check nothing never
+ * fetch it, and a page whose bundle is missing still shows, its proofs "not proven" with the reason.
+ */
+export function ethereumjs() {
+  library ??= import(LIBRARY_URL);
+  return library;
+}
 const TWO_256 = 1n << 256n;
 const EIP712_TYPEHASH = keccak256(
   toUtf8Bytes("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
@@ -131,7 +136,7 @@ export function expectedCode(release, chainId, address) {
 }
 
 /** The hardfork whose header fields ``block`` has (the hash covers exactly those fields). */
-function hardforkOf(/** @type {Record<string, any>} */ block) {
+function hardforkOf(/** @type {Record<string, any>} */ block, /** @type {any} */ Hardfork) {
   if (block.requestsHash) return Hardfork.Prague;
   if (block.parentBeaconBlockRoot || block.blobGasUsed) return Hardfork.Cancun;
   if (block.withdrawalsRoot) return Hardfork.Shanghai;
@@ -140,8 +145,9 @@ function hardforkOf(/** @type {Record<string, any>} */ block) {
 }
 
 /** The hash of a header recomputed from its fields (an RPC's eth_getBlockByNumber answer), as 0x-hex. */
-export function headerHash(/** @type {Record<string, any>} */ block, /** @type {bigint | number | string} */ chainId) {
-  const common = createCustomCommon({ chainId: Number(chainId) }, Mainnet, { hardfork: hardforkOf(block) });
+export async function headerHash(/** @type {Record<string, any>} */ block, /** @type {bigint | number | string} */ chainId) {
+  const { Hardfork, Mainnet, createBlockHeaderFromRPC, createCustomCommon } = await ethereumjs();
+  const common = createCustomCommon({ chainId: Number(chainId) }, Mainnet, { hardfork: hardforkOf(block, Hardfork) });
   const header = createBlockHeaderFromRPC(/** @type {any} */ (block), { common, skipConsensusFormatValidation: true });
   return hexlify(header.hash());
 }
@@ -162,6 +168,7 @@ export function headerDifferences(/** @type {Record<string, any>} */ a, /** @typ
 /** The value a proof proves for ``key`` under ``root`` (hashed keys, as eth_getProof's), null for no entry. */
 async function provenEntry(/** @type {string} */ root, /** @type {string} */ key, /** @type {string[]} */ proof) {
   if (!Array.isArray(proof) || !proof.every((node) => typeof node === "string")) throw new ProofError("no proof");
+  const { verifyMerkleProof } = await ethereumjs();
   try {
     return await verifyMerkleProof(getBytes(key), proof.map((node) => getBytes(node)), {
       useKeyHashing: true,
@@ -179,6 +186,7 @@ async function provenEntry(/** @type {string} */ root, /** @type {string} */ key
 export async function provenAccount(stateRoot, address, accountProof) {
   const entry = await provenEntry(stateRoot, address, accountProof);
   if (entry === null) throw new ProofError(`no account at ${address}`);
+  const { RLP } = await ethereumjs();
   const fields = /** @type {Uint8Array[]} */ (/** @type {unknown} */ (RLP.decode(entry)));
   if (!Array.isArray(fields) || fields.length !== 4) throw new ProofError("its account entry is not an account");
   const big = (/** @type {Uint8Array} */ b) => (b.length ? BigInt(hexlify(b)) : 0n);
@@ -189,6 +197,7 @@ export async function provenAccount(stateRoot, address, accountProof) {
 export async function provenSlot(/** @type {string} */ storageRoot, /** @type {string} */ key, /** @type {string[]} */ proof) {
   const entry = await provenEntry(storageRoot, key, proof);
   if (entry === null) return 0n;
+  const { RLP } = await ethereumjs();
   const value = RLP.decode(entry);
   if (!(value instanceof Uint8Array) || value.length > 32) throw new ProofError("its slot entry is not a word");
   return value.length ? BigInt(hexlify(value)) : 0n;
@@ -402,6 +411,7 @@ export async function provePage({ sources, block, chainId, address, postIds, rel
   );
   let code;
   try {
+    await ethereumjs();
     code = keccak256(expectedCode(await (release ?? loadRelease()), chainId, address));
   } catch (error) {
     result.reason = error.message;
@@ -410,41 +420,43 @@ export async function provePage({ sources, block, chainId, address, postIds, rel
   const answers = await Promise.all(answering);
   /** @type {{name: string, block: any, hash: string}[]} */
   const headers = [];
-  answers.forEach((answer, i) => {
+  for (const [i, answer] of answers.entries()) {
     const name = sources[i].name;
     if (answer[0].error || answer[1].error || !answer[1].result) {
       result.silent.push(name);
       if (i === 0) result.reason = `${name} gave no header of block ${block}`;
-      return;
-    }
-    if (BigInt(answer[0].result) !== BigInt(chainId)) {
-      result.lies.push(`${name} serves chain ${BigInt(answer[0].result)}, not ${chainId}`);
-      return;
+      continue;
     }
     const stated = answer[1].result;
     let hash;
     try {
-      hash = headerHash(stated, chainId);
+      if (BigInt(answer[0].result) !== BigInt(chainId)) {
+        result.lies.push(`${name} serves chain ${BigInt(answer[0].result)}, not ${chainId}`);
+        continue;
+      }
+      if (BigInt(stated.number) !== BigInt(block)) {
+        result.lies.push(`${name} answered block ${BigInt(stated.number)} when asked for block ${block}`);
+        continue;
+      }
+      hash = await headerHash(stated, chainId);
     } catch (error) {
       result.lies.push(`${name}'s header of block ${block} cannot be read (${error.message})`);
-      return;
+      continue;
     }
-    if (BigInt(stated.number) !== BigInt(block)) {
-      result.lies.push(`${name} answered block ${BigInt(stated.number)} when asked for block ${block}`);
-    } else if (String(stated.hash).toLowerCase() !== hash) {
+    if (String(stated.hash).toLowerCase() !== hash) {
       result.lies.push(`${name}'s header of block ${block} does not hash to the hash it states (${stated.hash})`);
     }
     headers.push({ name, block: stated, hash });
-  });
+  }
   const first = headers.find((h) => h.name === sources[0].name);
   if (!first) {
     if (!result.reason) result.reason = `${sources[0].name}'s header is not usable`;
     result.status = result.lies.length ? "lie" : "unproven";
     return result;
   }
+  const honest = (/** @type {{block: any, hash: string}} */ h) => String(h.block.hash).toLowerCase() === h.hash;
   for (const other of headers) {
-    if (other === first) continue;
-    if (other.hash === first.hash) continue;
+    if (other === first || other.hash === first.hash || !honest(other) || !honest(first)) continue;
     const fields = headerDifferences(first.block, other.block);
     result.lies.push(
       `${first.name} and ${other.name} disagree on block ${block}` +
@@ -454,12 +466,10 @@ export async function provePage({ sources, block, chainId, address, postIds, rel
   result.agreeing = headers.filter((h) => h.hash === first.hash).map((h) => h.name);
   // a header that does not hash to its own hash: name the fields that differ from an honest one
   for (const each of headers) {
-    if (String(each.block.hash).toLowerCase() === each.hash) continue;
-    const honest = headers.find((h) => h !== each && String(h.block.hash).toLowerCase() === h.hash);
-    if (honest) {
-      const fields = headerDifferences(each.block, honest.block);
-      if (fields.length) result.lies.push(`${each.name} altered ${fields.join(", ")} of block ${block}`);
-    }
+    if (honest(each)) continue;
+    const other = headers.find((h) => h !== each && honest(h) && h.block.hash === each.block.hash);
+    const fields = other ? headerDifferences(each.block, other.block) : [];
+    if (fields.length) result.lies.push(`${each.name} altered ${fields.join(", ")} of block ${block}`);
   }
   const proofAnswer = answers[0][2];
   if (proofAnswer.error || !proofAnswer.result) {

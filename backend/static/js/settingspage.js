@@ -4,6 +4,7 @@
 
 import { getAddress } from "/static/vendor/ethers.min.js";
 import { MAX_ADDRESSES, checkSettings, readerSettings, saveReaderSettings } from "./lens.js";
+import { MAX_SOURCES, isRpcUrl, saveSources, storedSources } from "./proof.js";
 
 const EXPORT_NAME = "indelible-settings.json";
 
@@ -100,6 +101,25 @@ async function importSettings(input) {
   show();
 }
 
+/** The further RPCs the browser's proofs ask for the header (proof.js keeps them). */
+function initSources() {
+  const form = document.getElementById("sources-form");
+  if (!(form instanceof HTMLFormElement)) return;
+  const urls = /** @type {HTMLTextAreaElement} */ (form.elements.namedItem("urls"));
+  urls.value = storedSources().join("\n");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const lines = urls.value.split("\n").map((line) => line.trim()).filter(Boolean);
+    const status = document.getElementById("sources-status");
+    const bad = lines.find((line) => !isRpcUrl(line));
+    if (bad !== undefined) return say(status, `Not an http or https URL: ${bad}`);
+    if (lines.length > MAX_SOURCES) return say(status, `At most ${MAX_SOURCES} URLs.`);
+    const kept = saveSources(lines);
+    urls.value = kept.join("\n");
+    say(status, kept.length ? `Saved: ${kept.length} more source${kept.length > 1 ? "s" : ""}.` : "Saved: no more sources.");
+  });
+}
+
 /** Wire the settings page, when this is it. */
 export function initSettingsPage() {
   const form = document.getElementById("settings-form");
@@ -127,5 +147,6 @@ export function initSettingsPage() {
   document.getElementById("settings-export")?.addEventListener("click", exportSettings);
   const input = document.getElementById("settings-import");
   if (input instanceof HTMLInputElement) input.addEventListener("change", () => importSettings(input));
+  initSources();
   show();
 }

@@ -10,6 +10,7 @@
 
 import { Interface, getAddress } from "/static/vendor/ethers.min.js";
 import { renderPreview } from "./preview.js";
+import { pageSources, postLies, proofSummary, provePage, provenMark, provenPost } from "./proof.js";
 
 const RPC_ITEM = "indelible.rpc";
 const VIA_ITEM = "indelible.check-via"; // "wallet" when the reader checks through their wallet's provider
@@ -166,15 +167,15 @@ async function differences(article, post, content) {
   return found;
 }
 
-/** Mark one post: checked, or a plain warning naming what differs. */
-function mark(/** @type {HTMLElement} */ article, /** @type {string[]} */ found, /** @type {number} */ block) {
+/** Mark one post: checked (``checked`` says how far), or a plain warning naming what differs. */
+function mark(/** @type {HTMLElement} */ article, /** @type {string[]} */ found, /** @type {string} */ checked) {
   const note = own(article, "[data-chain-mark]");
   if (!note) return;
   note.hidden = false;
   note.classList.toggle("chain-warning", found.length > 0);
   note.classList.toggle("chain-checked", found.length === 0);
   note.setAttribute("role", found.length ? "alert" : "note");
-  note.textContent = found.length ? `Warning: ${found.join("; ")}.` : `checked against chain at block ${block}`;
+  note.textContent = found.length ? `Warning: ${found.join("; ")}.` : checked;
 }
 
 /** The form that lets the reader pick what checks go through: an RPC URL or their wallet (kept in this browser). */
@@ -243,6 +244,10 @@ export async function verifyPage() {
   const answering = wallet ? providerCalls(wallet, asked) : batchCall(url, asked);
   // while the chain is asked, the files are fetched, hashed, re-rendered and compared with the page
   const contents = articles.map((a) => (a.dataset.contentStatus === "pinned" ? contentOf(a) : null));
+  // and the same facts are proven (proof.js): header from every source the reader named, proofs from the first
+  const postIds = articles.map((a) => a.dataset.postId || "");
+  const chain = { block, chainId: section.dataset.chainId || "0", address: section.dataset.contract || "", postIds };
+  const proving = provePage({ sources: pageSources(url, wallet), ...chain });
   let answers;
   try {
     answers = await answering;
@@ -259,26 +264,37 @@ export async function verifyPage() {
     return;
   }
   const warnings = [];
-  const count = answers[0].result ? BOARD.decodeFunctionResult("postCount", answers[0].result)[0] : null;
+  const proven = await proving;
+  const called = answers[0].result ? BOARD.decodeFunctionResult("postCount", answers[0].result)[0] : null;
+  const count = proven.count ?? called;
   const shown = BigInt(section.dataset.postCount || "0");
   if (count !== null && count !== shown) warnings.push(`this node shows ${shown} of ${count} posts`);
   const results = await Promise.all(
     articles.map(async (article, i) => {
       const answer = answers[i + 1];
-      if (!answer.result) return ["the chain has no such post at this block"];
-      return differences(article, BOARD.decodeFunctionResult("getPost", answer.result), contents[i]);
+      const id = article.dataset.postId || "";
+      const post = answer.result ? BOARD.decodeFunctionResult("getPost", answer.result) : null;
+      const lies = postLies(proven, id, /** @type {any} */ (post));
+      const onChain = provenPost(proven, id) ?? post;
+      if (!onChain) return [...lies, "the chain has no such post at this block"];
+      return [...lies, ...(await differences(article, onChain, contents[i]))];
     }),
   );
   let flagged = 0;
   articles.forEach((article, i) => {
-    mark(article, results[i], block);
+    mark(article, results[i], provenMark(proven) ?? `checked against chain at block ${block}`);
     if (results[i].length) flagged += 1;
   });
-  if (flagged) warnings.push(`${flagged} of ${articles.length} posts shown differ from the chain`);
+  const lied = proven.status === "lie"; // a source lied about the block or the proofs: nothing is proven
+  if (flagged && !lied) warnings.push(`${flagged} of ${articles.length} posts shown differ from the chain`);
   summary.classList.toggle("chain-warning", warnings.length > 0);
   summary.textContent = warnings.length
     ? `Warning: ${warnings.join("; ")} (checked at block ${block} through ${source}).`
     : `All ${articles.length} posts shown checked against chain at block ${block} through ${source}.`;
+  summary.textContent = lied
+    ? `Warning: ${proofSummary(proven)}${warnings.length ? ` Also: ${warnings.join("; ")}.` : ""}`
+    : `${summary.textContent} ${proofSummary(proven)}`;
+  if (lied) summary.classList.add("chain-warning");
   section.dataset.checkMs = String(Math.round(performance.now() - started));
   section.dataset.checked = "true";
 }
