@@ -29,15 +29,18 @@ LAYOUT_PATH = PROJECT_ROOT / "backend" / "static" / "board-layout.json"
 VARIABLES = {"_postCount": "postCount", "_posts": "posts", "_tallies": "tallies"}
 
 
-def compile_board() -> dict[str, Any]:
+def compile_board(sources: dict[str, str] | None = None) -> dict[str, Any]:
     """Board compiled by solc-js with the artifact's settings: runtime code, immutable references, the AST's
-    immutable names, and the storage layout."""
+    immutable names, and the storage layout. ``sources`` overrides file contents by path (tests move slots so)."""
     artifact = json.loads(ARTIFACT.read_text())
     compiler = artifact["compiler"]
     source = artifact["sourcePath"]
     request = {
         "language": "Solidity",
-        "sources": {p: {"content": (PROJECT_ROOT / p).read_text()} for p in artifact["allSourcePaths"].values()},
+        "sources": {
+            p: {"content": (sources or {}).get(p) or (PROJECT_ROOT / p).read_text()}
+            for p in artifact["allSourcePaths"].values()
+        },
         "settings": {
             "optimizer": {"enabled": compiler["optimizer"]["enabled"], "runs": compiler["optimizer"]["runs"]},
             "evmVersion": compiler["evm_version"],
@@ -120,9 +123,13 @@ def storage_layout(compiled: dict[str, Any]) -> dict[str, Any]:
         if kind["encoding"] == "mapping":
             members = types[kind["value"]]["members"]
             entry["members"] = {
-                m["label"]: {"slot": int(m["slot"]), "offset": int(m["offset"]), "bytes": int(types[m["type"]]["numberOfBytes"])}
+                m["label"]: {
+                    "slot": int(m["slot"]),
+                    "offset": int(m["offset"]),
+                    "bytes": int(types[m["type"]]["numberOfBytes"]),
+                }
                 for m in members
-            }  # fmt: skip
+            }
         else:
             entry |= {"offset": int(variable["offset"]), "bytes": int(kind["numberOfBytes"])}
         found[key] = entry
