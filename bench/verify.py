@@ -41,8 +41,7 @@ POSTS = 25
 BUDGET_MS = 400  # issue 23: time the check with proofs and two RPCs adds to a 25-post page, on Ganache
 NOTE = (
     "Most of the check is the wait for the chain's answers: the files are fetched, hashed and re-rendered, and "
-    "the proofs' library loaded, meanwhile. Ganache answers one request at a time, so the calls and the "
-    "proofs queue behind each other there; a node that answers in parallel overlaps them. A cold load also opens "
+    "the proofs' library loaded, meanwhile. Ganache answers a batch one call at a time. A cold load also opens "
     "a connection to each RPC and pays its CORS preflight. Before proofs (issue 12, one RPC, 2026-11-30, quiet "
     "machine) the same page's check added 186 ms p50 / 228 ms p90 cold."
 )
@@ -137,7 +136,7 @@ def report(runs: dict[str, list[dict[str, Any]]], loads: int, load_before: float
         "static/js/verify.js's check to the last mark set (what the check adds after the page is shown); "
         "*chain ms*: until the first RPC's answer to the calls arrived. Every post is proven (static/js/proof.js) "
         "against a header both RPCs agree on. Requests per load (JSON-RPC calls in them): to the first RPC, one "
-        "batch of eth_chainId, postCount and one getPost per post, and one of eth_chainId, eth_getBlockByNumber "
+        "batch of eth_chainId, postCount and one getPost per post, eth_chainId, eth_getBlockByNumber "
         f"and one eth_getProof of {1 + 3 * POSTS} slots (postCount, each post's two slots and tally); to the second "
         "RPC (an honest proxy in front of the same Ganache), one batch of eth_chainId and eth_getBlockByNumber; "
         f"and to `/ipfs/`. Target: under {BUDGET_MS} ms added.\n\n"

@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-from eth_utils import keccak
 from playwright.sync_api import Browser, Page, Request, expect
 from web3 import Web3
 
@@ -159,7 +158,7 @@ def test_one_rpc_checks_every_post_but_proves_none(browser: Browser, node: Proof
     assert f"Checked against one RPC, not independent ({_host(node.liar.url)})" in _summary(page)
 
 
-def test_two_rpcs_that_agree_prove_every_post_in_three_requests(browser: Browser, node: ProofNode):
+def test_two_rpcs_that_agree_prove_every_post_in_one_request_to_each(browser: Browser, node: ProofNode):
     page, sent = _open(browser, node, second=True)
     block = _block(page)
     assert set(_marks(page).values()) == {f"proven at block {block} by 2 RPCs"}
@@ -168,8 +167,10 @@ def test_two_rpcs_that_agree_prove_every_post_in_three_requests(browser: Browser
     assert _host(node.liar.url) in summary and _host(node.ganache_url) in summary
     to_liar = [json.loads(r.post_data or "[]") for r in sent if r.url.rstrip("/") == node.liar.url]
     to_second = [json.loads(r.post_data or "[]") for r in sent if r.url.rstrip("/") == node.ganache_url]
-    methods = sorted(([call["method"] for call in batch] for batch in to_liar), key=len)
-    assert methods == [["eth_chainId", "eth_getBlockByNumber", "eth_getProof"], ["eth_chainId"] + ["eth_call"] * 26]
+    calls = ["eth_chainId"] + ["eth_call"] * (POSTS + 1)
+    assert [[call["method"] for call in batch] for batch in to_liar] == [
+        [*calls, "eth_chainId", "eth_getBlockByNumber", "eth_getProof"]
+    ]
     assert [[call["method"] for call in batch] for batch in to_second] == [["eth_chainId", "eth_getBlockByNumber"]]
 
 
@@ -283,8 +284,7 @@ def test_proof_js_pure_functions_agree_with_the_chain(browser: Browser, node: Pr
     assert all(mine == theirs for mine, theirs in got["hashes"])
     assert got["count"] == 1 + 3 * 2
     block = dict(node.w3.provider.make_request("eth_getBlockByNumber", [hex(head), False])["result"])  # type: ignore[arg-type]
-    assert header_hash(block) == block["hash"]  # the liar's own hash is the real one's, for a forged header
-    assert keccak(bytes(node.w3.eth.get_code(address))).hex()  # and the code is there at all
+    assert header_hash(block) == block["hash"]  # the liar hashes headers as the chain does, so its forgery holds
     context.close()
 
 

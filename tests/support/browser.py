@@ -177,6 +177,9 @@ def running_stack(data_dir: Path, database_url: str = "") -> Iterator[Stack]:
         pytest.fail(f"{ARTIFACT} is missing: run `make compile` first")
     if not (VENDOR / "ethers.min.js").exists():
         pytest.fail(f"{VENDOR} is empty: run `make setup` (it copies the browser libraries)")
+    for made in ("ethereumjs.js", "board-release.json"):  # static/js/proof.js's library and the release's code
+        if not (VENDOR / made).exists():
+            pytest.fail(f"{VENDOR / made} is missing: run `make vendor compile`")
     data_dir.mkdir()
     log_path = data_dir.parent / "app.log"
     with Ganache(free_port()) as node:

@@ -250,7 +250,7 @@ class LyingRpc:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def _headers(self, length: int) -> None:
@@ -259,12 +259,12 @@ class LyingRpc:
                 self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
                 self.send_header("Content-Length", str(length))
 
-            def do_OPTIONS(self) -> None:  # noqa: N802 - http.server's name
+            def do_OPTIONS(self) -> None:
                 self.send_response(204)
                 self._headers(0)
                 self.end_headers()
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 body = json.dumps(proxy.answer(payload)).encode()
                 self.send_response(200)

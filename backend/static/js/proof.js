@@ -48,7 +48,10 @@ const word = (/** @type {bigint} */ n) => toBeHex(((n % TWO_256) + TWO_256) % TW
 
 /** The storage key of member ``offset`` of ``mapping(uint256 => T)`` at ``slot``, for ``key``. */
 export function mappingSlot(/** @type {bigint | number | string} */ key, /** @type {number} */ slot, offset = 0) {
-  return word(BigInt(keccak256(abi.encode(["uint256", "uint256"], [key, slot]))) + BigInt(offset));
+  const encoded = new Uint8Array(64); // abi.encode(uint256 key, uint256 slot), without the ABI coder's cost
+  encoded.set(getBytes(word(BigInt(key))), 0);
+  encoded.set(getBytes(word(BigInt(slot))), 32);
+  return word(BigInt(keccak256(encoded)) + BigInt(offset));
 }
 
 /** The three storage keys behind post ``postId``: the struct's two slots and its tally. */
@@ -165,18 +168,49 @@ export function headerDifferences(/** @type {Record<string, any>} */ a, /** @typ
   return HEADER_FIELDS.filter((name) => norm(a[name]) !== norm(b[name]));
 }
 
-/** The value a proof proves for ``key`` under ``root`` (hashed keys, as eth_getProof's), null for no entry. */
-async function provenEntry(/** @type {string} */ root, /** @type {string} */ key, /** @type {string[]} */ proof) {
-  if (!Array.isArray(proof) || !proof.every((node) => typeof node === "string")) throw new ProofError("no proof");
-  const { verifyMerkleProof } = await ethereumjs();
+/**
+ * The values proofs prove for ``keys`` under ``root`` (hashed keys, as eth_getProof's): each a Uint8Array, null for
+ * no entry, or a ProofError. All nodes go into one partial trie, each stored under its own keccak256, and each
+ * key is looked up from ``root``: a node that does not hash to the reference its parent holds is never reached,
+ * so sharing nodes between proofs proves nothing false, and the shared upper nodes are hashed once.
+ * @param {string} root @param {string[]} keys @param {unknown[]} proofs one proof (list of 0x-hex nodes) per key
+ * @returns {Promise<(Uint8Array | null | ProofError)[]>}
+ */
+async function provenEntries(root, keys, proofs) {
+  const { createMPTFromProof } = await ethereumjs();
+  const nodes = new Map();
+  const ok = proofs.map((proof) => Array.isArray(proof) && proof.length > 0 && proof.every((n) => typeof n === "string"));
+  proofs.forEach((proof, i) => {
+    if (ok[i]) for (const node of /** @type {string[]} */ (proof)) nodes.set(node.toLowerCase(), node);
+  });
+  let trie = null;
   try {
-    return await verifyMerkleProof(getBytes(key), proof.map((node) => getBytes(node)), {
-      useKeyHashing: true,
-      root: getBytes(root),
-    });
+    const rootNode = [...nodes.keys()].find((node) => keccak256(node) === root.toLowerCase());
+    if (rootNode) {
+      const ordered = [rootNode, ...[...nodes.keys()].filter((node) => node !== rootNode)];
+      trie = await createMPTFromProof(ordered.map((node) => getBytes(node)), { useKeyHashing: true, root: getBytes(root) });
+    }
   } catch {
-    throw new ProofError("its proof does not lead to the root");
+    trie = null;
   }
+  return Promise.all(
+    keys.map(async (key, i) => {
+      if (!ok[i]) return new ProofError("no proof");
+      if (trie === null) return new ProofError("its proof does not lead to the root");
+      try {
+        return await trie.get(getBytes(key), true);
+      } catch {
+        return new ProofError("its proof does not lead to the root");
+      }
+    }),
+  );
+}
+
+/** The value a proof proves for ``key`` under ``root``, null for no entry; throws a ProofError otherwise. */
+async function provenEntry(/** @type {string} */ root, /** @type {string} */ key, /** @type {unknown} */ proof) {
+  const [entry] = await provenEntries(root, [key], [proof]);
+  if (entry instanceof ProofError) throw entry;
+  return entry;
 }
 
 /**
@@ -195,7 +229,11 @@ export async function provenAccount(stateRoot, address, accountProof) {
 
 /** A storage slot's value as proven under ``storageRoot`` (0 when the proof shows no entry). */
 export async function provenSlot(/** @type {string} */ storageRoot, /** @type {string} */ key, /** @type {string[]} */ proof) {
-  const entry = await provenEntry(storageRoot, key, proof);
+  return slotValue(await provenEntry(storageRoot, key, proof));
+}
+
+/** A storage trie entry (RLP of the word without leading zeros; null: none) as a number. */
+async function slotValue(/** @type {Uint8Array | null} */ entry) {
   if (entry === null) return 0n;
   const { RLP } = await ethereumjs();
   const value = RLP.decode(entry);
@@ -224,34 +262,38 @@ export async function checkProof(answer, expected) {
   if (String(answer.storageHash).toLowerCase() !== account.storageRoot) {
     lies.push(`it states storageHash ${answer.storageHash}; its proof says ${account.storageRoot}`);
   }
-  const stated = new Map(
-    (Array.isArray(answer.storageProof) ? answer.storageProof : []).map((/** @type {any} */ item) => [
-      item && typeof item.key === "string" ? word(BigInt(item.key)) : "",
-      item,
-    ]),
-  );
+  /** @type {Map<string, any>} */
+  const stated = new Map();
+  for (const item of Array.isArray(answer.storageProof) ? answer.storageProof : []) {
+    try {
+      stated.set(word(BigInt(item.key)), item);
+    } catch {
+      // a key that is no number proves nothing: the key it was meant for has no proof
+    }
+  }
+  const items = expected.keys.map((key) => stated.get(key));
+  const entries = await provenEntries(account.storageRoot, expected.keys, items.map((item) => item?.proof));
   /** @type {Map<string, bigint | ProofError>} */
   const values = new Map();
-  await Promise.all(
-    expected.keys.map(async (key) => {
-      const item = stated.get(key);
-      let value;
-      try {
-        value = await provenSlot(account.storageRoot, key, item?.proof);
-      } catch (error) {
-        values.set(key, new ProofError(error.message));
-        return;
-      }
-      values.set(key, value);
-      let claimed;
-      try {
-        claimed = BigInt(item.value);
-      } catch {
-        claimed = null;
-      }
-      if (claimed !== value) lies.push(`it states ${String(item.value)} for slot ${key}; its proof says ${toBeHex(value)}`);
-    }),
-  );
+  for (const [i, key] of expected.keys.entries()) {
+    let value;
+    try {
+      const entry = entries[i];
+      if (entry instanceof ProofError) throw entry;
+      value = await slotValue(entry);
+    } catch (error) {
+      values.set(key, new ProofError(error.message));
+      continue;
+    }
+    values.set(key, value);
+    let claimed;
+    try {
+      claimed = BigInt(items[i].value);
+    } catch {
+      claimed = null;
+    }
+    if (claimed !== value) lies.push(`it states ${String(items[i].value)} for slot ${key}; its proof says ${toBeHex(value)}`);
+  }
   return { account, values, lies };
 }
 
@@ -259,24 +301,52 @@ export async function checkProof(answer, expected) {
 /** @typedef {{method: string, params: any[]}} Request */
 /** @typedef {{name: string, send: (asked: Request[]) => Promise<Answer[]>}} Source */
 
-/** A source asked by one batched JSON-RPC POST to ``url``. */
+/** @type {Map<string, Source>} */
+const rpcSources = new Map();
+
+/**
+ * A source asked by batched JSON-RPC POSTs to ``url``. Requests sent in the same turn of the event loop (the
+ * page's calls in verify.js and the header and proofs here) leave as one batch: one request, one CORS preflight.
+ */
 export function rpcSource(/** @type {string} */ url) {
-  return /** @type {Source} */ ({
-    name: new URL(url).host,
-    async send(asked) {
+  const known = rpcSources.get(url);
+  if (known) return known;
+  /** @type {{asked: Request[], resolve: (a: Answer[]) => void, reject: (e: Error) => void}[]} */
+  let queue = [];
+  const flush = async () => {
+    const waiting = queue;
+    queue = [];
+    const asked = waiting.flatMap((each) => each.asked);
+    try {
       const body = asked.map((request, id) => ({ jsonrpc: "2.0", id, ...request }));
       const response = await fetch(url, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify(body),
       });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      if (!response.ok) throw new Error(`the RPC answered HTTP ${response.status}`);
       const answers = await response.json();
-      if (!Array.isArray(answers)) throw new Error("it does not answer batched requests");
+      if (!Array.isArray(answers)) throw new Error("the RPC does not answer batched requests");
       const byId = new Map(answers.map((answer) => [answer?.id, answer]));
-      return asked.map((_, id) => byId.get(id) || { error: { message: "no answer" } });
+      let next = 0;
+      for (const each of waiting) {
+        each.resolve(each.asked.map(() => byId.get(next++) || { error: { message: "no answer" } }));
+      }
+    } catch (error) {
+      for (const each of waiting) each.reject(error);
+    }
+  };
+  const source = /** @type {Source} */ ({
+    name: new URL(url).host,
+    send(asked) {
+      return new Promise((resolve, reject) => {
+        if (queue.length === 0) setTimeout(flush, 0);
+        queue.push({ asked, resolve, reject });
+      });
     },
   });
+  rpcSources.set(url, source);
+  return source;
 }
 
 /** A source asked through an EIP-1193 provider (the reader's wallet), all requests at once. */
@@ -504,6 +574,7 @@ export async function provePage({ sources, block, chainId, address, postIds, rel
     }
   });
   result.status = result.lies.length ? "lie" : result.agreeing.length >= 2 ? "proven" : "single";
+  if (result.status === "lie") result.count = null; // proven only under a header a liar may have made
   return result;
 }
 

@@ -10,7 +10,7 @@
 
 import { Interface, getAddress } from "/static/vendor/ethers.min.js";
 import { renderPreview } from "./preview.js";
-import { pageSources, postLies, proofSummary, provePage, provenMark, provenPost } from "./proof.js";
+import { pageSources, postLies, proofSummary, provePage, provenMark, provenPost, rpcSource } from "./proof.js";
 
 const RPC_ITEM = "indelible.rpc";
 const VIA_ITEM = "indelible.check-via"; // "wallet" when the reader checks through their wallet's provider
@@ -44,24 +44,6 @@ function requests(to, block, calls) {
     { method: "eth_chainId", params: [] },
     ...calls.map((data) => ({ method: "eth_call", params: [{ to, data }, tag] })),
   ];
-}
-
-/**
- * One batched JSON-RPC request to ``url``; the answers in the order of ``asked``.
- * @param {string} url @param {{method: string, params: any[]}[]} asked @returns {Promise<Answer[]>}
- */
-async function batchCall(url, asked) {
-  const body = asked.map((request, id) => ({ jsonrpc: "2.0", id, ...request }));
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) throw new Error(`the RPC answered HTTP ${response.status}`);
-  const answers = await response.json();
-  if (!Array.isArray(answers)) throw new Error("the RPC does not answer batched requests");
-  const byId = new Map(answers.map((answer) => [answer.id, answer]));
-  return asked.map((_, id) => byId.get(id) || { error: { message: "no answer" } });
 }
 
 /**
@@ -241,7 +223,8 @@ export async function verifyPage() {
     ...articles.map((a) => BOARD.encodeFunctionData("getPost", [a.dataset.postId])),
   ];
   const asked = requests(section.dataset.contract || "", block, calls);
-  const answering = wallet ? providerCalls(wallet, asked) : batchCall(url, asked);
+  // through an RPC, one batch with proof.js's header and proofs below (rpcSource sends a turn's requests together)
+  const answering = wallet ? providerCalls(wallet, asked) : rpcSource(url).send(asked);
   // while the chain is asked, the files are fetched, hashed, re-rendered and compared with the page
   const contents = articles.map((a) => (a.dataset.contentStatus === "pinned" ? contentOf(a) : null));
   // and the same facts are proven (proof.js): header from every source the reader named, proofs from the first
