@@ -1,8 +1,8 @@
 """The release's Board as the browser's proofs need it (static/js/proof.js, issue 23).
 
 ``python -m backend.release`` (run by ``make compile``) writes ``backend/static/vendor/board-release.json``: the
-compiled runtime code, where each immutable sits in it (by name, from the compiler's ``immutableReferences`` and
-the AST), and the EIP-712 name and version the constructor hashes. The browser fills the immutables for the
+compiled runtime code, where each immutable sits in it (by name: ``backend.deployments.code``, which join uses
+too), and the EIP-712 name and version the constructor hashes. The browser fills the immutables for the
 Board's address and chain as the constructor does, and compares keccak256 of the result with the codeHash of the
 proven Board account: the whole code, metadata included, with no ``eth_getCode`` to download.
 
@@ -20,18 +20,19 @@ from typing import Any
 
 from backend import eip712
 from backend.config import PROJECT_ROOT
+from backend.deployments.code import ARTIFACT, SOLC_BRIDGE, immutable_references, load_artifact
 
-ARTIFACT = PROJECT_ROOT / "build" / "contracts" / "Board.json"
-SOLC_BRIDGE = PROJECT_ROOT / "scripts" / "solc_bridge.js"
 RELEASE_PATH = PROJECT_ROOT / "backend" / "static" / "vendor" / "board-release.json"
 LAYOUT_PATH = PROJECT_ROOT / "backend" / "static" / "board-layout.json"
 # the state variables behind a page, by their names in Board.sol, and the keys proof.js knows them by
 VARIABLES = {"_postCount": "postCount", "_posts": "posts", "_tallies": "tallies"}
 
 
-def compile_board(sources: dict[str, str] | None = None) -> dict[str, Any]:
-    """Board compiled by solc-js with the artifact's settings: runtime code, immutable references, the AST's
-    immutable names, and the storage layout. ``sources`` overrides file contents by path (tests move slots so)."""
+def compile_layout(sources: dict[str, str] | None = None) -> dict[str, Any]:
+    """Board compiled by solc-js with the artifact's settings: its storage layout (solc's ``storageLayout``).
+
+    ``sources`` overrides file contents by path (tests move slots so).
+    """
     artifact = json.loads(ARTIFACT.read_text())
     compiler = artifact["compiler"]
     source = artifact["sourcePath"]
@@ -46,14 +47,7 @@ def compile_board(sources: dict[str, str] | None = None) -> dict[str, Any]:
             "evmVersion": compiler["evm_version"],
             "remappings": ["@openzeppelin=node_modules/@openzeppelin"],
             "outputSelection": {
-                "*": {"": ["ast"]},
-                source: {
-                    "Board": [
-                        "storageLayout",
-                        "evm.deployedBytecode.object",
-                        "evm.deployedBytecode.immutableReferences",
-                    ]
-                },
+                source: {"Board": ["storageLayout"]},
             },
         },
     }
@@ -65,53 +59,23 @@ def compile_board(sources: dict[str, str] | None = None) -> dict[str, Any]:
     errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
     if errors:
         raise RuntimeError("compiling Board failed: " + errors[0])
-    board = output["contracts"][source]["Board"]
-    names: dict[str, str] = {}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("nodeType") == "VariableDeclaration" and node.get("mutability") == "immutable":
-                names[str(node["id"])] = str(node["name"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    for compiled in output["sources"].values():
-        walk(compiled["ast"])
-    return {
-        "deployedBytecode": "0x" + board["evm"]["deployedBytecode"]["object"].removeprefix("0x"),
-        "immutableReferences": board["evm"]["deployedBytecode"]["immutableReferences"],
-        "immutableNames": names,
-        "storageLayout": board["storageLayout"],
-        "artifactBytecode": "0x" + artifact["deployedBytecode"].removeprefix("0x"),
-    }
+    return dict(output["contracts"][source]["Board"]["storageLayout"])
 
 
-def release(compiled: dict[str, Any]) -> dict[str, Any]:
-    """The browser's release record: runtime code, named immutables, EIP-712 name and version."""
-    if compiled["deployedBytecode"].lower() != compiled["artifactBytecode"].lower():
-        raise RuntimeError(f"solc-js does not reproduce {ARTIFACT}'s deployedBytecode: run `make compile` again")
-    immutables = sorted(
-        (
-            {"name": compiled["immutableNames"][ast_id], "start": int(ref["start"]), "length": int(ref["length"])}
-            for ast_id, refs in compiled["immutableReferences"].items()
-            for ref in refs
-        ),
-        key=lambda item: int(item["start"]),
-    )
+def release() -> dict[str, Any]:
+    """The browser's release record: runtime code, each immutable's name and place, EIP-712 name and version."""
+    places = sorted((start, length, name) for name, refs in immutable_references().items() for start, length in refs)
+    immutables = [{"name": name, "start": start, "length": length} for start, length, name in places]
     return {
         "contract": "Board",
-        "deployedBytecode": compiled["deployedBytecode"],
+        "deployedBytecode": "0x" + str(load_artifact()["deployedBytecode"]).removeprefix("0x"),
         "immutables": immutables,
         "domain": {"name": eip712.DOMAIN_NAME, "version": eip712.DOMAIN_VERSION},
     }
 
 
-def storage_layout(compiled: dict[str, Any]) -> dict[str, Any]:
+def storage_layout(layout: dict[str, Any]) -> dict[str, Any]:
     """Where the page's facts live, from solc's storageLayout, in board-layout.json's shape (no comment)."""
-    layout = compiled["storageLayout"]
     types = layout["types"]
     found: dict[str, Any] = {}
     for variable in layout["storage"]:
@@ -145,7 +109,7 @@ def assumed_layout() -> dict[str, Any]:
 
 def main() -> None:
     """Write board-release.json; say so on stderr."""
-    record = release(compile_board())
+    record = release()
     RELEASE_PATH.parent.mkdir(parents=True, exist_ok=True)
     RELEASE_PATH.write_text(json.dumps(record) + "\n")
     print(f"{RELEASE_PATH.relative_to(PROJECT_ROOT)}: {len(record['immutables'])} immutables", file=sys.stderr)

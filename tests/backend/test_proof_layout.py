@@ -9,7 +9,6 @@ immutables is checked against the deployed code byte for byte in tests/browser/t
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
@@ -19,17 +18,12 @@ from backend.config import PROJECT_ROOT
 SOURCE = "contracts/Board.sol"
 
 
-@pytest.fixture(scope="module")
-def compiled() -> dict[str, Any]:
-    return release.compile_board()
+def test_the_layout_proof_js_reads_is_the_compiled_boards():
+    assert release.storage_layout(release.compile_layout()) == release.assumed_layout()
 
 
-def test_the_layout_proof_js_reads_is_the_compiled_boards(compiled: dict[str, Any]):
-    assert release.storage_layout(compiled) == release.assumed_layout()
-
-
-def test_the_release_record_names_every_immutable_of_the_artifact(compiled: dict[str, Any]):
-    record = release.release(compiled)
+def test_the_release_record_names_every_immutable_of_the_artifact():
+    record = release.release()
     names = {item["name"] for item in record["immutables"]}
     assert names == {
         "_cachedDomainSeparator", "_cachedChainId", "_cachedThis", "_hashedName", "_hashedVersion", "_name", "_version",
@@ -51,5 +45,5 @@ def test_a_board_whose_slots_moved_does_not_match_the_layout(edit: str):
     old, new = EDITS[edit]
     source = (PROJECT_ROOT / SOURCE).read_text()
     assert source.count(old) == 1
-    moved = release.storage_layout(release.compile_board({SOURCE: source.replace(old, new)}))
+    moved = release.storage_layout(release.compile_layout({SOURCE: source.replace(old, new)}))
     assert moved != release.assumed_layout()
