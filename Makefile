@@ -82,9 +82,9 @@ compile: setup
 	$(PY) -c 'from backend.deployments.code import immutable_references; immutable_references()'
 	@$(MAKE) --no-print-directory $(VENDOR)/board-release.json
 
-# The release's Board code and immutables for the browser's proofs (backend/release.py); only when Board changed.
-$(VENDOR)/board-release.json: build/contracts/Board.json backend/release.py
-	$(PY) -m backend.release
+# The release's Board code and immutables for the browser's proofs (backend/deployments/release.py); only when Board changed.
+$(VENDOR)/board-release.json: build/contracts/Board.json backend/deployments/release.py
+	$(PY) -m backend.deployments.release
 
 # The node-free reader (docs/reader.md): one self-contained HTML file, the same bytes for the same commit;
 # prints its CID (sha256 as CIDv1 raw), also written to dist/indelible-reader.html.cid. Every node serves it.

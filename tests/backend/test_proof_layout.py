@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from backend import release
 from backend.config import PROJECT_ROOT
+from backend.deployments import release
 
 SOURCE = "contracts/Board.sol"
 
