@@ -1,8 +1,9 @@
 """The release's Board as the browser's proofs need it (static/js/proof.js, issue 23).
 
 ``python -m backend.deployments.release`` (run by ``make compile``) writes
-``backend/static/vendor/board-release.json``: the compiled runtime code, where each immutable sits in it (by name: ``backend.deployments.code``, which join uses
-too), and the EIP-712 name and version the constructor hashes. The browser fills the immutables for the
+``backend/static/vendor/board-release.json``: the compiled runtime code, where each immutable sits in it (by
+name: ``backend.deployments.code``, which join uses too), and the EIP-712 name and version the constructor
+hashes. The browser fills the immutables for the
 Board's address and chain as the constructor does, and compares keccak256 of the result with the codeHash of the
 proven Board account: the whole code, metadata included, with no ``eth_getCode`` to download.
 
