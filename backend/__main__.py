@@ -6,7 +6,8 @@
 * ``serve [--workers N]``: the web app and API only, against whatever node is
   configured; with ``INDELIBLE_INDEXER=off`` it runs no indexer, and then N
   worker processes may share the port (run ``index`` once beside them).
-* ``deploy``: deploy through brownie to the configured node and record it.
+* ``deploy``: deploy Board to the configured node, signed here (``INDELIBLE_DEPLOYER_KEY`` or a keystore; the
+  dev mnemonic's first account on the dev chain), and record it.
 * ``join 0xADDRESS``: check that the code at the address is our Board, find its deployment block, record it.
 * ``index``: run the indexer alone (``--once``: stop when caught up with the head).
 """
@@ -15,55 +16,65 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
-import subprocess
 import sys
-from pathlib import Path
 from urllib.parse import urlparse
 
 import uvicorn
 
 from backend import chain
-from backend.config import PROJECT_ROOT, Settings, node_unreachable
+from backend.config import Settings, node_unreachable
+from backend.deployments import deploy as deploying
 from backend.deployments import join as joining
-from backend.deployments.records import Deployment, DeploymentError
+from backend.deployments.records import BOARD_VERSION, Deployment, DeploymentError
 from backend.deployments.resolve import find_deployment
 from backend.devchain import Ganache, is_local_url, rpc_answers
 
 log = logging.getLogger("indelible")
 
-# brownie 1.22 calls its own deprecated rpc.snapshot when it attaches to a node and warns about itself,
-# twice per run; the filter names that one message, so every other warning still shows.
-BROWNIE_SELF_WARNING = "ignore:rpc.snapshot should not be called directly:FutureWarning"
 
-
-def deploy(settings: Settings) -> None:
-    """Deploy Board with ``brownie run scripts/deploy.py`` on the configured node."""
-    env = {**os.environ, "INDELIBLE_DATA_DIR": str(settings.data_dir), "INDELIBLE_RPC_URL": settings.rpc_url}
-    env["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), BROWNIE_SELF_WARNING]))
-    python = sys.executable
-    network_id = subprocess.run(
-        [python, "scripts/brownie_network.py"], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    log.info("deploying Board to %s (brownie network %s)", settings.rpc_url, network_id)
-    subprocess.run(
-        [str(Path(python).parent / "brownie"), "run", "scripts/deploy.py", "--network", network_id],
-        cwd=PROJECT_ROOT, env=env, check=True,
-    )  # fmt: skip
+def deploy(settings: Settings) -> int:
+    """Deploy Board to the configured node, signed here with the deployer key, and record it."""
+    try:
+        w3 = chain.connect(settings)
+        deployment = deploying.deploy(w3, settings)
+    except DeploymentError as exc:
+        print(f"not deployed: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # the node is down or not a JSON-RPC node
+        print(f"not deployed: {node_unreachable(settings.rpc_url, exc)}", file=sys.stderr)
+        return 1
+    print(
+        f"Board version {BOARD_VERSION} deployed at {deployment.address} in block {deployment.block_number}"
+        f" on chain {deployment.chain_id}\nRecorded in {settings.deployments_path}"
+    )
+    return 0
 
 
 def ensure_deployment(settings: Settings) -> Deployment:
-    """The deployment for this chain, deploying first on a fresh dev chain."""
+    """The deployment for this chain, deploying first on a fresh dev chain.
+
+    Off the dev chain, with no record and no ``INDELIBLE_CONTRACT_ADDRESS``, it deploys nothing: NoBoard.
+    """
     w3 = chain.connect(settings)
     try:
         return find_deployment(w3, settings)
     except DeploymentError as exc:
-        if settings.contract_address or w3.eth.chain_id != settings.dev_chain_id:
+        if settings.contract_address:
             raise
+        chain_id = int(w3.eth.chain_id)
+        if chain_id != settings.dev_chain_id:
+            raise NoBoard(
+                f"no Board is recorded for chain {chain_id} in {settings.deployments_path} and "
+                "INDELIBLE_CONTRACT_ADDRESS is not set: deploy one with `python -m backend deploy` "
+                "(INDELIBLE_DEPLOYER_KEY signs it) or join one with `python -m backend join 0xADDRESS`"
+            ) from exc
         log.info("%s: deploying", exc)
-    deploy(settings)
-    return find_deployment(w3, settings)
+    return deploying.deploy(w3, settings, confirmations=0)  # Ganache mines only on transactions: none would come
+
+
+class NoBoard(DeploymentError):
+    """Nothing recorded on this chain and no address given: ``run`` says what to do instead of deploying."""
 
 
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
@@ -92,7 +103,11 @@ def run(settings: Settings) -> int:
             ).start()
         else:
             log.info("using the node at %s", settings.rpc_url)
-        deployment = ensure_deployment(settings)
+        try:
+            deployment = ensure_deployment(settings)
+        except DeploymentError as exc:  # one sentence, no traceback: what is missing and the command that fixes it
+            print(f"not started: {exc}", file=sys.stderr)
+            return 1
         base = f"http://{settings.host}:{settings.port}"
         print(
             f"\nIndelible is up: chain {deployment.chain_id}, Board at {deployment.address}\n"
@@ -185,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.add_argument(
         "--workers", type=int, default=1, help="API processes on one port (more than 1 needs INDELIBLE_INDEXER=off)"
     )
-    sub.add_parser("deploy", help="deploy Board to the configured node and record it")
+    sub.add_parser(
+        "deploy", help="deploy Board to the configured node, signed with INDELIBLE_DEPLOYER_KEY, and record it"
+    )
     join_parser = sub.add_parser("join", help="check the Board at an address and record it (no deploy)")
     join_parser.add_argument("address", help="the Board's address, 0x and 40 hex digits")
     index_parser = sub.add_parser(
@@ -209,8 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         return index(settings, once=args.once, max_span=args.max_range)
     if args.command == "join":
         return join(settings, args.address)
-    deploy(settings)
-    return 0
+    return deploy(settings)
 
 
 if __name__ == "__main__":

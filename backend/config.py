@@ -92,6 +92,10 @@ class Settings:
     relayer_key: str = field(default_factory=lambda: _env("RELAYER_KEY", ""), repr=False)
     # database time one search may take (each statement: PostgreSQL's statement_timeout, SQLite's progress handler)
     search_ms: int = field(default_factory=lambda: max(1, int(_env("SEARCH_MS", "200"))))
+    # `python -m backend deploy` signs with this key, or with the keystore file and its password (never the node's)
+    deployer_key: str = field(default_factory=lambda: _env("DEPLOYER_KEY", ""), repr=False)
+    deployer_keystore: str = field(default_factory=lambda: _env("DEPLOYER_KEYSTORE", ""))
+    deployer_password: str = field(default_factory=lambda: _env("DEPLOYER_PASSWORD", ""), repr=False)
     relay_rate: float = field(default_factory=lambda: float(_env("RELAY_RATE", "30")))
     relay_burst: int = field(default_factory=lambda: int(_env("RELAY_BURST", "10")))
     # absolute links (Atom feeds) start here, never from a request's Host header: a stranger could poison caches

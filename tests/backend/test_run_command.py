@@ -17,9 +17,10 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from web3 import Web3
 
 from backend.config import PROJECT_ROOT
-from backend.devchain import free_port, rpc_answers
+from backend.devchain import Ganache, free_port, rpc_answers
 
 
 def _start(data_dir: Path, port: int, rpc_port: int) -> subprocess.Popen[bytes]:
@@ -114,3 +115,36 @@ def test_two_instances_with_their_own_data_dirs_and_ports_run_side_by_side(tmp_p
     assert {s["chain_id"] for s in statuses} == {1337}
     assert statuses[0]["rpc_url"] != statuses[1]["rpc_url"]
     assert leftovers == []
+
+
+def test_run_on_another_chain_with_no_record_and_no_address_names_deploy_and_join_and_exits(tmp_path: Path):
+    data_dir = tmp_path / "data"
+    with Ganache(free_port(), chain_id=4242) as node:
+        port = free_port()
+        env = {**os.environ, "INDELIBLE_DATA_DIR": str(data_dir), "INDELIBLE_PORT": str(port)}
+        env.update(INDELIBLE_RPC_URL=node.url, INDELIBLE_START_CHAIN="never")
+        for name in ("INDELIBLE_DATABASE_URL", "INDELIBLE_CONTRACT_ADDRESS", "INDELIBLE_DEPLOYER_KEY"):
+            env.pop(name, None)
+        head = Web3(Web3.HTTPProvider(node.url)).eth.block_number
+        done = subprocess.run(
+            [sys.executable, "-m", "backend", "run"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+        assert Web3(Web3.HTTPProvider(node.url)).eth.block_number == head  # nothing was deployed
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr + done.stdout
+    (sentence,) = [line for line in done.stderr.splitlines() if line.startswith("not started:")]
+    assert sentence == (
+        f"not started: no Board is recorded for chain 4242 in {data_dir / 'deployments.json'} and "
+        "INDELIBLE_CONTRACT_ADDRESS is not set: deploy one with `python -m backend deploy` "
+        "(INDELIBLE_DEPLOYER_KEY signs it) or join one with `python -m backend join 0xADDRESS`"
+    )
+    assert not httpx_answers(port)
+
+
+def httpx_answers(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=1)
+    except httpx.HTTPError:
+        return False
+    return True
