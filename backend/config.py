@@ -16,6 +16,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Hardhat's and anvil's well-known development mnemonic: these keys hold only
 # worthless ether on local chains and must never guard anything real.
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
+# what the indexer may index up to: the head less INDELIBLE_CONFIRMATIONS, or a block tag of the node
+FINALITY_RULES = ("confirmations", "safe", "finalized")
 
 
 def _env(name: str, default: str) -> str:
@@ -81,6 +83,8 @@ class Settings:
     start_chain: bool = field(default_factory=lambda: _env("START_CHAIN", "auto") != "never")
     contract_address: str = field(default_factory=lambda: _env("CONTRACT_ADDRESS", ""))
     confirmations: int = field(default_factory=lambda: int(_env("CONFIRMATIONS", "0")))
+    # what the indexer indexes up to: "confirmations" (head minus CONFIRMATIONS), "safe" or "finalized" (block tags)
+    finality: str = field(default_factory=lambda: _env("FINALITY", "confirmations").strip().lower())
     collapse_score: int = field(default_factory=lambda: int(_env("COLLAPSE_SCORE", "-5")))
     thread_replies: int = field(default_factory=lambda: max(1, int(_env("THREAD_REPLIES", "50"))))
     upload_requests: int = field(default_factory=lambda: int(_env("UPLOAD_REQUESTS", "200")))  # per client an hour
@@ -115,6 +119,8 @@ class Settings:
     gas_limit: int = 30_000_000
 
     def __post_init__(self) -> None:
+        if self.finality not in FINALITY_RULES:
+            raise ValueError(f"INDELIBLE_FINALITY must be one of {', '.join(FINALITY_RULES)}, not {self.finality!r}")
         host = f"[{self.host}]" if ":" in self.host else self.host
         object.__setattr__(self, "public_url", (self.public_url or f"http://{host}:{self.port}").rstrip("/"))
 

@@ -328,6 +328,18 @@ class ContentCountsOut(BaseModel):
     )
 
 
+class ProviderLimitsOut(BaseModel):
+    """What the node's provider taught the indexer since start: its limits and how often it pushed back."""
+
+    throttled: bool = Field(description="The provider answered 429 (too many requests) within the last 30 s")
+    throttles: int = Field(description="429 answers since start (each waited out as its Retry-After asked)")
+    retries: int = Field(description="Requests sent again after 429, 5xx, a reset connection or a timeout")
+    batch_size: int = Field(description="JSON-RPC calls sent per batch; smaller after a refused batch, 1: no batches")
+    log_span: int | None = Field(description="Widest eth_getLogs block span the provider accepts; null: no limit met")
+    split_batches: int = Field(description="Batches the provider refused, sent again in smaller parts")
+    refused_ranges: int = Field(description="eth_getLogs ranges the provider refused, asked again smaller")
+
+
 class IndexerStateOut(BaseModel):
     """The in-process indexer's own view, as its thread last left it."""
 
@@ -335,13 +347,17 @@ class IndexerStateOut(BaseModel):
     current: bool = Field(description="The indexer found the node's Board deployment and checked the index is of it")
     head_block: int | None = Field(description="The node's head when the indexer last asked; null until it has")
     indexed_block: int | None = Field(description="The checkpoint the indexer last read or wrote; null until then")
-    caught_up: bool = Field(description="The checkpoint has reached the head minus the confirmations")
+    target_block: int | None = Field(None, description="The block the finality rule lets the indexer reach now")
+    finality: str = Field("", description="The rule in force: head minus confirmations, or a safe/finalized tag")
+    behind: int | None = Field(None, description="Blocks from the checkpoint to target_block; null until known")
+    caught_up: bool = Field(description="The checkpoint has reached target_block")
     error: str | None = Field(description="Why the last step failed; null once a step succeeds")
     reorgs: int = Field(description="Reorganisations rolled back since this process started")
     rebuilds: int = Field(description="Times the index was wiped for another chain or deployment since start")
     malformed_logs: int = Field(description="Logs skipped because they did not decode, since start")
     quarantined: int = Field(description="Posts stored as invalid and votes skipped because mapping them failed")
     updated_at: float = Field(description="When progress or error last changed, seconds since the epoch; 0 before")
+    provider: ProviderLimitsOut | None = Field(None, description="The provider's limits as learned so far")
 
 
 class IndexStatusOut(BaseModel):

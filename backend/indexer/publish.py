@@ -13,17 +13,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass
+from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend.config import public_url
 from backend.db.stats import ensure_status_table, index_counts, publish
-from backend.deployments.records import DeploymentError
-from backend.indexer.rpc import RpcError
-
-if TYPE_CHECKING:
-    from backend.indexer.runner import Indexer
+from backend.deployments.records import Deployment, DeploymentError
+from backend.indexer.rpc import Rpc, RpcError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +30,37 @@ COUNT_SECONDS = 5.0
 PUBLISH_SECONDS = 10.0
 PROBE_SECONDS = 2.0  # while steps fail, the node is asked for its chain and head at most this often
 DATABASE_UNAVAILABLE = "index database unavailable"
+
+
+@dataclass
+class IndexerHealth:
+    """The indexer's progress and counters as /api/status shows them (written by its thread, read by requests)."""
+
+    running: bool = False
+    current: bool = False  # the index is of the node's chain and deployment
+    head_block: int | None = None
+    indexed_block: int | None = None
+    target_block: int | None = None  # the block the finality rule lets us index up to
+    finality: str = ""  # which rule sets target_block (backend.indexer.finality)
+    caught_up: bool = False
+    error: str | None = None
+    reorgs: int = 0
+    rebuilds: int = 0
+    malformed_logs: int = 0
+    quarantined: int = 0  # items whose mapping raised: posts stored invalid, votes skipped (since start)
+    updated_at: float = 0.0
+    provider: dict[str, Any] | None = None  # the provider's limits as learned (backend.provider)
+
+    @property
+    def behind(self) -> int | None:
+        """Blocks between the checkpoint and the target; None until both are known."""
+        if self.target_block is None or self.indexed_block is None:
+            return None
+        return max(0, self.target_block - self.indexed_block)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return {**asdict(self), "behind": self.behind}
 
 
 def public_error(exc: BaseException, rpc_url: str) -> str:
@@ -41,6 +71,8 @@ def public_error(exc: BaseException, rpc_url: str) -> str:
     if isinstance(exc, RpcError):
         if exc.timeout:
             return f"node at {node} timed out"
+        if exc.throttled:
+            return f"node at {node} is throttling us (HTTP {exc.status}): retrying with backoff"
         if exc.code is not None:
             return f"node at {node} refused a request (JSON-RPC error {exc.code})"
         return f"node at {node} unreachable"
@@ -50,10 +82,16 @@ def public_error(exc: BaseException, rpc_url: str) -> str:
 
 
 class StatusPublisher:
-    """Owned and called by the indexer thread after each step."""
+    """Publishes the indexer's health, the node's chain and head and the index's counts; called after each step.
 
-    def __init__(self, indexer: Indexer) -> None:
-        self.indexer = indexer
+    Built from what it needs (the index's engine, the node's client and URL); the indexer
+    tells it its health and deployment on each call.
+    """
+
+    def __init__(self, engine: Engine, rpc: Rpc, rpc_url: str) -> None:
+        self.engine = engine
+        self.rpc = rpc
+        self.rpc_url = rpc_url
         self.error: str | None = None  # public_error of the last failed step; None after a good one
         self._counts: dict[str, Any] | None = None
         self._counted_at = 0.0
@@ -67,22 +105,21 @@ class StatusPublisher:
 
     def failed(self, exc: BaseException) -> None:
         """Remember how to show the step that just failed."""
-        self.error = public_error(exc, self.indexer.settings.rpc_url)
+        self.error = public_error(exc, self.rpc_url)
 
-    def maybe_publish(self) -> None:
+    def maybe_publish(self, health: IndexerHealth, deployment: Deployment | None) -> None:
         """Write the snapshot when it changed or is old; recount when due. Never raises (logged instead)."""
         try:
-            self._publish()
+            self._publish(health, deployment)
         except Exception:  # the index database may be down: the step's own handling reports that
             self._table_ready = False  # or the table was dropped: make it again next time
             log.debug("status snapshot not published", exc_info=True)
 
-    def _publish(self) -> None:
-        health = self.indexer.health
+    def _publish(self, health: IndexerHealth, deployment: Deployment | None) -> None:
         now = time.time()
         new_blocks = health.caught_up and health.indexed_block != self._counted_block
         recount = self._counts is None or new_blocks or now - self._counted_at >= COUNT_SECONDS
-        engine = self.indexer.engine
+        engine = self.engine
         if not self._table_ready:
             ensure_status_table(engine)
             self._table_ready = True
@@ -90,11 +127,12 @@ class StatusPublisher:
             with engine.connect() as conn:
                 self._counts = index_counts(conn)
             self._counted_at, self._counted_block = now, health.indexed_block
+        health.provider = self.rpc.limits.as_dict()
         indexer = {**health.as_dict(), "error": self.error if health.error else None}
         snapshot = {
             "indexer": indexer,
-            "node": self._node(),
-            "deployment": self._deployment(),
+            "node": self._node(health, deployment),
+            "deployment": _deployment(deployment),
             "counts": self._counts,
             "counted_at": self._counted_at,
         }
@@ -106,30 +144,30 @@ class StatusPublisher:
         self._published, self._published_at = snapshot, now
         self.first.set()
 
-    def _node(self) -> dict[str, Any]:
+    def _node(self, health: IndexerHealth, deployment: Deployment | None) -> dict[str, Any]:
         """The node's chain id and head as last seen; asked directly only when the step could not tell."""
-        indexer = self.indexer
-        deployment, health = indexer.deployment, indexer.health
         if deployment is not None and health.error is None and health.head_block is not None:
             return {"chain_id": deployment.chain_id, "head_block": health.head_block, "error": None}
         if time.monotonic() - self._probed_at < PROBE_SECONDS:
             return self._probe
         self._probed_at = time.monotonic()
         try:
-            chain_id, head = indexer.rpc.batch([("eth_chainId", []), ("eth_blockNumber", [])])
+            chain_id, head = self.rpc.batch([("eth_chainId", []), ("eth_blockNumber", [])])
             self._probe = {"chain_id": int(chain_id, 16), "head_block": int(head, 16), "error": None}
         except (RpcError, TypeError, ValueError) as exc:
-            error = public_error(exc, indexer.settings.rpc_url) if isinstance(exc, RpcError) else None
+            error = public_error(exc, self.rpc_url) if isinstance(exc, RpcError) else None
             self._probe = {"chain_id": None, "head_block": None, "error": error or "node gave a malformed answer"}
         return self._probe
 
-    def _deployment(self) -> dict[str, Any] | None:
-        deployment = self.indexer.deployment
-        if deployment is None:
-            return None
-        return {"address": deployment.address, "block_number": deployment.block_number, "chain_id": deployment.chain_id}
+
+def _deployment(deployment: Deployment | None) -> dict[str, Any] | None:
+    if deployment is None:
+        return None
+    return {"address": deployment.address, "block_number": deployment.block_number, "chain_id": deployment.chain_id}
 
 
 def _without_times(snapshot: dict[str, Any]) -> dict[str, Any]:
-    indexer = {k: v for k, v in snapshot["indexer"].items() if k != "updated_at"}
+    indexer = {k: v for k, v in snapshot["indexer"].items() if k not in ("updated_at", "provider")}
+    provider = {k: v for k, v in (snapshot["indexer"].get("provider") or {}).items() if k != "retries"}
+    indexer["provider"] = provider
     return {**snapshot, "indexer": indexer, "counted_at": None}

@@ -1,4 +1,7 @@
-"""A small JSON-RPC client for the indexer: raw answers (no web3 formatting), batches, clear errors."""
+"""A small JSON-RPC client for the indexer: raw answers (no web3 formatting), batches, clear errors.
+
+Retries, backoff and the provider's batch limit are the transport's (``backend.provider``).
+"""
 
 from __future__ import annotations
 
@@ -6,65 +9,53 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
+from backend.provider import Limits, RpcError, Transport
 
-
-class RpcError(RuntimeError):
-    """The node answered with a JSON-RPC error, or not at all."""
-
-    def __init__(self, message: str, *, code: int | None = None, timeout: bool = False) -> None:
-        super().__init__(message)
-        self.code = code
-        self.timeout = timeout
+__all__ = ["Rpc", "RpcError"]
 
 
 class Rpc:
     """JSON-RPC over HTTP to one node."""
 
-    def __init__(self, url: str, timeout: float = 30.0, *, log_topics: Sequence[str] = ()) -> None:
+    def __init__(
+        self, url: str, timeout: float = 30.0, *, log_topics: Sequence[str] = (), budget: float = 60.0
+    ) -> None:
         self.url = url
         # eth_getLogs asks only for logs whose first topic is one of these (all logs when empty)
         self.log_topics = list(log_topics)
-        self._client = httpx.Client(timeout=timeout)
+        self._transport = Transport(url, timeout, budget=budget)
         self._ids = itertools.count(1)
+
+    @property
+    def limits(self) -> Limits:
+        """What the provider taught this process (shared by every client of its URL)."""
+        return self._transport.limits
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
-        self._client.close()
-
-    def _post(self, payload: Any) -> Any:
-        try:
-            response = self._client.post(self.url, json=payload)
-        except httpx.TimeoutException as exc:
-            raise RpcError(f"{self.url}: timed out", timeout=True) from exc
-        except httpx.HTTPError as exc:
-            raise RpcError(f"{self.url}: {exc}") from exc
-        if response.status_code != 200:
-            raise RpcError(f"{self.url}: HTTP {response.status_code} {response.text[:200]}")
-        return response.json()
+        self._transport.close()
 
     @staticmethod
-    def _result(answer: dict[str, Any]) -> Any:
+    def _result(answer: Any) -> Any:
+        if not isinstance(answer, dict):
+            raise RpcError(f"malformed answer: {str(answer)[:200]}")
         if "error" in answer:
-            error = answer["error"] or {}
-            raise RpcError(str(error.get("message", error)), code=error.get("code"))
+            error = answer["error"] if isinstance(answer["error"], dict) else {"message": answer["error"]}
+            code = error.get("code")
+            raise RpcError(str(error.get("message", error)), code=code if isinstance(code, int) else None)
         return answer.get("result")
 
     def call(self, method: str, *params: Any) -> Any:
         """One call; RpcError on failure."""
-        return self._result(self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}))
+        request = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
+        return self._result(self._transport.post(request))
 
     def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-        """Many calls in one HTTP request; results in the order of ``calls``."""
+        """Many calls in as few HTTP requests as the provider takes; results in the order of ``calls``."""
         if not calls:
             return []
-        ids = [next(self._ids) for _ in calls]
-        payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in zip(ids, calls, strict=True)]
-        answers = self._post(payload)
-        if not isinstance(answers, list):
-            return [self._result(answers)]
-        by_id = {answer.get("id"): answer for answer in answers}
-        return [self._result(by_id.get(i, {"error": {"message": "missing answer"}})) for i in ids]
+        requests = [{"jsonrpc": "2.0", "id": next(self._ids), "method": m, "params": p} for m, p in calls]
+        return [self._result(answer) for answer in self._transport.batch(requests)]
 
     def block_number(self) -> int:
         """The head block number."""

@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Engine
@@ -37,8 +36,9 @@ from backend.indexer.fetch import (
     fetch_headers,
     fetch_logs,
 )
+from backend.indexer.finality import Finality
 from backend.indexer.progress import Progress
-from backend.indexer.publish import StatusPublisher
+from backend.indexer.publish import IndexerHealth, StatusPublisher
 from backend.indexer.rpc import Rpc, RpcError
 
 log = logging.getLogger(__name__)
@@ -53,27 +53,6 @@ def wipe(conn: Connection) -> None:
     """Empty the index, keeping only the schema version (the chain identity is set again by the caller)."""
     store.wipe(conn)
     checkpoint.wipe(conn)
-
-
-@dataclass
-class IndexerHealth:
-    """The indexer's progress and counters as /api/status shows them (written by its thread, read by requests)."""
-
-    running: bool = False
-    current: bool = False  # the index is of the node's chain and deployment
-    head_block: int | None = None
-    indexed_block: int | None = None
-    caught_up: bool = False
-    error: str | None = None
-    reorgs: int = 0
-    rebuilds: int = 0
-    malformed_logs: int = 0
-    quarantined: int = 0  # items whose mapping raised: posts stored invalid, votes skipped (since start)
-    updated_at: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy."""
-        return asdict(self)
 
 
 class Indexer:
@@ -96,14 +75,17 @@ class Indexer:
         self.pins = PinCollector(service.store, self.engine, settings.pin_grace, kubo=service.kubo)
         self.rpc = Rpc(settings.rpc_url, log_topics=TOPICS)
         self.w3 = chain.connect(settings)
-        self.sizer = RangeSizer(span=min(10, max_span), max_span=max_span)
+        # the span it learns (and the provider's limits under it) are kept for the process
+        self.sizer = RangeSizer(span=min(10, max_span), max_span=max_span, limits=self.rpc.limits)
+        self.finality = Finality(settings.finality, settings.confirmations)
         # the next range is read (fetched and decoded) by this thread while the current one is stored
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexer-prefetch")
         self._reader_rpc = Rpc(settings.rpc_url, log_topics=TOPICS)
         self._prefetch: tuple[int, str, Future[RangeBatch | None]] | None = None
         self.progress = progress or Progress()
-        self.health = IndexerHealth()
-        self.status = StatusPublisher(self)  # what /api/status shows, published in the index's meta
+        self.health = IndexerHealth(finality=self.finality.in_force)
+        # what /api/status shows, published in the index's meta
+        self.status = StatusPublisher(self.engine, self.rpc, settings.rpc_url)
         self.deployment: Deployment | None = None
         self._genesis: str | None = None
         self._checked_at = 0.0
@@ -129,7 +111,9 @@ class Indexer:
                 except (RpcError, DeploymentError, OSError) as exc:
                     self._fail(str(exc))
                     self.status.failed(exc)
-                    self.status.maybe_publish()
+                    self._publish()
+                    if isinstance(exc, RpcError):
+                        last_poll = self._poll_content(last_poll)
                     if once and isinstance(exc, DeploymentError):
                         break  # nothing to index: a one-shot run reports it instead of waiting
                     caught_up = False
@@ -138,22 +122,35 @@ class Indexer:
                     log.exception("indexer step failed")
                     self._fail(f"{type(exc).__name__}: {exc}")
                     self.status.failed(exc)
-                    self.status.maybe_publish()
+                    self._publish()
                     caught_up = False
                     stop.wait(POLL_SECONDS * 2)
-                self.status.maybe_publish()
+                self._publish()
                 if once and caught_up:
                     break
                 if caught_up:
                     stop.wait(POLL_SECONDS)
         finally:
             self.health.running = False
-            self.status.maybe_publish()
+            self._publish()
+
+    def _publish(self) -> None:
+        self.status.maybe_publish(self.health, self.deployment)
+
+    def _poll_content(self, last_poll: float) -> float:
+        """Content comes from the pin store and gateways, not the node: a throttled node does not hold it back."""
+        if time.monotonic() - last_poll < CONTENT_POLL_SECONDS:
+            return last_poll
+        try:
+            self.content.poll()
+        except Exception:  # the step's own error is the one reported
+            log.exception("content poll failed while the node did not answer")
+        return time.monotonic()
 
     def _still_caught_up(self) -> bool:
-        """Asked right before pins are collected: the index holds every block the node has (less confirmations)."""
+        """Asked right before pins are collected: the index holds every block the finality rule lets it."""
         indexed = self.health.indexed_block
-        return indexed is not None and self.rpc.block_number() - self.settings.confirmations <= indexed
+        return indexed is not None and self.finality.target(self.rpc, self.rpc.block_number()) <= indexed
 
     def close(self) -> None:
         """Release the node connection and the content workers."""
@@ -175,14 +172,24 @@ class Indexer:
         deployment = self._check_chain()
         known_head, indexed = self.health.head_block, self.health.indexed_block
         # mid-backfill the head we know is far enough ahead; ask again once we reach it
-        if self.health.caught_up or known_head is None or indexed is None or indexed >= known_head:
+        known_target = self.health.target_block
+        if (
+            self.health.caught_up
+            or known_head is None
+            or known_target is None
+            or indexed is None
+            or indexed >= known_target
+        ):
             head = self.rpc.block_number()
+            target = self.finality.target(self.rpc, head)
+            asked = True
         else:
-            head = known_head
-        target = head - self.settings.confirmations
+            head, target = known_head, known_target
+            asked = False  # reaching this target is caught up only once the node confirms it is still the head
         with self.engine.connect() as conn:
             tip, tip_hash = checkpoint.read(conn)
-        self.health.head_block, self.health.indexed_block = head, tip
+        self.health.head_block, self.health.indexed_block, self.health.target_block = head, tip, target
+        self.health.finality = self.finality.in_force
         self.health.updated_at = time.time()
         if tip >= target:
             if tip_hash and tip >= deployment.block_number:
@@ -212,7 +219,7 @@ class Indexer:
             checkpoint.advance(conn, batch.headers, batch.end, batch.end_hash)
         self.health.quarantined += quarantined
         self.health.indexed_block = batch.end
-        self.health.caught_up = batch.end >= target
+        self.health.caught_up = batch.end >= target and asked
         self.progress.advance(batch.end, len(batch.events))
         return self.health.caught_up
 

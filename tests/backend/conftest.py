@@ -1,7 +1,9 @@
 """Shared fixtures for backend tests: real Ganache chains, a deployed Board, databases, the app.
 
 * ``ganache``/``w3``: one throwaway chain for the session; ``fresh_ganache``: a
-  chain of the test's own (reorgs, replaced chains).
+  chain of the test's own (reorgs, replaced chains). ``anvil``: a session Anvil
+  (real reorgs with ``anvil_reorg``); ``any_chain``: Ganache, then Anvil, for the
+  tests that run on both.
 * ``board``: a new Board deployed on the session chain for each test, recorded in
   the test's data dir (``deployments.json``) so ``backend.chain`` finds it.
 * ``database_url``: SQLite always, and PostgreSQL too when
@@ -26,7 +28,7 @@ from web3 import Web3
 from backend.app import create_app
 from backend.config import Settings
 from backend.db.session import make_engine
-from backend.devchain import Ganache, free_port
+from backend.devchain import Anvil, DevNode, Ganache, free_port
 from tests.support.board import BoardHandle, connect, deploy_board
 from tests.support.index import DATABASES, POSTGRES_URL, make_settings, reset_postgres
 
@@ -36,6 +38,20 @@ def ganache() -> Iterator[Ganache]:
     """A throwaway Ganache shared by the session (tests deploy their own Board on it)."""
     with Ganache(free_port(), db_path=None) as node:
         yield node
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[Anvil]:
+    """A throwaway Anvil shared by the session, on its own free port beside the Ganache."""
+    with Anvil(free_port()) as node:
+        yield node
+
+
+@pytest.fixture(params=["ganache", "anvil"])
+def any_chain(request: pytest.FixtureRequest) -> DevNode:
+    """The session's Ganache, then its Anvil: for the tests where the chain's kind may matter."""
+    node: DevNode = request.getfixturevalue(request.param)
+    return node
 
 
 @pytest.fixture

@@ -123,7 +123,7 @@ def test_refused_log_ranges_shrink_and_still_index_everything(board, settings, m
         def get_logs(address, start, end):
             spans.append(end - start + 1)
             if end - start + 1 > 3:
-                raise RpcError("query returned more than 10000 results")
+                raise RpcError("query returned more than 10000 results", code=-32005)
             return real(address, start, end)
 
         return get_logs

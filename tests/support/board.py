@@ -12,11 +12,11 @@ from backend.content.cid import sha256
 from backend.content.document import encode_document
 from backend.content.pins import PinStore
 from backend.deployments.records import Deployment
-from backend.devchain import Ganache
+from backend.devchain import DevNode
 from backend.devchain import deploy_board as deploy_from_artifact
 
 
-def connect(node: Ganache) -> Web3:
+def connect(node: DevNode) -> Web3:
     """web3 on ``node`` with the first dev account as default sender."""
     w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60}))
     w3.eth.default_account = w3.eth.accounts[0]

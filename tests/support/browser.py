@@ -19,7 +19,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from backend.config import PROJECT_ROOT
-from backend.devchain import Ganache, free_port
+from backend.devchain import DevNode, Ganache, free_port
 from tests.support.board import BoardHandle, deploy_board
 from tests.support.servers import wait_app_ready
 from tests.support.wait import wait_for
@@ -171,8 +171,8 @@ def _make_regulars(stack: Stack) -> None:
 
 
 @contextmanager
-def running_stack(data_dir: Path, database_url: str = "") -> Iterator[Stack]:
-    """Ganache + a Board deployed into ``data_dir`` + ``python -m backend serve`` on its index (SQLite by default)."""
+def running_stack(data_dir: Path, database_url: str = "", chain: type[DevNode] = Ganache) -> Iterator[Stack]:
+    """A chain (Ganache unless told) + a Board deployed into ``data_dir`` + ``python -m backend serve`` on its index."""
     if not ARTIFACT.exists():
         pytest.fail(f"{ARTIFACT} is missing: run `make compile` first")
     if not (VENDOR / "ethers.min.js").exists():
@@ -182,7 +182,7 @@ def running_stack(data_dir: Path, database_url: str = "") -> Iterator[Stack]:
             pytest.fail(f"{VENDOR / made} is missing: run `make vendor compile`")
     data_dir.mkdir()
     log_path = data_dir.parent / "app.log"
-    with Ganache(free_port()) as node:
+    with chain(free_port()) as node:
         w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60}))
         board = deploy_board(w3, data_dir)
         port = free_port()

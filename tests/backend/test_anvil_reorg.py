@@ -1,0 +1,118 @@
+"""Real reorganisations on Anvil (``anvil_reorg``: the last blocks replaced, with other transactions in them).
+
+During a backfill and at the head, depth 1 to 10, SQLite and PostgreSQL: after the reorg the
+index equals a fresh rebuild of the same chain, row for row. Confirmations do not hide a
+deeper reorg: the indexer checks its tip's hash whatever the finality rule.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from web3 import Web3
+from web3.types import RPCEndpoint
+
+from backend.config import Settings
+from backend.content.cid import sha256
+from backend.db.models import Post
+from backend.devchain import Anvil
+from backend.indexer.runner import Indexer
+from tests.support.board import BoardHandle, connect, deploy_board
+from tests.support.index import dump_index, make_settings
+
+POSTS = 14  # one block each, then votes: the chain above the deployment is ~20 blocks
+
+
+def _rpc(w3: Web3, method: str, *params: Any) -> Any:
+    answer = w3.provider.make_request(RPCEndpoint(method), list(params))
+    assert "error" not in answer, answer
+    return answer.get("result")
+
+
+@pytest.fixture
+def busy(anvil: Anvil, data_dir: Path) -> BoardHandle:
+    """A Board on the session Anvil with posts and votes in blocks of their own."""
+    w3 = connect(anvil)
+    board = deploy_board(w3, data_dir)
+    accounts = w3.eth.accounts
+    ids = [board.post(sha256(f"before {i}".encode()), sender=accounts[i % 5]) for i in range(POSTS)]
+    for i, post_id in enumerate(ids[-6:]):
+        board.vote(post_id, 1 if i % 2 else -1, accounts[6 + i])
+    return board
+
+
+def _replacements(board: BoardHandle, depth: int, tag: str) -> list[list[Any]]:
+    """Transactions for the new branch: new posts from other accounts, a reply and a changed vote."""
+    functions, accounts = board.contract.functions, board.w3.eth.accounts
+    pairs: list[list[Any]] = []
+    for k in range(min(depth, 3)):
+        data = functions.post(sha256(f"{tag} {k}".encode()), 0, bytes(32))._encode_transaction_data()
+        pairs.append([{"from": accounts[12 + k], "to": board.contract.address, "data": data}, k])
+    vote = functions.vote(1, board.digest_of(1), 1)._encode_transaction_data()
+    pairs.append([{"from": accounts[15], "to": board.contract.address, "data": vote}, depth - 1])
+    return pairs
+
+
+def _fresh_dump(settings: Settings, tmp_path: Path) -> dict[str, list[tuple[object, ...]]]:
+    fresh_url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    clean = Indexer(make_settings(settings.data_dir, settings.rpc_url, fresh_url, confirmations=settings.confirmations))
+    try:
+        clean.run(once=True)
+        return dump_index(clean.engine)
+    finally:
+        clean.close()
+        clean.engine.dispose()
+
+
+@pytest.mark.parametrize("depth", [1, 4, 10])
+@pytest.mark.parametrize("when", ["head", "backfill"])
+def test_an_anvil_reorg_leaves_the_index_equal_to_a_fresh_rebuild(
+    busy: BoardHandle, anvil: Anvil, data_dir: Path, database_url: str, tmp_path: Path, depth: int, when: str
+):
+    w3 = busy.w3
+    settings = make_settings(data_dir, anvil.url, database_url)
+    indexer = Indexer(settings, max_span=2)  # small ranges: a backfill is many steps, one read ahead
+    head = w3.eth.block_number
+    old = {n: w3.eth.get_block(n)["hash"] for n in range(head - depth + 1, head + 1)}
+    try:
+        if when == "head":
+            indexer.run(once=True)
+        else:  # stop mid-way: some replaced blocks indexed, others read ahead or not read yet
+            while (indexer.health.indexed_block or 0) < head - depth // 2 - 3:
+                indexer.step()
+        _rpc(w3, "anvil_reorg", depth, _replacements(busy, depth, f"branch {when} {depth}"))
+        assert all(w3.eth.get_block(n)["hash"] != old[n] for n in old), "anvil_reorg left a block as it was"
+        _rpc(w3, "evm_mine")
+        indexer.run(once=True)
+        followed = dump_index(indexer.engine)
+        with indexer.engine.connect() as conn:
+            digests = set(conn.execute(select(Post.digest)).scalars())
+    finally:
+        indexer.close()
+        indexer.engine.dispose()
+    assert followed == _fresh_dump(settings, tmp_path)
+    assert Web3.to_hex(sha256(f"branch {when} {depth} 0".encode())) in digests  # the new branch's own post
+    if when == "head":
+        assert indexer.health.reorgs == 1
+
+
+def test_a_reorg_deeper_than_the_confirmations_is_followed(
+    busy: BoardHandle, anvil: Anvil, data_dir: Path, database_url: str, tmp_path: Path
+):
+    w3 = busy.w3
+    settings = make_settings(data_dir, anvil.url, database_url, confirmations=2)
+    indexer = Indexer(settings)
+    try:
+        indexer.run(once=True)
+        assert indexer.health.indexed_block == w3.eth.block_number - 2
+        _rpc(w3, "anvil_reorg", 6, _replacements(busy, 6, "deeper"))
+        indexer.run(once=True)
+        followed = dump_index(indexer.engine)
+    finally:
+        indexer.close()
+        indexer.engine.dispose()
+    assert indexer.health.reorgs == 1
+    assert followed == _fresh_dump(settings, tmp_path)

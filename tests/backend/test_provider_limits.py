@@ -1,0 +1,239 @@
+"""A node behind a hosted provider's limits (issue 21): retries, split batches, shrinking ranges, the same index.
+
+Real Ganache behind ``tests/support/provider_proxy.py``, real HTTP, SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from web3 import Web3
+from web3.types import RPCEndpoint
+
+from backend.config import Settings
+from backend.content.cid import sha256
+from backend.indexer.rpc import Rpc
+from backend.indexer.runner import Indexer
+from backend.provider import NodeProvider, limits_of
+from tests.support.board import BoardHandle, deploy_board
+from tests.support.index import POSTGRES_URL, dump_index, make_settings, reset_postgres
+from tests.support.provider_proxy import Behaviour, ProviderProxy
+from tests.support.wait import wait_for
+
+POSTS, REPLIES, VOTES = 30, 10, 90
+RECORDS: dict[str, Path] = {}  # a Board's address -> the deployments.json that records it
+# the issue's provider: result cap, batches of at most 8, ~8 % 429 with Retry-After, 3 % 503, resets, slow answers
+HOSTILE = Behaviour(
+    seed=21, log_results=12, batch_max=8, rate_429=0.08, rate_503=0.03, rate_502=0.01, rate_reset=0.02,
+    rate_slow=0.03, slow_seconds=1.0,
+    first_fates=("", "503", "", "reset", "", "502", "429"),  # each at least once, whatever chance draws next
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def busy_board(w3: Web3, tmp_path_factory: pytest.TempPathFactory) -> BoardHandle:
+    """A Board with posts, replies and votes from many accounts (mined once for the module)."""
+    data_dir = tmp_path_factory.mktemp("busy") / "data"
+    board = deploy_board(w3, data_dir)
+    RECORDS[board.deployment.address] = data_dir / "deployments.json"
+    accounts, functions = w3.eth.accounts, board.contract.functions
+    first = functions.postCount().call() + 1
+    digests = [sha256(f"top {i}".encode()) for i in range(POSTS)]
+    sent = [functions.post(d, 0, bytes(32)).transact({"from": accounts[i % 10]}) for i, d in enumerate(digests)]
+    for i in range(REPLIES):  # instamined one by one: no need to wait for each receipt
+        parent = i % POSTS
+        call = functions.post(sha256(f"reply {i}".encode()), first + parent, digests[parent])
+        sent.append(call.transact({"from": accounts[(i + 3) % 10]}))
+    for i in range(VOTES):
+        post = i % POSTS
+        call = functions.vote(first + post, digests[post], 1 if i % 3 else -1)
+        sent.append(call.transact({"from": accounts[10 + i // POSTS]}))
+    assert all(w3.eth.wait_for_transaction_receipt(tx)["status"] == 1 for tx in sent)
+    return board
+
+
+def _node(board: BoardHandle, tmp_path: Path, name: str, rpc_url: str, database_url: str, **kw: object) -> Settings:
+    """Settings of one node: its own data dir holding the Board's record (unless it joins), its own index."""
+    data_dir = tmp_path / name
+    data_dir.mkdir()
+    if "contract_address" not in kw:
+        shutil.copy(RECORDS[board.deployment.address], data_dir / "deployments.json")
+    return make_settings(data_dir, rpc_url, database_url or f"sqlite:///{data_dir / 'index.sqlite3'}", **kw)
+
+
+@pytest.fixture(params=["sqlite", *(["postgresql"] if POSTGRES_URL else [])])
+def engine_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _database(engine_name: str) -> str:
+    if engine_name == "postgresql":
+        reset_postgres(POSTGRES_URL)
+        return POSTGRES_URL
+    return ""
+
+
+def _index(settings: Settings) -> tuple[dict[str, list[tuple[object, ...]]], Indexer]:
+    indexer = Indexer(settings)
+    try:
+        indexer.run(once=True)
+        return dump_index(indexer.engine), indexer
+    finally:
+        indexer.close()
+        indexer.engine.dispose()
+
+
+def _proxy(ganache_url: str, behaviour: Behaviour) -> ProviderProxy:
+    return ProviderProxy(ganache_url, behaviour)
+
+
+# -- the transport -----------------------------------------------------------------------------------
+
+
+def test_retry_after_is_waited_out_and_counted_as_throttling(ganache):
+    with _proxy(ganache.url, Behaviour(first_fates=("429",), retry_after="2")) as proxy:
+        rpc = Rpc(proxy.url)
+        started = time.monotonic()
+        assert rpc.block_number() == Web3(Web3.HTTPProvider(ganache.url)).eth.block_number
+        waited = time.monotonic() - started
+        limits = rpc.limits
+        rpc.close()
+    assert 2.0 <= waited < 4.0
+    assert limits.throttles == 1 and limits.retries == 1 and limits.throttled()
+    assert proxy.fates == {"429": 1}
+
+
+def test_busy_answers_and_reset_connections_are_retried(ganache):
+    with _proxy(ganache.url, Behaviour(first_fates=("503", "reset", "502", "slow"), slow_seconds=0.2)) as proxy:
+        rpc = Rpc(proxy.url)
+        assert rpc.block(0)["number"] == "0x0"
+        limits = rpc.limits
+        rpc.close()
+    assert proxy.fates == {"503": 1, "reset": 1, "502": 1, "slow": 1}
+    assert limits.retries == 3 and limits.throttles == 0
+
+
+def test_a_provider_that_keeps_refusing_is_reported_as_throttling_once_the_budget_is_spent(ganache):
+    with _proxy(ganache.url, Behaviour(rate_429=1.0, retry_after="1")) as proxy:
+        rpc = Rpc(proxy.url, budget=2.5)
+        with pytest.raises(Exception) as refused:
+            rpc.block_number()
+        rpc.close()
+    assert getattr(refused.value, "throttled", False) is True
+    assert "HTTP 429" in str(refused.value)
+    assert 2 <= proxy.fates["429"] <= 4  # each Retry-After waited out, then no more than the budget allows
+
+
+def test_a_refused_batch_is_split_and_the_smaller_size_kept_for_the_process(ganache, w3: Web3):
+    while w3.eth.block_number < 40:
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
+    numbers = list(range(38))  # the issue's header batch
+    expected = [Web3.to_hex(w3.eth.get_block(n)["hash"]) for n in numbers]
+    with _proxy(ganache.url, Behaviour(batch_max=8)) as proxy:
+        rpc = Rpc(proxy.url)
+        assert [header["hash"] for header in rpc.blocks(numbers)] == expected
+        refused = proxy.fates["batch_refused"]
+        assert 1 <= refused <= 3 and rpc.limits.batch_size <= 8
+        again = Rpc(proxy.url)  # another client of the same provider: the size is known
+        assert [header["hash"] for header in again.blocks(numbers)] == expected
+        assert proxy.fates["batch_refused"] == refused
+        rpc.close()
+        again.close()
+
+
+def test_a_provider_without_batches_gets_single_calls(ganache, w3: Web3):
+    with _proxy(ganache.url, Behaviour(batches=False)) as proxy:
+        rpc = Rpc(proxy.url)
+        headers = rpc.blocks([0, 1, 2])
+        assert [h["number"] for h in headers] == ["0x0", "0x1", "0x2"]
+        assert rpc.limits.batch_size == 1
+        rpc.close()
+        # web3's batches (the relayer's, through backend.chain.connect) go through the same transport
+        provider = NodeProvider(proxy.url)
+        answers = provider.make_batch_request([(RPCEndpoint("eth_chainId"), []), (RPCEndpoint("eth_blockNumber"), [])])
+        assert isinstance(answers, list) and int(answers[0]["result"], 16) == w3.eth.chain_id
+    assert proxy.fates["batch_refused"] == 1  # the first batch taught the size; the rest went one by one
+
+
+# -- the indexer -------------------------------------------------------------------------------------
+
+
+def test_a_refused_range_shrinks_from_where_it_stood_and_is_never_read_again_from_the_top(
+    busy_board: BoardHandle, ganache, tmp_path: Path
+):
+    with _proxy(ganache.url, Behaviour(log_results=5, log_style="alchemy")) as proxy:
+        settings = _node(busy_board, tmp_path, "behind", proxy.url, "")
+        behind, indexer = _index(settings)
+    direct, _ = _index(_node(busy_board, tmp_path, "direct", ganache.url, ""))
+    assert behind == direct
+    ranges = [(int(p[0]["fromBlock"], 16), int(p[0]["toBlock"], 16)) for m, p in proxy.seen if m == "eth_getLogs"]
+    starts = [start for start, _ in ranges]
+    assert starts == sorted(starts), "a range was asked again from an earlier block"
+    assert proxy.fates["log_results"] >= 3
+    # each refusal is followed by the same start, asking for fewer blocks
+    for (start, end), (next_start, next_end) in itertools.pairwise(ranges):
+        if next_start == start:
+            assert next_end < end
+    assert indexer.health.provider is not None and indexer.health.provider["refused_ranges"] >= 3
+
+
+def test_a_block_span_limit_is_learned_once_and_kept_for_the_process(busy_board: BoardHandle, ganache, tmp_path):
+    with _proxy(ganache.url, Behaviour(log_span=4)) as proxy:
+        first, _ = _index(_node(busy_board, tmp_path, "first", proxy.url, ""))
+        refusals = proxy.fates["log_span"]
+        second, indexer = _index(_node(busy_board, tmp_path, "second", proxy.url, ""))
+    assert first == second
+    assert refusals == 1 and proxy.fates["log_span"] == 1  # learned from the first refusal, never asked past again
+    assert limits_of(proxy.url).log_span == 4 and indexer.sizer.span <= 4
+
+
+def test_a_node_behind_a_hostile_provider_builds_the_same_index_as_one_on_the_raw_chain(
+    busy_board: BoardHandle, ganache, tmp_path: Path, engine_name: str
+):
+    direct, _ = _index(_node(busy_board, tmp_path, "direct", ganache.url, _database(engine_name)))
+    started = time.monotonic()
+    with _proxy(ganache.url, HOSTILE) as proxy:
+        behind, indexer = _index(_node(busy_board, tmp_path, "behind", proxy.url, _database(engine_name)))
+    assert behind == direct
+    assert len(behind["posts"]) == POSTS + REPLIES
+    fates = proxy.fates
+    assert all(fates[f] for f in ("429", "503", "502", "reset", "batch_refused", "log_results")), fates
+    assert indexer.health.caught_up and indexer.health.behind == 0
+    assert time.monotonic() - started < 120
+
+
+def test_a_node_joining_through_a_hostile_provider_finds_the_board_and_builds_the_same_index(
+    busy_board: BoardHandle, ganache, tmp_path: Path, engine_name: str
+):
+    direct, _ = _index(_node(busy_board, tmp_path, "direct", ganache.url, _database(engine_name)))
+    address = busy_board.deployment.address
+    with _proxy(ganache.url, HOSTILE) as proxy:
+        settings = _node(busy_board, tmp_path, "joiner", proxy.url, _database(engine_name), contract_address=address)
+        joined, indexer = _index(settings)
+    assert indexer.deployment is not None and indexer.deployment.joined
+    assert indexer.deployment.block_number == busy_board.deployment.block_number
+    assert joined == direct
+    assert "eth_getCode" in proxy.methods()
+
+
+def test_status_says_the_node_is_throttled_and_how_far_behind_it_is(
+    busy_board: BoardHandle, ganache, tmp_path, make_client
+):
+    behaviour = Behaviour(rate_429=0.5, retry_after="1", log_results=3)
+    with _proxy(ganache.url, behaviour) as proxy:
+        client = make_client(_node(busy_board, tmp_path, "throttled", proxy.url, ""))
+        seen: dict[str, object] = {}
+
+        def throttled_and_behind() -> bool:
+            indexer = client.get("/api/status").json()["index"]["indexer"]
+            seen.update(indexer or {})
+            return bool(indexer and indexer["provider"] and indexer["provider"]["throttled"] and indexer["behind"])
+
+        wait_for(throttled_and_behind, timeout=60, what="status to show throttling while behind")
+        assert seen["finality"] == "head minus 0 confirmations"
+        page = client.get("/status").text
+        assert "throttled (HTTP 429)" in page and 'id="behind"' in page
