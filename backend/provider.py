@@ -23,6 +23,7 @@ from typing import Any, cast
 
 import httpx
 import requests
+from eth_utils.crypto import keccak
 from web3 import HTTPProvider
 from web3.types import RPCEndpoint, RPCResponse
 
@@ -276,6 +277,22 @@ def _refuses_batch(answer: Any) -> bool:
     return bool(_BATCH_WORDS.search(str(answer["error"].get("message", ""))))
 
 
+def _known_is_sent(transport: Transport, request: dict[str, Any], answer: Any) -> Any:
+    """A raw transaction refused as known or stale after our own retry (the first answer was lost) was sent.
+
+    The node is asked for it by hash: when it has it, the answer is its hash, as for a first send.
+    """
+    if not isinstance(answer, dict) or "error" not in answer:
+        return answer
+    raw = bytes.fromhex(str(request["params"][0]).removeprefix("0x"))
+    tx_hash = "0x" + keccak(raw).hex()
+    lookup = {"jsonrpc": "2.0", "id": request.get("id"), "method": "eth_getTransactionByHash", "params": [tx_hash]}
+    found = transport.post(lookup)
+    if isinstance(found, dict) and isinstance(found.get("result"), dict):
+        return {"jsonrpc": "2.0", "id": request.get("id"), "result": tx_hash}
+    return answer
+
+
 class NodeProvider(HTTPProvider):
     """web3's HTTP provider on a ``Transport``: the relayer, join and the web process share its retries and limits."""
 
@@ -287,6 +304,8 @@ class NodeProvider(HTTPProvider):
         request = json.loads(request_data)
         try:
             answer = self.transport.post(request)
+            if method == "eth_sendRawTransaction":
+                answer = _known_is_sent(self.transport, request, answer)
         except RpcError as exc:
             answer = {
                 "jsonrpc": "2.0",

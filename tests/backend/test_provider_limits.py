@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from web3 import Web3
 from web3.types import RPCEndpoint
 
@@ -157,6 +158,26 @@ def test_a_provider_without_batches_gets_single_calls(ganache, w3: Web3):
         answers = provider.make_batch_request([(RPCEndpoint("eth_chainId"), []), (RPCEndpoint("eth_blockNumber"), [])])
         assert isinstance(answers, list) and int(answers[0]["result"], 16) == w3.eth.chain_id
     assert proxy.fates["batch_refused"] == 1  # the first batch taught the size; the rest went one by one
+
+
+def test_a_raw_transaction_whose_answer_was_lost_is_sent_once_and_its_hash_returned(anvil):
+    # on Anvil: Ganache 7.9 mines the very same signed transaction again when it is sent twice (same hash, twice)
+    w3 = Web3(Web3.HTTPProvider(anvil.url))
+    account = Account.from_key(sha256(b"provider limits sender"))
+    funding = w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": account.address, "value": 10**18})
+    w3.eth.wait_for_transaction_receipt(funding)
+    with _proxy(anvil.url, Behaviour(lose_answers=("eth_sendRawTransaction",))) as proxy:
+        proxied = Web3(NodeProvider(proxy.url))
+        nonce = w3.eth.get_transaction_count(account.address)
+        tx = {"to": w3.eth.accounts[2], "value": 1, "gas": 21000, "gasPrice": w3.eth.gas_price * 2,
+              "chainId": w3.eth.chain_id, "nonce": nonce}  # fmt: skip
+        signed = account.sign_transaction(tx)
+        tx_hash = proxied.eth.send_raw_transaction(signed.raw_transaction)
+    assert proxy.fates["lost eth_sendRawTransaction"] == 1  # the node took it; the first answer never came
+    assert [method for method, _ in proxy.seen].count("eth_sendRawTransaction") == 2  # sent again after the reset
+    assert tx_hash == signed.hash
+    assert w3.eth.wait_for_transaction_receipt(tx_hash)["status"] == 1
+    assert w3.eth.get_transaction_count(account.address) == nonce + 1
 
 
 # -- the indexer -------------------------------------------------------------------------------------

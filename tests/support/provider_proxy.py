@@ -50,6 +50,8 @@ class Behaviour:
     grace_requests: int = 0
     # block tags the node does not know (an older client: no "safe"/"finalized")
     unknown_tags: tuple[str, ...] = ()
+    # methods whose first call reaches the node but whose answer is lost (the connection is reset after it)
+    lose_answers: tuple[str, ...] = ()
     # the fates of the first requests, in order ("429", "503", "502", "reset", "slow"), before chance decides
     first_fates: tuple[str, ...] = ()
 
@@ -135,6 +137,15 @@ class ProviderProxy:
                 return fate
             roll -= rate
         return "slow" if slow else None
+
+    def lose_answer(self, body: Any) -> bool:
+        """True once per method named in ``lose_answers``: the node acted on the call, the client hears nothing."""
+        method = body.get("method") if isinstance(body, dict) else None
+        with self._lock:
+            if method not in self.behaviour.lose_answers or self._record.fates[f"lost {method}"]:
+                return False
+            self._record.fates[f"lost {method}"] += 1
+            return True
 
     def _note(self, fate: str) -> None:
         with self._lock:
@@ -255,6 +266,10 @@ def _handler(proxy: ProviderProxy) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 body = None
             status, headers, answer = proxy.handle(body)
+            if proxy.lose_answer(body):
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             self._send(status, headers, answer)
 
         def _send(self, status: int, headers: dict[str, str], answer: Any) -> None:
