@@ -93,6 +93,12 @@ class ProviderProxy:
         with self._lock:
             return Counter(self._record.fates)
 
+    @property
+    def requests(self) -> int:
+        """HTTP requests received (a batch is one)."""
+        with self._lock:
+            return self._record.requests
+
     def methods(self) -> set[str]:
         """Names of the methods called through the proxy."""
         return {method for method, _ in self.seen}
