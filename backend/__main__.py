@@ -18,6 +18,7 @@ import argparse
 import logging
 import signal
 import sys
+from typing import Any
 from urllib.parse import urlparse
 
 import uvicorn
@@ -175,20 +176,26 @@ def join(settings: Settings, address: str) -> int:
     except Exception as exc:  # the node is down or not a JSON-RPC node
         print(f"not joined: {node_unreachable(settings.rpc_url, exc)}", file=sys.stderr)
         return 1
-    check = record.get("code_check", {})
     print(
         f"Board version {record['board_version']} at {record['address']} on chain {record['chain_id']}\n"
         f"  deployed in block {record['block_number']} ({record['block_hash']})"
         f", transaction {record['tx_hash'] or 'unknown (created by another contract)'}\n"
-        + (
-            f"  code: Board's compiled code with {check.get('immutables_masked')} immutables masked, "
-            f"metadata {check.get('metadata')}, keccak {check.get('code_hash')}\n"
-            if check
-            else "  deployed by this node\n"
-        )
+        + _code_words(record.get("code_check", {}))
         + (f"Recorded in {settings.deployments_path}" if new else f"Already recorded in {settings.deployments_path}")
     )
     return 0
+
+
+def _code_words(check: dict[str, Any]) -> str:
+    """The line ``join`` prints about the code it checked (none for a Board this node deployed)."""
+    if not check:
+        return "  deployed by this node\n"
+    checked = check.get("immutables_checked")
+    each = f"each as this address and chain need it ({', '.join(checked)}), " if checked else ""
+    return (
+        f"  code: Board's compiled code with {check.get('immutables_masked')} immutables masked, {each}"
+        f"metadata {check.get('metadata')}, keccak {check.get('code_hash')}\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,13 @@ from web3 import Web3
 
 from backend import eip712
 from backend.config import Settings
-from backend.deployments.code import IMMUTABLE_MEANINGS, check_code, load_artifact, wrong_immutables
+from backend.deployments.code import (
+    IMMUTABLE_MEANINGS,
+    check_code,
+    immutable_references,
+    load_artifact,
+    wrong_immutables,
+)
 from backend.deployments.records import (
     DeploymentError,
     genesis_hash,
@@ -151,6 +157,7 @@ def inspect(w3: Web3, given: str) -> dict[str, Any]:
         code_check={
             "code_hash": check.code_hash,
             "immutables_masked": check.masked,
+            "immutables_checked": sorted(immutable_references()),  # each holds what this address and chain need
             "metadata": "same" if check.metadata_matches else "differs",
         },
     )

@@ -69,6 +69,7 @@ def test_a_board_is_joined_by_address_with_its_deployment_block_and_transaction(
     assert record["board_version"] == records.BOARD_VERSION
     assert record["code_check"]["metadata"] == "same"
     assert record["code_check"]["immutables_masked"] == len(code.immutable_positions()) > 0
+    assert record["code_check"]["immutables_checked"] == sorted(code.IMMUTABLE_MEANINGS)
     # a second start finds the record: nothing is appended
     assert find_deployment(w3, settings).address == board.deployment.address
     assert len(json.loads(settings.deployments_path.read_text())["deployments"]) == 1
@@ -145,7 +146,8 @@ def test_join_command_prints_what_it_found_and_records_it(board: BoardHandle, w3
     assert f"Board version 2 at {board.deployment.address} on chain 1337" in first.stdout
     assert f"deployed in block {board.deployment.block_number} ({board.deployment.block_hash})" in first.stdout
     assert f"transaction {board.deployment.tx_hash}" in first.stdout
-    assert "immutables masked, metadata same" in first.stdout
+    assert "immutables masked, each as this address and chain need it (_cachedChainId, " in first.stdout
+    assert "_version), metadata same" in first.stdout
     assert f"Recorded in {data_dir / 'deployments.json'}" in first.stdout
     again = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert "Already recorded in" in again.stdout
