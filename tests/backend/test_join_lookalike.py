@@ -9,9 +9,13 @@ immutable that is wrong. Real Ganache, real transactions, real signatures.
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 import rlp
 from eth_account import Account
@@ -22,6 +26,7 @@ from web3 import Web3
 from backend import eip712
 from backend.deployments import code, join
 from backend.deployments.resolve import find_deployment
+from backend.devchain import free_port
 from tests.support.board import BoardHandle
 from tests.support.index import make_settings
 
@@ -180,3 +185,52 @@ def test_api_contract_publishes_each_immutable_where_the_code_on_chain_holds_its
             assert "0x" + runtime[start : start + length].hex() == immutable["expected"], name
     separator = "0x" + eip712.domain_separator(w3.eth.chain_id, board.deployment.address).hex()
     assert body["immutables"]["_cachedDomainSeparator"]["expected"] == separator
+
+
+class _SeparatorLiar:
+    """An RPC proxy that forwards everything but answers ``DOMAIN_SEPARATOR()`` calls with another word."""
+
+    def __init__(self, upstream: str, lie: bytes) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                call = json.loads(body)
+                first = (call.get("params") or [{}])[0] if isinstance(call, dict) else {}
+                asked = isinstance(call, dict) and call.get("method") == "eth_call" and isinstance(first, dict)
+                if asked and str(first.get("data", "")).startswith(join.DOMAIN_SEPARATOR_SELECTOR):
+                    content = json.dumps({"jsonrpc": "2.0", "id": call.get("id"), "result": "0x" + lie.hex()}).encode()
+                else:
+                    content = httpx.post(upstream, content=body, headers={"content-type": "application/json"}).content
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_node_whose_domain_separator_differs_from_the_one_computed_here_is_refused(
+    board: BoardHandle, w3: Web3, tmp_path: Path
+):
+    # the code and every immutable are right; only DOMAIN_SEPARATOR() answers another Board's separator
+    chain_id = w3.eth.chain_id
+    lie = eip712.domain_separator(chain_id, "0x" + "33" * 20)
+    liar = _SeparatorLiar(str(w3.provider.endpoint_uri), lie)  # type: ignore[attr-defined]
+    try:
+        lying = Web3(Web3.HTTPProvider(liar.url))
+        with pytest.raises(join.JoinError) as refused:
+            find_deployment(lying, _settings(lying, tmp_path, board.deployment.address))
+    finally:
+        liar.server.shutdown()
+        liar.server.server_close()
+    expected = eip712.domain_separator(chain_id, board.deployment.address)
+    assert str(refused.value) == (
+        f"the Board at {board.deployment.address} on chain {chain_id} (block {w3.eth.block_number}) answers "
+        f"DOMAIN_SEPARATOR() with 0x{lie.hex()}, not 0x{expected.hex()}, this address and chain's"
+    )
