@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 from web3 import Web3
+from web3.logs import DISCARD
 from web3.types import RPCEndpoint
 
 from backend.config import Settings
@@ -20,6 +21,7 @@ from backend.content.cid import sha256
 from backend.indexer.rpc import Rpc
 from backend.indexer.runner import Indexer
 from backend.provider import NodeProvider, limits_of
+from tests.backend.test_relay import _pin, relay, signed_post, signed_vote
 from tests.support.board import BoardHandle, deploy_board
 from tests.support.index import POSTGRES_URL, dump_index, make_settings, reset_postgres
 from tests.support.provider_proxy import Behaviour, ProviderProxy
@@ -86,6 +88,10 @@ def _index(settings: Settings) -> tuple[dict[str, list[tuple[object, ...]]], Ind
     finally:
         indexer.close()
         indexer.engine.dispose()
+
+
+def board_url(w3: Web3) -> str:
+    return str(w3.provider.endpoint_uri)  # type: ignore[attr-defined]
 
 
 def _proxy(ganache_url: str, behaviour: Behaviour) -> ProviderProxy:
@@ -259,3 +265,26 @@ def test_status_says_the_node_is_throttled_and_how_far_behind_it_is(
         assert seen["finality"] == "head minus 0 confirmations"
         page = client.get("/status").text
         assert "throttled (HTTP 429)" in page and 'id="behind"' in page
+
+
+def test_the_relayer_and_the_nonce_route_work_through_a_hostile_provider(w3: Web3, tmp_path: Path, make_client):
+    board = deploy_board(w3, tmp_path / "data")
+    signer = Account.from_key(sha256(b"provider limits relay signer"))
+    with _proxy(board_url(w3), HOSTILE) as proxy:
+        client = make_client(make_settings(tmp_path / "data", proxy.url, f"sqlite:///{tmp_path / 'index.sqlite3'}"))
+        digest = _pin(client, "Through a provider", "relayed, throttled, retried")
+        response = relay(client, "post", signed_post(board, signer, digest))
+        assert response.status_code == 200, response.text
+        post_id = board.contract.events.PostCreated().process_receipt(
+            w3.eth.wait_for_transaction_receipt(response.json()["tx_hash"]), errors=DISCARD
+        )[0]["args"]["postId"]
+        vote = relay(client, "vote", signed_vote(board, signer, post_id, 1))
+        assert vote.status_code == 200, vote.text
+        w3.eth.wait_for_transaction_receipt(vote.json()["tx_hash"])
+        wait_for(lambda: client.get(f"/api/posts/{post_id}").json()["post"]["upvotes"] == 1, timeout=60,
+                 what="the relayed post and vote in the index", ignore=(KeyError,))  # fmt: skip
+        assert client.get(f"/api/nonces/{signer.address}").json()["nonce"] == 2
+        methods = proxy.methods()  # on the dev chain the relayer is the node's unlocked account 1
+        assert "eth_estimateGas" in methods and methods & {"eth_sendRawTransaction", "eth_sendTransaction"}
+        assert all(proxy.fates[f] for f in ("429", "503", "502", "reset")), proxy.fates
+    assert client.get(f"/api/posts/{post_id}").json()["post"]["title"] == "Through a provider"

@@ -41,8 +41,10 @@ def test_every_post_on_an_anvil_node_is_checked_against_anvil(browser: Browser, 
     )
     shown = len(marks)
     assert shown == POSTS + 1  # the regulars' welcome post and ours
-    assert {mark for _, mark in marks} == {f"checked against chain at block {block}"}
-    expect(page.locator("[data-chain-summary]")).to_contain_text(f"All {shown} posts shown checked against chain")
+    assert {mark for _, mark in marks} == {f"checked by 1 RPC at block {block}"}
+    expect(page.locator("[data-chain-summary]")).to_contain_text(
+        f"All {shown} posts shown checked against chain at block {block}"
+    )
     expect(page.locator("[data-chain-summary]")).to_contain_text(anvil_stack.ganache_url.split("//")[1])
     assert anvil_stack.w3.eth.chain_id == 31337
     assert errors == []

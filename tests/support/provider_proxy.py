@@ -75,7 +75,8 @@ class ProviderProxy:
         self._lock = threading.Lock()
         self._record = _Record()
         self._client = httpx.Client(timeout=60)
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
+        self._server = _Server(("127.0.0.1", self.port), _handler(self))
+        self._server.proxy = self
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"proxy-{self.port}", daemon=True)
 
@@ -232,6 +233,15 @@ class ProviderProxy:
 
     def _head(self) -> int:
         return int(self._forward({"jsonrpc": "2.0", "id": 0, "method": "eth_blockNumber", "params": []})["result"], 16)
+
+
+class _Server(ThreadingHTTPServer):
+    """Counts a request its handler could not finish (a client gone, a reset of ours) instead of printing it."""
+
+    proxy: ProviderProxy
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        self.proxy._note("handler_error")
 
 
 def _log_range(call: dict[str, Any], head: Any) -> tuple[int, int]:
