@@ -167,23 +167,47 @@ def test_two_rpcs_that_agree_prove_every_post_in_one_request_to_each(browser: Br
     assert _host(node.liar.url) in summary and _host(node.ganache_url) in summary
     to_liar = [json.loads(r.post_data or "[]") for r in sent if r.url.rstrip("/") == node.liar.url]
     to_second = [json.loads(r.post_data or "[]") for r in sent if r.url.rstrip("/") == node.ganache_url]
-    calls = ["eth_chainId"] + ["eth_call"] * (POSTS + 1)
     assert [[call["method"] for call in batch] for batch in to_liar] == [
-        [*calls, "eth_chainId", "eth_getBlockByNumber", "eth_getProof"]
+        ["eth_chainId", "eth_getBlockByNumber", "eth_getProof"]
     ]
     assert [[call["method"] for call in batch] for batch in to_second] == [["eth_chainId", "eth_getBlockByNumber"]]
 
 
 @pytest.mark.parametrize("second", [True, False], ids=["with-second-rpc", "liar-alone"])
-def test_an_altered_eth_call_answer_is_named_with_its_source(browser: Browser, node: ProofNode, second: bool):
+def test_an_altered_eth_call_answer_is_never_asked_while_proofs_can_be_had(
+    browser: Browser, node: ProofNode, second: bool
+):
     node.liar.call_posts = {CALL_POST: {"digest": bytes.fromhex(FAKE[2:]), "upvotes": 7}}
+    asked = len(node.liar.asked)
     page, _ = _open(browser, node, second=second)
-    block, marks = _block(page), _marks(page)
-    lie = marks.pop(str(CALL_POST))
-    assert f"{_host(node.liar.url)} answered eth_call with digest {FAKE}" in lie
-    assert f"{_host(node.liar.url)} answered eth_call with upvotes 7; its own proof at block {block} says 0" in lie
+    block = _block(page)
     honest = f"proven at block {block} by 2 RPCs" if second else f"checked by 1 RPC at block {block}"
-    assert set(marks.values()) == {honest}
+    assert set(_marks(page).values()) == {honest}
+    assert "eth_call" not in node.liar.asked[asked:]
+
+
+def test_a_liar_that_withholds_proofs_is_proven_around_with_a_second_rpc(browser: Browser, node: ProofNode):
+    """It answers the header, refuses eth_getProof and lies in eth_call: the second RPC, which gave the same
+    block, is asked for the proofs, and no call is ever asked of the liar."""
+    node.liar.refuse = {"eth_getProof"}
+    node.liar.call_posts = {CALL_POST: {"digest": bytes.fromhex(FAKE[2:])}}
+    asked = len(node.liar.asked)
+    page, _ = _open(browser, node, second=True)
+    block = _block(page)
+    assert set(_marks(page).values()) == {f"proven at block {block} by 2 RPCs"}
+    assert "eth_call" not in node.liar.asked[asked:]
+
+
+def test_a_liar_that_withholds_proofs_alone_proves_nothing_and_its_calls_are_named(browser: Browser, node: ProofNode):
+    """Alone, the page falls back to the liar's eth_call answers, as before proofs: never "proven"; the summary
+    says why, and the post whose call answer was altered is flagged against what the honest node shows."""
+    node.liar.refuse = {"eth_getProof"}
+    node.liar.call_posts = {CALL_POST: {"digest": bytes.fromhex(FAKE[2:])}}
+    page, _ = _open(browser, node, second=False)
+    marks = _marks(page)
+    assert not [m for m in marks.values() if m.startswith("proven")]
+    assert marks[str(CALL_POST)] == "Warning: this node shows another digest than the chain's."
+    assert f"Not proven: {_host(node.liar.url)} gives no proofs (eth_getProof is not served)" in _summary(page)
 
 
 @pytest.mark.parametrize("second", [True, False], ids=["with-second-rpc", "liar-alone"])

@@ -157,12 +157,10 @@ def test_an_honest_front_page_of_25_posts_is_checked_with_one_batched_rpc_call_a
     rpc = [request for request in sent if request.url.rstrip("/") == node.ganache_url.rstrip("/")]
     assert len(rpc) == 1
     batch = json.loads(rpc[0].post_data or "[]")
-    # the calls, then the header and the proofs of static/js/proof.js, in the same batch
-    calls, proofs = batch[: POSTS + 2], batch[POSTS + 2 :]
-    assert [call["method"] for call in calls] == ["eth_chainId"] + ["eth_call"] * (POSTS + 1)
-    assert {call["params"][1] for call in calls[1:]} == {hex(int(block or 0))}
-    assert [call["method"] for call in proofs] == ["eth_chainId", "eth_getBlockByNumber", "eth_getProof"]
-    assert len(proofs[2]["params"][1]) == 1 + 3 * POSTS  # postCount, and each post's two slots and tally
+    # the header and the proofs of static/js/proof.js: they carry every fact, so no eth_call is asked
+    assert [call["method"] for call in batch] == ["eth_chainId", "eth_getBlockByNumber", "eth_getProof"]
+    assert batch[1]["params"][0] == batch[2]["params"][2] == hex(int(block or 0))
+    assert len(batch[2]["params"][1]) == 1 + 3 * POSTS  # postCount, and each post's two slots and tally
     files = sorted(request.url for request in sent if "/ipfs/" in request.url)
     assert len(files) == POSTS == len(set(files))
     context.close()
@@ -194,8 +192,8 @@ def test_the_search_page_flags_each_lie_and_marks_the_honest_posts_checked(brows
 
 
 def test_a_reader_can_check_through_their_wallets_provider_and_the_page_says_so(browser: Browser, lying: Node):
-    """The checks go through window.ethereum.request (EIP-1193), one eth_call per post; the RPC URL is asked only
-    for the block's header, as a second source (static/js/proof.js): the wallet and the RPC agree, so "proven".
+    """The checks go through window.ethereum.request (EIP-1193): the header and the proofs; the RPC URL is asked
+    only for the block's header, as a second source (static/js/proof.js): the wallet and the RPC agree, so "proven".
 
     The provider is injected by the test before any page script runs (Playwright's init script, i.e. CDP's
     Page.addScriptToEvaluateOnNewDocument): it stands for a wallet extension's provider, whose requests leave

@@ -5,6 +5,7 @@ It forwards every request (batched or not) to the node and answers as the node d
 * ``call_posts``: getPost answers (``eth_call``) carry other fields (digest, upvotes, ...), ABI-encoded as real ones;
 * ``proof_values``: ``eth_getProof`` states other slot values, its proof nodes left as they are (a lazy liar);
 * ``header_fields``: ``eth_getBlockByNumber`` states other header fields and keeps the block's real hash;
+* ``refuse``: methods answered with an error, as a node that does not serve them (``eth_getProof`` withheld);
 * ``forge``: the cleverest liar who has read the code: slot values are changed *in the state*, i.e. the storage
   trie's path to each is rebuilt, the Board account's storageRoot and the state trie's path to it too, the
   header's stateRoot set to the forged root and the header's hash recomputed from its fields; every answer of
@@ -148,6 +149,7 @@ class LyingRpc:
         self.proof_values: dict[str, int] = {}
         self.header_fields: dict[str, str] = {}
         self.forge: dict[str, int] = {}
+        self.refuse: set[str] = set()
         self.asked: list[str] = []
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -157,7 +159,7 @@ class LyingRpc:
 
     def clear(self) -> None:
         """Tell the truth again."""
-        self.call_posts, self.proof_values, self.header_fields, self.forge = {}, {}, {}, {}
+        self.call_posts, self.proof_values, self.header_fields, self.forge, self.refuse = {}, {}, {}, {}, set()
 
     # --- upstream ---
     def _send(self, payload: Any) -> Any:
@@ -204,6 +206,12 @@ class LyingRpc:
     # --- the lies ---
     def _lie(self, request: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
         method, params, result = request.get("method"), request.get("params") or [], answer.get("result")
+        if method in self.refuse:
+            return {
+                "jsonrpc": "2.0",
+                "id": request.get("id"),
+                "error": {"code": -32601, "message": f"{method} is not served"},
+            }
         if result is None:
             return answer
         if method == "eth_call" and self.call_posts:

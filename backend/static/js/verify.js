@@ -10,7 +10,7 @@
 
 import { Interface, getAddress } from "/static/vendor/ethers.min.js";
 import { renderPreview } from "./preview.js";
-import { pageSources, postLies, proofSummary, provePage, provenMark, provenPost, rpcSource } from "./proof.js";
+import { pageSources, postLies, proofSummary, provePage, provenAnswers, provenMark, provenPost, rpcSource } from "./proof.js";
 
 const RPC_ITEM = "indelible.rpc";
 const VIA_ITEM = "indelible.check-via"; // "wallet" when the reader checks through their wallet's provider
@@ -223,14 +223,15 @@ export async function verifyPage() {
     ...articles.map((a) => BOARD.encodeFunctionData("getPost", [a.dataset.postId])),
   ];
   const asked = requests(section.dataset.contract || "", block, calls);
-  // through an RPC, one batch with proof.js's header and proofs below (rpcSource sends a turn's requests together)
-  const answering = wallet ? providerCalls(wallet, asked) : rpcSource(url).send(asked);
   // while the chain is asked, the files are fetched, hashed, re-rendered and compared with the page
   const contents = articles.map((a) => (a.dataset.contentStatus === "pinned" ? contentOf(a) : null));
-  // and the same facts are proven (proof.js): header from every source the reader named, proofs from the first
+  // the facts are proven first (proof.js: header from every source the reader named, proofs from the first); the
+  // proofs carry all the calls would, so the calls go out only when nothing could be proven or a source lied
   const postIds = articles.map((a) => a.dataset.postId || "");
   const chain = { block, chainId: section.dataset.chainId || "0", address: section.dataset.contract || "", postIds };
-  const proving = provePage({ sources: pageSources(url, wallet), ...chain });
+  const proven = await provePage({ sources: pageSources(url, wallet), ...chain });
+  const answering =
+    provenAnswers(proven, chain) ?? (wallet ? providerCalls(wallet, asked) : rpcSource(url).send(asked));
   let answers;
   try {
     answers = await answering;
@@ -247,7 +248,6 @@ export async function verifyPage() {
     return;
   }
   const warnings = [];
-  const proven = await proving;
   const called = answers[0].result ? BOARD.decodeFunctionResult("postCount", answers[0].result)[0] : null;
   const count = proven.count ?? called;
   const shown = BigInt(section.dataset.postCount || "0");
