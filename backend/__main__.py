@@ -126,7 +126,11 @@ def run(settings: Settings) -> int:
 
 
 def serve(settings: Settings, workers: int = 1) -> int:
-    """Serve the app with uvicorn in ``workers`` processes (blocks until SIGINT/SIGTERM)."""
+    """Serve the app with uvicorn in ``workers`` processes (blocks until SIGINT/SIGTERM).
+
+    uvicorn's ``proxy_headers`` stays off: it would trust ``X-Forwarded-For`` from loopback and rewrite the
+    peer before the app sees it; ``backend.clients`` finds the client (``INDELIBLE_TRUSTED_PROXIES``).
+    """
     if workers < 1:
         log.error("--workers must be at least 1, not %d", workers)
         return 2
@@ -141,12 +145,12 @@ def serve(settings: Settings, workers: int = 1) -> int:
 
         app = create_app(settings)
         freeze_startup_heap()
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
         return 0
     # each worker process builds its own app from the same environment
     uvicorn.run(
         "backend.app:serving_app", factory=True, workers=workers, host=settings.host, port=settings.port,
-        log_level="info",
+        log_level="info", proxy_headers=False,
     )  # fmt: skip
     return 0
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from backend.clients import Network, parse_proxies
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Hardhat's and anvil's well-known development mnemonic: these keys hold only
@@ -114,6 +116,8 @@ class Settings:
     relay_gas_per_hour: int = field(default_factory=lambda: int(_env("RELAY_GAS_PER_HOUR", "30000000")))
     relay_max_fee_gwei: float = field(default_factory=lambda: float(_env("RELAY_MAX_FEE_GWEI", "50")))
     relay_max_body: int = field(default_factory=lambda: int(_env("RELAY_MAX_BODY", "65536")))
+    # proxies whose X-Forwarded-For names the client (backend/clients.py); none: the TCP peer is the client
+    trusted_proxies: tuple[Network, ...] = field(default_factory=lambda: parse_proxies(_env("TRUSTED_PROXIES", "")))
     dev_chain_id: int = 1337
     dev_accounts: int = 20
     gas_limit: int = 30_000_000

@@ -17,7 +17,7 @@ from fastapi import Cookie, Depends, HTTPException, Query, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from backend import limits
+from backend import clients, limits
 from backend.chain_link import ChainLink
 from backend.config import Settings
 from backend.content.service import ContentService
@@ -118,8 +118,18 @@ def _indexer(state: State) -> Indexer | None:
 
 
 def client_address(request: Request) -> str:
-    """The unit clients are counted in (an IPv4 address or an IPv6 /64)."""
-    return limits.client_key(request.client.host if request.client else None)
+    """The unit clients are counted in (an IPv4 address or an IPv6 /64) of the client ``backend.clients`` finds.
+
+    The TCP peer, or, from a proxy in ``INDELIBLE_TRUSTED_PROXIES``, the address it forwarded; 400 when that
+    is not an IP address.
+    """
+    peer = request.client.host if request.client else None
+    forwarded = request.headers.getlist("x-forwarded-for")
+    try:
+        host = clients.client_host(peer, forwarded, app_state(request).settings.trusted_proxies)
+    except clients.ForwardedAddressError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from exc
+    return limits.client_key(host)
 
 
 def collapse_score(state: State) -> int:

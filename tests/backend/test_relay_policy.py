@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from backend.devchain import Ganache, free_port
 from backend.relay import relayer as relayer_module
 from backend.relay.budget import pending_key
 from tests.backend.test_relay import ALICE, BOB, _pin, _receipt, relay, signed_post, signed_vote
-from tests.backend.test_relay_proxy import _serve_config, _statuses
+from tests.backend.test_relay_proxy import _serve_config
 from tests.support.board import BoardHandle, connect, deploy_board
 from tests.support.index import make_settings
 from tests.support.servers import serving
@@ -79,24 +79,6 @@ def test_batch_of_more_than_100_votes_is_422(client: TestClient, board: BoardHan
     response = client.post("/api/relay", json={"kind": "batch", "votes": [vote] * 101})
     assert response.status_code == 422
     assert response.json() == {"detail": "batch.votes: List should have at most 100 items after validation, not 101"}
-
-
-@pytest.fixture
-def ipv6_server(data_dir: Path, ganache: Ganache, database_url: str, board: BoardHandle) -> Iterator[str]:
-    """A real uvicorn behind a (simulated) local proxy, relay limit 2 then 1 a minute; yields its base URL."""
-    settings = make_settings(data_dir, ganache.url, database_url, port=free_port(), relay_rate=1, relay_burst=2)
-    with serving(_serve_config(settings)):
-        yield f"http://127.0.0.1:{settings.port}"
-
-
-def test_ipv6_clients_of_one_slash_64_share_a_limit(
-    ipv6_server: str, board: BoardHandle, monkeypatch: pytest.MonkeyPatch
-):
-    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
-    body = {"kind": "vote", **signed_vote(board, BOB, 5, 1)}
-    same_64 = ["2001:db8:7:1::1", "2001:db8:7:1:ffff::2", "2001:db8:7:1:abcd:1:2:3"]
-    statuses = _statuses(ipv6_server, body, [*same_64, "2001:db8:7:2::1"])
-    assert statuses == [400, 400, 429, 400]
 
 
 def test_new_signers_per_client_are_limited_but_known_signers_are_not(
