@@ -113,8 +113,12 @@ def signing_digest(kind: str, message: dict[str, Any], chain_id: int, contract: 
 
 def recover_signer(kind: str, message: dict[str, Any], signature: str, chain_id: int, contract: str) -> str:
     """The checksum address that signed ``message``; InvalidSignature when none can be recovered."""
+    return recover_digest_signer(signing_digest(kind, message, chain_id, contract), signature)
+
+
+def recover_digest_signer(digest: bytes, signature: str) -> str:
+    """The checksum address that signed the EIP-712 ``digest``; InvalidSignature when none can be recovered."""
     v, r, s = split_signature(signature)
-    digest = signing_digest(kind, message, chain_id, contract)
     try:  # coincurve (libsecp256k1) rather than eth-keys: recovery is on every relayed item's path
         public = coincurve.PublicKey.from_signature_and_message(r + s + bytes([v - 27]), digest, hasher=None)
     except Exception as exc:  # no point on the curve for this r, or r/s out of range

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.limits import Limits
-from backend.relay.checks import Item, SignedAction
+from backend.relay.checks import SignedAction
 from backend.relay.errors import RelayError, at, wait_words
 
 DAY = 86_400.0
@@ -27,6 +27,7 @@ SEEN_TTL = 30 * DAY  # a signer relayed for within this long is not "new"
 PENDING_TTL = HOUR  # a relayed tx not mined in an hour no longer holds its signers' nonces
 TX_NONCE_TTL = DAY
 REFUSED_TTL = 600.0  # seconds a refusal for good (bad signature, expired, nonce used) is answered from memory
+REVERTED_TTL = DAY  # items of a relayed tx that reverted on chain are refused this long
 REFUSED_BRIEFLY_TTL = 10.0  # the same for a refusal the chain or the pin store may lift (missing post, not pinned)
 MIN_ITEM_GAS = 30_000  # no post or vote costs less: a signer or budget with less left is refused before simulating
 
@@ -64,9 +65,14 @@ def refused_body_key(raw: bytes) -> str:
     return f"relay:refused:body:{hashlib.sha256(raw).hexdigest()}"
 
 
-def refused_item_key(signature: str) -> str:
-    """The remembered refusal for good of one signed item."""
-    return f"relay:refused:sig:{signature.lower()}"
+def refused_item_key(digest: bytes, signature: str) -> str:
+    """The remembered refusal for good of one item: what was signed (its EIP-712 digest) and the signature.
+
+    Never the signature alone: a copy with a changed field (a past deadline) is refused, and must not
+    make the genuine item refused too. Hashed, to fit the store's 200-character keys.
+    """
+    signed = hashlib.sha256(digest + signature.lower().encode()).hexdigest()
+    return f"relay:refused:item:{signed}"
 
 
 def gas_key(chain_id: int, relayer: str) -> str:
@@ -101,8 +107,16 @@ def _signer_gas_key(signer: str) -> str:
     return f"relay:signer-gas:{signer}"
 
 
-def _bounds_key(chain_id: int, relayer: str) -> str:
-    return f"relay:bounds:{chain_id}:{relayer}"
+def _sent_key(chain_id: int, relayer: str) -> str:
+    return f"relay:sent:{chain_id}:{relayer}"
+
+
+def _sent_items_key(tx: str) -> str:
+    return f"relay:sent-items:{tx}"
+
+
+def _reverted_gas_key(client: str) -> str:
+    return f"relay:reverted-gas:{client}"
 
 
 def gas_left(limits: Limits, policy: Policy, chain_id: int, relayer: str) -> int:
@@ -115,11 +129,19 @@ def signer_gas_left(limits: Limits, policy: Policy, signer: str) -> float:
     return limits.left(_signer_gas_key(signer), policy.signer_gas_per_day, DAY)
 
 
+def reverted_gas_left(limits: Limits, policy: Policy, client: str) -> float:
+    """Gas of relayed transactions that may still revert on chain today for ``client`` before it is refused."""
+    return limits.left(_reverted_gas_key(client), policy.signer_gas_per_day, DAY)
+
+
+Signed = tuple[bytes, str, str]  # an item's EIP-712 digest, signature and place in its batch ("batch item 3: ")
+
+
 Charge = tuple[str, float, float, float]  # (key, cost, limit, window): given back if the request is refused later
 
 
 class Budget:
-    """The relayer's limits: refusals remembered, new signers, gas per signer and per hour, gas bounds settled."""
+    """The relayer's limits: refusals remembered, new signers, gas per signer and per hour, sends settled."""
 
     def __init__(self, limits: Limits, policy: Policy, chain_id: int, relayer: Callable[[], str]) -> None:
         self.limits = limits
@@ -140,24 +162,39 @@ class Budget:
 
     # --- refusals remembered ------------------------------------------------------------------------
 
-    def refused_before(self, items: list[Item]) -> None:
-        """Refuse at once an item whose signature was refused for good in the last ten minutes."""
-        keys = {refused_item_key(item.body["signature"]): item.prefix for item in items}
-        for key, refusal in self.limits.get(keys).items():
-            raise RelayError(keys[key] + refusal["detail"], refusal["status"], permanent=True)
+    def refused_before(self, items: Iterable[Signed]) -> None:
+        """Refuse at once an item (digest and signature) refused for good lately, or sent in a tx that reverted."""
+        keys = {refused_item_key(digest, signature): prefix for digest, signature, prefix in items}
+        refused = self.limits.get(keys)
+        for key, prefix in keys.items():  # the first refused item of the request names the refusal
+            if key in refused:
+                raise RelayError(prefix + refused[key]["detail"], refused[key]["status"], permanent=True)
 
-    def remember_refused(self, signature: str, prefix: str, exc: RelayError) -> None:
+    def remember_refused(self, digest: bytes, signature: str, prefix: str, exc: RelayError) -> None:
         """Remember a refusal for good of one item, without its place in this batch."""
         if exc.permanent and signature:
             refusal = {"status": exc.status_code, "detail": exc.detail.removeprefix(prefix)}
-            self.limits.put({refused_item_key(signature): refusal}, ttl=REFUSED_TTL)
+            self.limits.put({refused_item_key(digest, signature): refusal}, ttl=REFUSED_TTL)
 
     # --- charges --------------------------------------------------------------------------------------
 
     def check(self, actions: list[SignedAction], client: str, taken: list[Charge]) -> None:
-        """New signers per client (charged now), and enough gas left for each signer and the budget (charged later)."""
+        """New signers per client (charged now), and enough gas left for each signer and the budget (charged later).
+
+        A client whose relayed transactions reverted on chain (``settle`` charges it their gas) is refused
+        once that reaches a signer's daily gas: it pays for the batches that an action mined first made fail.
+        """
         policy = self.policy
         counts = _counts(actions)
+        reverted_left = reverted_gas_left(self.limits, policy, client)
+        if reverted_left < MIN_ITEM_GAS:  # spent: refused whatever the size of this request
+            wait = _refill_wait(MIN_ITEM_GAS, reverted_left, policy.signer_gas_per_day, DAY)
+            raise RelayError(
+                f"relayed transactions from your address reverted on chain: at most {policy.signer_gas_per_day} "
+                "gas of them a day" + wait_words(wait, MIN_ITEM_GAS),
+                status_code=429,
+                retry_after=wait,
+            )
         known = self.limits.get(_seen_key(signer) for signer in counts)
         new = [signer for signer in counts if _seen_key(signer) not in known]
         if new:
@@ -209,18 +246,27 @@ class Budget:
         """The signers were relayed for: not new for thirty days."""
         self.limits.put({_seen_key(signer): 1 for signer in signers}, ttl=SEEN_TTL)
 
-    # --- sends charged at a bound, settled once mined ------------------------------------------------
+    # --- sends, settled once mined ----------------------------------------------------------------------
 
-    def add_bound(self, tx: str, gas: int, shares: dict[str, int]) -> None:
-        """Record a send charged ``gas`` (a fixed bound), to settle once it is mined (under the send lock)."""
-        key = _bounds_key(self.chain_id, self._relayer())
+    def add_sent(
+        self, tx: str, gas: int, shares: dict[str, int], *, bound: bool, client: str, actions: list[SignedAction]
+    ) -> None:
+        """Record a send charged ``gas`` (a fixed ``bound``, or the estimate), to settle once mined (under the lock)."""
+        key = _sent_key(self.chain_id, self._relayer())
         unsettled = self.limits.get([key]).get(key, [])
-        entry = {"gas": gas, "shares": shares, "tx": tx, "at": time.time()}
+        entry = {"gas": gas, "shares": shares, "tx": tx, "at": time.time(), "bound": bound, "client": client}
+        items = [refused_item_key(action.digest, action.signature) for action in actions]
+        self.limits.put({_sent_items_key(tx): items}, PENDING_TTL)
         self.limits.put({key: [*unsettled, entry]}, PENDING_TTL)
 
     def settle(self, receipts: Callable[[list[str]], list[Any]]) -> None:
-        """Give back what sends charged at the bound did not use, once ``receipts`` has them (under the send lock)."""
-        key = _bounds_key(self.chain_id, self._relayer())
+        """Settle the sends ``receipts`` has mined (under the send lock).
+
+        A send charged at the bound gets back what it did not use. A send that reverted (it passed simulation,
+        then an action of one of its signers was mined first) keeps its charge, is charged to the client that
+        sent it, and its items are refused from now on: nobody may replay them at the relayer's cost.
+        """
+        key = _sent_key(self.chain_id, self._relayer())
         unsettled = self.limits.get([key]).get(key)
         if not unsettled:
             return
@@ -230,8 +276,11 @@ class Budget:
                 if time.time() - entry["at"] < PENDING_TTL:  # still pending; a dropped one is forgotten
                     left.append(entry)
                 continue
-            unused = entry["gas"] - int(receipt["gasUsed"], 16)
-            if unused <= 0:
+            used = int(receipt["gasUsed"], 16)
+            if int(receipt.get("status", "0x1"), 16) == 0:
+                self._reverted(entry, used)
+            unused = entry["gas"] - used
+            if not entry["bound"] or unused <= 0:
                 continue
             self.limits.refund(self.gas_key, unused, policy.gas_per_hour, HOUR)
             for signer, share in entry["shares"].items():
@@ -239,6 +288,17 @@ class Budget:
                     _signer_gas_key(signer), unused * share / entry["gas"], policy.signer_gas_per_day, DAY
                 )
         self.limits.put({key: left}, PENDING_TTL)
+
+    def _reverted(self, entry: dict[str, Any], used: int) -> None:
+        """Charge a reverted send's gas to its client; refuse its items for a day."""
+        key, limit = _reverted_gas_key(entry["client"]), self.policy.signer_gas_per_day
+        self.limits.take(key, min(used, self.limits.left(key, limit, DAY)), limit, DAY)  # never more than is left
+        items = self.limits.get([_sent_items_key(entry["tx"])]).get(_sent_items_key(entry["tx"]), [])
+        detail = (
+            f"its relayed transaction {entry['tx']} reverted on chain (an action of one of its signers was mined"
+            " first): sign it again"
+        )
+        self.limits.put({item: {"status": 400, "detail": detail} for item in items}, ttl=REVERTED_TTL)
 
     # --- refusals -------------------------------------------------------------------------------------
 

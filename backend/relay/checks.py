@@ -7,17 +7,31 @@ from typing import Any
 
 from backend.content.cid import digest_to_cid, hex_to_digest
 from backend.content.pins import PinStore
-from backend.eip712 import InvalidSignature, post_message, recover_signer, split_signature, vote_message
+from backend.eip712 import (
+    InvalidSignature,
+    post_message,
+    recover_digest_signer,
+    signing_digest,
+    split_signature,
+    vote_message,
+)
 from backend.relay.errors import RelayError
 
 
 @dataclass(frozen=True)
 class Item:
-    """One post or vote of a request as sent; ``prefix`` names its place in a batch ("batch item 3: ")."""
+    """One post or vote of a request as sent; ``prefix`` names its place in a batch ("batch item 3: ").
+
+    ``message`` is the EIP-712 message it claims, ``digest`` what a wallet signs for it (computed once, here):
+    refusals are remembered under the digest and the signature, so a tampered copy of a signature cannot
+    have the genuine item refused.
+    """
 
     kind: str
     prefix: str
     body: dict[str, Any]
+    message: dict[str, Any]
+    digest: bytes
 
     @property
     def signature(self) -> str:
@@ -35,28 +49,33 @@ class SignedAction:
     struct: tuple[Any, ...]
     signature: str = ""
     prefix: str = ""
+    digest: bytes = b""
 
 
-def items(kind: str, body: dict[str, Any]) -> list[Item]:
+def items(kind: str, body: dict[str, Any], chain_id: int, board: str) -> list[Item]:
     """The items of a request body: itself, or a batch's posts then votes, each named by its index."""
     if kind != "batch":
-        return [Item(kind, "", body)]
+        return [_item(kind, "", body, chain_id, board)]
     posts = [("post", item) for item in body["posts"]]
     votes = [("vote", item) for item in body["votes"]]
     if not posts and not votes:
         raise RelayError("batch is empty: give at least one post or vote", status_code=422)
-    return [Item(k, f"batch item {i}: ", item) for i, (k, item) in enumerate([*posts, *votes])]
+    return [_item(k, f"batch item {i}: ", item, chain_id, board) for i, (k, item) in enumerate([*posts, *votes])]
 
 
-def check_item(item: Item, now: int, chain_id: int, board: str, pins: PinStore) -> SignedAction:
-    """The signed action of ``item``, or RelayError: expired at ``now``, not signed by its signer, not pinned."""
-    kind, prefix, body = item.kind, item.prefix, item.body
+def _item(kind: str, prefix: str, body: dict[str, Any], chain_id: int, board: str) -> Item:
     message = post_message(body) if kind == "post" else vote_message(body)
+    return Item(kind, prefix, body, message, signing_digest(kind, message, chain_id, board))
+
+
+def check_item(item: Item, now: int, pins: PinStore) -> SignedAction:
+    """The signed action of ``item``, or RelayError: expired at ``now``, not signed by its signer, not pinned."""
+    kind, prefix, body, message = item.kind, item.prefix, item.body, item.message
     claimed = message["author" if kind == "post" else "voter"]
     if message["deadline"] < now:
         raise RelayError(f"{prefix}signature expired: deadline {message['deadline']} has passed", permanent=True)
     try:
-        signer = recover_signer(kind, message, body["signature"], chain_id, board)
+        signer = recover_digest_signer(item.digest, body["signature"])
     except InvalidSignature as exc:
         raise RelayError(prefix + str(exc), permanent=True) from exc
     if signer != claimed:
@@ -69,7 +88,7 @@ def check_item(item: Item, now: int, chain_id: int, board: str, pins: PinStore) 
     else:
         fields = (claimed, message["postId"], hex_to_digest(message["postDigest"]), message["direction"])
     struct = (*fields, message["nonce"], message["deadline"], v, r, s)
-    return SignedAction(kind, claimed, message["nonce"], struct, body["signature"], prefix)
+    return SignedAction(kind, claimed, message["nonce"], struct, body["signature"], prefix, item.digest)
 
 
 def _require_pinned(pins: PinStore, digest: str, prefix: str) -> None:

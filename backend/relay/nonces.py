@@ -75,7 +75,7 @@ def check_nonces(
             _forget_dropped(budget, dropped)
             detail = f"{action.prefix}invalid nonce for {action.signer}: expected {want}, got {action.nonce}"
             refused = RelayError(detail, permanent=action.nonce < chain[action.signer])
-            budget.remember_refused(action.signature, action.prefix, refused)
+            budget.remember_refused(action.digest, action.signature, action.prefix, refused)
             raise refused
         expected[action.signer] += 1
     return snapshot, overrides

@@ -73,16 +73,16 @@ class Relayer:
     def relay(self, kind: str, body: dict[str, Any], client: str = "unknown") -> str:
         """Check and send one request body (``kind`` post, vote or batch) from ``client``; returns the tx hash."""
         budget = self.budget
-        request_items = items(kind, body)
-        budget.refused_before(request_items)
+        request_items = items(kind, body, self.chain_id, self.board.address)
+        budget.refused_before((item.digest, item.signature, item.prefix) for item in request_items)
         head = self.head()
         check_fee(head, self.policy.max_fee_per_gas)
         actions: list[SignedAction] = []
         for item in request_items:
             try:
-                actions.append(check_item(item, head.timestamp, self.chain_id, self.board.address, self.pins))
+                actions.append(check_item(item, head.timestamp, self.pins))
             except RelayError as exc:
-                budget.remember_refused(item.signature, item.prefix, exc)
+                budget.remember_refused(item.digest, item.signature, item.prefix, exc)
                 raise
         taken: list[Charge] = []
         try:
@@ -91,8 +91,8 @@ class Relayer:
             call = self._call(kind, actions)
             gas = simulate(call, self.sender, overrides, len(actions), self.nonce_slot, self.errors)
             shares = budget.charge(actions, gas, taken)
-            bound = shares if overrides else None  # charged at the fixed bound: settled to gasUsed once mined
-            tx = self._send(call, gas, head, actions, snapshot, bound)
+            # settled once mined: a send charged at the fixed bound gets back what it did not use
+            tx = self._send(call, (gas, shares, bool(overrides)), head, actions, snapshot, client)
         except RelayError:
             budget.refund(taken)
             raise
@@ -113,11 +113,11 @@ class Relayer:
     def _send(
         self,
         call: Any,
-        gas: int,
+        charged: tuple[int, dict[str, int], bool],
         head: Head,
         actions: list[SignedAction],
         snapshot: nonces.Snapshot,
-        bound: dict[str, int] | None,
+        client: str,
     ) -> str:
         """Under the relayer's lock (across instances): recheck pending nonces, choose the tx nonce, send, record."""
         with self.budget.send_lock():
@@ -127,6 +127,9 @@ class Relayer:
                     status_code=409,
                 )
             self.budget.settle(lambda txs: receipts(self.w3, txs))
+            # a send that reverted since the first look refuses its items: these may be some of them
+            self.budget.refused_before((a.digest, a.signature, a.prefix) for a in actions)
+            gas, shares, bound = charged
             nonce = nonces.next_tx_nonce(self.w3, self.limits, self.chain_id, self.sender)
             fees = fee_fields(head, self.policy.max_fee_per_gas)
             tx: dict[str, Any] = {"from": self.sender, "nonce": nonce, "gas": gas, **fees}
@@ -144,6 +147,5 @@ class Relayer:
                 raise RelayError(f"the node refused the transaction: {exc}", status_code=502) from exc
             tx_hex = Web3.to_hex(tx_hash)
             nonces.record_sent(self.limits, self.board.address, self.chain_id, self.sender, actions, tx_hex, nonce)
-            if bound is not None:
-                self.budget.add_bound(tx_hex, gas, bound)
+            self.budget.add_sent(tx_hex, gas, shares, bound=bound, client=client, actions=actions)
             return tx_hex

@@ -7,13 +7,15 @@ state override of the signer's slot in the Board's ``nonces`` mapping (found onc
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from eth_typing import HexStr
 from eth_utils.crypto import keccak
+from requests import RequestException
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
+from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception, Web3RPCError
 from web3.types import StateOverride
 
 from backend.relay.errors import ContractErrors, RelayError
@@ -21,6 +23,9 @@ from backend.relay.errors import ContractErrors, RelayError
 # the gas an action simulated with an override is given: above any signed action's gas (bench/gas.py)
 BOUND_TX_GAS, BOUND_ITEM_GAS = 60_000, 150_000
 _UNPROBED = -1
+PROBE_RETRIES = (0.25, 0.5, 1.0)  # seconds before each new try of a probe call the node did not answer
+RATE_LIMITED_CODES = {429, -32005}  # JSON-RPC error codes of hosted nodes for "too many requests"
+_TRANSIENT_WORDS = ("rate limit", "too many", "timeout", "timed out", "try again", "unavailable", "busy")
 
 
 class NonceSlot:
@@ -42,21 +47,52 @@ class NonceSlot:
         return {self.board.address: {"stateDiff": diff}}
 
     def find(self) -> int | None:
-        """The slot, probed on first use."""
+        """The slot, probed on first use; RelayError 503 while the node does not answer (probed again next time)."""
         if self._slot == _UNPROBED:
             probe = Web3.to_checksum_address(keccak(text="indelible nonce slot probe")[-20:])
-            self._slot = None
+            found: int | None = None
             for slot in range(16):
                 override: StateOverride = {
                     self.board.address: {"stateDiff": {mapping_slot(probe, slot): HexStr("0x" + "00" * 31 + "2a")}}
                 }
                 try:
-                    if int(self.board.functions.nonces(probe).call({}, "latest", override)) == 42:
-                        self._slot = slot
+                    if self._probe(probe, override) == 42:
+                        found = slot
                         break
                 except (Web3Exception, ValueError):
                     break  # the node refuses state overrides
+            self._slot = found
         return self._slot
+
+    def _probe(self, probe: str, override: StateOverride) -> int:
+        """One probe call, tried again after a timeout or a rate limit; 503 if the node never answers it."""
+        attempt = 0
+        while True:
+            try:
+                return int(self.board.functions.nonces(probe).call({}, "latest", override))
+            except (RequestException, Web3RPCError) as exc:
+                if not transient(exc):
+                    raise
+                if attempt == len(PROBE_RETRIES):
+                    raise RelayError(
+                        f"the node did not answer the relayer's storage probe ({type(exc).__name__}): try again",
+                        status_code=503,
+                        retry_after=5,
+                    ) from exc
+                time.sleep(PROBE_RETRIES[attempt])
+                attempt += 1
+
+
+def transient(exc: Exception) -> bool:
+    """Whether the node failed to answer (timeout, connection, HTTP error, rate limit), not refused the call."""
+    if isinstance(exc, RequestException):
+        return True
+    if isinstance(exc, Web3RPCError):
+        error = (exc.rpc_response or {}).get("error")
+        code = error.get("code") if isinstance(error, dict) else None
+        message = str(error.get("message", "") if isinstance(error, dict) else exc).lower()
+        return code in RATE_LIMITED_CODES or any(word in message for word in _TRANSIENT_WORDS)
+    return False
 
 
 def simulate(

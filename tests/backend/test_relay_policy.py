@@ -212,7 +212,7 @@ def test_replayed_refused_batch_is_refused_again_in_under_5_ms(
     assert timings[25] < 5  # the median: on a shared 2-core machine under load, single replays may take longer
 
 
-def test_item_refused_for_good_is_refused_in_any_batch_by_its_signature(
+def test_item_refused_for_good_is_refused_in_any_batch_by_what_was_signed(
     make_client: Callable[..., TestClient], settings: Settings, board: BoardHandle
 ):
     client = _client(make_client, settings, relay_rate=6000, relay_burst=1000)
@@ -226,6 +226,33 @@ def test_item_refused_for_good_is_refused_in_any_batch_by_its_signature(
     assert again.json() == {"detail": f"batch item 1: invalid signature: not signed by {BOB.address}"}
     print(f"\nknown forged item in a new batch refused in {ms:.2f} ms")
     assert board.contract.functions.nonces(ALICE.address).call() == 0
+
+
+@pytest.mark.parametrize("tampered", ["deadline passed", "deadline later", "other post digest"])
+def test_a_tampered_copy_of_a_signature_refused_first_does_not_block_the_genuine_item(
+    make_client: Callable[..., TestClient], settings: Settings, board: BoardHandle, tampered: str
+):
+    """Refusals are remembered by what was signed (EIP-712 digest) and the signature, not the signature alone."""
+    client = _client(make_client, settings, relay_rate=6000, relay_burst=1000)
+    post_id = board.post(sha256(b"target of a tampered copy"))
+    genuine = signed_vote(board, BOB, post_id, 1)
+    head = int(board.w3.eth.get_block("latest")["timestamp"])
+    change = {
+        "deadline passed": {"deadline": head - 1},
+        "deadline later": {"deadline": genuine["deadline"] + 1},
+        "other post digest": {"postDigest": "0x" + "cd" * 32},
+    }[tampered]
+    copy = {**genuine, **change}
+    expected = (
+        f"signature expired: deadline {head - 1} has passed"
+        if tampered == "deadline passed"
+        else f"invalid signature: not signed by {BOB.address}"
+    )
+    assert relay(client, "vote", copy).json() == {"detail": expected}
+    batch = client.post("/api/relay", json={"kind": "batch", "votes": [copy]})  # refused again, from memory
+    assert batch.json() == {"detail": f"batch item 0: {expected}"}
+    _receipt(board, relay(client, "vote", genuine))
+    assert board.contract.functions.voteOf(post_id, BOB.address).call() == 1
 
 
 def test_relayer_balance_is_exactly_unchanged_after_a_flood_of_refused_requests(
