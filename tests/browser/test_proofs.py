@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from eth_utils import keccak
 from playwright.sync_api import Browser, Page, Request, expect
 from web3 import Web3
 
@@ -236,6 +237,28 @@ def test_an_altered_header_alone_is_not_proven_either(browser: Browser, node: Pr
     page, _ = _open(browser, node, second=False)
     _nothing_proven(page)
     assert f"{_host(node.liar.url)}'s header of block {_block(page)} does not hash" in _summary(page)
+
+
+def test_another_contract_forged_at_the_boards_address_is_refused_even_alone(browser: Browser, node: ProofNode):
+    """A consistent forgery whose Board account holds other code (its own header, its own proofs): the codeHash
+    is not the release's Board filled for this address and chain, so one source is enough to refuse it."""
+    node.liar.forge_code = "0x" + keccak(b"a look-alike that stores whatever its owner likes").hex()
+    page, _ = _open(browser, node, second=False)
+    _nothing_proven(page)
+    assert f"the Board account's code is not the release's Board (codeHash {node.liar.forge_code})" in _summary(page)
+
+
+@pytest.mark.parametrize("second", [True, False], ids=["with-second-rpc", "liar-alone"])
+def test_a_proof_left_out_flags_its_post_alone(browser: Browser, node: ProofNode, second: bool):
+    node.liar.drop_keys = {slot_key(PROOF_POST, TALLIES_SLOT)}
+    page, _ = _open(browser, node, second=second)
+    block, marks = _block(page), _marks(page)
+    assert marks.pop(str(PROOF_POST)) == (
+        f"Warning: {_host(node.liar.url)}'s proof of this post does not hold at block {block} (no proof)."
+    )
+    assert set(marks.values()) == {
+        f"proven at block {block} by 2 RPCs" if second else f"checked by 1 RPC at block {block}"
+    }
 
 
 def test_settings_keep_the_second_rpc_and_pages_are_then_proven(browser: Browser, node: ProofNode):

@@ -5,6 +5,8 @@ It forwards every request (batched or not) to the node and answers as the node d
 * ``call_posts``: getPost answers (``eth_call``) carry other fields (digest, upvotes, ...), ABI-encoded as real ones;
 * ``proof_values``: ``eth_getProof`` states other slot values, its proof nodes left as they are (a lazy liar);
 * ``header_fields``: ``eth_getBlockByNumber`` states other header fields and keeps the block's real hash;
+* ``forge_code``: the forged state's Board account gets this codeHash (another contract at the address);
+* ``drop_keys``: these slots' entries left out of ``eth_getProof``'s storageProof;
 * ``refuse``: methods answered with an error, as a node that does not serve them (``eth_getProof`` withheld);
 * ``forge``: the cleverest liar who has read the code: slot values are changed *in the state*, i.e. the storage
   trie's path to each is rebuilt, the Board account's storageRoot and the state trie's path to it too, the
@@ -150,6 +152,8 @@ class LyingRpc:
         self.header_fields: dict[str, str] = {}
         self.forge: dict[str, int] = {}
         self.refuse: set[str] = set()
+        self.forge_code: str | None = None
+        self.drop_keys: set[str] = set()
         self.asked: list[str] = []
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -160,6 +164,7 @@ class LyingRpc:
     def clear(self) -> None:
         """Tell the truth again."""
         self.call_posts, self.proof_values, self.header_fields, self.forge, self.refuse = {}, {}, {}, {}, set()
+        self.forge_code, self.drop_keys = None, set()
 
     # --- upstream ---
     def _send(self, payload: Any) -> Any:
@@ -183,13 +188,15 @@ class LyingRpc:
         for key, value in self.forge.items():
             storage.set(bytes.fromhex(key[2:]), _word(value))
         account = PartialTrie(block["stateRoot"], [real["accountProof"]])
-        fields = [int(real["nonce"], 16), int(real["balance"], 16), storage.root, bytes.fromhex(real["codeHash"][2:])]
+        code_hash = bytes.fromhex((self.forge_code or real["codeHash"])[2:])
+        fields = [int(real["nonce"], 16), int(real["balance"], 16), storage.root, code_hash]
         address = bytes.fromhex(self.board[2:])
         account.set(address, rlp.encode([f.to_bytes((f.bit_length() + 7) // 8, "big") if isinstance(f, int) else f
                                           for f in fields]))  # fmt: skip
         values = {item["key"]: int(item["value"], 16) for item in real["storageProof"]}
         proof = {
             **real,
+            "codeHash": "0x" + code_hash.hex(),
             "storageHash": "0x" + storage.root.hex(),
             "accountProof": account.prove(address),
             "storageProof": [
@@ -223,8 +230,11 @@ class LyingRpc:
                     fields |= self.call_posts[post_id]
                     return {**answer, "result": "0x" + encode(POST_TYPES, [fields[f] for f in POST_FIELDS]).hex()}
         if method == "eth_getProof" and str(params[0]).lower() == self.board:
-            if self.forge:
+            if self.forge or self.forge_code:
                 result = self._forged(params[2], [str(k) for k in params[1]])[0]
+            if self.drop_keys:
+                kept = [item for item in result["storageProof"] if item["key"] not in self.drop_keys]
+                result = {**result, "storageProof": kept}
             if self.proof_values:
                 result = {**result, "storageProof": [
                     {**item, "value": hex(self.proof_values[item["key"]])} if item["key"] in self.proof_values else item
@@ -233,7 +243,7 @@ class LyingRpc:
             return {**answer, "result": result}
         if method in ("eth_getBlockByNumber", "eth_getBlockByHash"):
             block = dict(result)
-            if self.forge:
+            if self.forge or self.forge_code:
                 block["stateRoot"] = self._forged(block["number"], [])[1]
                 block["hash"] = header_hash(block)
             block |= self.header_fields

@@ -259,7 +259,7 @@ export async function verifyPage() {
       const post = answer.result ? BOARD.decodeFunctionResult("getPost", answer.result) : null;
       const lies = postLies(proven, id, /** @type {any} */ (post));
       const onChain = provenPost(proven, id) ?? post;
-      if (!onChain) return [...lies, "the chain has no such post at this block"];
+      if (!onChain) return lies.length ? lies : ["the chain has no such post at this block"];
       return [...lies, ...(await differences(article, onChain, contents[i]))];
     }),
   );
