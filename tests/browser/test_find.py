@@ -79,7 +79,7 @@ def test_a_phrase_finds_a_reply_with_a_link_into_its_thread(stack: Stack, seeded
 def test_a_folded_post_is_found_and_shown_folded(stack: Stack, seeded: dict[str, int], open_page):
     page = _search(open_page, "barnacles")
     folded = page.locator(f"#post-{seeded['folded']}")
-    expect(folded.locator("details.collapsed > summary")).to_contain_text("folded by votes (your lens: default): show")
+    expect(folded.locator("details.collapsed > summary")).to_contain_text("folded by votes: show")
     expect(folded.get_by_text("Unpopular opinion")).to_be_hidden()
     folded.locator("details.collapsed > summary").click()
     expect(folded.get_by_text("Unpopular opinion")).to_be_visible()

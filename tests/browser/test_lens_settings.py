@@ -93,13 +93,12 @@ def test_the_trusted_lens_changes_what_this_reader_sees_and_not_another_reader(
     reader.wait_for_url(f"**/posts/{seeded['folded']}?trust=*")
     post = reader.locator(f"#post-{seeded['folded']}")
     expect(post.locator(".post-body")).to_contain_text("Pelicans are overrated")
-    expect(post).to_contain_text("0 up / 0 down counted")
+    expect(post.locator(".tally").first).to_contain_text("your lens (trusted) counts 0 up, 0 down")
 
     another = open_page().page
     another.goto(f"/posts/{seeded['folded']}")
-    expect(another.locator(f"#post-{seeded['folded']} details.collapsed > summary")).to_contain_text(
-        "folded by votes (your lens: default)"
-    )
+    expect(another.locator(f"#post-{seeded['folded']} details.collapsed > summary")).to_contain_text("folded by votes")
+    expect(another.locator(".lens-line")).to_have_text("lens: default · change")
 
 
 def test_mute_and_unmute_from_a_search_result(stack: Stack, seeded: dict[str, int], open_page):

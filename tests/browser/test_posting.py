@@ -24,14 +24,16 @@ def _compose(page: Page, title: str, body: str) -> int:
 
 def _saw_pending_then_confirmed(page: Page) -> None:
     log = status_log(page)
-    pending = [i for i, text in enumerate(log) if text.startswith("Pending")]
-    confirmed = [i for i, text in enumerate(log) if text.startswith("Confirmed")]
+    pending = [i for i, text in enumerate(log) if text.startswith("Sent: transaction")]
+    confirmed = [i for i, text in enumerate(log) if text.startswith("Shown on this node")]
     assert pending and confirmed and pending[0] < confirmed[-1], log
     page.evaluate("sessionStorage.removeItem('statusLog')")
 
 
 def _reply(page: Page, body: str) -> int:
+    page.locator(".thread-root a.reply-link").click()  # the form opens under the post, focused
     form = page.locator("form.compose").first
+    expect(form.get_by_label("Your reply")).to_be_focused()
     before = set(page.locator("article.post").evaluate_all("els => els.map(e => e.dataset.postId)"))
     form.get_by_label("Your reply").fill(body)
     form.get_by_role("button", name="Post reply").click()
@@ -59,7 +61,7 @@ def _fold_and_reveal(stack: Stack, page: Page, post_id: int, body: str) -> None:
     page.reload()
     folded = page.locator(f"article#post-{post_id}")
     summary = folded.locator("details.collapsed > summary")
-    expect(summary).to_contain_text("folded by votes (your lens: default): show")
+    expect(summary).to_contain_text("folded by votes: show")
     expect(folded.get_by_text(body)).to_be_hidden()
     summary.click()
     expect(folded.get_by_text(body)).to_be_visible()
@@ -82,7 +84,8 @@ def test_browser_key_posts_replies_votes_and_it_all_persists(stack: Stack, open_
     expect(mark).to_have_text(re.compile(r"^checked by 1 RPC at block \d+$"))
 
     _vote(page, post_id, "Upvote")
-    expect(page.locator(f"form.vote[data-post-id='{post_id}'] .score-value").first).to_have_text("1")
+    tally = page.locator(f"form.vote[data-post-id='{post_id}'] .tally").first
+    expect(tally).to_contain_text("1 up, 0 down")
     _vote(page, reply_id, "Downvote")
     assert stack.api(f"/api/posts/{reply_id}")["post"]["downvotes"] == 1
 
@@ -110,12 +113,13 @@ def test_vote_buttons_work_from_the_keyboard(stack: Stack, open_page):
     up.focus()
     page.keyboard.press("Enter")
     expect(up).to_have_attribute("aria-pressed", "true", timeout=30_000)
-    expect(page.locator(f"form.vote[data-post-id='{post_id}'] .score-value")).to_have_text("1")
+    tally = page.locator(f"form.vote[data-post-id='{post_id}'] .tally")
+    expect(tally).to_contain_text("1 up, 0 down")
     # pressing the pressed button again withdraws the vote
     expect(up).not_to_have_attribute("aria-busy", "true", timeout=30_000)
     up.press("Space")
     expect(up).to_have_attribute("aria-pressed", "false", timeout=30_000)
-    expect(page.locator(f"form.vote[data-post-id='{post_id}'] .score-value")).to_have_text("0")
+    expect(tally).to_contain_text("0 up, 0 down")
 
 
 def test_injected_wallet_sends_posts_and_votes_itself(stack: Stack, open_page):
@@ -137,7 +141,7 @@ def test_injected_wallet_sends_posts_and_votes_itself(stack: Stack, open_page):
     page.reload()
     expect(page.get_by_role("heading", level=1)).to_have_text("Hello from a wallet")
     expect(page.locator(f"article#post-{reply_id}")).to_have_class(re.compile("is-collapsed"))
-    expect(page.locator(f"form.vote[data-post-id='{post_id}'] .score-value").first).to_have_text("1")
+    expect(page.locator(f"form.vote[data-post-id='{post_id}'] .tally").first).to_contain_text("1 up, 0 down")
 
 
 def test_key_is_exported_and_imported(stack: Stack, open_page):

@@ -64,7 +64,7 @@ def test_thread_reads_without_javascript_with_folded_reply_one_click_away(
     expect(page.locator(f"#post-{seeded['top']} .post-body strong")).to_have_text("Markdown")
     expect(page.locator(f"#post-{seeded['reply']}")).to_contain_text("A first reply.")
     folded = page.locator(f"#post-{seeded['folded']}")
-    expect(folded.locator("details.collapsed > summary")).to_contain_text("folded by votes (your lens: default): show")
+    expect(folded.locator("details.collapsed > summary")).to_contain_text("folded by votes: show")
     expect(folded.get_by_text("This reply gets folded.")).to_be_hidden()
     folded.locator("details.collapsed > summary").click()
     expect(folded.get_by_text("This reply gets folded.")).to_be_visible()
@@ -104,8 +104,10 @@ def test_status_page_shows_chain_contract_lag_and_content(stack: Stack, seeded: 
     page.goto("/status")
     status = stack.api("/api/status")
     expect(page.locator("#status")).to_contain_text(status["contract_address"])
-    for label in ("Chain id", "Lag", "Pinned", "Missing"):
+    for label in ("Chain id", "Lag", "Newest block", "Counted"):
         expect(page.locator("#status dt", has_text=label).first).to_be_visible()
+    expect(page.locator("#content-progress")).to_be_visible()
+    expect(page.locator("#status")).to_contain_text("not found yet")
 
 
 def test_unknown_post_is_a_404_page(stack: Stack, open_page):
@@ -123,7 +125,8 @@ def test_front_page_tabs_and_cursor_pages_work_without_javascript(stack: Stack, 
     stack.indexed(made[-1])
     page = open_page(javascript=False).page
     page.goto("/")
-    expect(page.get_by_role("link", name="Hot")).to_have_attribute("aria-current", "page")
+    tabs = page.get_by_role("navigation", name="Sort posts")
+    expect(tabs.get_by_role("link", name="Hot", exact=True)).to_have_attribute("aria-current", "page")
     page.get_by_role("navigation", name="Sort posts").get_by_role("link", name="New").click()
     expect(page).to_have_url(re.compile(r"/new$"))
     first_ids = page.locator("ol.feed article.post").evaluate_all("els => els.map(e => e.dataset.postId)")

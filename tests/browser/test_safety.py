@@ -65,6 +65,7 @@ def test_xss_payloads_in_title_and_body_never_run(stack: Stack, open_page):
     expect(fine).to_have_attribute("rel", "nofollow noopener ugc")
     _assert_inert(page)
 
+    page.locator(".thread-root a.reply-link").click()
     form = page.locator("form.compose").first
     form.get_by_label("Your reply").fill(BODY)
     form.get_by_role("button", name="Post reply").click()
@@ -92,7 +93,7 @@ def test_invalid_content_shows_as_invalid_never_as_the_post(stack: Stack, open_p
     for path in (f"/posts/{post_id}", "/new"):
         page.goto(path)
         post = page.locator(f"article#post-{post_id}")
-        expect(post.locator(".content-invalid")).to_be_visible()
+        expect(post.locator(".content-invalid").first).to_be_visible()
         expect(post).not_to_contain_text("Looks like a post")
         expect(post).not_to_contain_text("script")
         _assert_inert(page)

@@ -216,3 +216,22 @@ def running_stack(data_dir: Path, database_url: str = "", chain: type[DevNode] =
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page: Page) -> list[str]:
+    """axe-core's violations on the page as it is now, one line each (rule, impact, first targets).
+
+    axe is evaluated by the test, not served by the app: the page's CSP allows only its own scripts.
+    """
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `make setup` (axe-core is a devDependency)")
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text())
+    found = page.evaluate(
+        """() => axe.run(document, {resultTypes: ["violations"]}).then((result) => result.violations.map(
+             (v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`))"""
+    )
+    return [str(line) for line in found]

@@ -74,31 +74,65 @@ async function indexedPost(parentId, txHash) {
 
 /**
  * Post {title, body} (a reply when parentId > 0, bound to parentDigest, the parent as shown, when
- * given). report(state, text) sees "pending", "confirmed" and "error"; resolves to the indexed post.
+ * given). report(state, text, step, detail) follows the steps "sign", "sent" (detail: the tx hash),
+ * "chain" (detail: the block) and "shown" (detail: the post id), with state "pending", then "confirmed"
+ * once shown on this node; resolves to the indexed post. Errors carry ``step``: where it stopped.
  */
 export async function submitPost({ title, body, topic = undefined, parentId, parentDigest }, report) {
+  let step = "sign";
+  try {
+    return await postSteps({ title, body, topic, parentId, parentDigest }, report, (next) => {
+      step = next;
+    });
+  } catch (error) {
+    error.step = step;
+    throw error;
+  }
+}
+
+async function postSteps({ title, body, topic, parentId, parentDigest }, report, at) {
   const isReply = parentId > 0;
   const parent = isReply ? await targetDigest(parentId, parentDigest) : ZERO_DIGEST;
-  report("pending", "Saving your text…");
+  report("pending", "Saving your text on this node…", "sign");
   const { digest } = await uploadContent(isReply ? { body } : topic ? { title, body, topic } : { title, body }, isReply);
   const info = await contractInfo();
   let txHash;
+  let block = null;
   if (signerMode() === "wallet") {
-    report("pending", "Waiting for your wallet to send the transaction…");
+    report("pending", "Signing: confirm the transaction in your wallet…", "sign");
     const wallet = await walletBoard(info);
     const tx = await wallet.board.post(digest, parentId, parent);
     txHash = tx.hash;
-    report("pending", `Pending: transaction ${shortHash(txHash)} sent, waiting for a block…`);
+    at("sent");
+    report("pending", `Sent: transaction ${shortHash(txHash)}; waiting for a block…`, "sent", txHash);
     const receipt = await tx.wait();
-    report("pending", `Confirmed in block ${receipt.blockNumber}; waiting for the index…`);
+    block = receipt.blockNumber;
+    at("chain");
+    report("pending", `On chain: block ${block}; waiting for this node to show it…`, "chain", String(block));
   } else {
-    report("pending", "Signing with your browser key and relaying…");
+    report("pending", "Signing with your browser key…", "sign");
     ({ txHash } = await relaySigned("post", { digest, parentId, parentDigest: parent }, info));
-    report("pending", `Pending: transaction ${shortHash(txHash)} relayed, waiting for it to be indexed…`);
+    at("sent");
+    report("pending", `Sent: transaction ${shortHash(txHash)}, relayed; waiting for a block…`, "sent", txHash);
   }
+  at(block === null ? "chain" : "shown");
   const post = await indexedPost(parentId, txHash);
-  if (!post) throw new Error(`transaction ${shortHash(txHash)} was sent but is not indexed yet; reload later`);
-  report("confirmed", `Confirmed: post ${post.id} is on chain, in block ${post.block_number}.`);
+  if (!post) {
+    throw new Error(
+      `transaction ${shortHash(txHash)} was sent, but this node has not shown it within a minute. ` +
+        "It may still come: reload this page in a while before you post it again, or it may appear twice",
+    );
+  }
+  if (block === null) {
+    report("pending", `On chain: block ${post.block_number}.`, "chain", String(post.block_number));
+  }
+  at("shown");
+  // shown: this node serves the post with its text, as a reader of its pages will get it
+  const served = (await getJSON(`/api/posts/${post.id}?depth=0`)).post;
+  if (served.content_status !== "pinned") {
+    throw new Error(`post ${post.id} is on chain, but this node does not have its text yet; reload in a while`);
+  }
+  report("confirmed", `Shown on this node: post ${post.id}, in block ${post.block_number}.`, "shown", String(post.id));
   return post;
 }
 

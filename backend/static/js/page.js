@@ -10,6 +10,9 @@ import { initLens } from "./lens.js";
 import { initPreview } from "./preview.js";
 import { initSettingsPage } from "./settingspage.js";
 import { initStatusPage } from "./status.js";
+import { initThread } from "./thread.js";
+import { initKeyboard } from "./keyboard.js";
+import { initWelcome } from "./welcome.js";
 import { showFlash, updateTimes } from "./ui.js";
 import { verifyPage } from "./verify.js";
 import { initVoting, markVotes } from "./voting.js";
@@ -33,5 +36,8 @@ export function init() {
   initPreview();
   initStatusPage();
   initSettingsPage();
+  initThread();
+  initKeyboard();
+  initWelcome();
   verifyPage().catch((error) => console.error("checking the page against the chain failed", error));
 }

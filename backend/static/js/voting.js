@@ -3,7 +3,8 @@
 
 import { showAccount } from "./account.js";
 import { castVote } from "./actions.js";
-import { votesOf } from "./api.js";
+import { getJSON, votesOf } from "./api.js";
+import { lensQuery, lensScore, tallyWords } from "./score.js";
 import { currentAddress, myVotes, rememberVotes } from "./signer.js";
 import { toast } from "./ui.js";
 
@@ -49,13 +50,22 @@ export async function markVotes() {
   forms.forEach((form) => showVote(form, votes[form.dataset.postId ?? ""] || 0));
 }
 
-/** @param {{id: number, score: number, upvotes: number, downvotes: number}} post */
-function updateScores(post) {
-  for (const form of voteForms(post.id)) {
+/**
+ * Show the post's score and tallies as the page's lens counts them, asked of the index after a vote.
+ * @param {number} postId
+ */
+async function updateScores(postId) {
+  const forms = voteForms(postId);
+  const lens = forms[0]?.querySelector("details.score")?.getAttribute("data-lens") || "default";
+  const post = (await getJSON(`/api/posts/${postId}?depth=0&${lensQuery(lens)}`)).post;
+  for (const form of forms) {
     const value = form.querySelector(".score-value");
-    const score = form.querySelector(".score");
-    if (value) value.textContent = String(post.score);
-    if (score instanceof HTMLElement) score.title = `${post.upvotes} up, ${post.downvotes} down`;
+    const summary = form.querySelector(".score > summary");
+    const tally = form.querySelector(".score .tally");
+    const words = tallyWords(post, lens);
+    if (value) value.textContent = String(lensScore(post, lens));
+    if (summary instanceof HTMLElement) summary.title = words;
+    if (tally) tally.textContent = words;
   }
 }
 
@@ -75,10 +85,10 @@ async function onVote(form, button) {
       form.dataset.state = state;
       toast(text);
     };
-    const { post } = await castVote(postId, direction, report, form.dataset.postDigest);
+    await castVote(postId, direction, report, form.dataset.postDigest);
     voteView += 1; // this vote outranks what a look begun before it may still bring
-    updateScores(post);
     voteForms(postId).forEach((f) => showVote(f, direction));
+    await updateScores(postId);
     await showAccount();
   } catch (error) {
     form.dataset.state = "error";
