@@ -11,7 +11,7 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup setup-dev compile run test test-contracts test-backend system-packages check lint clean reader
+.PHONY: setup setup-dev compile run test test-contracts test-backend system-packages check lint clean reader screenshots
 
 setup: $(VENV)/.installed node_modules/.installed .solcx/solc-v$(SOLC_VERSION)
 setup: vendor
@@ -120,6 +120,11 @@ check: $(VENV)/.dev-installed node_modules/.installed
 	solhint --disc --max-warnings 0 'contracts/**/*.sol'
 
 lint: check
+
+# Chromium screenshots of a seeded board on a throwaway chain (front page, thread, compose, settings, status;
+# light and dark, and 375 px wide) into docs/screenshots/, quantised small (scripts/screenshots.py).
+screenshots: compile setup-dev system-packages
+	$(PY) -m scripts.screenshots
 
 clean:
 	rm -rf build reports .solcx .pytest_cache dist
