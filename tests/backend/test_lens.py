@@ -94,7 +94,7 @@ def test_fresh_keys_relayed_after_a_post_do_not_fold_it_under_the_default_lens(
     assert post["collapsed"] is False
     assert _post(relay_client, target, "?lens=all")["collapsed"] is True  # today's behaviour, for who asks
     html = relay_client.get(f"/posts/{target}").text
-    assert "3 up / 8 down, 3 up / 0 down counted" in html
+    assert "3 up, 8 down; your lens (default) counts 3 up, 0 down: 8 voters were new to the board" in html
     assert "folded by votes" not in html
 
 
@@ -120,7 +120,8 @@ def test_accounts_active_before_the_post_fold_it(client: TestClient, board: Boar
     assert (post["counted_downvotes"], post["counted_score"], post["collapsed"]) == (5, FOLD, True)
     ranked = [p["id"] for p in client.get("/api/posts?sort=hot").json()["posts"]]
     assert ranked[-1] == target  # a folded post sinks, and stays listed
-    assert "folded by votes (your lens: default)" in client.get(f"/posts/{target}").text
+    page = client.get(f"/posts/{target}").text
+    assert "folded by votes: show" in page and "lens: <strong>default</strong>" in page
 
 
 def test_each_lens_and_threshold_change_only_the_readers_own_view(client: TestClient, board: BoardHandle):
@@ -139,7 +140,8 @@ def test_each_lens_and_threshold_change_only_the_readers_own_view(client: TestCl
     assert "folded by votes" not in never
     # another reader, asking nothing, sees the board's default whatever the others asked before
     assert _post(client, folded)["collapsed"] is True
-    assert "folded by votes (your lens: default)" in client.get(f"/posts/{folded}").text
+    page = client.get(f"/posts/{folded}").text
+    assert "folded by votes: show" in page and "lens: <strong>default</strong>" in page
 
 
 @pytest.mark.parametrize(("query", "detail"), [("?lens=friends", "lens: "), ("?fold=abc", "fold: ")])

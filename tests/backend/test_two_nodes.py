@@ -92,5 +92,5 @@ def test_a_node_joining_by_address_with_one_peer_serves_the_same_posts_threads_a
         elapsed = time.monotonic() - started
         assert _everything(b.get, post_ids) == _everything(a_get, post_ids)
     assert elapsed < 60
-    assert f'<dd id="content-progress">content {total} of {total}</dd>' in b.get("/status").text
+    assert f'<progress id="content-progress" max="{total}" value="{total}">' in b.get("/status").text
     print(f"node B served A's {total} posts within {elapsed:.1f} s of start")
