@@ -3,7 +3,7 @@
 The parametrised subset where the chain's kind may matter (its blocks, fees, receipts,
 error texts and batches); the rest of the suite runs on Ganache alone, and the database
 engine is SQLite here (both engines run on each chain in test_anvil_reorg.py and the
-suite's Ganache tests). The browser check on Anvil is tests/browser/test_chains.py.
+suite's Ganache tests). The browser check on Anvil is tests/browser/test_check_on_anvil.py.
 """
 
 from __future__ import annotations
