@@ -33,7 +33,8 @@ CALM_RANGES = 8  # after a refusal for too many results, this many ranges go by 
 
 def refuses_range(exc: RpcError) -> bool:
     """The node refused eth_getLogs for this range (too wide, too many results, too slow), not for being busy."""
-    return not exc.throttled and (exc.timeout or exc.code is not None)
+    # 413: the answer would be too large for the provider to send
+    return not exc.throttled and (exc.timeout or exc.code is not None or exc.status == 413)
 
 
 def suggested_span(message: str) -> int | None:

@@ -197,7 +197,7 @@ class Indexer:
                 if header is None or header["hash"] != tip_hash:
                     self._handle_reorg(tip)
                     return False
-            self.health.caught_up = tip == target
+            self.health.caught_up = True  # at the target, or above it when the rule moved it back (finality)
             self.progress.end(tip)
             return True
         self.health.caught_up = False

@@ -18,7 +18,8 @@ from web3.types import RPCEndpoint
 
 from backend.config import Settings
 from backend.content.cid import sha256
-from backend.indexer.rpc import Rpc
+from backend.indexer.fetch import RangeSizer, refuses_range
+from backend.indexer.rpc import Rpc, RpcError
 from backend.indexer.runner import Indexer
 from backend.provider import NodeProvider, limits_of
 from tests.backend.test_relay import _pin, relay, signed_post, signed_vote
@@ -184,6 +185,37 @@ def test_a_raw_transaction_whose_answer_was_lost_is_sent_once_and_its_hash_retur
     assert tx_hash == signed.hash
     assert w3.eth.wait_for_transaction_receipt(tx_hash)["status"] == 1
     assert w3.eth.get_transaction_count(account.address) == nonce + 1
+
+
+@pytest.mark.parametrize(
+    ("message", "code", "span", "ceiling"),
+    [
+        # Infura and Alchemy suggest a range: it is taken as it stands, and no ceiling is learned from a result count
+        ("query returned more than 10000 results. Try with this block range [0x64, 0x8b].", -32005, 40, None),
+        ("Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range and no limit on "
+         "the response size, or you can request any block range with a cap of 10K logs in the response. Based on "
+         "your parameters, this block range should work: [0x64, 0x6d]", -32602, 10, None),
+        # a span limit names its number: kept as the ceiling for the process
+        ("exceed maximum block range: 50", -32600, 50, 50),
+        ("block range is too wide", -32000, 50, 50),  # no number: half, kept as the ceiling
+        ("something else went wrong", -32000, 50, None),  # any refusal of the call: half
+    ],
+)  # fmt: skip
+def test_a_refused_range_is_asked_again_as_the_provider_says(message: str, code: int, span: int, ceiling: int | None):
+    limits = limits_of(f"http://sizer.test/{message}")
+    sizer = RangeSizer(span=100, max_span=5000, limits=limits)
+    assert sizer.refused(RpcError(message, code=code), 100)
+    assert (sizer.span, limits.log_span, limits.refused_ranges) == (span, ceiling, 1)
+    for _ in range(30):  # sparse ranges after it (growth waits 8 ranges after a result count): up to the ceiling
+        sizer.after(sizer.span, 0)
+    assert sizer.span == (ceiling or 5000)
+
+
+def test_busy_answers_and_lost_connections_never_shrink_a_range():
+    throttled = RpcError("HTTP 429", throttled=True, status=429)
+    down = RpcError("connection refused")
+    assert not refuses_range(throttled) and not refuses_range(down)
+    assert refuses_range(RpcError("timed out", timeout=True)) and refuses_range(RpcError("HTTP 413", status=413))
 
 
 # -- the indexer -------------------------------------------------------------------------------------
