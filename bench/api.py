@@ -444,13 +444,13 @@ def main() -> int:
         client.wait("/api/posts?limit=1")
         for name, route, build in cases:
             samples = SLOW_SAMPLES if name in slow else SAMPLES
-            statuses: set[int] = set()
-            api, inside = time_http(client, route, samples, (200, 422) if name in slow else (200,), statuses)
+            statuses: Counter[int] = Counter()
+            # any search may pass its budget on a loaded machine: the row says how often it was refused
+            allowed = (200, 422) if name.startswith("search") else (200,)
+            api, inside = time_http(client, route, samples, allowed, statuses)
             raw = time_raw(url, recorded_sql(url, build), samples // 10 if name in slow else samples)
-            if statuses != {200}:
-                name += (
-                    " (" + ", ".join("422 too broad" if code == 422 else str(code) for code in sorted(statuses)) + ")"
-                )
+            if statuses[422]:
+                name += f" (422 too broad: {statuses[422]} of {samples})"
             rows.append((name, api, inside, raw))
         front = client.get("/api/posts")[2]
         client.close()
