@@ -181,19 +181,24 @@ export class Board {
 
   /**
    * Ids of the posts whose PostCreated has one of ``values`` at topic ``position`` (2: parent id, 3: author),
-   * from ``from`` to the session's block; at most 100 values per filter.
+   * from block ``from`` to the session's block, at most 100 values per filter; with the first block they were in
+   * (a reply is in its parent's block or a later one, so a thread's next level starts there).
    * @param {number} position @param {string[]} values @param {number} from
    */
   async postIdsBy(position, values, from) {
     const ids = [];
+    let first = Infinity;
     for (let start = 0; start < values.length; start += 100) {
       /** @type {(string | string[] | null)[]} */
       const topics = [this.postCreated, null, null, null].slice(0, position + 1);
       topics[position] = values.slice(start, start + 100);
       const logs = await this.rpc.logs({ address: this.address, topics }, from, this.block);
-      ids.push(...logs.map((log) => Number(BigInt(log.topics[1]))));
+      for (const log of logs) {
+        ids.push(Number(BigInt(log.topics[1])));
+        first = Math.min(first, Number(log.blockNumber));
+      }
     }
-    return ids;
+    return { ids, first };
   }
 }
 

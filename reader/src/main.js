@@ -39,7 +39,6 @@ const params = {
 const state = /** @type {any} */ ({ posts: new Map(), deployment: null, count: 0 });
 /** @type {Map<string, Promise<Content>>} */
 const contents = new Map();
-let lensNote = "";
 let generation = 0; // a newer view stops an older one's rendering
 
 function progress(/** @type {string} */ text) {
@@ -147,6 +146,10 @@ let trustedVotes = null;
  */
 async function tallies(posts) {
   const out = new Map(posts.map((p) => [p.id, { up: p.upvotes, down: p.downvotes }]));
+  if (params.lens === "default" || params.lens === "never") {
+    const counted = await readHistory();
+    return new Map(posts.map((p) => [p.id, { ...(counted.get(p.id) || { up: 0, down: 0 }) }]));
+  }
   if (params.lens !== "trusted") return out;
   const board = state.board;
   if (!trustedVotes) {
@@ -180,9 +183,67 @@ async function tallies(posts) {
   return out;
 }
 
+/** @type {Promise<Map<number, {up: number, down: number}>> | null} */
+let history = null;
+
+/**
+ * The default lens's counted tallies of every post: a vote counts when its voter's first action on the Board
+ * (a PostCreated as author or a VoteCast of +1 or -1 as voter) comes before the post's PostCreated in chain order (block,
+ * then log index), as the node's indexer counts it (docs/ranking.md). Read from every PostCreated and VoteCast
+ * log since the deployment, once per visit.
+ */
+function readHistory() {
+  history ||= (async () => {
+    const board = state.board;
+    const from = await deployment();
+    const logs = await state.rpc.logs(
+      { address: board.address, topics: [[board.postCreated, board.voteCast]] }, from, board.block,
+      (block) => progress(`reading the Board's history for the default lens: block ${block.toLocaleString("en")} of ${board.block.toLocaleString("en")}`),
+    ); // prettier-ignore
+    /** @type {Map<string, [number, number]>} */
+    const first = new Map();
+    /** @type {Map<number, [number, number]>} */
+    const postAt = new Map();
+    /** @type {Map<string, number>} */
+    const current = new Map();
+    for (const log of logs) {
+      const at = /** @type {[number, number]} */ ([Number(log.blockNumber), Number(log.logIndex)]);
+      const id = Number(BigInt(log.topics[1]));
+      if (log.topics[0] === board.postCreated) {
+        const author = `0x${log.topics[3].slice(26)}`;
+        postAt.set(id, at);
+        if (!first.has(author)) first.set(author, at);
+      } else {
+        const voter = `0x${log.topics[2].slice(26)}`;
+        const direction = Number(board.abi.parseLog(log)?.args.direction);
+        if (direction && !first.has(voter)) first.set(voter, at); // a withdrawal (0) is no first action
+        current.set(`${id}:${voter}`, direction);
+      }
+    }
+    /** @type {Map<number, {up: number, down: number}>} */
+    const counted = new Map();
+    for (const [key, direction] of current) {
+      if (!direction) continue;
+      const [id, voter] = key.split(":");
+      const post = postAt.get(Number(id));
+      const seen = /** @type {[number, number]} */ (first.get(voter));
+      if (!post || !(seen[0] < post[0] || (seen[0] === post[0] && seen[1] < post[1]))) continue;
+      const tally = counted.get(Number(id)) || { up: 0, down: 0 };
+      if (direction > 0) tally.up += 1;
+      else tally.down += 1;
+      counted.set(Number(id), tally);
+    }
+    historyNote = ` Counted from ${logs.length.toLocaleString("en")} PostCreated and VoteCast logs since block ${from}.`;
+    return counted;
+  })();
+  return history;
+}
+let historyNote = "";
+
 function lensDescription() {
+  if (params.lens === "default") return "votes of voters active on the Board before the post (the node's default lens)";
+  if (params.lens === "never") return "as the default lens, nothing folded";
   if (params.lens === "trusted") return `only the votes of the ${params.trust.length} voters you trust (read through voteOf)`;
-  if (params.lens === "never") return "all votes; nothing folded";
   return "all votes";
 }
 
@@ -256,7 +317,7 @@ function article(post, how) {
   const node = element("article", {
     "data-post-id": String(post.id), "data-digest": post.digest, "data-author": post.author,
     "data-parent-id": String(post.parentId), "data-upvotes": String(post.upvotes), "data-downvotes": String(post.downvotes),
-    "data-content": "pending", id: `post-${post.id}`,
+    "data-content": "pending", id: `post-${post.id}`, "data-counted-up": String(post.up), "data-counted-down": String(post.down),
   }); // prettier-ignore
   const title = element(`h${how.level}`, { class: "post-title" });
   const when = new Date(post.createdAt * 1000).toISOString().replace("T", " ").slice(0, 16) + " UTC";
@@ -265,7 +326,7 @@ function article(post, how) {
     "p", { class: "meta" }, `#${post.id} by `,
     element("a", { href: `#/author/${post.author}`, title: post.author }, short(post.author)),
     ` · ${when} · `, tally,
-    params.lens === "trusted" ? ` · ${post.up} up / ${post.down} down counted` : null,
+    params.lens !== "all" ? element("span", { class: "counted" }, ` · ${post.up} up / ${post.down} down counted`) : null,
     post.parentId ? " · in reply to " : null,
     post.parentId ? element("a", { href: `#/post/${post.parentId}` }, `#${post.parentId}`) : null,
   ); // prettier-ignore
@@ -300,7 +361,8 @@ async function settle(/** @type {Post[]} */ posts, /** @type {number} */ mine, /
   if (mine !== generation) return;
   const view = $("view");
   view.dataset.ready = "true";
-  view.dataset.ms = String(Math.round(performance.now() - started));
+  view.dataset.ms = String(Math.round(performance.now() - started)); // since the view was asked for
+  view.dataset.at = String(Math.round(performance.now())); // since the page started loading
 }
 
 function showView(/** @type {string} */ heading, /** @type {(string | Node)[]} */ children) {
@@ -329,12 +391,12 @@ async function listingView(/** @type {string} */ sort, /** @type {number} */ min
     await ensurePosts(ids);
     const top = ids.map((i) => /** @type {Post} */ (state.posts.get(i))).filter((p) => p.parentId === 0);
     shown = /** @type {any[]} */ (rankListing(sort, await ranked(top))).slice(0, PAGE);
-    stated = `Ranked as the node ranks (${sort}) among the ${top.length} top-level posts of the newest ${ids.length} posts (ids ${low}–${count}); votes counted: ${lensDescription()}.`;
+    stated = `Ranked as the node ranks (${sort}) among the ${top.length} top-level posts of the newest ${ids.length} posts (ids ${low}–${count}); votes counted: ${lensDescription()}.${historyNote}`;
   }
   if (mine !== generation) return;
   const rankedShown = sort === "new" ? await ranked(shown) : /** @type {any[]} */ (shown);
   const items = rankedShown.map((post) => element("li", {}, article(post, { full: false, level: 3 })));
-  showView(sort[0].toUpperCase() + sort.slice(1), [element("p", { class: "stated" }, stated, lensNote), element("ol", { class: "posts" }, ...items)]);
+  showView(sort[0].toUpperCase() + sort.slice(1), [element("p", { class: "stated" }, stated), element("ol", { class: "posts" }, ...items)]);
   progress(`read ${count.toLocaleString("en")} posts' count at block ${state.board.block}; showing ${items.length}.`);
   await settle(shown, mine, started);
 }
@@ -345,15 +407,17 @@ async function threadView(/** @type {number} */ id, /** @type {number} */ mine, 
     return;
   }
   await ensurePosts([id]);
-  const from = await deployment();
+  let from = await deployment();
   const all = [/** @type {Post} */ (state.posts.get(id))];
   let parents = [id];
   while (parents.length && all.length < MAX_THREAD) {
     progress(`reading replies: ${all.length - 1} so far`);
-    const ids = (await state.board.postIdsBy(2, parents.map((p) => topicOf(p)), from)).filter((i) => i <= state.count);
+    const found = await state.board.postIdsBy(2, parents.map((p) => topicOf(p)), from);
+    const ids = found.ids.filter((i) => i <= state.count);
     await ensurePosts(ids);
     all.push(...ids.map((i) => /** @type {Post} */ (state.posts.get(i))));
     parents = ids;
+    from = Number.isFinite(found.first) ? found.first : from; // replies to these are in their block or later
   }
   if (mine !== generation) return;
   const rankedAll = await ranked(all);
@@ -370,7 +434,7 @@ async function threadView(/** @type {number} */ id, /** @type {number} */ mine, 
     return node;
   };
   showView(`Thread of post #${id}`, [
-    element("p", { class: "stated" }, `${all.length - 1} replies, read from PostCreated logs by parent; replies best first; votes counted: ${lensDescription()}.`, lensNote),
+    element("p", { class: "stated" }, `${all.length - 1} replies, read from PostCreated logs by parent; replies best first; votes counted: ${lensDescription()}.${historyNote}`),
     build(rankedAll[0], 0),
   ]); // prettier-ignore
   progress(`read a thread of ${all.length} posts at block ${state.board.block}.`);
@@ -379,7 +443,7 @@ async function threadView(/** @type {number} */ id, /** @type {number} */ mine, 
 
 async function authorView(/** @type {string} */ address, /** @type {number} */ mine, /** @type {number} */ started) {
   const from = await deployment();
-  const ids = (await state.board.postIdsBy(3, [topicOf(address)], from)).filter((i) => i <= state.count).reverse();
+  const ids = (await state.board.postIdsBy(3, [topicOf(address)], from)).ids.filter((i) => i <= state.count).reverse();
   await ensurePosts(ids);
   if (mine !== generation) return;
   const posts = await ranked(ids.map((i) => /** @type {Post} */ (state.posts.get(i))));
@@ -451,11 +515,6 @@ async function start() {
   if (!params.rpc.length || !params.board) {
     $("check").textContent = "Give one or more chain RPC URLs, the Board's address and your gateways, then Read.";
     return;
-  }
-  if (params.lens === "default") {
-    params.lens = "all";
-    lensNote =
-      " The node's default lens (votes of voters active on the Board before the post) is not available in this reader: it needs every voter's first PostCreated or VoteCast since the Board's deployment, a read of the whole log history this reader does not make; votes are counted as 'all votes' instead.";
   }
   const check = $("check");
   try {

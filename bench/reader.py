@@ -1,0 +1,227 @@
+"""Node-free reader bench (issue 22): dist/indelible-reader.html from file:// on a Board of 10,000 posts.
+
+    .venv/bin/python bench/reader.py [--posts 10000] [--runs 7] [--write]
+
+Starts a throwaway Ganache, deploys a Board, sends ``--posts`` EIP-712-signed posts in ``batch()``
+transactions of 100 with 20 empty blocks after each (one of them a thread of 100 replies spread over the whole
+chain, 70 direct and 30 nested), pins every file in a node's store and serves it with
+``python -m backend serve`` (indexer off: the node is only the gateway here). Then Debian's Chromium
+(``INDELIBLE_CHROMIUM``) opens the reader from ``file://`` with the RPC, the Board and that gateway, and
+times until the view is shown with every post's file fetched, hashed and rendered (``#view[data-ready]``;
+``data-at`` is ``performance.now()`` then, i.e. from the start of the page load, the code check and the chain
+reads included):
+
+* New, cold: a new browser context each run (empty IndexedDB and HTTP cache);
+* New, warm: a reload of the same tab (posts and files from IndexedDB, the VoteCast logs since and the head
+  read again);
+* a thread of 100 replies, cold.
+
+Prints p50 and p90 of each and the load average; ``--write`` replaces this bench's section of
+docs/benchmarks.md. Targets: New cold <= 1.5 s p50, warm <= 300 ms p50, thread cold <= 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+from eth_account import Account
+from playwright.sync_api import Browser, sync_playwright
+
+from backend.config import PROJECT_ROOT
+from backend.content.cid import digest_to_cid
+from backend.content.document import encode_document
+from backend.content.pins import PinStore
+from backend.devchain import Ganache, free_port
+from backend.eip712 import sign, split_signature
+from bench.benchdocs import write_section
+from reader.build import build
+from tests.support.board import connect, deploy_board
+from tests.support.browser import CHROMIUM_ARGS
+
+SECTION = "## Node-free reader (bench/reader.py)"
+CHROMIUM = os.environ.get("INDELIBLE_CHROMIUM", "/usr/bin/chromium")
+THREAD_DIRECT, THREAD_NESTED = 70, 30
+SIGNERS = 20
+BATCH = 100  # signed posts per batch() transaction
+EMPTY_BLOCKS = 20  # mined after each batch
+DEADLINE = 2**40
+
+
+def seed(node: Ganache, posts: int, pins: PinStore) -> tuple[str, int]:
+    """``posts`` posts on a fresh Board (post 1 the thread's root); returns (board address, root id).
+
+    Signed posts go in ``batch()`` transactions of BATCH posts, each followed by EMPTY_BLOCKS empty blocks, so
+    that the posts lie across thousands of blocks as on a live chain (a reader's eth_getLogs spans them all).
+    """
+    w3 = connect(node)
+    board = deploy_board(w3, pins.root.parent).contract
+    chain_id = w3.eth.chain_id
+    signers = [Account.from_key(hashlib.sha256(f"reader bench {i}".encode()).digest()) for i in range(SIGNERS)]
+    nonces = [0] * SIGNERS
+    every = max(1, (posts - 200) // (THREAD_DIRECT + THREAD_NESTED))  # replies spread from post 2 to near the end
+    digests: dict[int, bytes] = {0: bytes(32)}
+    replies: list[int] = []
+    batch: list[tuple[Any, ...]] = []
+    for post_id in range(1, posts + 1):
+        n_replies = len(replies)
+        if post_id > 1 and post_id % every == 0 and n_replies < THREAD_DIRECT + THREAD_NESTED:
+            parent = 1 if n_replies < THREAD_DIRECT else replies[n_replies - THREAD_DIRECT]
+            data = encode_document(
+                None, f"Reply {n_replies} in the bench thread: words, **bold** and a list\n\n- a\n- b"
+            )
+            replies.append(post_id)
+        else:
+            parent = 0
+            body = f"Post {post_id} of the bench: a paragraph with a [link](https://example.com/{post_id}) and `code`. "
+            data = encode_document(f"Bench post {post_id}", body * 3)
+        digests[post_id] = hashlib.sha256(data).digest()
+        # the store's own layout, written without its fsyncs (10,000 of them cost minutes on a busy disk)
+        path = pins.path_for(digest_to_cid(digests[post_id]))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        who = post_id % SIGNERS
+        signer, nonce = signers[who], nonces[who]
+        nonces[who] += 1
+        message = {
+            "author": signer.address, "digest": digests[post_id], "parentId": parent,
+            "parentDigest": digests[parent], "nonce": nonce, "deadline": DEADLINE,
+        }  # fmt: skip
+        signature = split_signature(sign(signer, "post", message, chain_id, board.address))
+        batch.append((signer.address, digests[post_id], parent, digests[parent], nonce, DEADLINE, *signature))
+        if len(batch) == BATCH or post_id == posts:
+            tx = board.functions.batch(batch, []).transact({"from": w3.eth.accounts[0], "gas": 29_000_000})
+            if w3.eth.wait_for_transaction_receipt(tx)["status"] != 1:
+                raise RuntimeError("a seeding batch reverted")
+            w3.provider.make_request("evm_mine", [{"blocks": EMPTY_BLOCKS}])  # type: ignore[arg-type]
+            batch = []
+            print(f"\rseeded {post_id:,} of {posts:,} posts", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    assert board.functions.postCount().call() == posts
+    return board.address, 1
+
+
+def serve(data_dir: Path, rpc: str, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("INDELIBLE_")},
+        "INDELIBLE_DATA_DIR": str(data_dir), "INDELIBLE_RPC_URL": rpc, "INDELIBLE_PORT": str(port),
+        "INDELIBLE_HOST": "127.0.0.1", "INDELIBLE_START_CHAIN": "never", "INDELIBLE_INDEXER": "off",
+    }  # fmt: skip
+    log = (data_dir.parent / "app.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "backend", "serve"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log
+    )
+
+
+def timed(browser: Browser, url: str, runs: int, warm: bool) -> list[float]:
+    """ms until the view is ready: each run in a new context (cold), or reloads of one tab (warm)."""
+    samples = []
+    context = browser.new_context()
+    page = context.new_page()
+    if warm:
+        page.goto(url)
+        page.wait_for_selector('#view[data-ready="true"]', state="attached", timeout=120_000)
+    for _ in range(runs):
+        if not warm:
+            context.close()
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(url)
+        else:
+            page.reload()
+        page.wait_for_selector('#view[data-ready="true"], #view[data-ready="error"]', state="attached", timeout=120_000)
+        if page.get_attribute("#view", "data-ready") != "true":
+            raise RuntimeError(page.inner_text("#view"))
+        samples.append(float(page.get_attribute("#view", "data-at") or "nan"))
+        shown = page.evaluate("document.querySelectorAll('#view article[data-content=ok]').length")
+        assert shown >= 25, f"only {shown} posts shown with their content"
+    context.close()
+    return samples
+
+
+def p(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--posts", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--write", action="store_true", help="replace this bench's section of docs/benchmarks.md")
+    args = parser.parse_args()
+    data, cid = build()
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp, Ganache(free_port(), gas_limit=30_000_000) as node:
+        reader = Path(tmp) / "indelible-reader.html"  # a copy: a rebuild meanwhile does not change what is timed
+        reader.write_bytes(data)
+        data_dir = Path(tmp) / "data"
+        data_dir.mkdir()
+        started = time.monotonic()
+        address, root = seed(node, args.posts, PinStore(data_dir / "content"))
+        seeded = time.monotonic() - started
+        blocks = connect(node).eth.block_number
+        port = free_port()
+        app = serve(data_dir, node.url, port)
+        gateway = f"http://127.0.0.1:{port}"
+        try:
+            probe = f"{gateway}/ipfs/{digest_to_cid(bytes(32))}"
+            for _ in range(120):
+                try:
+                    httpx.get(probe, timeout=1)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+            query = urlencode({"rpc": node.url, "board": address, "gateway": gateway})
+            base = f"{reader.as_uri()}?{query}"
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                cold = timed(browser, base + "#/new", args.runs, warm=False)
+                warm = timed(browser, base + "#/new", args.runs, warm=True)
+                thread = timed(browser, base + f"#/post/{root}", args.runs, warm=False)
+                browser.close()
+        finally:
+            app.terminate()
+            app.wait(20)
+    load_after = os.getloadavg()
+    rows = [
+        ("New, first 25, cold", cold, 1500),
+        ("New, first 25, warm", warm, 300),
+        ("thread of 100 replies, cold", thread, 1000),
+    ]
+    table = ["| view | p50 ms | p90 ms | target p50 |", "|---|---|---|---|"]
+    table += [f"| {name} | {p(s, 0.5):.0f} | {p(s, 0.9):.0f} | <= {target} |" for name, s, target in rows]
+    section = "\n".join(
+        [
+            SECTION, "",
+            f"`.venv/bin/python bench/reader.py --posts {args.posts} --runs {args.runs}` on "
+            f"{time.strftime('%Y-%m-%d')}: Ganache 7.9.2, a Board of {args.posts:,} posts over {blocks:,} blocks "
+            f"(seeded in {seeded:.0f} s; the thread's root is post 1 and its {THREAD_DIRECT} direct and "
+            f"{THREAD_NESTED} nested replies are spread over the whole chain), the reader (CID `{cid}`) opened from "
+            "`file://` in Chromium, one node as the gateway. Times are from the start of the page load to the view "
+            "shown with every post's file fetched, checked and rendered (the Board's code check included). Load "
+            f"average {load_before[0]:.1f} before, {load_after[0]:.1f} after.", "",
+            *table, "",
+        ]
+    )  # fmt: skip
+    print(section)
+    if args.write:
+        write_section(SECTION, section)
+    print(json.dumps({name: [round(x) for x in s] for name, s, _ in rows}), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
