@@ -156,46 +156,70 @@ def p(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def measure(
+    node: Ganache, data_dir: Path, data: bytes, done: dict[str, Any], runs: int, tmp: Path
+) -> tuple[int, list[float], list[float], list[float], tuple[float, ...], tuple[float, ...]]:
+    """Serve the files, open the reader (a copy in ``tmp``) and time the three views."""
+    reader = tmp / "indelible-reader.html"  # a copy: a rebuild meanwhile does not change what is timed
+    reader.write_bytes(data)
+    address, root = done["address"], done["root"]
+    blocks = connect(node).eth.block_number
+    load_before = os.getloadavg()
+    port = free_port()
+    app = serve(data_dir, node.url, port)
+    gateway = f"http://127.0.0.1:{port}"
+    try:
+        probe = f"{gateway}/ipfs/{digest_to_cid(bytes(32))}"
+        for _ in range(120):
+            try:
+                httpx.get(probe, timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        query = urlencode({"rpc": node.url, "board": address, "gateway": gateway})
+        base = f"{reader.as_uri()}?{query}"
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            cold = timed(browser, base + "#/new", runs, warm=False)
+            warm = timed(browser, base + "#/new", runs, warm=True)
+            thread = timed(browser, base + f"#/post/{root}", runs, warm=False)
+            browser.close()
+    finally:
+        app.terminate()
+        app.wait(20)
+    return blocks, cold, warm, thread, load_before, os.getloadavg()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--posts", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--write", action="store_true", help="replace this bench's section of docs/benchmarks.md")
+    parser.add_argument("--keep", help="keep the seeded chain and files in this folder and reuse them next time")
+    parser.add_argument("--seed-only", action="store_true", help="seed (into --keep) and stop")
     args = parser.parse_args()
     data, cid = build()
-    load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory() as tmp, Ganache(free_port(), gas_limit=30_000_000) as node:
-        reader = Path(tmp) / "indelible-reader.html"  # a copy: a rebuild meanwhile does not change what is timed
-        reader.write_bytes(data)
-        data_dir = Path(tmp) / "data"
-        data_dir.mkdir()
-        started = time.monotonic()
-        address, root = seed(node, args.posts, PinStore(data_dir / "content"))
-        seeded = time.monotonic() - started
-        blocks = connect(node).eth.block_number
-        port = free_port()
-        app = serve(data_dir, node.url, port)
-        gateway = f"http://127.0.0.1:{port}"
-        try:
-            probe = f"{gateway}/ipfs/{digest_to_cid(bytes(32))}"
-            for _ in range(120):
-                try:
-                    httpx.get(probe, timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.5)
-            query = urlencode({"rpc": node.url, "board": address, "gateway": gateway})
-            base = f"{reader.as_uri()}?{query}"
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                cold = timed(browser, base + "#/new", args.runs, warm=False)
-                warm = timed(browser, base + "#/new", args.runs, warm=True)
-                thread = timed(browser, base + f"#/post/{root}", args.runs, warm=False)
-                browser.close()
-        finally:
-            app.terminate()
-            app.wait(20)
-    load_after = os.getloadavg()
+    keep = Path(args.keep).resolve() if args.keep else None
+    with tempfile.TemporaryDirectory() as tmp:
+        where = keep or Path(tmp)
+        record = where / "seeded.json"
+        done = json.loads(record.read_text()) if record.exists() else None
+        if done is not None and done["posts"] != args.posts:
+            raise SystemExit(f"{where} holds a Board of {done['posts']} posts, not {args.posts}: use another --keep")
+        data_dir = where / "data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        node = Ganache(free_port(), gas_limit=30_000_000, db_path=where / "chain")
+        with node:
+            if done is None:
+                started = time.monotonic()
+                address, root = seed(node, args.posts, PinStore(data_dir / "content"))
+                done = {"posts": args.posts, "address": address, "root": root, "seconds": time.monotonic() - started}
+                record.write_text(json.dumps(done))
+            if args.seed_only:
+                return 0
+            measured = measure(node, data_dir, data, done, args.runs, Path(tmp))
+    blocks, cold, warm, thread, load_before, load_after = measured
+    seeded = done["seconds"]
     rows = [
         ("New, first 25, cold", cold, 1500),
         ("New, first 25, warm", warm, 300),

@@ -116,6 +116,7 @@ export class Board {
     this.chainId = 0n;
     this.block = 0; // the block every read of this session is made at
     this.blockHash = "";
+    this.count = 0; // postCount at ``block``
   }
 
   /** Chain id and code check at the head; fixes ``block``. Throws with the reason when it is not our Board. */
@@ -127,8 +128,13 @@ export class Board {
     this.chainId = BigInt(chainId);
     this.block = Number(head.number);
     this.blockHash = String(head.hash);
-    const code = await this.rpc.call("eth_getCode", [this.address, hex(this.block)]);
+    // the code and the post count at that block in one more request
+    const [code, count] = await this.rpc.batch([
+      { method: "eth_getCode", params: [this.address, hex(this.block)] },
+      this.request("postCount", []),
+    ]);
     const result = checkCode(this.facts, code, this.chainId, this.address);
+    if (result.ok) this.count = Number(this.abi.decodeFunctionResult("postCount", count)[0]);
     if (!result.ok) throw new Error(`Not read: ${result.message}.`);
     return `Chain ${this.chainId}, block ${this.block}: ${result.message}.`;
   }
@@ -136,11 +142,6 @@ export class Board {
   /** @param {string} name @param {any[]} args */
   request(name, args) {
     return { method: "eth_call", params: [{ to: this.address, data: this.abi.encodeFunctionData(name, args) }, hex(this.block)] };
-  }
-
-  async postCount() {
-    const answer = await this.rpc.call("eth_call", this.request("postCount", []).params);
-    return Number(this.abi.decodeFunctionResult("postCount", answer)[0]);
   }
 
   /** getPost of every id, batched; ``done(n)`` reports progress. @returns {Promise<Post[]>} */
@@ -166,15 +167,26 @@ export class Board {
     return Number(this.abi.decodeFunctionResult("nonces", answer)[0]);
   }
 
-  /** The first block with code at the Board (binary search over eth_getCode), where its logs start. */
+  /**
+   * The first block with code at the Board, where its logs start: a search over eth_getCode that asks PROBES
+   * blocks per round in one batch (about 6 rounds for 20 million blocks).
+   */
   async deploymentBlock() {
+    const PROBES = 15;
     let low = 0;
-    let high = this.block;
+    let high = this.block; // code is there at ``high``, and (if anywhere) not before ``low``
     while (low < high) {
-      const middle = Math.floor((low + high) / 2);
-      const code = await this.rpc.call("eth_getCode", [this.address, hex(middle)]);
-      if (code && code !== "0x") high = middle;
-      else low = middle + 1;
+      const step = Math.max(1, Math.ceil((high - low) / (PROBES + 1)));
+      const points = [];
+      for (let at = low + step - 1; at < high && points.length < PROBES; at += step) points.push(at);
+      if (!points.length) points.push(low);
+      const codes = await this.rpc.batch(points.map((at) => ({ method: "eth_getCode", params: [this.address, hex(at)] })));
+      const firstWith = codes.findIndex((code) => code && code !== "0x");
+      if (firstWith === -1) low = points[points.length - 1] + 1;
+      else {
+        high = points[firstWith];
+        if (firstWith > 0) low = points[firstWith - 1] + 1;
+      }
     }
     return low;
   }

@@ -92,17 +92,27 @@ function scheduleSave() {
 /** What this browser read of this Board before, brought up to the current block by its VoteCast logs. */
 async function restore() {
   const record = await cache.loadBoard(state.key);
-  if (!record || record.block > state.board.block) return;
-  const block = await state.rpc.call("eth_getBlockByNumber", [`0x${record.block.toString(16)}`, false]);
+  const board = state.board;
+  if (!record || record.block > board.block) return;
+  const since = record.block < board.block && record.posts.length;
+  const filter = { address: board.address, topics: [board.voteCast] };
+  const range = { fromBlock: `0x${(record.block + 1).toString(16)}`, toBlock: `0x${board.block.toString(16)}` };
+  // the cached block's hash and the votes since, in one request (the logs again in spans if it refuses them)
+  const [block, votes] = await state.rpc.batch([
+    { method: "eth_getBlockByNumber", params: [`0x${record.block.toString(16)}`, false] },
+    since ? { method: "eth_getLogs", params: [{ ...filter, ...range }] } : { method: "eth_chainId", params: [] },
+  ]).catch(async () => [
+    await state.rpc.call("eth_getBlockByNumber", [`0x${record.block.toString(16)}`, false]),
+    since ? await state.rpc.logs(filter, record.block + 1, board.block) : null,
+  ]);
   if (!block || block.hash !== record.blockHash) {
     progress(`The chain changed under block ${record.block} since the last visit (a reorganisation): reading anew.`);
     return;
   }
   for (const row of record.posts) state.posts.set(row[0], fromRow(row));
   state.deployment = record.deployment;
-  if (record.block < state.board.block && state.posts.size) {
-    const board = state.board;
-    const logs = await state.rpc.logs({ address: board.address, topics: [board.voteCast] }, record.block + 1, board.block);
+  if (since) {
+    const logs = /** @type {any[]} */ (votes);
     for (const log of logs) {
       const parsed = board.abi.parseLog(log);
       const post = parsed && state.posts.get(Number(parsed.args.postId));
@@ -406,16 +416,19 @@ async function threadView(/** @type {number} */ id, /** @type {number} */ mine, 
     showView("No such post", [element("p", {}, `The Board has posts 1 to ${state.count}; there is no post ${id}.`)]);
     return;
   }
-  await ensurePosts([id]);
-  let from = await deployment();
+  const [, deployedAt] = await Promise.all([ensurePosts([id]), deployment()]);
+  let from = deployedAt;
   const all = [/** @type {Post} */ (state.posts.get(id))];
+  contentOf(all[0]); // fetched while the replies are read
   let parents = [id];
   while (parents.length && all.length < MAX_THREAD) {
     progress(`reading replies: ${all.length - 1} so far`);
     const found = await state.board.postIdsBy(2, parents.map((p) => topicOf(p)), from);
     const ids = found.ids.filter((i) => i <= state.count);
     await ensurePosts(ids);
-    all.push(...ids.map((i) => /** @type {Post} */ (state.posts.get(i))));
+    const level = ids.map((i) => /** @type {Post} */ (state.posts.get(i)));
+    eachLimited(level, (post) => contentOf(post).then(() => undefined)); // fetched while the next level is read
+    all.push(...level);
     parents = ids;
     from = Number.isFinite(found.first) ? found.first : from; // replies to these are in their block or later
   }
@@ -525,7 +538,7 @@ async function start() {
     check.textContent = await state.board.check();
     check.classList.add("ok");
     state.key = cache.boardKey(state.board.chainId, state.board.address);
-    state.count = await state.board.postCount();
+    state.count = state.board.count;
     await restore();
   } catch (error) {
     check.classList.add("bad");

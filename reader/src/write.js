@@ -117,7 +117,7 @@ async function mined(/** @type {string} */ hash) {
 async function reread(/** @type {number[]} */ stale) {
   const { state } = context;
   await state.board.check();
-  state.count = await state.board.postCount();
+  state.count = state.board.count;
   for (const id of stale) state.posts.delete(id);
   await context.refresh();
 }

@@ -240,6 +240,44 @@ def test_with_node_a_stopped_the_reader_shows_what_a_showed_from_the_chain_and_n
             assert _squash(got["body"]) == _squash(render_markdown(want["body"]))
 
 
+@pytest.mark.parametrize("lens", ["default", "never", "trusted"])
+def test_each_lens_ranks_counts_and_folds_as_node_a_did(page: Page, nodes: Nodes, reader_file: Path, lens: str):
+    extra = {"lens": lens} | ({"trust": nodes.seen["trust"]} if lens == "trusted" else {})
+    for sort in SORTS:
+        page.goto(reader_url(reader_file, nodes, nodes.b_url, sort, **extra))
+        posts = shown(page)
+        expected = nodes.seen[f"{lens} {sort}"]["posts"]
+        if lens == "trusted" and sort != "new":
+            # the node keeps the default lens's order within a page (docs/ranking.md: a per-request full ranking
+            # would slow reads for everyone); the reader, reading for one person, ranks fully by the trusted
+            # votes with the node's formulas: the same posts, tallies and folds, in that order
+            board = nodes.board.contract.functions
+            created = {p["id"]: board.getPost(p["id"]).call()[3] for p in expected}
+
+            def key(p: dict[str, Any], sort: str = sort, created: dict[int, int] = created) -> tuple[int, float, int]:
+                up, down = p["counted_upvotes"], p["counted_downvotes"]
+                value = {"hot": ranking.hot(up, down, created[p["id"]]), "top": up - down}.get(sort)
+                return (
+                    int(bool(p.get("folded"))),
+                    -(ranking.controversial(up, down) if value is None else value),
+                    -p["id"],
+                )
+
+            expected = sorted(expected, key=key)
+        assert [p["id"] for p in posts] == [p["id"] for p in expected], (lens, sort)
+        for got, want in zip(posts, expected, strict=True):
+            assert got["counted"] == [want["counted_upvotes"], want["counted_downvotes"]], (lens, sort, want["id"])
+            assert (got["up"], got["down"]) == (want["upvotes"], want["downvotes"])
+            assert got["folded"] == bool(want.get("folded")), (lens, sort, want["id"])
+    page.goto(reader_url(reader_file, nodes, nodes.b_url, f"post/{nodes.threads[0]}", **extra))
+    posts = shown(page)
+    expected = _thread(nodes.seen[f"{lens} thread"]["post"], [])
+    assert [p["id"] for p in posts] == [p["id"] for p in expected]
+    assert [p["counted"] for p in posts] == [[p["counted_upvotes"], p["counted_downvotes"]] for p in expected]
+    if lens != "trusted":
+        assert "PostCreated and VoteCast logs since block" in page.inner_text(".stated")
+
+
 class LyingGateway(BaseHTTPRequestHandler):
     """Node B's /ipfs/ behind a proxy that swaps the bytes of one CID (a node whose store was tampered with)."""
 
@@ -352,6 +390,7 @@ def _vote(page: Page, post_id: int, direction: int) -> None:
     page.wait_for_selector(f'#view[data-ready="true"] #post-{post_id}', state="attached")
 
 
+# (posts written from here on change what A served: the tests comparing with it come first, in file order)
 @pytest.mark.parametrize("signer", ["wallet", "relay"])
 def test_posting_replying_and_voting_from_the_reader(browser: Browser, nodes: Nodes, reader_file: Path, signer: str):
     w3 = connect(nodes.ganache)
@@ -550,41 +589,3 @@ def test_the_footer_shows_the_cid_of_the_bytes_it_was_loaded_from(page: Page, no
     page.set_input_files("#self-file", str(tampered))
     page.wait_for_selector("#self-file-cid:has-text('tampered-reader.html')", state="attached")
     assert cid not in page.inner_text("#self-file-cid")
-
-
-@pytest.mark.parametrize("lens", ["default", "never", "trusted"])
-def test_each_lens_ranks_counts_and_folds_as_node_a_did(page: Page, nodes: Nodes, reader_file: Path, lens: str):
-    extra = {"lens": lens} | ({"trust": nodes.seen["trust"]} if lens == "trusted" else {})
-    for sort in SORTS:
-        page.goto(reader_url(reader_file, nodes, nodes.b_url, sort, **extra))
-        posts = shown(page)
-        expected = nodes.seen[f"{lens} {sort}"]["posts"]
-        if lens == "trusted" and sort != "new":
-            # the node keeps the default lens's order within a page (docs/ranking.md: a per-request full ranking
-            # would slow reads for everyone); the reader, reading for one person, ranks fully by the trusted
-            # votes with the node's formulas: the same posts, tallies and folds, in that order
-            board = nodes.board.contract.functions
-            created = {p["id"]: board.getPost(p["id"]).call()[3] for p in expected}
-
-            def key(p: dict[str, Any], sort: str = sort, created: dict[int, int] = created) -> tuple[int, float, int]:
-                up, down = p["counted_upvotes"], p["counted_downvotes"]
-                value = {"hot": ranking.hot(up, down, created[p["id"]]), "top": up - down}.get(sort)
-                return (
-                    int(bool(p.get("folded"))),
-                    -(ranking.controversial(up, down) if value is None else value),
-                    -p["id"],
-                )
-
-            expected = sorted(expected, key=key)
-        assert [p["id"] for p in posts] == [p["id"] for p in expected], (lens, sort)
-        for got, want in zip(posts, expected, strict=True):
-            assert got["counted"] == [want["counted_upvotes"], want["counted_downvotes"]], (lens, sort, want["id"])
-            assert (got["up"], got["down"]) == (want["upvotes"], want["downvotes"])
-            assert got["folded"] == bool(want.get("folded")), (lens, sort, want["id"])
-    page.goto(reader_url(reader_file, nodes, nodes.b_url, f"post/{nodes.threads[0]}", **extra))
-    posts = shown(page)
-    expected = _thread(nodes.seen[f"{lens} thread"]["post"], [])
-    assert [p["id"] for p in posts] == [p["id"] for p in expected]
-    assert [p["counted"] for p in posts] == [[p["counted_upvotes"], p["counted_downvotes"]] for p in expected]
-    if lens != "trusted":
-        assert "PostCreated and VoteCast logs since block" in page.inner_text(".stated")
