@@ -3,7 +3,7 @@
 By default the indexer runs in a background thread started in the lifespan; the
 routes only read the index it writes. With ``INDELIBLE_INDEXER=off`` it does not,
 so that several API processes can serve one database beside a single
-``python -m backend index`` (README: "Serving from several processes").
+``python -m backend index`` (docs/running.md, "Serving from several processes").
 """
 
 from __future__ import annotations

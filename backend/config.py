@@ -1,7 +1,7 @@
 """One Settings object, read from ``INDELIBLE_*`` environment variables.
 
 Every setting has a safe local default, so that a fresh clone runs with none
-set. README's configuration table lists them all.
+set. docs/configuration.md lists them all.
 """
 
 from __future__ import annotations
