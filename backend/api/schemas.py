@@ -380,6 +380,11 @@ class IndexStatusOut(BaseModel):
     current: bool = Field(description="The index is of the node's chain and current deployment, with no error")
     lag: int | None = Field(description="Node head minus indexed_block, in blocks; null unless current")
     error: str | None = Field(description="Why the index is not current (database, chain, deployment or indexer)")
+    finality: str | None = Field(None, description="The indexing rule in force, as the last indexer published it")
+    behind: int | None = Field(None, description="Blocks the index is behind the rule's target, as last published")
+    provider: ProviderLimitsOut | None = Field(
+        None, description="Whether the node's provider throttles the indexer (whichever process runs it)"
+    )
     indexer: IndexerStateOut | None = Field(description="Null when this process runs no indexer")
     counted_at: float | None = Field(
         description="When the counts were taken, seconds since the epoch (the indexer recounts every few seconds)"

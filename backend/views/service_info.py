@@ -163,6 +163,10 @@ def status_document(
         "current": current,
         "lag": lag,
         "error": index_error,
+        # the rule, distance and throttling the indexer published, from this process or another
+        "finality": (published_indexer or {}).get("finality") or None,
+        "behind": (published_indexer or {}).get("behind"),
+        "provider": (published_indexer or {}).get("provider"),
         "indexer": published_indexer if indexer is not None else None,  # its state, where this process runs one
         "counted_at": counted_at,
         "published_at": (snapshot or {}).get("published_at"),

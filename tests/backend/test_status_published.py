@@ -85,4 +85,7 @@ def test_status_requests_make_no_node_call_and_count_no_table(
     assert (body["index"]["posts"], body["index"]["current"], body["index"]["lag"]) == (2, True, 0)
     assert body["head_block"] == board.w3.eth.block_number and body["chain_id"] == board.deployment.chain_id
     assert body["index"]["indexer"] is None  # this process runs none; the counts are the other one's
+    # the rule and the provider's pushback are the other one's too: throttling shows whoever indexes
+    assert (body["index"]["finality"], body["index"]["behind"]) == ("head minus 0 confirmations", 0)
+    assert body["index"]["provider"]["throttled"] is False and body["index"]["provider"]["batch_size"] == 50
     assert body["index"]["published_at"] >= body["index"]["counted_at"] > 0
