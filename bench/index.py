@@ -2,36 +2,46 @@
 
 Seeds a fresh Ganache with >= 20,000 Board events through ``batch()`` of
 EIP-712-signed posts and votes (each signed item emits its event plus
-``NonceUsed``), then times full backfills, each into a fresh SQLite index, and, in
-the same run, fetching the very same block ranges with eth_getLogs alone (the
-indexer's topics filter, no decoding, no database). Both are timed RUNS times and
-the best of each counts. The ratio of the two rates is the figure (target >= 0.5).
+``NonceUsed``), then times full backfills, each into a fresh SQLite index (and a
+fresh PostgreSQL index with ``--postgres URL``), and, in the same run, fetching the
+very same block ranges with eth_getLogs alone (the indexer's topics filter, no
+decoding, no database). Both sides count every log fetched: PostCreated, VoteCast
+and NonceUsed (the index stores all three). Rounds of one backfill per engine and one
+fetch-only pass are run RUNS times, interleaved so the machine's load falls on each
+alike; the best of each counts. The ratio of the two rates is the figure (target >= 0.8).
+The indexer's resident memory is sampled while each backfill runs.
 
-    python bench/index.py [--events 20000] [--write-docs]
+    python bench/index.py [--events 20000] [--postgres URL] [--write-docs]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import logging
+import os
 import random
 import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import psutil
 from eth_account import Account
+from sqlalchemy import create_engine, func, inspect, select, text
 from web3 import Web3
 
 from backend.config import Settings
 from backend.content.cid import sha256
+from backend.db.models import NonceEvent
 from backend.devchain import Ganache, deploy_board, free_port
 from backend.eip712 import sign, split_signature
 from backend.indexer.decode import TOPICS
@@ -168,7 +178,7 @@ def fetch_only(rpc: Rpc, address: str, ranges: list[tuple[int, int]]) -> tuple[i
     return logs, time.perf_counter() - started
 
 
-def run(events_wanted: int, chain_dir: Path | None) -> dict[str, Any]:
+def run(events_wanted: int, chain_dir: Path | None, postgres_url: str, profile: Path | None) -> dict[str, Any]:
     """Seed (or reuse a seeded ``chain_dir``), fetch, index, fetch again; return the figures."""
     logging.basicConfig(level=logging.WARNING)
     seeded_path = chain_dir / "seeded.json" if chain_dir else None
@@ -177,12 +187,14 @@ def run(events_wanted: int, chain_dir: Path | None) -> dict[str, Any]:
         data_dir.mkdir()
         node = Ganache(free_port(), db_path=chain_dir / "ganache" if chain_dir else None).start()
         try:
-            return _measure(node, data_dir, events_wanted, seeded_path)
+            return _measure(node, data_dir, events_wanted, seeded_path, postgres_url, profile)
         finally:
             node.stop()
 
 
-def _measure(node: Ganache, data_dir: Path, events_wanted: int, seeded_path: Path | None) -> dict[str, Any]:
+def _measure(
+    node: Ganache, data_dir: Path, events_wanted: int, seeded_path: Path | None, postgres_url: str, profile: Path | None
+) -> dict[str, Any]:
     w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 300}))
     w3.eth.default_account = w3.eth.accounts[0]
     if seeded_path is not None and seeded_path.exists():
@@ -201,36 +213,63 @@ def _measure(node: Ganache, data_dir: Path, events_wanted: int, seeded_path: Pat
     events, head = seeded["events"], w3.eth.block_number
     rpc = Rpc(node.url, timeout=300, log_topics=TOPICS)  # the logs the indexer asks for
     warm_logs, _ = fetch_only(rpc, address, [(0, head)])  # warm Ganache's caches for both runs
-    # both sides best of RUNS: each backfill starts from an empty index in a fresh data dir
-    backfills = [_backfill(node, data_dir / f"run{i}", data_dir / "deployments.json") for i in range(RUNS)]
-    index_s, ranges, summary = min(backfills, key=lambda run: run[0])
-    fetch_runs = [fetch_only(rpc, address, ranges) for _ in range(RUNS)]
-    fetched, fetch_s = min(fetch_runs, key=lambda run: run[1])
+    engines = {"SQLite": "", **({"PostgreSQL": postgres_url} if postgres_url else {})}
+    backfills: dict[str, list[Backfill]] = {name: [] for name in engines}
+    fetch_runs: list[tuple[int, float]] = []
+    # interleaved rounds: each engine's backfill from an empty index, then the fetch-only pass over its ranges
+    for i in range(RUNS):
+        for name, url in engines.items():
+            run_profile = profile.with_name(f"{profile.stem}-{name}{profile.suffix}") if profile and i == 0 else None
+            backfills[name].append(_backfill(node, data_dir / f"run{i}-{name}", data_dir / "deployments.json", url,
+                                             run_profile))  # fmt: skip
+        fetch_runs.append(fetch_only(rpc, address, backfills["SQLite"][0].ranges))
     rpc.close()
-    return {
+    fetched, fetch_s = min(fetch_runs, key=lambda run: run[1])
+    result: dict[str, Any] = {
         "events": events,
         "blocks": head,
         "seeding_s": seeded["seeding_s"],
         "sign_s": seeded["sign_s"],
-        "index_s": index_s,
-        "index_runs": [run[0] for run in backfills],
         "fetch_s": fetch_s,
         "fetch_runs": [run[1] for run in fetch_runs],
         "fetched_logs": fetched,
         "warm_logs": warm_logs,
-        "ranges": len(ranges),
-        "index_rate": (summary["posts"] + summary["vote_events"]) / index_s,
+        "ranges": len(backfills["SQLite"][0].ranges),
         "fetch_rate": fetched / fetch_s,
-        **summary,
+        "engines": {},
     }
+    for name, runs in backfills.items():
+        best = min(runs, key=lambda run: run.seconds)
+        stored = best.summary["posts"] + best.summary["vote_events"] + best.summary["nonces"]
+        result["engines"][name] = {
+            "index_s": best.seconds,
+            "index_runs": [run.seconds for run in runs],
+            "index_rate": stored / best.seconds,
+            "stored": stored,
+            "rss": best.rss,
+            **best.summary,
+        }
+    return result
 
 
-def _backfill(node: Ganache, data_dir: Path, deployments: Path) -> tuple[float, list[tuple[int, int]], dict[str, Any]]:
-    """One full backfill into a fresh SQLite index; returns (seconds, the ranges read, index summary)."""
+@dataclass
+class Backfill:
+    """One timed backfill: seconds, the ranges it read, the index's counts and the RSS samples (MB)."""
+
+    seconds: float
+    ranges: list[tuple[int, int]]
+    summary: dict[str, Any]
+    rss: list[float]
+
+
+def _backfill(node: Ganache, data_dir: Path, deployments: Path, database_url: str, profile: Path | None) -> Backfill:
+    """One full backfill into a fresh index (SQLite in ``data_dir``, or the emptied PostgreSQL ``database_url``)."""
     data_dir.mkdir()
     (data_dir / "deployments.json").write_text(deployments.read_text())
+    if database_url:
+        reset_database(database_url)
     settings = Settings(
-        data_dir=data_dir, rpc_url=node.url, database_url="", start_chain=False, contract_address="",
+        data_dir=data_dir, rpc_url=node.url, database_url=database_url, start_chain=False, contract_address="",
         confirmations=0, ipfs_gateways=[], ipfs_api_url="",
     )  # fmt: skip
     indexer = Indexer(settings)
@@ -238,55 +277,116 @@ def _backfill(node: Ganache, data_dir: Path, deployments: Path) -> tuple[float, 
     lock = threading.Lock()
     for client in (indexer.rpc, indexer._reader_rpc):  # the indexer reads ahead on a second connection
         client.get_logs = _recording(client.get_logs, ranges, lock)  # type: ignore[method-assign]
-    started = time.perf_counter()
-    indexer.run(once=True)
-    index_s = time.perf_counter() - started
+    sampler = RssSampler()
+    profiler = cProfile.Profile() if profile else None
+    with sampler:
+        started = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        indexer.run(once=True)
+        if profiler:
+            profiler.disable()
+        index_s = time.perf_counter() - started
+    if profiler and profile:
+        profiler.dump_stats(profile)
     indexer.close()
     summary = indexer_summary(indexer)
     indexer.engine.dispose()
-    return index_s, sorted(ranges), summary
+    return Backfill(index_s, sorted(ranges), summary, sampler.samples)
+
+
+class RssSampler:
+    """This process's resident set size (MB) every ``every`` seconds while the block runs, and once at each end."""
+
+    def __init__(self, every: float = 0.05) -> None:
+        self.every = every
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._process = psutil.Process()
+
+    def _sample(self) -> None:
+        self.samples.append(self._process.memory_info().rss / 2**20)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def __enter__(self) -> RssSampler:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+def reset_database(url: str) -> None:
+    """Drop every table of the PostgreSQL bench database: the backfill starts from an empty index."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for name in inspect(conn).get_table_names():  # names from the catalogue
+            conn.execute(text(f'DROP TABLE IF EXISTS "{name}" CASCADE'))
+    engine.dispose()
 
 
 def indexer_summary(indexer: Indexer) -> dict[str, Any]:
     from backend.db.stats import index_summary
 
     summary = index_summary(indexer.engine)
-    return {"posts": summary["posts"], "vote_events": summary["vote_events"], "indexed_block": summary["indexed_block"]}
+    with indexer.engine.connect() as conn:
+        nonces = conn.execute(select(func.count()).select_from(NonceEvent)).scalar_one()
+    return {
+        "posts": summary["posts"],
+        "vote_events": summary["vote_events"],
+        "nonces": nonces,
+        "indexed_block": summary["indexed_block"],
+    }
 
 
-def report(r: dict[str, Any]) -> str:
+def _rss(samples: list[float]) -> str:
+    return f"{samples[0]:.0f} MB at the start, {max(samples):.0f} MB at most, {samples[-1]:.0f} MB at the end"
+
+
+def report(r: dict[str, Any], load: str) -> str:
     """The markdown section for docs/benchmarks.md."""
-    ratio = r["index_rate"] / r["fetch_rate"]
+    first = next(iter(r["engines"].values()))
+    rows = "\n".join(
+        f"| full backfill into a fresh {name} index ({r['ranges']} ranges, best of {RUNS}) | {e['stored']:,} "
+        f"| {e['index_s']:.2f} | {e['index_rate']:,.0f} | **{e['index_rate'] / r['fetch_rate']:.2f}** |"
+        for name, e in r["engines"].items()
+    )
+    runs = "; ".join(f"{name} {', '.join(f'{s:.2f}' for s in e['index_runs'])} s" for name, e in r["engines"].items())
+    rss = "; ".join(f"{name}: {_rss(e['rss'])} ({len(e['rss'])} samples)" for name, e in r["engines"].items())
     return f"""{SECTION}
 
-Command: `python bench/index.py --write-docs` (run {datetime.now(UTC):%Y-%m-%d} on this machine: Ganache 7.9.2,
-SQLite index, Python 3.11).
+Command: `python bench/index.py --postgres URL --write-docs` (run {datetime.now(UTC):%Y-%m-%d} on this machine:
+Ganache 7.9.2, SQLite and PostgreSQL 15 indexes, Python 3.11; load average {load} on 2 cores, shared with other work).
 
-The chain was seeded with {r["events"]:,} events in {r["blocks"]} blocks ({r["posts"]:,} posts and replies,
-{r["vote_events"]:,} votes, one `NonceUsed` per signed item) by `batch()` transactions of {ITEMS_PER_BATCH}
-EIP-712-signed items: seeding took {r["seeding_s"]:.0f} s ({r["sign_s"]:.0f} s of it signing in Python,
-overlapped with Ganache mining the previous batch).
+The chain was seeded with {r["events"]:,} events in {r["blocks"]} blocks ({first["posts"]:,} posts and replies,
+{first["vote_events"]:,} votes, {first["nonces"]:,} `NonceUsed`, one per signed item) by `batch()` transactions of
+{ITEMS_PER_BATCH} EIP-712-signed items: seeding took {r["seeding_s"]:.0f} s ({r["sign_s"]:.0f} s of it signing in
+Python, overlapped with Ganache mining the previous batch).
 
-| measure | events | seconds | events/s |
-|---|---:|---:|---:|
-| full backfill into a fresh SQLite index ({r["ranges"]} ranges, best of {RUNS}) | {r["posts"] + r["vote_events"]:,} \
-| {r["index_s"]:.2f} | {r["index_rate"]:,.0f} |
+| measure | logs | seconds | logs/s | ratio to eth_getLogs |
+|---|---:|---:|---:|---:|
+{rows}
 | eth_getLogs alone, same ranges (best of {RUNS}) | {r["fetched_logs"]:,} | {r["fetch_s"]:.2f} \
-| {r["fetch_rate"]:,.0f} |
-| **ratio (backfill / fetch only)** | | | **{ratio:.2f}** (target >= 0.5) |
+| {r["fetch_rate"]:,.0f} | 1 |
 
-Both sides are measured the same way: {RUNS} full backfills, each into a fresh, empty index in a data dir
-of its own (runs: {", ".join(f"{s:.2f}" for s in r["index_runs"])} s), then {RUNS} fetch-only passes over the
-ranges the backfill read (runs: {", ".join(f"{s:.2f}" for s in r["fetch_runs"])} s); the best of each counts.
-The backfill includes fetching, decoding, mapping, writing the rows, deriving tallies, rankings,
-reply counts and current votes, and committing each range with its checkpoint; the next range is fetched
-and decoded on a second connection while the current one is written. It asks the node only for the
-events it stores, PostCreated and VoteCast (an eth_getLogs topics filter), so the `NonceUsed` half of the
-chain's events (nothing reads them: the relayer asks the contract for nonces) never leaves the node; the
-fetch-only passes use the same filter, and both rows count the stored events. The backfill is bound by
-reading: the first range is read before anything can be stored, and decoding competes with storing for
-the interpreter (the GIL). Both figures are noisy on a loaded machine: compare runs made one after the
-other on the same seeded chain (`--chain-dir`).
+Target: ratio >= 0.8. Both sides count the same logs: every log the indexer's topics filter asks for
+(PostCreated, VoteCast and NonceUsed, all three stored: `NonceUsed` fills the `nonces` table that `/api/nonces`
+answers from since stop 17), and the fetch-only passes use the very same filter and ranges. The rounds are
+interleaved (one backfill per engine, then one fetch-only pass, {RUNS} times) so a burst of load falls on every
+side alike; the best of each counts (backfills: {runs}; fetch-only: {", ".join(f"{s:.2f}" for s in r["fetch_runs"])} s).
+Each backfill starts from an empty index in a data dir (and, for PostgreSQL, an emptied database) of its own.
+The backfill includes fetching, decoding, mapping, writing the rows, deriving tallies, rankings, the default
+lens's counted tallies, reply counts, current votes, first activity and nonces, and committing each range with
+its checkpoint; the next range is fetched and decoded on a second connection while the current one is written.
+
+The indexer's resident memory, sampled every 50 ms during the best backfill: {rss}.
 """
 
 
@@ -301,9 +401,12 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--write-docs", action="store_true", help=f"replace '{SECTION}' in {DOCS}")
     parser.add_argument("--chain-dir", type=Path, help="keep the seeded chain here and reuse it on later runs")
+    parser.add_argument("--postgres", default="", help="also backfill into this (emptied) PostgreSQL database")
+    parser.add_argument("--profile", type=Path, help="cProfile the first backfill of each engine to this .prof path")
     args = parser.parse_args()
-    result = run(args.events, args.chain_dir)
-    section = report(result)
+    result = run(args.events, args.chain_dir, args.postgres, args.profile)
+    load = ", ".join(f"{x:.0f}" for x in os.getloadavg())
+    section = report(result, load)
     print(section)
     if args.write_docs:
         write_docs(section)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 
@@ -22,7 +23,7 @@ from backend.indexer.fetch import RangeSizer
 from backend.indexer.rpc import Rpc, RpcError
 from backend.indexer.runner import Indexer
 from tests.support.board import BoardHandle, connect, deploy_board
-from tests.support.index import dump_index, make_settings
+from tests.support.index import POSTGRES_URL, dump_index, make_settings, reset_postgres
 from tests.support.wait import wait_for
 
 
@@ -355,3 +356,56 @@ def test_post_sent_to_contract_shows_in_status_within_two_seconds(client, board)
     assert (rows[pinned].content_status, rows[pinned].title) == ("pinned", "Straight to the chain")
     assert (rows[missing].content_status, rows[missing].title, rows[missing].body) == ("missing", None, None)
     assert rows[missing].cid == digest_to_cid(sha256(b'{"title":"never uploaded","body":""}'))
+
+
+def test_bulk_writes_make_the_index_the_plain_statements_make(board, settings, database_url, monkeypatch):
+    """COPY-staged writes of a whole history in one range = plain statements one block at a time, row for row.
+
+    On PostgreSQL the first index takes every bulk write through COPY into a temporary twin (the threshold
+    lowered to one row), the second through plain multi-row statements; SQLite takes its multi-row path both
+    times. One range holds every event (latest tallies and reply counts derived in Python, posts born with their
+    tallies); one block per range makes later ranges update posts stored by earlier ones.
+    """
+    from backend.db import write
+
+    seed(board)
+    signer = Account.from_key(sha256(b"bulk writes signer"))
+    chain_id, address = board.w3.eth.chain_id, board.contract.address
+    structs = []
+    for nonce in range(3):  # signed posts: their NonceUsed fill the nonces table
+        digest = sha256(f"signed {nonce}".encode())
+        message = {
+            "author": signer.address, "digest": digest, "parentId": 0, "parentDigest": bytes(32), "nonce": nonce,
+            "deadline": 2**40,
+        }  # fmt: skip
+        signature = split_signature(sign(signer, "post", message, chain_id, address))
+        structs.append((signer.address, digest, 0, bytes(32), nonce, 2**40, *signature))
+    board.w3.eth.wait_for_transaction_receipt(board.contract.functions.batch(structs, []).transact())
+    monkeypatch.setattr(write, "COPY_MIN_ROWS", 1)
+    staged: list[str] = []
+    copy_staged = write._copy_staged
+    monkeypatch.setattr(
+        write, "_copy_staged", lambda conn, table, *rest: staged.append(table.name) or copy_staged(conn, table, *rest)
+    )
+    bulk = Indexer(settings)
+    bulk.sizer.span = bulk.sizer.max_span  # the whole history as one range
+    bulk.run(once=True)
+    bulk_dump = dump_index(bulk.engine)
+    bulk.close()
+    bulk.engine.dispose()
+    assert (len(bulk_dump["posts"]), len(bulk_dump["nonces"]), len(bulk_dump["votes"])) == (11, 3, 12)
+    postgres = settings.effective_database_url.startswith("postgresql")
+    assert set(staged) == ({"posts", "vote_events", "nonces", "content_queue"} if postgres else set())
+    staged.clear()
+    if postgres:
+        reset_postgres(POSTGRES_URL)
+        plain_settings = settings
+    else:
+        plain_settings = dataclasses.replace(settings, database_url=f"sqlite:///{settings.data_dir / 'plain.db'}")
+    monkeypatch.setattr(write, "COPY_MIN_ROWS", 0)
+    plain = Indexer(plain_settings, max_span=1)
+    plain.run(once=True)
+    assert dump_index(plain.engine) == bulk_dump
+    assert staged == []  # the plain index took no COPY
+    assert_matches_chain(board, plain.engine)
+    plain.close()

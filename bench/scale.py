@@ -1,0 +1,420 @@
+"""Scale benchmark: an index of N posts and replies (3 votes each) through the indexer's own write path, then reads.
+
+    .venv/bin/python bench/scale.py --posts 1000000 [--database-url postgresql+psycopg://...] [--write-docs]
+
+Fill: the chain's events are made here, decoded already (PostCreated, VoteCast and one NonceUsed per signed
+item, as ``batch()`` emits them), in ranges of RANGE_BLOCKS blocks, and each range goes through
+``backend.indexer.store.store_range`` and ``checkpoint.advance`` in one transaction: the very calls of the
+indexer's step after its fetch and decode. Content is real documents (``encode_document``: a title, a topic for
+some threads, a body of Zipf-drawn words) read through the indexer's own ``content_fields``. Nothing but eth_getLogs
+and decoding is left out (bench/index.py measures those). The filler's resident memory is sampled per range.
+
+Then, on the filled index: ``serve``'s cold start (process start to the first 200 of the front page), 8 concurrent
+readers over every read route (feeds in every sort and lens, deep feed and thread pages, author, inbox, topic,
+search for common and rare words) with p50/p99 per route, each process's memory, the incremental indexing rate
+at that size (more ranges through the same path), and the size on disk of every table and index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import psutil
+from eth_utils.address import to_checksum_address
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from backend.content.cid import digest_to_cid, sha256
+from backend.content.document import encode_document
+from backend.db.session import ensure_schema, make_engine
+from backend.devchain import free_port
+from backend.indexer import checkpoint, store
+from backend.indexer.content_sync import content_fields
+from backend.indexer.decode import LogPosition, NonceUsed, PostCreated, VoteCast
+from backend.indexer.fetch import RangeBatch
+from bench.api import Client, drop_tables, percentiles, serve
+from bench.benchdocs import write_section
+
+SECTION = "## Scale (bench/scale.py)"
+RANGE_BLOCKS = 20
+ITEMS_PER_BLOCK = 150  # one batch() of signed items per block, as bench/index.py seeds
+VOTES_PER_POST = 3
+AUTHORS = 5_000
+VOTERS = 20_000
+TOPICS = [f"topic{i}" for i in range(40)]
+VOCABULARY = [f"w{i}" for i in range(5000)]
+CUM_WEIGHTS = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(VOCABULARY))))
+READERS = 8
+YEAR = 365 * 86_400
+
+
+def _address(i: int) -> str:
+    return to_checksum_address(f"0x{sha256(i.to_bytes(8, 'big'))[:20].hex()}")
+
+
+@dataclass
+class Chain:
+    """The made-up chain's state as the contract would keep it: what the next events must say."""
+
+    posts: int = 0
+    block: int = 0
+    start_time: int = 0
+    big_root: int = 0
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(7)
+        self.authors = [_address(i) for i in range(AUTHORS)]
+        self.voters = [_address(AUTHORS + i) for i in range(VOTERS)]
+        self.nonces = [0] * (AUTHORS + VOTERS)
+        self.up: list[int] = [0]
+        self.down: list[int] = [0]
+        self.votes_on: list[int] = [0]
+        self.parent: list[int] = [0]
+        self.depth: list[int] = [0]
+
+    def range(self, blocks: int, posts_wanted: int) -> tuple[RangeBatch, dict[str, bytes]]:
+        """The next ``blocks`` blocks' events (at most ``posts_wanted`` posts), and their documents by CID."""
+        rng, events, documents, headers = self.rng, [], {}, {}
+        start = self.block + 1
+        for _ in range(blocks):
+            self.block += 1
+            block, index = self.block, 0
+            block_hash, tx = f"0x{sha256(b'b' + block.to_bytes(8, 'big')).hex()}", f"0x{block:064x}"
+            headers[block] = {
+                "hash": block_hash,
+                "parentHash": f"0x{sha256(b'b' + (block - 1).to_bytes(8, 'big')).hex()}",
+                "timestamp": hex(self.start_time + block * 12),
+            }
+            n_posts = min(posts_wanted, ITEMS_PER_BLOCK // (1 + VOTES_PER_POST) if self.posts else ITEMS_PER_BLOCK)
+            posts_wanted -= n_posts
+            for _ in range(n_posts):
+                self.posts += 1
+                post_id = self.posts
+                who = rng.randrange(AUTHORS)
+                parent = 0 if post_id == 1 or rng.random() < 0.3 else self._parent(post_id)
+                depth = self.depth[parent] + 1 if parent else 0
+                self.parent.append(parent)
+                self.depth.append(depth)
+                self.up.append(0)
+                self.down.append(0)
+                self.votes_on.append(0)
+                words = rng.choices(VOCABULARY, cum_weights=CUM_WEIGHTS, k=rng.randint(8, 80))
+                title = None if parent else " ".join(words[:6]).capitalize()
+                topic = None if parent or rng.random() < 0.5 else rng.choice(TOPICS)
+                data = encode_document(title, f"Post {post_id} says " + " ".join(words), topic)
+                digest = sha256(data)
+                documents[digest_to_cid(digest)] = data
+                at = LogPosition(block, block_hash, tx, index)
+                events.append(PostCreated(at, post_id, parent, self.authors[who], digest))
+                events.append(
+                    NonceUsed(LogPosition(block, block_hash, tx, index + 1), self.authors[who], self._nonce(who))
+                )
+                index += 2
+            if not self.posts:
+                continue
+            for _ in range(n_posts * VOTES_PER_POST):
+                post_id = self._voted_post()
+                k = self.votes_on[post_id]
+                self.votes_on[post_id] = k + 1
+                voter = (post_id * 7919 + k) % VOTERS  # a new (post, voter) pair for each of a post's votes
+                direction = 1 if rng.random() < (0.3 if post_id % 97 == 0 else 0.75) else -1
+                if direction > 0:
+                    self.up[post_id] += 1
+                else:
+                    self.down[post_id] += 1
+                at = LogPosition(block, block_hash, tx, index)
+                address = self.voters[voter]
+                events.append(VoteCast(at, post_id, address, direction, self.up[post_id], self.down[post_id]))
+                events.append(
+                    NonceUsed(LogPosition(block, block_hash, tx, index + 1), address, self._nonce(AUTHORS + voter))
+                )
+                index += 2
+        return RangeBatch(start, self.block, headers[self.block]["hash"], headers, events), documents
+
+    def _parent(self, post_id: int) -> int:
+        rng = self.rng
+        if self.big_root == 0 and post_id > 100:
+            self.big_root = post_id - 1 if self.parent[post_id - 1] == 0 else 1
+        if self.big_root and rng.random() < 0.01:
+            return self.big_root  # one thread gathers 1% of all replies: deep thread pages
+        # most replies go to recent posts, a reply to a reply half the time
+        candidate = rng.randint(max(1, post_id - 5000), post_id - 1)
+        return candidate if self.depth[candidate] < 12 else self.parent[candidate]
+
+    def _voted_post(self) -> int:
+        rng = self.rng
+        if rng.random() < 0.7:
+            return rng.randint(max(1, self.posts - 20_000), self.posts)  # recent posts draw most votes
+        return rng.randint(1, self.posts)
+
+    def _nonce(self, signer: int) -> int:
+        nonce = self.nonces[signer]
+        self.nonces[signer] = nonce + 1
+        return nonce
+
+
+def fill(url: str, chain: Chain, posts: int, progress: bool = True) -> dict[str, Any]:
+    """Index ``posts`` more posts (and their votes) through store_range; returns seconds, events and RSS samples."""
+    engine = make_engine(url)
+    ensure_schema(engine)
+    me = psutil.Process()
+    rss: list[tuple[int, float]] = []
+    events = 0
+    started = time.perf_counter()
+    last_print = started
+    target = chain.posts + posts
+    while chain.posts < target:
+        batch, documents = chain.range(RANGE_BLOCKS, target - chain.posts)
+
+        def lookup(cid: str, is_reply: bool, documents: dict[str, bytes] = documents) -> dict[str, Any]:
+            return content_fields(documents.get(cid), is_reply)
+
+        with engine.begin() as conn:
+            store.store_range(conn, batch, lookup)
+            checkpoint.advance(conn, batch.headers, batch.end, batch.end_hash)
+        events += len(batch.events)
+        rss.append((chain.posts, me.memory_info().rss / 2**20))
+        if progress and time.perf_counter() - last_print > 30:
+            last_print = time.perf_counter()
+            rate = events / (last_print - started)
+            print(
+                f"  {chain.posts:,} posts, {events:,} events, {rate:,.0f} events/s, RSS {rss[-1][1]:.0f} MB",
+                flush=True,
+            )
+    seconds = time.perf_counter() - started
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    engine.dispose()
+    return {"seconds": seconds, "events": events, "rate": events / seconds, "rss": rss}
+
+
+def sizes(url: str) -> list[tuple[str, str, int]]:
+    """(kind, name, bytes) of every table and index, largest first."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            rows = conn.execute(
+                text(
+                    "SELECT CASE c.relkind WHEN 'i' THEN 'index' ELSE 'table' END, c.relname,"
+                    " pg_relation_size(c.oid) + CASE c.relkind WHEN 'r' THEN"
+                    " COALESCE(pg_total_relation_size(c.reltoastrelid), 0) ELSE 0 END"
+                    " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')"
+                )
+            ).all()
+        else:
+            kinds = dict(conn.execute(text("SELECT name, type FROM sqlite_master")).all())
+            try:
+                rows = [
+                    (kinds.get(name, "index"), name, size)
+                    for name, size in conn.execute(text("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name")).all()
+                ]
+            except Exception:  # SQLite built without dbstat: the file alone
+                path = make_url(url).database or ""
+                rows = [("file", Path(path).name, os.path.getsize(path))]
+    engine.dispose()
+    return sorted(((str(k), str(n), int(s)) for k, n, s in rows), key=lambda r: -r[2])
+
+
+def routes(url: str, chain: Chain) -> dict[str, str]:
+    """Every read route, named, with arguments that make it work at this size."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        author = conn.execute(text("SELECT author FROM posts GROUP BY author ORDER BY COUNT(*) DESC LIMIT 1")).scalar()
+        replied = conn.execute(
+            text("SELECT p.author FROM posts r JOIN posts p ON p.id = r.parent_id GROUP BY p.author LIMIT 1")
+        ).scalar()
+        voter = conn.execute(text("SELECT voter FROM votes LIMIT 1")).scalar()
+    engine.dispose()
+    big = chain.big_root
+    paths = {}
+    for lens in ("default", "all"):
+        for sort in ("hot", "new", "top", "controversial"):
+            paths[f"feed {sort}, lens {lens}"] = f"/api/posts?{urlencode({'sort': sort, 'lens': lens})}"
+    paths["feed top, week"] = "/api/posts?sort=top&window=week"
+    paths["topic feed"] = f"/api/posts?topic={TOPICS[3]}"
+    paths["topics"] = "/api/topics"
+    paths["thread, big (1% of replies)"] = f"/api/posts/{big}"
+    paths["thread, a recent post"] = f"/api/posts/{chain.posts - 10}"
+    paths["author"] = f"/api/authors/{author}"
+    paths["author's replies (inbox)"] = f"/api/authors/{replied}/replies"
+    paths["voter's votes"] = f"/api/votes/{voter}"
+    paths["search, common word"] = "/api/search?q=w1"
+    paths["search, rare word"] = "/api/search?q=w4999"
+    paths["search, two words"] = "/api/search?q=w3+w10"
+    paths["page: front"] = "/"
+    paths["page: new"] = "/new"
+    paths["page: thread, big"] = f"/posts/{big}"
+    paths["page: author"] = f"/authors/{author}"
+    paths["page: inbox"] = f"/inbox?{urlencode({'address': replied})}"
+    paths["page: topic"] = f"/t/{TOPICS[3]}"
+    paths["page: search"] = "/search?q=w2"
+    paths["status"] = "/api/status"
+    return paths
+
+
+def deep_pages(client: Client, paths: dict[str, str]) -> dict[str, str]:
+    """Page 50 of the new feed and page 20 of the big thread's replies, found by following cursors."""
+    deep = {}
+    path = "/api/posts?sort=new"
+    for _ in range(49):
+        cursor = json.loads(client.get(path)[2]).get("next_cursor")
+        if not cursor:
+            break
+        path = f"/api/posts?{urlencode({'sort': 'new', 'cursor': cursor})}"
+    deep["feed new, page 50"] = path
+    path = paths["thread, big (1% of replies)"]
+    for _ in range(19):
+        more = (json.loads(client.get(path)[2]).get("post") or {}).get("more_replies") or {}
+        if not more.get("cursor"):
+            break
+        path = f"{paths['thread, big (1% of replies)']}?{urlencode({'cursor': more['cursor']})}"
+    deep["thread, big, replies page 20"] = path
+    return deep
+
+
+def read(port: int, paths: dict[str, str], rounds: int) -> dict[str, tuple[float, float, set[int]]]:
+    """``READERS`` threads, each on its own keep-alive connection, each running every route ``rounds`` times."""
+    timings: dict[str, list[float]] = {name: [] for name in paths}
+    statuses: dict[str, set[int]] = {name: set() for name in paths}
+    lock = threading.Lock()
+    order = list(paths.items())
+
+    def reader(seed: int) -> None:
+        client = Client(port)
+        mine = order[:]
+        random.Random(seed).shuffle(mine)
+        for _ in range(rounds):
+            for name, path in mine:
+                began = time.perf_counter()
+                status = client.get(path)[0]
+                spent = time.perf_counter() - began
+                with lock:
+                    timings[name].append(spent)
+                    statuses[name].add(status)
+        client.close()
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(READERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {name: (*percentiles(timings[name]), statuses[name]) for name in paths}
+
+
+def run(url: str, posts: int, rounds: int, incremental: int) -> dict[str, Any]:
+    """Fill, serve, read, index more, measure sizes; the figures."""
+    if make_url(url).get_backend_name() == "postgresql":
+        drop_tables(url)
+    chain = Chain(start_time=int(time.time()) - YEAR)
+    print(f"filling {posts:,} posts through store_range ...", flush=True)
+    filled = fill(url, chain, posts)
+    print(f"filled in {filled['seconds']:.0f} s ({filled['rate']:,.0f} events/s)", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        began = time.perf_counter()
+        server = serve(url, port, Path(tmp))
+        try:
+            client = Client(port)
+            client.wait("/")
+            cold = time.perf_counter() - began
+            paths = routes(url, chain)
+            paths.update(deep_pages(client, paths))
+            for path in paths.values():  # warm: each route once
+                client.get(path)
+            client.close()
+            print(f"serve cold start {cold:.2f} s; reading {len(paths)} routes ...", flush=True)
+            started = time.perf_counter()
+            reads = read(port, paths, rounds)
+            read_s = time.perf_counter() - started
+            serve_rss = psutil.Process(server.pid).memory_info().rss / 2**20
+        finally:
+            server.terminate()
+            server.wait()
+    more = fill(url, chain, incremental, progress=False)
+    return {
+        "url": make_url(url).get_backend_name(),
+        "posts": chain.posts,
+        "fill": filled,
+        "cold_start_s": cold,
+        "reads": reads,
+        "paths": paths,
+        "read_s": read_s,
+        "serve_rss_mb": serve_rss,
+        "incremental": more,
+        "sizes": sizes(url),
+        "load": os.getloadavg(),
+    }
+
+
+def report(r: dict[str, Any]) -> str:
+    """The markdown of one run."""
+    engine = "PostgreSQL" if r["url"] == "postgresql" else "SQLite"
+    fill, more = r["fill"], r["incremental"]
+    rss = fill["rss"]
+    mid = rss[len(rss) // 2]
+    read_rows = "\n".join(
+        f"| {name} | `{r['paths'][name][:70]}` | {p50:.1f} | {p99:.1f} | {' '.join(map(str, sorted(statuses)))} |"
+        for name, (p50, p99, statuses) in r["reads"].items()
+    )
+    size_rows = "\n".join(f"| {kind} | {name} | {size / 2**20:,.1f} |" for kind, name, size in r["sizes"][:40])
+    worst = max(r["reads"].items(), key=lambda item: item[1][1])
+    return f"""### {r["posts"]:,} posts on {engine}
+
+Load average while it ran: {", ".join(f"{x:.0f}" for x in r["load"])} (2 cores, shared).
+Fill through `store_range`: {fill["events"]:,} events in {fill["seconds"]:.0f} s ({fill["rate"]:,.0f} events/s);
+the filler's RSS {rss[0][1]:.0f} MB after the first range, {mid[1]:.0f} MB at {mid[0]:,} posts, {rss[-1][1]:.0f} MB
+at the end (it keeps the made-up chain's tallies: a few tens of bytes per post).
+Incremental indexing at this size: {more["events"]:,} more events in {more["seconds"]:.1f} s
+(**{more["rate"]:,.0f} events/s**). `serve` cold start (process start to the front page's first 200):
+**{r["cold_start_s"]:.2f} s**; its RSS after the reads: **{r["serve_rss_mb"]:.0f} MB**.
+{READERS} concurrent readers, {r["read_s"]:.0f} s; slowest p99: {worst[0]} {worst[1][1]:.1f} ms.
+
+| route | path | p50 ms | p99 ms | statuses |
+|---|---|---:|---:|---|
+{read_rows}
+
+| kind | name | MB |
+|---|---|---:|
+{size_rows}
+"""
+
+
+def main() -> int:
+    """Run once; print; optionally keep the figures as JSON and write the docs section."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default="", help="PostgreSQL URL (emptied); default a fresh SQLite file")
+    parser.add_argument("--rounds", type=int, default=25, help="times each reader runs every route")
+    parser.add_argument("--incremental", type=int, default=5_000, help="posts indexed after the reads, timed")
+    parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir="/work/tmp" if Path("/work/tmp").is_dir() else None) as tmp:
+        url = args.database_url or f"sqlite:///{Path(tmp) / 'index.sqlite3'}"
+        result = run(url, args.posts, args.rounds, args.incremental)
+    section = report(result)
+    print(section)
+    if args.json:
+        args.json.write_text(json.dumps({**result, "reads": {k: v[:2] for k, v in result["reads"].items()}}))
+    if args.write_docs:
+        write_section(f"{SECTION}: {result['posts']:,} posts on {result['url']}", f"{SECTION}: {section}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
