@@ -110,7 +110,7 @@ def test_retry_after_is_waited_out_and_counted_as_throttling(ganache):
         waited = time.monotonic() - started
         limits = rpc.limits
         rpc.close()
-    assert 2.0 <= waited < 4.0
+    assert 2.0 <= waited < 8.0  # the 2 s asked, plus jitter and a loaded machine
     assert limits.throttles == 1 and limits.retries == 1 and limits.throttled()
     assert proxy.fates == {"429": 1}
 
