@@ -367,6 +367,7 @@ function article(post, how) {
 
 /** Wait for every shown post's content (verified or unavailable), then mark the view done. */
 async function settle(/** @type {Post[]} */ posts, /** @type {number} */ mine, /** @type {number} */ started) {
+  $("view").dataset.read = String(Math.round(performance.now())); // the chain's part done, files still coming
   await eachLimited(posts, (post) => contentOf(post).then(() => undefined));
   if (mine !== generation) return;
   const view = $("view");
