@@ -374,6 +374,7 @@ def settings_page(request: Request, settings: AppSettings, lens: PageLens) -> HT
         lens=lens,
         board_fold=int(settings.collapse_score),
         max_addresses=MAX_ADDRESSES,
+        rpc_url=settings.browser_rpc_url,
         nav="settings",
     )
 

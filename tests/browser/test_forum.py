@@ -86,6 +86,55 @@ def test_the_lens_is_named_once_beside_the_sort_tabs(stack: Stack, board: Seeded
     expect(page.locator(".lens-line")).to_have_text("lens: all · change")
 
 
+# 2. quiet checks: one badge per post, the RPC in Settings
+
+
+def test_each_post_shows_one_quiet_badge_that_opens_its_check(stack: Stack, board: SeededBoard, open_page):
+    page = open_page().page
+    page.goto("/new")
+    expect(page.locator("#chain-check[data-checked=true]")).to_have_count(1)
+    expect(page.locator("form.chain-rpc")).to_have_count(0)  # no expert's control on the reader's path
+    rows = page.locator("ol.feed article.post")
+    expect(page.locator("ol.feed [data-check-badge][data-check=checked]")).to_have_count(rows.count())
+    expect(page.locator("[data-check-badge][open]")).to_have_count(0)
+    badge = page.locator(f"#post-{board.posts[-1]} [data-check-badge]")
+    summary = badge.locator("summary")
+    expect(summary).to_have_accessible_name("checked against the chain")  # the ✓ is aria-hidden
+    mark = badge.locator("[data-chain-mark]")
+    expect(mark).to_be_hidden()
+    summary.click()
+    expect(mark).to_be_visible()
+    expect(mark).to_have_text(re.compile(r"(checked|proven).* at block \d+"))
+    link = badge.get_by_role("link", name="Check through another RPC or your wallet")
+    expect(link).to_have_attribute("href", "/settings#checks-heading")
+    link.click()
+    rpc = page.get_by_label("Check against the chain through")
+    expect(rpc).to_be_visible()
+    expect(rpc).to_have_value(re.compile(r"^http://127\.0\.0\.1:\d+"))
+    summary_line = page.locator("[data-chain-summary]")
+    page.go_back()
+    expect(summary_line).to_have_text(re.compile(r"^All \d+ posts shown"))
+    box = summary_line.bounding_box()
+    assert box is not None and box["height"] < 30  # the page's line stays, on one line
+
+
+def test_the_rpc_the_checks_use_is_set_in_settings(stack: Stack, open_page):
+    page = open_page().page
+    page.goto("/settings")
+    rpc = page.get_by_label("Check against the chain through")
+    node = rpc.input_value()
+    rpc.fill("http://127.0.0.1:9/")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Use this RPC").click()
+    assert page.evaluate("localStorage.getItem('indelible.rpc')") == "http://127.0.0.1:9/"
+    expect(page.get_by_label("Check against the chain through")).to_have_value("http://127.0.0.1:9/")
+    page.get_by_label("Check against the chain through").fill("")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Use this RPC").click()
+    assert page.evaluate("localStorage.getItem('indelible.rpc')") is None
+    expect(page.get_by_label("Check against the chain through")).to_have_value(node)
+
+
 # 3. one score, the tallies in words one click or hover away
 
 

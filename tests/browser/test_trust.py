@@ -125,6 +125,13 @@ def _flags_each_lie(page: Page, shown: int, checked: str = "checked by 1 RPC at 
     summary = page.locator("[data-chain-summary]")
     expect(summary).to_contain_text(f"this node shows {POSTS - 1} of {POSTS} posts")
     expect(summary).to_contain_text(f"3 of {shown} posts shown differ from the chain")
+    for post_id in LIES:  # each lie's badge says so in words and opens itself; the others stay quiet
+        badge = page.locator(f"article#post-{post_id} [data-check-badge]").first
+        expect(badge).to_have_attribute("data-check", "lie")
+        expect(badge.locator(".check-label")).to_have_text("a lie found")
+        expect(badge.locator("[data-chain-mark]")).to_be_visible()
+    quiet = page.locator("[data-check-badge][data-check=checked][open]")
+    expect(quiet).to_have_count(0)
 
 
 def _checked(page: Page) -> dict[str, str]:
@@ -204,8 +211,10 @@ def test_a_reader_can_check_through_their_wallets_provider_and_the_page_says_so(
     assert page.get_attribute("#chain-check", "data-check-source") == "rpc"
     sent: list[Request] = []
     page.on("request", lambda request: sent.append(request))
+    page.goto("/settings")  # the choice of what checks go through lives in Settings
     with page.expect_navigation():
         page.get_by_role("button", name="Check through your wallet").click()
+    page.goto("/new")
     _flags_each_lie(page, POSTS - 1, checked="proven at block {block} by 2 RPCs")
     block = page.get_attribute("#chain-check", "data-index-block")
     assert page.get_attribute("#chain-check", "data-check-source") == "wallet"
@@ -213,8 +222,10 @@ def test_a_reader_can_check_through_their_wallets_provider_and_the_page_says_so(
     expect(page.locator("[data-chain-summary]")).to_contain_text(f"Proven at block {block} by 2 RPCs")
     to_rpc = [json.loads(r.post_data or "[]") for r in sent if r.url.rstrip("/") == lying.ganache_url.rstrip("/")]
     assert [[call["method"] for call in batch] for batch in to_rpc] == [["eth_chainId", "eth_getBlockByNumber"]]
+    page.goto("/settings")
     with page.expect_navigation():
         page.get_by_role("button", name="Check through this RPC instead of your wallet").click()
+    page.goto("/new")
     _checked(page)
     assert page.get_attribute("#chain-check", "data-check-source") == "rpc"
 

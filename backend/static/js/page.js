@@ -11,6 +11,7 @@ import { initPreview } from "./preview.js";
 import { initSettingsPage } from "./settingspage.js";
 import { initStatusPage } from "./status.js";
 import { initThread } from "./thread.js";
+import { initBadges } from "./badges.js";
 import { initKeyboard } from "./keyboard.js";
 import { initWelcome } from "./welcome.js";
 import { showFlash, updateTimes } from "./ui.js";
@@ -37,6 +38,7 @@ export function init() {
   initStatusPage();
   initSettingsPage();
   initThread();
+  initBadges();
   initKeyboard();
   initWelcome();
   verifyPage().catch((error) => console.error("checking the page against the chain failed", error));

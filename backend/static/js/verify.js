@@ -202,10 +202,11 @@ function rpcForm(/** @type {HTMLElement} */ section) {
 
 /** Check every post on the page against the chain; resolves when every mark is set. */
 export async function verifyPage() {
+  const settingsPlace = document.getElementById("rpc-settings"); // the RPC is a setting, on the Settings page
+  if (settingsPlace) rpcForm(settingsPlace);
   const section = document.getElementById("chain-check");
   if (!section) return;
   const summary = /** @type {HTMLElement} */ (section.querySelector("[data-chain-summary]"));
-  rpcForm(section);
   const started = performance.now();
   const block = Number(section.dataset.indexBlock);
   const wallet = walletProvider();
@@ -215,7 +216,7 @@ export async function verifyPage() {
   const articles = /** @type {HTMLElement[]} */ (Array.from(document.querySelectorAll("article[data-post-id]")));
   summary.hidden = false;
   if (!wallet && !url) {
-    summary.textContent = "Not checked against the chain: this node announces no public RPC; set your own below.";
+    summary.textContent = "Not checked against the chain: this node announces no public RPC; set your own in Settings.";
     return;
   }
   const calls = [
