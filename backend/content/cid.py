@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from functools import lru_cache
 
 CID_PREFIX = bytes([0x01, 0x55, 0x12, 0x20])
 
@@ -31,8 +32,13 @@ def digest_to_cid(digest: bytes) -> str:
     return "b" + base64.b32encode(CID_PREFIX + digest).decode("ascii").lower().rstrip("=")
 
 
+@lru_cache(maxsize=16_384)
 def cid_to_digest(cid: str) -> bytes:
-    """The sha256 digest inside ``cid``; raises InvalidCid saying what is wrong."""
+    """The sha256 digest inside ``cid``; raises InvalidCid saying what is wrong.
+
+    Cached (a refusal raises again, it is not cached): the content poll looks up the same queued CIDs at
+    every scan, and base64's base32 decoder is pure Python.
+    """
     if not cid.startswith("b"):
         raise InvalidCid("only base32 CIDv1 (starting with 'b') is supported")
     text = cid[1:]

@@ -39,8 +39,11 @@ class PinStore:
         return str(self.root)
 
     def has(self, cid: str) -> bool:
-        """True when a file for ``cid`` exists (not verified: ``get`` verifies)."""
-        return os.path.isfile(self.path_for(cid))
+        """True when a file for ``cid`` exists (not verified: ``get`` verifies).
+
+        A plain string path (no ``Path``): the content poll asks this of every queued CID at each local scan.
+        """
+        return os.path.isfile(self._path(cid_to_digest(cid).hex(), cid))
 
     def get(self, cid: str) -> bytes | None:
         """The verified bytes of ``cid``, or None when absent or corrupt."""
