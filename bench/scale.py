@@ -238,7 +238,7 @@ def routes(url: str, chain: Chain) -> dict[str, str]:
         replied = conn.execute(
             text("SELECT p.author FROM posts r JOIN posts p ON p.id = r.parent_id GROUP BY p.author LIMIT 1")
         ).scalar()
-        voter = conn.execute(text("SELECT voter FROM votes LIMIT 1")).scalar()
+        voter, voted = conn.execute(text("SELECT voter, post_id FROM votes LIMIT 1")).one()
     engine.dispose()
     big = chain.big_root
     paths = {}
@@ -252,7 +252,7 @@ def routes(url: str, chain: Chain) -> dict[str, str]:
     paths["thread, a recent post"] = f"/api/posts/{chain.posts - 10}"
     paths["author"] = f"/api/authors/{author}"
     paths["author's replies (inbox)"] = f"/api/authors/{replied}/replies"
-    paths["voter's votes"] = f"/api/votes/{voter}"
+    paths["voter's votes"] = f"/api/votes/{voter}?posts={voted},1,2,3"
     paths["search, common word"] = "/api/search?q=w1"
     paths["search, rare word"] = "/api/search?q=w4999"
     paths["search, two words"] = "/api/search?q=w3+w10"
