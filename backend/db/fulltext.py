@@ -67,7 +67,7 @@ def _bounded(conn: Connection, budget: float | None) -> Iterator[None]:
         yield
         return
     if conn.dialect.name == "postgresql":
-        # for the rest of this read transaction only (is_local): the pooled connection keeps no limit
+        # for this read transaction only (is_local): the pooled connection keeps no limit
         conn.execute(
             text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(max(1, round(budget * 1000)))}
         )
@@ -77,6 +77,8 @@ def _bounded(conn: Connection, budget: float | None) -> Iterator[None]:
             if getattr(exc.orig, "sqlstate", None) == "57014":  # query_canceled: statement_timeout
                 raise SearchTooBroad(budget) from exc
             raise
+        # the rest of the answer (its chain facts, a trusted lens's tallies) is not the search: unbounded again
+        conn.exec_driver_sql("SET LOCAL statement_timeout TO DEFAULT")
         return
     # SQLite: the progress handler interrupts the statement between two steps of its virtual machine once the
     # budget is spent (ranking, joining, sorting); FTS5 merges the words' posting lists inside one step it

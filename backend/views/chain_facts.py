@@ -16,17 +16,19 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from backend.db.models import Post
-from backend.db.write import get_meta
+from backend.db.models import Meta, Post
 
 _Checkpoint = tuple[str, str, str]  # indexed_block, its hash, the Board's address
 _counted: weakref.WeakKeyDictionary[Engine, tuple[_Checkpoint, int]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
+# a constant statement run as the driver's SQL: a third of what a compiled select costs on every answer
+# (0.05 against 0.16 ms per request in process on SQLite)
+_META = f"SELECT key, value FROM {Meta.__tablename__}"
 
 
 def chain_facts(session: Session) -> dict[str, Any] | None:
     """``{"block", "contract", "chain_id", "posts"}`` of the session's snapshot; None before the first range."""
-    meta = get_meta(session.connection())
+    meta: dict[str, str] = dict(session.connection().exec_driver_sql(_META).tuples().all())
     if "indexed_block" not in meta or "contract_address" not in meta:
         return None
     checkpoint = (meta["indexed_block"], meta.get("indexed_block_hash", ""), meta["contract_address"])
