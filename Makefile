@@ -43,7 +43,7 @@ node_modules/.installed: package.json package-lock.json
 
 # Browser libraries, served by the app itself (no CDN): copied from node_modules.
 VENDOR := backend/static/vendor
-VENDOR_FILES := $(VENDOR)/ethers.min.js $(VENDOR)/purify.es.mjs $(VENDOR)/marked.esm.js
+VENDOR_FILES := $(VENDOR)/ethers.min.js $(VENDOR)/purify.es.mjs $(VENDOR)/marked.esm.js $(VENDOR)/markdown-it.esm.js
 VENDOR_FILES += $(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css $(VENDOR)/redoc.standalone.js
 VENDOR_FILES += $(VENDOR)/ethereumjs.js
 .PHONY: vendor
@@ -63,6 +63,12 @@ $(VENDOR)/marked.esm.js: node_modules/.installed
 $(VENDOR)/ethereumjs.js: scripts/vendor/ethereumjs.mjs node_modules/.installed
 	@mkdir -p $(VENDOR) && esbuild $< --bundle --format=esm --platform=browser --target=es2022 --minify \
 		--legal-comments=none --log-level=warning --outfile=$@
+
+# markdown-it ships a UMD bundle (its dependencies inside): run as a module with a local `module` to fill, so
+# it sets no global, and export what it put there. The server's markdown-it-py 4.3.0 is its port of 14.1.0.
+$(VENDOR)/markdown-it.esm.js: node_modules/.installed
+	@mkdir -p $(VENDOR) && { echo 'const module = { exports: {} }; const exports = module.exports;'; \
+	  cat node_modules/markdown-it/dist/markdown-it.min.js; echo; echo 'export default module.exports;'; } > $@
 
 # API docs (/docs, /redoc): backend/web/apidocs.py serves these instead of FastAPI's CDN links.
 $(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css: node_modules/.installed

@@ -24,6 +24,7 @@ no invalidation. Timings: docs/benchmarks.md (``bench/markdown.py``).
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -46,15 +47,18 @@ URL_SCHEMES: set[str] = set(RULES["url_schemes"])
 LINK_REL: str = RULES["link_rel"]
 # a body's headings sit below the page's h1 and the post's h2
 HEADING_SHIFT: int = RULES["heading_shift"]
-RENDERER_VERSION = 3  # part of the cache key: bump when the HTML a body gives changes
+RENDERER_VERSION = 4  # part of the cache key: bump when the HTML a body gives changes
 # CPU time of the rendering thread, not wall time: a busy machine must not turn ordinary posts into plain text.
 # Ordinary 64 KB prose fits well inside it, crafted bodies are stopped (timings: docs/benchmarks.md, "Markdown").
 RENDER_SECONDS = 0.2
-MAX_HTML = 512 * 1024  # a 64 KB table renders to ~360 KB
-MAX_NESTING = 20  # blocks (quotes, lists) and inline levels, as commonmark's preset
+# The deterministic caps live in the rule set, so that the browser (static/js/markdown.js) applies the same ones.
+MAX_HTML: int = RULES["max_html_chars"]  # 512 Ki code points; a 64 KB table renders to ~360 KB
+MAX_NESTING: int = RULES["max_nesting"]  # blocks (quotes, lists) and inline levels, as commonmark's preset
 # the table rule lays out a whole table in one call the deadline cannot interrupt: a body with more pipes
 # than a 1,000-row table of four columns is parsed without tables (its pipes stay text)
-MAX_TABLE_PIPES = 5000
+MAX_TABLE_PIPES: int = RULES["max_table_pipes"]
+# hrefs whose host is punycode or percent-encoded are dropped (the link stays text), as in the browser
+REFUSED_HREF = re.compile(RULES["refused_href"], re.IGNORECASE)
 CACHE_SIZE = 2048  # rendered bodies kept, ~20 MB at worst of ordinary posts
 _CHECK_EVERY = 64  # rule calls between two clock readings
 
@@ -157,6 +161,11 @@ _MD = _parser()
 _MD_NO_TABLES = _parser(tables=False)
 
 
+def _refuse_hosts(tag: str, attribute: str, value: str) -> str | None:
+    """Drop an href to a punycode or percent-encoded host (markdown-rules.json's refused_href)."""
+    return None if attribute == "href" and REFUSED_HREF.match(value) else value
+
+
 def sanitise(html: str) -> str:
     """Keep only the allowed tags, attributes and link schemes."""
     return nh3.clean(
@@ -167,6 +176,7 @@ def sanitise(html: str) -> str:
         url_schemes=URL_SCHEMES,
         link_rel=LINK_REL,
         url_relative="deny",
+        attribute_filter=_refuse_hosts,
     )
 
 

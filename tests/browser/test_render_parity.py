@@ -1,0 +1,225 @@
+"""One renderer's output on both sides (issue 19.4): the browser renders every body as the server does.
+
+The server renders with markdown-it-py 4.3.0, the browser (static/js/markdown.js) with markdown-it 14.1.0, which
+markdown-it-py ports line by line; both read backend/static/markdown-rules.json and apply the same deterministic
+caps (nesting, table pipes, HTML size). The server's one budget that is not deterministic, CPU time, falls back to
+plain(), the body's source as escaped text, which the browser recomputes exactly and accepts.
+
+Hypothesis writes hostile Markdown (deep nesting, tables at the pipe cap, link floods, raw HTML, entity tricks,
+odd URLs, astral characters): the structures must be equal, compared in Chromium; and posted on an honest node,
+each such post and each of bench/markdown.py's crafted 64 KB bodies must be marked "checked".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from playwright.sync_api import Page, expect
+
+from backend.content.document import scrub_text
+from backend.markdown import MAX_TABLE_PIPES, plain, render
+from bench.markdown import BODIES
+from tests.support.browser import Stack, Watched
+
+FRAGMENTS = [
+    "> ",
+    ">" * 25,
+    "- ",
+    "  - ",
+    "    - ",
+    "1. ",
+    "3) ",
+    "0. ",
+    "999999999. ",
+    "* ",
+    "+ ",
+    "\n",
+    "\n\n",
+    "    ",
+    "\t",
+    "```",
+    "```js\n",
+    "~~~",
+    "`",
+    "``",
+    "*",
+    "_",
+    "**",
+    "__",
+    "~~",
+    "~",
+    "[",
+    "]",
+    "(",
+    ")",
+    "![",
+    "](",
+    "<",
+    ">",
+    "<b>",
+    "</b>",
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "<a href='javascript:alert(1)'>x</a>",
+    "<!-- c -->",
+    "<div>\n",
+    "</div>",
+    "&amp;",
+    "&#x26;",
+    "&#0;",
+    "&#xD800;",
+    "&#x110000;",
+    "&nbsp;",
+    "&NotAnEntity;",
+    "&lt;script&gt;",
+    "&#x1F600;",
+    "&#X41;",
+    "&ouml",
+    "\\",
+    "\\*",
+    "\\[",
+    "|",
+    "| a | b |\n|---|:-:|\n| 1 | 2 |\n",
+    "|x|\n|-|\n",
+    "---",
+    "===",
+    "***",
+    "# ",
+    "###### ",
+    "####### ",
+    "http://",
+    "https://example.org/a_(b)",
+    "https://exa mple.org",
+    "http://[bad",
+    "http://[::1]/x",
+    "HTTPS://EXAMPLE.ORG/Ä",
+    "https://xn--nxasmq6b.example",
+    "https://bücher.example/ü?q=ä#é",
+    "mailto:a@b.c",
+    "javascript:alert(1)",
+    "//host/x",
+    "ftp://x.y",
+    "www.example.org",
+    "<https://auto.link>",
+    "<mailto:a@b>",
+    "<a@b.c>",
+    '"title"',
+    "'t'",
+    "😀",
+    "\u202e",
+    "é",
+    "e\u0301",
+    "\u00a0",
+    "\u3000",
+    "\ufeff",
+    "\uff48\uff54\uff54\uff50",
+    "x",
+    "word ",
+    "1",
+    ":",
+    "[ref]: https://ref.example/ 'T'\n",
+    "[ref]",
+    "[x][ref]",
+    "[^1]",
+    "  \n",
+    "\\\n",
+    "[a](<b c>)",
+    "[a](b 'c')",
+    '[a](https://e.x "t")',
+    "![i](https://img.example/a.png 't')",
+    "[![i](https://i.example/a.png)](https://l.example)",
+    "***a**b*",
+    "_a_b_",
+    "**a*b***",
+    "a|b",
+    "\r\n",
+    "\r",
+]
+
+
+@st.composite
+def hostile(draw: st.DrawFn) -> str:
+    """A hostile body: soup of fragments, or one of the structured attacks, with a soup around it."""
+    soup = st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=4), max_size=40).map("".join)
+    n = draw(st.integers(1, 45))
+    kind = draw(
+        st.sampled_from(["soup", "quotes", "lists", "brackets", "emphasis", "table", "links", "images", "html"])
+    )
+    core = {
+        "soup": "",
+        "quotes": "> " * n + "deep",
+        "lists": "".join("  " * i + "- item\n" for i in range(n)),
+        "brackets": "[" * n + "x" + "](https://e.x)" * draw(st.integers(0, n)),
+        "emphasis": "*_" * n + "x" + "_*" * draw(st.integers(0, n)),
+        # tables right at the pipe cap: one side of it renders tables, the other does not
+        "table": "|a|b|\n|-|-|\n" + "|1|2|\n" * ((MAX_TABLE_PIPES - 6) // 3 + draw(st.integers(-2, 2))),
+        "links": " ".join(f"[l{i}](https://e.x/{i}) https://b.x/{i}" for i in range(n * 10)),
+        "images": " ".join(f"![a{i}](https://i.x/{i}.png)" for i in range(n * 5)),
+        "html": "<table><tr><td>" * n + "x" + "<p>" * n,
+    }[kind]
+    return draw(soup) + core + draw(soup)
+
+
+SHAPES = """async ([bodies, server]) => {
+  const { renderBody, shapeOf } = await import("/static/js/markdown.js");
+  return bodies.map((body, i) => {
+    const template = document.createElement("template");
+    template.innerHTML = server[i];
+    return [shapeOf(renderBody(body)).join("\\n"), shapeOf(template.content).join("\\n")];
+  });
+}"""
+
+
+def test_hostile_markdown_renders_to_the_same_structure_in_the_browser_and_on_the_server(
+    open_page: Callable[..., Watched],
+) -> None:
+    page = open_page().page
+    page.goto("/compose")
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(st.lists(hostile(), min_size=10, max_size=10))
+    def same(bodies: list[str]) -> None:
+        # no CPU deadline here: the deterministic rules alone must agree (the time fallback is checked below)
+        server = [render(body, seconds=math.inf) for body in bodies]
+        for body, html, (browser, served) in zip(bodies, server, page.evaluate(SHAPES, [bodies, server]), strict=True):
+            assert browser == served, json.dumps({"body": body, "server": html})
+
+    same()
+
+
+def _marks(page: Page, ids: list[int]) -> dict[int, str]:
+    expect(page.locator("#chain-check[data-checked=true]")).to_have_count(1)
+    return {i: page.locator(f"#post-{i} [data-chain-mark]").first.inner_text() for i in ids}
+
+
+def test_hostile_and_crafted_bodies_posted_on_an_honest_node_are_all_checked(
+    stack: Stack, open_page: Callable[..., Watched]
+) -> None:
+    crafted = [stack.post({"title": f"Crafted: {name}", "body": body}, account=3) for name, body in BODIES.items()]
+    page = open_page().page
+
+    @settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(st.lists(hostile(), min_size=8, max_size=8))
+    def checked(bodies: list[str]) -> None:
+        ids = [stack.post({"title": "Hostile", "body": scrub_text(body)}, account=3) for body in bodies if body.strip()]
+        for post_id in ids:
+            stack.indexed(post_id)
+        for post_id in ids:  # one post per page: each is its thread's page, the body shown in full
+            page.goto(f"/posts/{post_id}")
+            mark = _marks(page, [post_id])[post_id]
+            assert re.fullmatch(r"checked against chain at block \d+( \(shown as its source text.*\))?", mark), mark
+
+    checked()
+    for post_id, body in zip(crafted, BODIES.values(), strict=True):
+        stack.indexed(post_id)
+        page.goto(f"/posts/{post_id}")
+        mark = _marks(page, [post_id])[post_id]
+        assert mark.startswith("checked against chain at block "), (post_id, mark)
+        # a body the server gave up on for CPU time is shown as its exact source text, and said so
+        if page.locator(f"#post-{post_id} .post-body").inner_html() == plain(body):
+            assert "shown as its source text" in mark or render(body, seconds=math.inf) == plain(body), mark
