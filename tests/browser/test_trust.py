@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +52,79 @@ class Node:
     def sql(self, statement: str, *params: Any) -> None:
         with sqlite3.connect(self.data_dir / "index.sqlite3") as conn:
             assert conn.execute(statement, params).rowcount == 1
+
+    def cid(self, post_id: int) -> str:
+        return str(httpx.get(f"{self.url}/api/posts/{post_id}").json()["post"]["cid"])
+
+    def file(self, post_id: int) -> bytes:
+        return httpx.get(f"{self.url}/ipfs/{self.cid(post_id)}").raise_for_status().content
+
+    def indexed(self) -> None:
+        head = self.board.w3.eth.block_number
+        wait_for(lambda: httpx.get(f"{self.url}/api/status").json()["index"]["indexed_block"] == head, 30, 0.2)
+
+
+class Serving:
+    """A threaded HTTP server on 127.0.0.1 (a lying node's front or a reader's gateway), closed on exit."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def lying_front(upstream: str, swapped: dict[str, bytes]) -> Serving:
+    """A node's front that passes every request to ``upstream`` but serves other bytes for the CIDs in ``swapped``.
+
+    The app's own pin store never serves a file that does not hash to its CID, so a node that does is built here:
+    what a hostile operator's own gateway would do.
+    """
+
+    class Front(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers:
+                if name.lower() not in {"content-length", "transfer-encoding", "connection", "content-encoding"}:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            found = re.match(r"^/ipfs/([a-z2-7]+)", self.path)
+            if found and found.group(1) in swapped:
+                self._answer(200, [("Content-Type", "application/octet-stream")], swapped[found.group(1)])
+                return
+            reply = httpx.get(upstream + self.path, headers={"Cookie": self.headers.get("Cookie", "")})
+            self._answer(reply.status_code, list(reply.headers.multi_items()), reply.content)
+
+    return Serving(Front)
+
+
+def gateway(files: dict[str, bytes]) -> Serving:
+    """A reader's own IPFS gateway: /ipfs/{cid} for the files given, readable from any page (CORS)."""
+
+    class Gateway(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            found = re.match(r"^/ipfs/([a-z2-7]+)", self.path)
+            body = files.get(found.group(1)) if found else None
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+    return Serving(Gateway)
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +184,7 @@ def _open(browser: Browser, node: Node, path: str, javascript: bool = True, wall
 
 
 LIES = {
-    "3": "Warning: the text differs from what the author posted.",
+    "3": "Warning: the title differs from what the author posted.",
     "5": "Warning: this node shows 12 up; the chain says 0.",
     "9": "Warning: this node shows text but does not serve its file.",
 }
@@ -245,6 +321,164 @@ def test_a_wallet_on_another_chain_is_refused_and_the_page_says_nothing_was_chec
     page = context.new_page()
     page.goto("/new")
     summary = page.locator("[data-chain-summary]")
-    expect(summary).to_have_text("Not checked: your wallet serves chain 1; this Board is on chain 1337.")
+    contract = node.board.contract.address
+    expect(summary).to_have_text(
+        f"Not checked against Board {contract} on chain 1337: your wallet serves chain 1; this Board is on chain 1337."
+    )
+    assert page.eval_on_selector_all("[data-chain-mark]:not([hidden])", "els => els.length") == 0
+    context.close()
+
+
+# Issue 19: posts the node calls invalid or missing, structure edits, the pinned Board. A second author (Ganache
+# account 1) writes the posts of these tests, so that its author page shows only them.
+STRUCTURED = {
+    "link": ("A link", "Read [the guide](https://docs.example/guide) first."),
+    "image": ("An image", "Look: ![a heron](https://img.example/heron.png)"),
+    "list": ("A list", "3. three\n4. four\n5. five"),
+    "code": ("Code", "Run this:\n\n```\ndef f():\n    return 1\n```"),
+    "invalid": ("Called invalid", "A valid post the node calls invalid."),
+    "missing": ("Called missing", "A valid post the node calls missing."),
+    "swapped": ("Swapped file", "The node serves another file for this one."),
+    "gone": ("Gone", "Nobody serves this file but the reader's own gateway."),
+}
+EDITS = {  # the index's body of a post, as a lying node rewrites it: the same text, another structure
+    "link": ("https://docs.example/guide", "https://evil.example/guide"),
+    "image": ("https://img.example/heron.png", "https://evil.example/heron.png"),
+    "list": ("3. three", "1. three"),
+    "code": ("    return 1", "  return 1"),
+}
+
+
+@pytest.fixture(scope="module")
+def hiding(node: Node) -> Iterator[tuple[Node, dict[str, int], Serving]]:
+    """The node's index hides, misstates and restructures posts of account 1; its front serves a swapped file."""
+    author = node.board.sender(1)
+    ids: dict[str, int] = {}
+    for key, (title, body) in STRUCTURED.items():
+        response = httpx.post(
+            f"{node.url}/api/content", content=json.dumps({"title": title, "body": body}).encode(), headers=JSON
+        )
+        ids[key] = node.board.post(bytes.fromhex(response.json()["digest"][2:]), 0, sender=author)
+    node.indexed()
+    for key, (honest, edited) in EDITS.items():  # before any page renders them: the render cache is by digest
+        body = STRUCTURED[key][1]
+        node.sql("UPDATE posts SET body = ? WHERE id = ?", body.replace(honest, edited), ids[key])
+    for key, status in (("invalid", "invalid"), ("swapped", "invalid"), ("missing", "missing"), ("gone", "missing")):
+        error = "content is not valid JSON" if status == "invalid" else None
+        node.sql(
+            "UPDATE posts SET content_status = ?, content_error = ?, title = NULL, body = NULL WHERE id = ?",
+            status,
+            error,
+            ids[key],
+        )
+    gone = PinStore(node.data_dir / "content").path_for(node.cid(ids["gone"]))
+    kept = gone.read_bytes()
+    gone.unlink()
+    front = lying_front(node.url, {node.cid(ids["swapped"]): b'{"title":"Another","body":"file"}'})
+    node.gone_file = kept  # type: ignore[attr-defined]
+    try:
+        yield node, ids, front
+    finally:
+        front.close()
+
+
+def _marks_of(browser: Browser, url: str, path: str, init: str = "") -> tuple[Page, dict[str, str]]:
+    context = browser.new_context(base_url=url)
+    context.set_default_timeout(20_000)
+    if init:
+        context.add_init_script(init)
+    page = context.new_page()
+    page.goto(path)
+    return page, _checked(page)
+
+
+def test_posts_the_node_calls_invalid_or_missing_are_checked_and_a_hidden_valid_post_is_flagged_and_shown(
+    browser: Browser, hiding: tuple[Node, dict[str, int], Serving]
+):
+    node, ids, front = hiding
+    page, marks = _marks_of(browser, front.url, f"/authors/{node.board.sender(1)}")
+    for key in ("invalid", "missing"):
+        assert marks[str(ids[key])].startswith("Warning: this node hides a valid post: it says " + key), marks
+    assert marks[str(ids["swapped"])] == (
+        "Warning: the file this node serves is not what the author posted (its sha256 differs from the chain's)."
+    )
+    assert marks[str(ids["gone"])].startswith("content unavailable, not verified"), marks
+    assert "checked" not in marks[str(ids["gone"])]
+    summary = page.locator("[data-chain-summary]")
+    expect(summary).to_contain_text("1 of 8 posts shown could not be verified (content unavailable)")
+    expect(summary).to_contain_text(f"Board {node.board.contract.address} on chain 1337")
+    hidden = page.locator(f"#post-{ids['invalid']}")
+    expect(hidden.locator(".content-invalid")).to_be_visible()
+    hidden.get_by_role("button", name="Show the post from its verified file").click()
+    expect(hidden.locator("[data-verified-copy]")).to_contain_text("Called invalid")
+    expect(hidden.locator("[data-verified-copy] .post-body")).to_have_text("A valid post the node calls invalid.")
+    page.context.close()
+
+
+def test_a_file_only_the_readers_own_gateway_serves_is_verified_from_it(
+    browser: Browser, hiding: tuple[Node, dict[str, int], Serving]
+):
+    node, ids, front = hiding
+    own = gateway({node.cid(ids["gone"]): node.gone_file})  # type: ignore[attr-defined]
+    try:
+        init = f"localStorage.setItem('indelible.gateway', {json.dumps(own.url + '/')});"
+        page, marks = _marks_of(browser, front.url, f"/authors/{node.board.sender(1)}", init)
+        assert marks[str(ids["gone"])].startswith(
+            "Warning: this node hides a valid post: it says missing, but its file (from " + own.url.split("//")[1]
+        ), marks
+        page.context.close()
+    finally:
+        own.close()
+
+
+def test_a_link_target_an_image_source_a_list_start_and_code_indentation_edited_in_the_index_are_each_flagged(
+    browser: Browser, hiding: tuple[Node, dict[str, int], Serving]
+):
+    node, ids, _front = hiding
+    page, marks = _marks_of(browser, node.url, f"/authors/{node.board.sender(1)}")
+    named = {
+        "link": 'a link\'s target differs (this node: "https://evil.example/guide"; '
+        'the author\'s: "https://docs.example/guide")',
+        "image": 'an image\'s source differs (this node: "https://evil.example/heron.png"',
+        "list": 'a list\'s start differs (this node: "(none)"; the author\'s: "3")',
+        "code": "a code block's text differs",
+    }
+    for key, words in named.items():
+        assert marks[str(ids[key])].startswith("Warning: the text differs from what the author posted: "), marks
+        assert words in marks[str(ids[key])], (key, marks[str(ids[key])])
+    page.context.close()
+
+
+def test_a_page_from_another_board_than_the_pinned_one_is_flagged_and_the_pin_is_set_in_settings(
+    browser: Browser, node: Node
+):
+    context = browser.new_context(base_url=node.url)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    page.goto("/settings")
+    page.get_by_role("button", name="Pin this node's Board").click()
+    expect(page.locator("#settings-board")).to_have_value(node.board.contract.address)
+    page.get_by_role("button", name="Use these checks").click()
+    expect(page.locator("#settings-checks-status")).to_have_text(
+        f"Saved: pinned Board {node.board.contract.address} on chain 1337."
+    )
+    page.goto("/new")
+    expect(page.locator("#chain-check[data-checked=true]")).to_have_count(1)
+    expect(page.locator("[data-chain-summary]")).to_contain_text(
+        f"checked against chain at block {page.get_attribute('#chain-check', 'data-index-block')}"
+    )
+    other = "0x" + "ab" * 20
+    page.goto("/settings")
+    page.fill("#settings-board", other)
+    page.get_by_role("button", name="Use these checks").click()
+    expect(page.locator("#settings-checks-status")).to_contain_text("Saved: pinned Board")
+    page.goto("/new")
+    summary = page.locator("[data-chain-summary]")
+    board = node.board.contract.address
+    expect(summary).to_have_text(
+        f"Not checked against Board {board} on chain 1337: this page is from Board {board} on chain 1337, "
+        f"not the Board you pinned ({Web3.to_checksum_address(other)} on chain 1337)."
+    )
+    expect(summary).to_have_class(re.compile("chain-warning"))
     assert page.eval_on_selector_all("[data-chain-mark]:not([hidden])", "els => els.length") == 0
     context.close()

@@ -1,10 +1,13 @@
 // @ts-check
 // The settings page: the lens, the fold threshold, the trusted voters and the muted authors, kept in this
-// browser by lens.js; export to a JSON file and import from one.
+// browser by lens.js; export to a JSON file and import from one. And what the page checks rely on
+// (verify.js): the Board the reader pins (address and chain id; a page from any other is flagged) and
+// the reader's own IPFS gateway (post files are fetched from it too).
 
 import { getAddress } from "/static/vendor/ethers.min.js";
 import { MAX_ADDRESSES, checkSettings, readerSettings, saveReaderSettings } from "./lens.js";
 import { MAX_SOURCES, isRpcUrl, saveSources, storedSources } from "./proof.js";
+import { BOARD_ITEM, GATEWAY_ITEM, pinnedBoard, readerGateway } from "./verify.js";
 
 const EXPORT_NAME = "indelible-settings.json";
 
@@ -120,6 +123,100 @@ function initSources() {
   });
 }
 
+/** A labelled input in a paragraph. @param {string} id @param {string} label @param {Partial<HTMLInputElement>} props */
+function field(id, label, props) {
+  const p = document.createElement("p");
+  p.className = "field";
+  const text = document.createElement("label");
+  text.htmlFor = id;
+  text.textContent = label;
+  const input = Object.assign(document.createElement("input"), { id, autocomplete: "off", spellcheck: false }, props);
+  p.append(text, " ", input);
+  return { p, input };
+}
+
+/** The "Checks" section: pin the Board (address and chain id) and name your own IPFS gateway. */
+function checksSection() {
+  const section = document.createElement("section");
+  section.className = "js-only";
+  section.id = "settings-checks";
+  section.setAttribute("aria-labelledby", "checks-heading");
+  const heading = Object.assign(document.createElement("h2"), { id: "checks-heading", textContent: "Checks" });
+  const intro = document.createElement("p");
+  intro.textContent =
+    "Pages are checked in this browser against the Board you pin here; a page from any other contract or chain " +
+    "is flagged. Post files are fetched from this node and from your own IPFS gateway, if you name one.";
+  const form = document.createElement("form");
+  form.id = "settings-checks-form";
+  const address = field("settings-board", "Board address (0x + 40 hex digits)", { type: "text", name: "board" });
+  const chain = field("settings-chain", "Chain id", { type: "text", name: "chain", inputMode: "numeric" });
+  const gateway = field("settings-gateway", "Your IPFS gateway (e.g. https://gateway.example)", {
+    type: "url",
+    name: "gateway",
+  });
+  const buttons = document.createElement("p");
+  const save = Object.assign(document.createElement("button"), { type: "submit", textContent: "Use these checks" });
+  const pinHere = Object.assign(document.createElement("button"), {
+    type: "button",
+    textContent: "Pin this node's Board",
+  });
+  const unpin = Object.assign(document.createElement("button"), { type: "button", textContent: "Unpin the Board" });
+  buttons.append(save, " ", pinHere, " ", unpin);
+  const status = Object.assign(document.createElement("p"), { className: "tx-status", id: "settings-checks-status" });
+  status.setAttribute("role", "status");
+  status.setAttribute("aria-live", "polite");
+  form.append(address.p, chain.p, gateway.p, buttons, status);
+  section.append(heading, intro, form);
+  const fill = () => {
+    const pinned = pinnedBoard();
+    address.input.value = pinned ? pinned.address : "";
+    chain.input.value = pinned ? pinned.chainId : "";
+    gateway.input.value = readerGateway();
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const url = gateway.input.value.trim();
+    if (url && !/^https?:\/\//i.test(url)) return say(status, "A gateway is an http or https address.");
+    if (url) localStorage.setItem(GATEWAY_ITEM, url);
+    else localStorage.removeItem(GATEWAY_ITEM);
+    const board = address.input.value.trim();
+    const chainId = chain.input.value.trim();
+    if (!board && !chainId) {
+      localStorage.removeItem(BOARD_ITEM);
+      return say(status, "Saved: no Board pinned.");
+    }
+    let checksum;
+    try {
+      checksum = getAddress(board);
+    } catch {
+      return say(status, "Not an address: 0x followed by 40 hex digits, with a valid checksum if mixed-case.");
+    }
+    if (!/^[1-9]\d{0,18}$/.test(chainId)) return say(status, "A chain id is a positive whole number.");
+    localStorage.setItem(BOARD_ITEM, JSON.stringify({ address: checksum, chainId }));
+    fill();
+    say(status, `Saved: pinned Board ${checksum} on chain ${chainId}.`);
+  });
+  pinHere.addEventListener("click", async () => {
+    try {
+      const response = await fetch("/api/contract");
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const contract = await response.json();
+      address.input.value = getAddress(String(contract.address));
+      chain.input.value = String(Number(contract.chain_id));
+      say(status, "Filled in with what this node says; check it against a source you trust, then save.");
+    } catch (error) {
+      say(status, `This node did not say (${error.message}).`);
+    }
+  });
+  unpin.addEventListener("click", () => {
+    localStorage.removeItem(BOARD_ITEM);
+    fill();
+    say(status, "No Board pinned.");
+  });
+  fill();
+  return section;
+}
+
 /** Wire the settings page, when this is it. */
 export function initSettingsPage() {
   const form = document.getElementById("settings-form");
@@ -148,5 +245,6 @@ export function initSettingsPage() {
   const input = document.getElementById("settings-import");
   if (input instanceof HTMLInputElement) input.addEventListener("change", () => importSettings(input));
   initSources();
+  document.getElementById("main")?.append(checksSection());
   show();
 }
