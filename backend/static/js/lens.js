@@ -140,10 +140,50 @@ function muteControls() {
   });
 }
 
+/** Whether this page's URL carries any lens parameter (lens, fold, trust, mute). */
+function urlHasLens() {
+  const asked = new URLSearchParams(window.location.search);
+  return [...CARRIED, "lens"].some((name) => asked.has(name));
+}
+
+/**
+ * Say whose choice this page's lens is (issue 19.10): the reader's, when the URL holds exactly their saved settings
+ * (or none at all), else "set by this link", with one click back to their own settings. The server labels
+ * everything the URL carries as the link's (it cannot see saved settings); this relabels what is the reader's.
+ * @param {boolean} stored whether the reader ever saved settings @param {ReaderSettings} settings
+ */
+function labelLens(stored, settings) {
+  const fromLink = stored ? !pageMatches(settings) : urlHasLens();
+  for (const reason of document.querySelectorAll("[data-fold-reason]")) {
+    if (!(reason instanceof HTMLElement)) continue;
+    if (reason.dataset.foldReason === "mute") reason.textContent = fromLink ? "muted by this link" : "muted by you";
+    else reason.textContent = fromLink ? "folded by votes (lens set by this link)" : "folded by votes";
+  }
+  for (const owner of document.querySelectorAll("[data-lens-owner]")) {
+    owner.textContent = fromLink ? "lens set by this link" : "lens";
+  }
+  const [mine, theirs] = ["your lens (", "the lens set by this link ("];
+  for (const words of document.querySelectorAll("details.score .tally, details.score > summary[title]")) {
+    const from = fromLink ? mine : theirs;
+    const to = fromLink ? theirs : mine;
+    if (words.hasAttribute("title")) words.setAttribute("title", (words.getAttribute("title") || "").replace(from, to));
+    else words.textContent = (words.textContent || "").replace(from, to);
+  }
+  const note = document.getElementById("link-lens");
+  if (note) note.hidden = !fromLink;
+  const back = note?.querySelector("[data-own-settings]");
+  if (fromLink && back instanceof HTMLAnchorElement) {
+    const own = withReaderParams(window.location.href, stored ? settings : defaultSettings());
+    if (own) back.href = own;
+  }
+}
+
 /** Shape this page by the reader's settings: open it again once if it came without them, else carry them on. */
 export function initLens() {
   muteControls();
-  if (!localStorage.getItem(STORE)) return; // never chosen: the board's defaults, whatever a link asked
+  const stored = Boolean(localStorage.getItem(STORE));
+  labelLens(stored, readerSettings());
+  if (!stored) return; // never chosen: the board's defaults, or what a link asked, labelled as the link's
   const settings = readerSettings();
   const lensCookie = () => document.cookie.split("; ").includes(`lens=${settings.lens}`);
   let cookieFixed = false;
