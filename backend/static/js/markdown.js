@@ -174,7 +174,9 @@ export function shapeOf(root) {
   const walk = (/** @type {Node} */ node, /** @type {boolean} */ pre, /** @type {string} */ parent) => {
     for (const child of Array.from(node.childNodes)) {
       if (child.nodeType === Node.TEXT_NODE) {
-        const text = /** @type {Text} */ (child).data;
+        // U+FEFF: JS's trim() drops it where Python's strip() keeps it (markdown-it trims paragraphs and
+        // headings); invisible, so left out of the comparison outside code
+        const text = pre ? /** @type {Text} */ (child).data : /** @type {Text} */ (child).data.replaceAll("\ufeff", "");
         if (pre) out.push(`text ${JSON.stringify(text)}`);
         else if (!(/^\s*$/.test(text) && (parent === "" || BLOCK_PARENTS.has(parent)))) {
           out.push(`text ${JSON.stringify(text.replace(/\s+/g, " "))}`);
