@@ -11,6 +11,7 @@ const VENDOR = {
   "/static/vendor/ethers.min.js": "node_modules/ethers/lib.esm/index.js",
   "/static/vendor/purify.es.mjs": "node_modules/dompurify/dist/purify.es.mjs",
   "/static/vendor/marked.esm.js": "node_modules/marked/lib/marked.esm.js",
+  "/static/vendor/markdown-it.esm.js": "node_modules/markdown-it/index.mjs",
 };
 
 const vendored = {
