@@ -464,9 +464,11 @@ def test_a_page_from_another_board_than_the_pinned_one_is_flagged_and_the_pin_is
     )
     page.goto("/new")
     expect(page.locator("#chain-check[data-checked=true]")).to_have_count(1)
-    expect(page.locator("[data-chain-summary]")).to_contain_text(
-        f"checked against chain at block {page.get_attribute('#chain-check', 'data-index-block')}"
-    )
+    block = page.get_attribute("#chain-check", "data-index-block")
+    checked = page.locator("[data-chain-summary]")
+    expect(checked).to_contain_text(f"checked at block {block} through")  # the lies above are still flagged
+    expect(checked).to_contain_text(f"Board {node.board.contract.address} on chain 1337")
+    expect(checked).not_to_contain_text("you pinned")
     other = "0x" + "ab" * 20
     page.goto("/settings")
     page.fill("#settings-board", other)

@@ -30,7 +30,8 @@ const RPC_ITEM = "indelible.rpc";
 const VIA_ITEM = "indelible.check-via"; // "wallet" when the reader checks through their wallet's provider
 export const GATEWAY_ITEM = "indelible.gateway"; // the reader's own IPFS gateway (Settings), e.g. https://gw.example
 export const BOARD_ITEM = "indelible.board"; // the Board the reader pinned (Settings): {"address", "chainId"}
-const MAX_FETCH = 4 * MAX_BYTES; // a file over 64 KiB is invalid anyway; past this a source is not read
+const MAX_FETCH = 4 * MAX_BYTES;
+const PLAIN_RENDERED_UP_TO = 4096; // characters of a body shown as plain text that are rendered to compare // a file over 64 KiB is invalid anyway; past this a source is not read
 const BOARD = new Interface([
   "function getPost(uint256 postId) view returns (address author, uint256 parentId, bytes32 digest, uint64 createdAt, uint128 upvotes, uint128 downvotes)",
   "function postCount() view returns (uint256)",
@@ -160,9 +161,14 @@ export function contentDifferences(article, document) {
   }
   const body = own(article, ".post-body");
   if (!body) return { found };
-  // the server's CPU-time fallback shows the source as escaped text: recomputed exactly, it is no lie
-  if (document.body && shapeOf(body).join("\n") === shapeOf(plainBody(document.body)).join("\n")) {
-    return { found, shownAs: "plain" };
+  // the server's CPU-time fallback shows the source as escaped text: recomputed exactly, it is no lie. A long body
+  // shown so is not rendered here too (what the server gave up on can take the browser seconds); a short one is,
+  // to say "shown as its source text" only where the rendering would differ
+  const shown = shapeOf(body).join("\n");
+  if (document.body && shown === shapeOf(plainBody(document.body)).join("\n")) {
+    if (document.body.length > PLAIN_RENDERED_UP_TO) return { found, shownAs: "plain" };
+    const rendered = shapeOf(renderBody(document.body)).join("\n");
+    return rendered === shown ? { found } : { found, shownAs: "plain" };
   }
   const differs = bodyDifferences(body, renderBody(document.body));
   if (differs.length) found.push(`the text differs from what the author posted: ${differs.join("; ")}`);
@@ -362,7 +368,7 @@ export function markPost(result, checked) {
   note.classList.toggle("chain-unverified", result.status === "unverified");
   note.setAttribute("role", result.status === "lie" ? "alert" : "note");
   if (result.status === "checked") {
-    const how = result.shownAs === "plain" ? " (shown as its source text: this node's renderer ran out of time)" : "";
+    const how = result.shownAs === "plain" ? " (shown as its source text)" : "";
     note.textContent = `${checked}${how}`;
   } else if (result.status === "unverified") note.textContent = `${result.found.join("; ")}.`;
   else note.textContent = `Warning: ${result.found.join("; ")}.`;
