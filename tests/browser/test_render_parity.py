@@ -168,6 +168,9 @@ def hostile(draw: st.DrawFn) -> str:
     return draw(soup) + core + draw(soup)
 
 
+# the mark of a post checked (by one RPC, or proven by two: static/js/proof.js), maybe shown as plain source text
+CHECKED = re.compile(r"(checked by 1 RPC at block \d+|proven at block \d+ by \d+ RPCs)( \(shown as its source text\))?")
+
 SHAPES = """async ([bodies, server]) => {
   const { renderBody, shapeOf } = await import("/static/js/markdown.js");
   return bodies.map((body, i) => {
@@ -220,14 +223,14 @@ def test_hostile_and_crafted_bodies_posted_on_an_honest_node_are_all_checked(
         for post_id in ids:  # one post per page: each is its thread's page, the body shown in full
             page.goto(f"/posts/{post_id}")
             mark = _marks(page, [post_id])[post_id]
-            assert re.fullmatch(r"checked against chain at block \d+( \(shown as its source text.*\))?", mark), mark
+            assert CHECKED.fullmatch(mark), mark
 
     checked()
     for post_id, body in zip(crafted, bodies.values(), strict=True):
         stack.indexed(post_id)
         page.goto(f"/posts/{post_id}")
         mark = _marks(page, [post_id])[post_id]
-        assert mark.startswith("checked against chain at block "), (post_id, mark)
+        assert CHECKED.fullmatch(mark), (post_id, mark)
         # a body the server gave up on for CPU time is shown as its exact source text, and said so
         if page.locator(f"#post-{post_id} .post-body").inner_html() == plain(body):
             assert "shown as its source text" in mark or render(body, seconds=math.inf) == plain(body), mark
