@@ -84,8 +84,8 @@ def test_the_lens_is_named_once_beside_the_sort_tabs(stack: Stack, board: Seeded
     expect(line).to_have_text("lens: default · change")
     expect(line.get_by_role("link", name="change")).to_have_attribute("href", "/settings#lens-heading")
     expect(page.locator("main").get_by_text(re.compile("lens: "))).to_have_count(1)
-    page.goto("/new?lens=all")
-    expect(page.locator(".lens-line")).to_have_text("lens: all · change")
+    page.goto("/new?lens=all")  # a lens that came in the link is the link's, not the reader's (issue 19.10)
+    expect(page.locator(".lens-line")).to_have_text("lens set by this link: all · change")
 
 
 # 2. quiet checks: one badge per post, the RPC in Settings
@@ -160,7 +160,7 @@ def test_each_post_shows_one_score_and_its_tallies_in_words(
     expect(tally).to_have_text(words)
     page.goto(f"/t/{post['topic']}?sort=new&lens=all")
     expect(page.locator(f"#post-{post['id']} .score-value")).to_have_text(str(post["score"]))
-    every = f"{up} up, {down} down; your lens (all) counts every vote"
+    every = f"{up} up, {down} down; the lens set by this link (all) counts every vote"  # issue 19.10
     expect(page.locator(f"#post-{post['id']} .tally")).to_have_text(every)
 
 
