@@ -83,6 +83,18 @@ class ChainLink:
         if self.deployment is not None and self.relayer is None:
             self._build_relayer(self.deployment)
         self._read_account()
+        if self.relayer is not None:
+            self._relayer_upkeep(self.relayer)
+
+    def _relayer_upkeep(self, relayer: Relayer) -> None:
+        """Settle the relayer's mined sends; send again those stuck under the base fee or dropped (off requests)."""
+        try:
+            resent = relayer.upkeep()
+        except Exception as exc:  # the node or the database is down: the next refresh tries again
+            log.warning("relayer upkeep failed: %s", node_unreachable(self.settings.rpc_url, exc))
+            return
+        if resent:
+            log.info("relayer sent again (stuck or dropped): %s", ", ".join(resent))
 
     def watch(self, stop: threading.Event) -> None:
         """Refresh every ``BALANCE_SECONDS`` until ``stop`` is set (the lifespan's thread)."""

@@ -2,6 +2,7 @@
 
 One module per job: ``errors`` (wording), ``checks`` (an item's signature, deadline, content),
 ``budget`` (limits, and every ``relay:*`` key of the shared store), ``nonces`` (signers' and the
-relayer's own), ``fees`` (head and fee fields), ``node`` (JSON-RPC batches), ``simulate``, and
-``relayer`` (the steps in order, and sending). ``backend.api.relay`` is the route.
+relayer's own), ``fees`` (head, fees from ``eth_feeHistory``, bumps), ``node`` (JSON-RPC batches),
+``simulate``, ``resend`` (sending, and sending again what is stuck or dropped), and ``relayer`` (the
+steps in order). ``backend.api.relay`` is the route.
 """

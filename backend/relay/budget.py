@@ -115,6 +115,10 @@ def _sent_items_key(tx: str) -> str:
     return f"relay:sent-items:{tx}"
 
 
+def _sent_tx_key(tx: str) -> str:
+    return f"relay:sent-tx:{tx}"
+
+
 def _reverted_gas_key(client: str) -> str:
     return f"relay:reverted-gas:{client}"
 
@@ -249,15 +253,51 @@ class Budget:
     # --- sends, settled once mined ----------------------------------------------------------------------
 
     def add_sent(
-        self, tx: str, gas: int, shares: dict[str, int], *, bound: bool, client: str, actions: list[SignedAction]
+        self,
+        fields: dict[str, Any],
+        tx: str,
+        shares: dict[str, int],
+        *,
+        bound: bool,
+        client: str,
+        actions: list[SignedAction],
+        board: str,
     ) -> None:
-        """Record a send charged ``gas`` (a fixed ``bound``, or the estimate), to settle once mined (under the lock)."""
+        """Record a send of ``fields`` (its gas a fixed ``bound``, or the estimate), to settle once mined (locked)."""
         key = _sent_key(self.chain_id, self._relayer())
         unsettled = self.limits.get([key]).get(key, [])
-        entry = {"gas": gas, "shares": shares, "tx": tx, "at": time.time(), "bound": bound, "client": client}
+        entry = {
+            "gas": fields["gas"], "shares": shares, "tx": tx, "at": time.time(), "bound": bound, "client": client,
+            "sender": fields["from"], "board": board,
+        }  # fmt: skip
         items = [refused_item_key(action.digest, action.signature) for action in actions]
-        self.limits.put({_sent_items_key(tx): items}, PENDING_TTL)
+        unsigned = {name: value for name, value in fields.items() if name != "from"}
+        self.limits.put({_sent_items_key(tx): items, _sent_tx_key(tx): unsigned}, PENDING_TTL)
         self.limits.put({key: [*unsettled, entry]}, PENDING_TTL)
+
+    def unsettled(self) -> list[dict[str, Any]]:
+        """The sends not settled yet (under the send lock)."""
+        key = _sent_key(self.chain_id, self._relayer())
+        return list(self.limits.get([key]).get(key, []))
+
+    def sent_tx(self, tx: str) -> dict[str, Any] | None:
+        """The fields ``tx`` was sent with (to, data, gas, nonce, fees), to send it again."""
+        return self.limits.get([_sent_tx_key(tx)]).get(_sent_tx_key(tx))
+
+    def replaced(self, entry: dict[str, Any], tx: str, fields: dict[str, Any]) -> None:
+        """``entry``'s transaction was sent again as ``tx`` (same nonce): every record of it now names ``tx``."""
+        old = entry["tx"]
+        key = _sent_key(self.chain_id, self._relayer())
+        unsettled = [{**e, "tx": tx, "at": time.time()} if e["tx"] == old else e for e in self.unsettled()]
+        items = self.limits.get([_sent_items_key(old)]).get(_sent_items_key(old), [])
+        self.limits.put({_sent_items_key(tx): items, _sent_tx_key(tx): fields}, PENDING_TTL)
+        self.limits.put({key: unsettled}, PENDING_TTL)
+        pending = [pending_key(entry["board"], signer) for signer in entry["shares"]]
+        last = tx_nonce_key(self.chain_id, self._relayer())
+        records = self.limits.get([*pending, last])
+        for name, record in records.items():
+            if record.get("tx") == old:
+                self.limits.put({name: {**record, "tx": tx}}, TX_NONCE_TTL if name == last else PENDING_TTL)
 
     def settle(self, receipts: Callable[[list[str]], list[Any]]) -> None:
         """Settle the sends ``receipts`` has mined (under the send lock).

@@ -22,7 +22,6 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
 
 from backend.content.pins import PinStore
 from backend.limits import Limits
@@ -32,6 +31,7 @@ from backend.relay.checks import SignedAction, check_item, items
 from backend.relay.errors import RELAYER_KEY_ENV, ContractErrors, RelayError
 from backend.relay.fees import Head, HeadCache, check_fee, fee_fields
 from backend.relay.node import receipts
+from backend.relay.resend import resend, transmit
 from backend.relay.simulate import NonceSlot, simulate
 
 
@@ -132,20 +132,21 @@ class Relayer:
             gas, shares, bound = charged
             nonce = nonces.next_tx_nonce(self.w3, self.limits, self.chain_id, self.sender)
             fees = fee_fields(head, self.policy.max_fee_per_gas)
-            tx: dict[str, Any] = {"from": self.sender, "nonce": nonce, "gas": gas, **fees}
-            try:
-                if self.account is None:
-                    tx_hash = bytes(call.transact(tx))
-                else:
-                    signed = self.account.sign_transaction(call.build_transaction(tx))
-                    tx_hash = bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction))
-            except ContractCustomError as exc:  # the chain moved between simulation and sending
-                raise self.errors.refusal(exc) from exc
-            except (ContractLogicError, Web3Exception, ValueError) as exc:
-                if "insufficient funds" in str(exc):  # geth, anvil and Ganache all say it so
-                    raise RelayError(f"relayer {self.sender} cannot pay for gas: fund it", status_code=503) from exc
-                raise RelayError(f"the node refused the transaction: {exc}", status_code=502) from exc
-            tx_hex = Web3.to_hex(tx_hash)
+            data = call._encode_transaction_data()
+            tx = {"from": self.sender, "to": self.board.address, "data": data, "nonce": nonce, "gas": gas, **fees}
+            tx_hex = transmit(self.w3, self.account, tx, self.errors)
             nonces.record_sent(self.limits, self.board.address, self.chain_id, self.sender, actions, tx_hex, nonce)
-            self.budget.add_sent(tx_hex, gas, shares, bound=bound, client=client, actions=actions)
+            self.budget.add_sent(
+                tx, tx_hex, shares, bound=bound, client=client, actions=actions, board=self.board.address
+            )
             return tx_hex
+
+    def upkeep(self) -> list[str]:
+        """Settle mined sends, and send again the stuck and dropped ones (``resend``); the hashes sent again."""
+        with self.budget.send_lock():
+            self.budget.settle(lambda txs: receipts(self.w3, txs))
+            if not self.budget.unsettled():
+                return []
+            head = self.heads.head(fresh=True)
+            send = lambda tx: transmit(self.w3, self.account, tx, self.errors)  # noqa: E731
+            return resend(self.w3, self.budget, head, self.policy.max_fee_per_gas, send)
