@@ -1,6 +1,6 @@
 """`make reader`: build dist/indelible-reader.html, the node-free reader, as one self-contained file.
 
-Steps, each deterministic so that one commit gives the same bytes (tests/backend/test_reader_build.py builds
+Steps, each deterministic so that one commit gives the same bytes (tests/backend/web/test_reader_build.py builds
 twice and compares):
 
 1. The release's facts the reader checks a Board against: Board's runtime code from the brownie artifact, the

@@ -8,8 +8,8 @@ Board's address and chain as the constructor does, and compares keccak256 of the
 proven Board account: the whole code, metadata included, with no ``eth_getCode`` to download.
 
 ``storage_layout()`` gives where Board keeps what pages show, in the shape of ``backend/static/board-layout.json``
-(the layout proof.js assumes); tests/backend/test_proof_layout.py compares the two, so a contract change that
-moves a slot fails a test instead of every reader's check.
+(the layout proof.js assumes); tests/backend/deployments/test_proof_layout.py compares the two, so a contract
+change that moves a slot fails a test instead of every reader's check.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ async def read_json(engine: Engine, build: Callable[[Session], Any], *, missing:
 
     The read routes declare their response models for /openapi.json but return these bytes, so
     FastAPI neither re-validates nor re-encodes what ``backend.views`` built (the schema fuzz
-    in tests/backend/test_api_fuzz.py checks every answer against the models instead). A 404 saying
+    in tests/backend/api/test_api_fuzz.py checks every answer against the models instead). A 404 saying
     ``missing`` when ``build`` gives None; ``Server-Timing`` says how long query and encoding took.
     """
 

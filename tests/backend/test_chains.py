@@ -23,7 +23,7 @@ from backend.db.stats import index_summary
 from backend.deployments.resolve import find_deployment
 from backend.devchain import DevNode
 from backend.indexer.runner import Indexer
-from tests.backend.test_relay import _pin, relay, signed_post, signed_vote
+from tests.backend.relay.test_relay import _pin, relay, signed_post, signed_vote
 from tests.support.board import connect, deploy_board
 from tests.support.index import dump_index, make_settings
 from tests.support.wait import wait_for

@@ -22,7 +22,7 @@ from backend.indexer.fetch import RangeSizer, refuses_range
 from backend.indexer.rpc import Rpc, RpcError
 from backend.indexer.runner import Indexer
 from backend.provider import NodeProvider, limits_of
-from tests.backend.test_relay import _pin, relay, signed_post, signed_vote
+from tests.backend.relay.test_relay import _pin, relay, signed_post, signed_vote
 from tests.support.board import BoardHandle, deploy_board
 from tests.support.index import POSTGRES_URL, dump_index, make_settings, reset_postgres
 from tests.support.provider_proxy import Behaviour, ProviderProxy

@@ -34,7 +34,7 @@ from backend.content.document import encode_document
 from backend.db.session import make_engine
 from backend.devchain import Ganache, free_port
 from backend.limits import Limits, client_key
-from tests.backend.test_relay import signed_post
+from tests.backend.relay.test_relay import signed_post
 from tests.support.board import BoardHandle
 from tests.support.index import DATABASES, module_index
 from tests.support.wait import wait_for

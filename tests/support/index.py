@@ -61,7 +61,7 @@ def make_settings(data_dir: Path, rpc_url: str, database_url: str, **overrides: 
         "confirmations": 0,
         "ipfs_gateways": [],
         "ipfs_api_url": "",
-        # tests upload far more than a client may an hour; tests/backend/test_upload_limits.py sets its own
+        # tests upload far more than a client may an hour; tests/backend/api/test_upload_limits.py sets its own
         "upload_requests": 1_000_000,
         "upload_bytes": 1_000_000_000,
         "trusted_proxies": (),  # the TCP peer is the client unless a test names a proxy

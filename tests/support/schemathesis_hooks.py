@@ -1,4 +1,4 @@
-"""Schemathesis hooks for tests/backend/test_api_fuzz.py: one thread at a time inside ``ast.parse``.
+"""Schemathesis hooks for tests/backend/api/test_api_fuzz.py: one thread at a time inside ``ast.parse``.
 
 Loaded by the schemathesis CLI in ``.venv-fuzz`` (the ``hooks`` key of the config the test writes), never by pytest.
 CPython before 3.11.8 / 3.12.1 (gh-106905; we run 3.11.7 here and Debian's 3.11.2 in CI) keeps the AST

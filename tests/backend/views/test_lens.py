@@ -21,8 +21,8 @@ from backend.config import Settings
 from backend.content.cid import sha256
 from backend.db.models import FirstActivity, Post
 from backend.devchain import Ganache
-from tests.backend.test_indexer import run_once
-from tests.backend.test_relay import relay, signed_vote
+from tests.backend.indexer.test_indexer import run_once
+from tests.backend.relay.test_relay import relay, signed_vote
 from tests.support.board import BoardHandle, connect, deploy_board
 from tests.support.index import dump_index, make_settings, wait_indexed
 

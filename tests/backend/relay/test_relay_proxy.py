@@ -26,7 +26,7 @@ from backend.clients import parse_address, parse_proxies
 from backend.config import Settings
 from backend.content.cid import sha256
 from backend.devchain import Ganache, free_port
-from tests.backend.test_relay import BOB, signed_vote
+from tests.backend.relay.test_relay import BOB, signed_vote
 from tests.support.board import BoardHandle
 from tests.support.index import make_settings
 from tests.support.servers import serving

@@ -19,7 +19,7 @@ from backend.devchain import Anvil, free_port
 from backend.relay import resend
 from backend.relay.nonces import pending_nonce
 from backend.relay.relayer import Relayer
-from tests.backend.test_relay import ALICE, BOB, relay, signed_vote
+from tests.backend.relay.test_relay import ALICE, BOB, relay, signed_vote
 from tests.support.board import BoardHandle, connect, deploy_board
 from tests.support.index import make_settings
 

@@ -1,7 +1,7 @@
 """Full-text search on a real chain: /api/search and /search, on SQLite FTS5 and PostgreSQL tsvector.
 
 One Board per module (and per database engine) is filled through the contract and indexed by the
-app's own indexer. The index keeping in step (reorgs, late content) is tests/backend/test_search_indexing.py.
+app's own indexer. The index keeping in step (reorgs, late content) is tests/backend/indexer/test_search_indexing.py.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from backend.config import Settings
 from backend.content.cid import sha256
 from backend.devchain import Ganache, free_port
 from backend.relay.budget import reverted_gas_left
-from tests.backend.test_relay import ALICE, BOB, _receipt, relay, signed_vote
+from tests.backend.relay.test_relay import ALICE, BOB, _receipt, relay, signed_vote
 from tests.support.board import BoardHandle
 
 MALLORY = Account.from_key(keccak(text="indelible relay mallory"))

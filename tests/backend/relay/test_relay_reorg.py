@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from backend.content.cid import sha256
 from backend.devchain import Ganache
-from tests.backend.test_relay import _pin, _receipt, relay, signed_post, signed_vote
+from tests.backend.relay.test_relay import _pin, _receipt, relay, signed_post, signed_vote
 from tests.support.board import BoardHandle, connect, deploy_board
 from tests.support.index import make_settings
 

@@ -28,8 +28,8 @@ from backend.content.cid import sha256
 from backend.devchain import Ganache, free_port
 from backend.relay import relayer as relayer_module
 from backend.relay.budget import pending_key
-from tests.backend.test_relay import ALICE, BOB, _pin, _receipt, relay, signed_post, signed_vote
-from tests.backend.test_relay_proxy import _serve_config
+from tests.backend.relay.test_relay import ALICE, BOB, _pin, _receipt, relay, signed_post, signed_vote
+from tests.backend.relay.test_relay_proxy import _serve_config
 from tests.support.board import BoardHandle, connect, deploy_board
 from tests.support.index import make_settings
 from tests.support.servers import serving

@@ -20,7 +20,7 @@ from web3.logs import DISCARD
 from backend.config import Settings
 from backend.content.cid import sha256
 from backend.devchain import Ganache
-from tests.backend.test_relay import ALICE, BOB, _pin, _receipt, relay, signed_post, signed_vote
+from tests.backend.relay.test_relay import ALICE, BOB, _pin, _receipt, relay, signed_post, signed_vote
 from tests.support.board import BoardHandle, connect, deploy_board
 from tests.support.index import make_settings
 

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from backend.content.cid import sha256
 from backend.devchain import Ganache
+from tests.backend.relay.test_relay import ALICE, _pin, _receipt, relay, signed_post, signed_vote
 from tests.backend.test_one_way import record_node_calls, route_calls
-from tests.backend.test_relay import ALICE, _pin, _receipt, relay, signed_post, signed_vote
 from tests.support.board import BoardHandle, connect, deploy_board
 from tests.support.index import make_settings, wait_indexed
 from tests.support.wait import wait_for
