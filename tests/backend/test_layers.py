@@ -12,8 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BACKEND = ROOT / "backend"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
-# circles whose owners are untying them on their branches today (issue 20: providers owns publish <-> runner);
-# each entry goes as soon as its fix lands, and the test fails if one is left stale
+# circles known and being untied (none today); the test fails if an entry is left stale
 EXPECTED_CIRCLES: set[frozenset[str]] = set()
 
 
@@ -136,3 +135,14 @@ def test_a_lazy_import_that_runs_up_is_found_and_a_circle_is_reported(tmp_path: 
         target for target in found if (rank_of(target, table) or 0) > (rank_of("backend.views.fake", table) or 0)
     ] == ["backend.app"]
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_backend_tests_mirror_the_packages() -> None:
+    """Each folder of tests/backend names a package of backend/ (whole-system tests stay at the top)."""
+    tests = Path(__file__).resolve().parent
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
+    packages = {p.name for p in BACKEND.iterdir() if (p / "__init__.py").is_file()}
+    assert folders, "tests/backend has no package folders"
+    assert folders <= packages, f"tests/backend folders that name no backend package: {sorted(folders - packages)}"
+    for folder in folders:
+        assert list((tests / folder).glob("test_*.py")), f"tests/backend/{folder} holds no tests"
