@@ -174,9 +174,12 @@ def test_more_replies_urls_carry_the_readers_lens_parameters(world: World):
     assert followed["muted"] is True and followed["replies"][0]["collapsed"] is False
 
     page = world.client.get(f"/posts/{walrus}", params={"mute": muted}).text  # the deepest shown post's link
-    assert f'href="/posts/{world.ids["deepest_shown"]}?mute={muted}#replies">1 more reply</a>' in page
     assert (
-        f'href="/posts/{world.ids["deepest_shown"]}#replies">1 more reply' in world.client.get(f"/posts/{walrus}").text
+        f'href="/posts/{world.ids["deepest_shown"]}?mute={muted}#replies">continue this thread (1 reply) →</a>' in page
+    )
+    assert (
+        f'href="/posts/{world.ids["deepest_shown"]}#replies">continue this thread (1 reply)'
+        in world.client.get(f"/posts/{walrus}").text
     )
 
 
