@@ -47,7 +47,7 @@ URL_SCHEMES: set[str] = set(RULES["url_schemes"])
 LINK_REL: str = RULES["link_rel"]
 # a body's headings sit below the page's h1 and the post's h2
 HEADING_SHIFT: int = RULES["heading_shift"]
-RENDERER_VERSION = 4  # part of the cache key: bump when the HTML a body gives changes
+RENDERER_VERSION = 5  # part of the cache key: bump when the HTML a body gives changes
 # CPU time of the rendering thread, not wall time: a busy machine must not turn ordinary posts into plain text.
 # Ordinary 64 KB prose fits well inside it, crafted bodies are stopped (timings: docs/benchmarks.md, "Markdown").
 RENDER_SECONDS = 0.2
@@ -59,6 +59,10 @@ MAX_NESTING: int = RULES["max_nesting"]  # blocks (quotes, lists) and inline lev
 MAX_TABLE_PIPES: int = RULES["max_table_pipes"]
 # hrefs whose host is punycode or percent-encoded are dropped (the link stays text), as in the browser
 REFUSED_HREF = re.compile(RULES["refused_href"], re.IGNORECASE)
+# U+FEFF is the one character that JS's \s and trim() take for white space and Python's do not, so markdown-it
+# and markdown-it-py would trim and match reference labels differently around it: both sides render it as U+2060
+# WORD JOINER, its designated replacement (the same invisible no-break; neither language calls it space)
+BOM_AS_WORD_JOINER = str.maketrans({"\ufeff": "\u2060"})
 CACHE_SIZE = 2048  # rendered bodies kept, ~20 MB at worst of ordinary posts
 _CHECK_EVERY = 64  # rule calls between two clock readings
 
@@ -187,7 +191,7 @@ def render(body: str | None, seconds: float = RENDER_SECONDS, max_html: int = MA
     env: dict[str, Any] = {"_calls": 0, "_deadline": time.thread_time() + seconds}
     md = _MD if body.count("|") <= MAX_TABLE_PIPES else _MD_NO_TABLES
     try:
-        html = md.renderer.render(md.parse(body, env), md.options, env)
+        html = md.renderer.render(md.parse(body.translate(BOM_AS_WORD_JOINER), env), md.options, env)
     except (RenderBudgetExceeded, RecursionError):
         return plain(body)
     if len(html) > max_html:

@@ -86,7 +86,9 @@ export function renderHtml(/** @type {string} */ body) {
   parsers ??= { tables: parser(true), plain: parser(false) };
   const pipes = body.split("|").length - 1;
   const md = pipes <= rules.max_table_pipes ? parsers.tables : parsers.plain;
-  const html = md.render(body);
+  // U+FEFF as U+2060 WORD JOINER, as backend/markdown.py's render(): JS's \s and trim() take U+FEFF for white
+  // space where Python's do not, so the two markdown-its would trim and match reference labels differently
+  const html = md.render(body.replaceAll("\ufeff", "\u2060"));
   return codePoints(html) > rules.max_html_chars ? null : html;
 }
 
