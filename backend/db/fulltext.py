@@ -57,7 +57,8 @@ class SearchTooBroad(BadQuery):
         )
 
 
-_PROGRESS_STEPS = 1000  # SQLite virtual machine steps between two looks at the clock (a few microseconds)
+_PROGRESS_STEPS = 50_000  # SQLite virtual machine steps between two looks at the clock (well under a millisecond);
+# a Python call every 1,000 steps cost a phrase search over every post half its time again (7.4 -> 11.3 ms)
 
 
 @contextmanager
