@@ -135,13 +135,17 @@ function field(id, label, props) {
   return { p, input };
 }
 
-/** The "Checks" section: pin the Board (address and chain id) and name your own IPFS gateway. */
+/** The "Pinned Board and your gateway" section: pin the Board (address and chain id) and name your own IPFS gateway. */
 function checksSection() {
   const section = document.createElement("section");
   section.className = "js-only";
   section.id = "settings-checks";
-  section.setAttribute("aria-labelledby", "checks-heading");
-  const heading = Object.assign(document.createElement("h2"), { id: "checks-heading", textContent: "Checks" });
+  // its own heading: the page's "Checks against the chain" section (the RPC) already holds checks-heading
+  section.setAttribute("aria-labelledby", "pin-heading");
+  const heading = Object.assign(document.createElement("h2"), {
+    id: "pin-heading",
+    textContent: "Pinned Board and your gateway",
+  });
   const intro = document.createElement("p");
   intro.textContent =
     "Pages are checked in this browser against the Board you pin here; a page from any other contract or chain " +
