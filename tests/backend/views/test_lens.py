@@ -121,7 +121,7 @@ def test_accounts_active_before_the_post_fold_it(client: TestClient, board: Boar
     ranked = [p["id"] for p in client.get("/api/posts?sort=hot").json()["posts"]]
     assert ranked[-1] == target  # a folded post sinks, and stays listed
     page = client.get(f"/posts/{target}").text
-    assert "folded by votes: show" in page and "lens: <strong>default</strong>" in page
+    assert "folded by votes</span>: show" in page and "lens</span>: <strong>default</strong>" in page
 
 
 def test_each_lens_and_threshold_change_only_the_readers_own_view(client: TestClient, board: BoardHandle):
@@ -141,7 +141,7 @@ def test_each_lens_and_threshold_change_only_the_readers_own_view(client: TestCl
     # another reader, asking nothing, sees the board's default whatever the others asked before
     assert _post(client, folded)["collapsed"] is True
     page = client.get(f"/posts/{folded}").text
-    assert "folded by votes: show" in page and "lens: <strong>default</strong>" in page
+    assert "folded by votes</span>: show" in page and "lens</span>: <strong>default</strong>" in page
 
 
 @pytest.mark.parametrize(("query", "detail"), [("?lens=friends", "lens: "), ("?fold=abc", "fold: ")])
