@@ -61,6 +61,19 @@ def split_metadata(code: bytes) -> tuple[bytes, bytes]:
     return code[:-length], code[-length:]
 
 
+def solc_standard_json(request: dict[str, Any]) -> dict[str, Any]:
+    """solc-js's standard-JSON output for ``request`` (scripts/solc_bridge.js); RuntimeError on a compile error."""
+    result = subprocess.run(
+        ["node", str(SOLC_BRIDGE), "--standard-json"], input=json.dumps(request), cwd=PROJECT_ROOT,
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    output: dict[str, Any] = json.loads(result.stdout)
+    errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
+    if errors:
+        raise RuntimeError("compiling Board failed: " + errors[0])
+    return output
+
+
 def compile_board(sources: dict[str, str] | None = None) -> dict[str, Any]:
     """Board's deployedBytecode (object and immutableReferences) from solc-js, with the artifact's settings.
 
@@ -89,14 +102,7 @@ def compile_board(sources: dict[str, str] | None = None) -> dict[str, Any]:
             },
         },
     }
-    result = subprocess.run(
-        ["node", str(SOLC_BRIDGE), "--standard-json"], input=json.dumps(request), cwd=PROJECT_ROOT,
-        capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
-    output = json.loads(result.stdout)
-    errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
-    if errors:
-        raise RuntimeError("compiling Board failed: " + errors[0])
+    output = solc_standard_json(request)
     evm = output["contracts"][artifact["sourcePath"]]["Board"]["evm"]
     return {
         "bytecode": evm["bytecode"]["object"],

@@ -15,13 +15,12 @@ change that moves a slot fails a test instead of every reader's check.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from typing import Any
 
 from backend import eip712
 from backend.config import PROJECT_ROOT
-from backend.deployments.code import ARTIFACT, SOLC_BRIDGE, immutable_references, load_artifact
+from backend.deployments.code import ARTIFACT, immutable_references, load_artifact, solc_standard_json
 
 RELEASE_PATH = PROJECT_ROOT / "backend" / "static" / "vendor" / "board-release.json"
 LAYOUT_PATH = PROJECT_ROOT / "backend" / "static" / "board-layout.json"
@@ -52,14 +51,7 @@ def compile_layout(sources: dict[str, str] | None = None) -> dict[str, Any]:
             },
         },
     }
-    result = subprocess.run(
-        ["node", str(SOLC_BRIDGE), "--standard-json"], input=json.dumps(request), cwd=PROJECT_ROOT,
-        capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
-    output = json.loads(result.stdout)
-    errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
-    if errors:
-        raise RuntimeError("compiling Board failed: " + errors[0])
+    output = solc_standard_json(request)
     return dict(output["contracts"][source]["Board"]["storageLayout"])
 
 
