@@ -102,14 +102,18 @@ run: compile reader
 
 # Two pytest runs: brownie's plugin drives the contract tests on a Ganache it
 # launches; the rest runs without it. pytest exits 5 when it collects nothing,
-# which make treats as a failure like any other non-zero code.
+# which make treats as a failure like any other non-zero code. The second run
+# spreads its files over TEST_WORKERS processes (pytest-xdist; each worker has
+# its own PostgreSQL database, tests/support/index.py): the suite mostly waits
+# on Ganache, Anvil and Chromium, so two workers on two cores halve its time.
+TEST_WORKERS ?= 2
 test: system-packages test-contracts test-backend
 
 test-contracts: compile setup-dev
 	$(PY) -m pytest tests/contracts --network indelible-test -ra
 
 test-backend: compile setup-dev reader
-	$(PY) -m pytest -p no:pytest-brownie tests/backend tests/browser -ra
+	$(PY) -m pytest -p no:pytest-brownie -n $(TEST_WORKERS) --dist loadfile tests/backend tests/browser -ra
 test-backend: .venv-fuzz/.installed system-packages
 
 # Debian's Chromium for the browser tests: installed as root, else the exact command is printed at once.

@@ -48,8 +48,10 @@ NOTE = (
     "check is CPU-bound in the browser: the first RPC answers in about 200 ms, the rest is Chromium at a small share "
     "of a core importing the proofs' library and checking 77 proofs (in Chromium at load 25, per step: library "
     "import 140-470 ms, one partial trie and 76 lookups 290-480 ms, the release's code filled and hashed 15-290 ms; "
-    "in Node on the same machine the proof check takes 19-181 ms). The 400 ms target is for a quiet machine and was "
-    "not measured there. A cold load also opens "
+    "in Node on the same machine the proof check takes 19-181 ms). The table above is from a quiet machine (no other "
+    "session's tests; load average under 2 before the run, the bench's own Ganache and Chromium raise it): cold p50 "
+    "is under the 400 ms target; at load average 1.3-4.4 (2026-12-06, two test suites beside it) the same bench "
+    "gave cold p50 525 ms / p90 627 ms, and at load 20 1,639 ms. A cold load also opens "
     "a connection to each RPC and pays its CORS preflight. Before proofs (issue 12, one RPC, 2026-11-30, quiet "
     "machine) the same page's check added 186 ms p50 / 228 ms p90 cold."
 )

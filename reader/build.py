@@ -20,8 +20,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +95,15 @@ def _compile(artifact: dict[str, Any]) -> dict[str, Any]:
     return output
 
 
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write through a temporary file and a rename: a node or test reading ``path`` meanwhile never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name + ".", delete=False) as tmp:
+        tmp.write(data)
+    os.chmod(tmp.name, 0o644)  # as a plain write would leave it, for any static host serving dist/
+    os.replace(tmp.name, path)
+
+
 def release_facts() -> dict[str, Any]:
     """What the reader checks a Board against (cached in build/reader/ per artifact)."""
     artifact = json.loads(ARTIFACT.read_text())
@@ -127,8 +138,7 @@ def release_facts() -> dict[str, Any]:
             "types": {"Post": eip712.POST_TYPE, "Vote": eip712.VOTE_TYPE},
         },
     }
-    RELEASE_CACHE.parent.mkdir(parents=True, exist_ok=True)
-    RELEASE_CACHE.write_text(json.dumps(facts, indent=1, sort_keys=True) + "\n")
+    _write_atomically(RELEASE_CACHE, (json.dumps(facts, indent=1, sort_keys=True) + "\n").encode())
     return facts
 
 
@@ -170,10 +180,9 @@ def page(script: str, style: str, facts: dict[str, Any]) -> bytes:
 def build() -> tuple[bytes, str]:
     """Build the file and its CID; write both to dist/."""
     data = page(bundle(), CSS.read_text(), release_facts())
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_bytes(data)
+    _write_atomically(OUT, data)
     cid = cid_of(data)
-    OUT.with_name(OUT.name + ".cid").write_text(cid + "\n")
+    _write_atomically(OUT.with_name(OUT.name + ".cid"), (cid + "\n").encode())
     return data, cid
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, inspect, select, text
+from sqlalchemy import Engine, create_engine, inspect, make_url, select, text
 from sqlalchemy.exc import OperationalError
 from web3 import Web3
 
@@ -19,7 +19,31 @@ from backend.db.stats import index_summary
 from tests.support.board import BoardHandle, deploy_board
 from tests.support.wait import wait_for
 
-POSTGRES_URL = os.environ.get("INDELIBLE_TEST_POSTGRES_URL", "")
+
+def _worker_database(url: str) -> str:
+    """The PostgreSQL test database of this pytest-xdist worker (``indelible_test_gw0``…), created if missing.
+
+    ``make test`` runs the suite in two processes (``-n 2``); each empties tables before its tests, so two
+    workers must never share a database. Without xdist the configured database is used as it is.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not url or not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))  # name: the configured one plus gwN
+    except OperationalError as exc:
+        pytest.fail(f"INDELIBLE_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {exc}")
+    finally:
+        engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+POSTGRES_URL = _worker_database(os.environ.get("INDELIBLE_TEST_POSTGRES_URL", ""))
 # PostgreSQL joins only when configured: tests/conftest.py fails any run with a skipped test.
 DATABASES = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 
