@@ -1,18 +1,24 @@
-"""Scale benchmark: an index of N posts and replies (3 votes each) through the indexer's own write path, then reads.
+"""Scale benchmark: an index of N posts and replies (3 votes each), then reads at that size.
 
-    .venv/bin/python bench/scale.py --posts 1000000 [--database-url postgresql+psycopg://...] [--write-docs]
+    .venv/bin/python bench/scale.py --posts 1000000 [--database-url postgresql+psycopg://...] [--fill store_range]
+        [--rounds 25] [--incremental 5000] [--json FILE] [--write-docs]
 
-Fill: the chain's events are made here, decoded already (PostCreated, VoteCast and one NonceUsed per signed
-item, as ``batch()`` emits them), in ranges of RANGE_BLOCKS blocks, and each range goes through
-``backend.indexer.store.store_range`` and ``checkpoint.advance`` in one transaction: the very calls of the
-indexer's step after its fetch and decode. Content is real documents (``encode_document``: a title, a topic for
-some threads, a body of Zipf-drawn words) read through the indexer's own ``content_fields``. Nothing but eth_getLogs
-and decoding is left out (bench/index.py measures those). The filler's resident memory is sampled per range.
+The chain's events are made here, decoded already (PostCreated, VoteCast and one NonceUsed per signed item, as
+``batch()`` emits them), in ranges of RANGE_BLOCKS blocks. Content is real documents (``encode_document``: a
+title, a topic for some threads, a body of Zipf-drawn words) read through the indexer's own ``content_fields``.
+
+Fill, ``--fill bulk`` (the default): bench/scale_bulk.py works out the rows the indexer's transactions would
+leave and writes them with COPY (PostgreSQL) or executemany (SQLite), indexes dropped and made again after;
+tests/backend/test_scale_bulk.py checks on both engines that it leaves exactly the rows ``store_range`` leaves.
+``--fill store_range``: each range goes through ``backend.indexer.store.store_range`` and ``checkpoint.advance``
+in one transaction, the very calls of the indexer's step after its fetch and decode (about 500 events/s here).
+Nothing but eth_getLogs and decoding is left out (bench/index.py measures those). The filler's resident memory
+is sampled per range.
 
 Then, on the filled index: ``serve``'s cold start (process start to the first 200 of the front page), 8 concurrent
 readers over every read route (feeds in every sort and lens, deep feed and thread pages, author, inbox, topic,
 search for common and rare words) with p50/p99 per route, each process's memory, the incremental indexing rate
-at that size (more ranges through the same path), and the size on disk of every table and index.
+at that size (more ranges through ``store_range``), and the size on disk of every table and index.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from backend.indexer import checkpoint, store
 from backend.indexer.content_sync import content_fields
 from backend.indexer.decode import LogPosition, NonceUsed, PostCreated, VoteCast
 from backend.indexer.fetch import RangeBatch
+from bench import scale_bulk
 from bench.api import Client, drop_tables, percentiles, serve
 from bench.benchdocs import write_section
 
@@ -58,6 +65,7 @@ VOTERS = 20_000
 TOPICS = [f"topic{i}" for i in range(40)]
 VOCABULARY = [f"w{i}" for i in range(5000)]
 CUM_WEIGHTS = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(VOCABULARY))))
+WORD_POOL = 1 << 20  # Zipf-drawn words once; a body is a slice of them at a random offset (drawing is slow)
 READERS = 8
 YEAR = 365 * 86_400
 
@@ -74,9 +82,12 @@ class Chain:
     block: int = 0
     start_time: int = 0
     big_root: int = 0
+    missing_every: int = 0  # every n-th post's document is left out (content missing, queued)
+    invalid_every: int = 0  # every n-th reply's document has a title (invalid for a reply)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(7)
+        self.words = self.rng.choices(VOCABULARY, cum_weights=CUM_WEIGHTS, k=WORD_POOL)
         self.authors = [_address(i) for i in range(AUTHORS)]
         self.voters = [_address(AUTHORS + i) for i in range(VOTERS)]
         self.nonces = [0] * (AUTHORS + VOTERS)
@@ -112,12 +123,16 @@ class Chain:
                 self.up.append(0)
                 self.down.append(0)
                 self.votes_on.append(0)
-                words = rng.choices(VOCABULARY, cum_weights=CUM_WEIGHTS, k=rng.randint(8, 80))
+                offset = rng.randrange(WORD_POOL - 80)
+                words = self.words[offset : offset + rng.randint(8, 80)]
                 title = None if parent else " ".join(words[:6]).capitalize()
+                if parent and self.invalid_every and post_id % self.invalid_every == 0:
+                    title = "A reply with a title"
                 topic = None if parent or rng.random() < 0.5 else rng.choice(TOPICS)
                 data = encode_document(title, f"Post {post_id} says " + " ".join(words), topic)
                 digest = sha256(data)
-                documents[digest_to_cid(digest)] = data
+                if not (self.missing_every and post_id % self.missing_every == 0):
+                    documents[digest_to_cid(digest)] = data
                 at = LogPosition(block, block_hash, tx, index)
                 events.append(PostCreated(at, post_id, parent, self.authors[who], digest))
                 events.append(
@@ -316,13 +331,17 @@ def read(port: int, paths: dict[str, str], rounds: int) -> dict[str, tuple[float
     return {name: (*percentiles(timings[name]), statuses[name]) for name in paths}
 
 
-def run(url: str, posts: int, rounds: int, incremental: int) -> dict[str, Any]:
+def run(url: str, posts: int, rounds: int, incremental: int, bulk: bool = True) -> dict[str, Any]:
     """Fill, serve, read, index more, measure sizes; the figures."""
     if make_url(url).get_backend_name() == "postgresql":
         drop_tables(url)
     chain = Chain(start_time=int(time.time()) - YEAR)
-    print(f"filling {posts:,} posts through store_range ...", flush=True)
-    filled = fill(url, chain, posts)
+    print(f"filling {posts:,} posts {'in bulk' if bulk else 'through store_range'} ...", flush=True)
+    if bulk:
+        spool = Path("/work/tmp") if Path("/work/tmp").is_dir() else None
+        filled = scale_bulk.fill(url, chain, posts, RANGE_BLOCKS, spool=spool)
+    else:
+        filled = fill(url, chain, posts)
     print(f"filled in {filled['seconds']:.0f} s ({filled['rate']:,.0f} events/s)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
@@ -401,12 +420,15 @@ def main() -> int:
     parser.add_argument("--database-url", default="", help="PostgreSQL URL (emptied); default a fresh SQLite file")
     parser.add_argument("--rounds", type=int, default=25, help="times each reader runs every route")
     parser.add_argument("--incremental", type=int, default=5_000, help="posts indexed after the reads, timed")
+    parser.add_argument(
+        "--fill", choices=("bulk", "store_range"), default="bulk", help="bench/scale_bulk.py, or the indexer's path"
+    )
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir="/work/tmp" if Path("/work/tmp").is_dir() else None) as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'index.sqlite3'}"
-        result = run(url, args.posts, args.rounds, args.incremental)
+        result = run(url, args.posts, args.rounds, args.incremental, bulk=args.fill == "bulk")
     section = report(result)
     print(section)
     if args.json:
