@@ -1,14 +1,19 @@
 // @ts-check
-// The Board as the chain has it, read without any indexer: the code check against this release, postCount and
-// getPost in batched eth_calls, PostCreated logs by parent (replies) or author, voteOf for trusted voters.
+// The Board as the chain has it, read without any indexer: the code check against this release, postCount, each
+// post's storage slots in batched eth_getStorageAt (the layout the node's proofs use, static/js/proof.js),
+// PostCreated logs by parent, author or all of them (threads), voteOf for trusted voters.
 
 import { AbiCoder, Interface, getAddress, keccak256, toBeHex, toUtf8Bytes, zeroPadValue } from "/static/vendor/ethers.min.js";
+import { LAYOUT, decodePost, postKeys, unpack } from "../../backend/static/js/proof.js";
+import { hostOf } from "./rpc.js";
 
 /**
  * @typedef {{name: string, positions: [number, number][]}} Immutable
  * @typedef {{runtime: string, immutables: Immutable[], abi: any[], eip712: {name: string, version: string, types: any}}} Release
  * @typedef {{id: number, author: string, parentId: number, digest: string, createdAt: number,
  *   upvotes: number, downvotes: number}} Post
+ * @typedef {{id: number, parentId: number, author: string, digest: string, block: number}} Created
+ *   a PostCreated log: what it says of its post, and its block
  */
 
 /** The release facts the build embedded (reader/build.py). */
@@ -128,15 +133,32 @@ export class Board {
     this.chainId = BigInt(chainId);
     this.block = Number(head.number);
     this.blockHash = String(head.hash);
-    // the code and the post count at that block in one more request
+    // the code and the post count (its storage slot) at that block in one more request
     const [code, count] = await this.rpc.batch([
       { method: "eth_getCode", params: [this.address, hex(this.block)] },
-      this.request("postCount", []),
+      this.countRequest(this.block),
     ]);
     const result = checkCode(this.facts, code, this.chainId, this.address);
-    if (result.ok) this.count = Number(this.abi.decodeFunctionResult("postCount", count)[0]);
     if (!result.ok) throw new Error(`Not read: ${result.message}.`);
+    this.count = this.countOf(count);
     return `Chain ${this.chainId}, block ${this.block}: ${result.message}.`;
+  }
+
+  /** postCount's storage slot at block ``at`` (one word where the postCount() eth_call costs a whole call). */
+  countRequest(/** @type {number} */ at) {
+    return { method: "eth_getStorageAt", params: [this.address, toBeHex(LAYOUT.postCount.slot, 32), hex(at)] };
+  }
+
+  countOf(/** @type {any} */ answer) {
+    return Number(unpack(this.word(answer, "postCount"), LAYOUT.postCount));
+  }
+
+  /** A storage word an RPC answered, its leading zeros dropped or not (Ganache answers a zero word "0x"). */
+  word(/** @type {any} */ answer, /** @type {string} */ what) {
+    if (typeof answer !== "string" || !/^0x[0-9a-fA-F]{0,64}$/.test(answer)) {
+      throw new Error(`${this.rpc.urls.map(hostOf).join(", ")} answered ${what}'s storage with ${JSON.stringify(answer)?.slice(0, 80)}, not a word: not read`);
+    }
+    return answer === "0x" ? 0n : BigInt(answer);
   }
 
   /** @param {string} name @param {any[]} args */
@@ -144,16 +166,56 @@ export class Board {
     return { method: "eth_call", params: [{ to: this.address, data: this.abi.encodeFunctionData(name, args) }, hex(this.block)] };
   }
 
-  /** getPost of every id, batched; ``done(n)`` reports progress. @returns {Promise<Post[]>} */
+  /**
+   * Every id's post from its storage at the session's block: the struct's two slots and the tally slot
+   * (proof.js's keys and decoding, the layout a test pins to solc's), in batched eth_getStorageAt, three words a
+   * post where getPost costs a whole eth_call. getPost refuses an id the Board does not have; storage answers
+   * zeros for it, so an empty post, a parent that is not older, or a tally cached for another digest is
+   * refused here, naming the RPC. ``done(n)`` reports progress. @returns {Promise<Post[]>}
+   */
   async posts(/** @type {number[]} */ ids, done = (/** @type {number} */ _n) => {}) {
-    const answers = await this.rpc.batch(ids.map((id) => this.request("getPost", [id])), done);
-    return answers.map((answer, i) => {
-      const [author, parentId, digest, createdAt, upvotes, downvotes] = this.abi.decodeFunctionResult("getPost", answer);
-      return {
-        id: ids[i], author: getAddress(author), parentId: Number(parentId), digest: String(digest).toLowerCase(),
-        createdAt: Number(createdAt), upvotes: Number(upvotes), downvotes: Number(downvotes),
-      }; // prettier-ignore
+    for (const id of ids) {
+      if (!(Number.isSafeInteger(id) && id >= 1 && id <= this.count)) throw new Error(`there is no post ${id} on this Board (it has ${this.count})`);
+    }
+    const at = hex(this.block);
+    const requests = ids.flatMap((id) => {
+      const { first, second, tally } = postKeys(id);
+      return [first, second, tally].map((key) => ({ method: "eth_getStorageAt", params: [this.address, key, at] }));
     });
+    const words = await this.rpc.batch(requests, (n) => done(Math.floor(n / 3)));
+    return ids.map((id, i) => this.stored(id, words.slice(3 * i, 3 * i + 3)));
+  }
+
+  /** A post from the three storage words an RPC answered for it; throws when no Board post can hold them. */
+  stored(/** @type {number} */ id, /** @type {any[]} */ answers) {
+    const source = this.rpc.urls.map(hostOf).join(", ");
+    const refuse = (/** @type {string} */ why) =>
+      new Error(`${source} answered storage for post ${id} at block ${this.block} that ${why}: not read`);
+    const [first, second, tally] = answers.map((answer) => this.word(answer, `post ${id}`));
+    const post = decodePost({ first, second, tally });
+    const digest = post.digest.toLowerCase();
+    if (!first || !second || post.createdAt === 0n || BigInt(digest) === 0n) {
+      throw refuse("is empty, though postCount says the Board has it");
+    }
+    if (post.parentId >= BigInt(id)) throw refuse(`names a parent (#${post.parentId}) that is not older`);
+    // a voted post's tally carries bytes16(keccak256(digest)), Board's _digestTag: a tally moved from another post does not
+    const tag = unpack(tally, LAYOUT.tallies.members.digestTag);
+    if (tally && tag !== BigInt(keccak256(digest)) >> 128n) throw refuse("holds a tally cached for another digest");
+    return {
+      id, author: post.author, parentId: Number(post.parentId), digest, createdAt: Number(post.createdAt),
+      upvotes: Number(post.upvotes), downvotes: Number(post.downvotes),
+    }; // prettier-ignore
+  }
+
+  /** Throws, naming the RPC, when a post read from storage is not what its PostCreated log says. */
+  agrees(/** @type {Post} */ post, /** @type {Created} */ log) {
+    const differs = ["parentId", "author", "digest"].filter(
+      (name) => String(/** @type {any} */ (post)[name]).toLowerCase() !== String(/** @type {any} */ (log)[name]).toLowerCase(),
+    );
+    if (differs.length) {
+      const source = this.rpc.urls.map(hostOf).join(", ");
+      throw new Error(`${source} contradicts itself on post ${post.id}: its PostCreated log and its storage differ in ${differs.join(", ")}: not read`);
+    }
   }
 
   /** The vote of each (post, voter) pair through voteOf: +1, -1 or 0. */
@@ -168,20 +230,22 @@ export class Board {
   }
 
   /**
-   * The first block with code at the Board, where its logs start: a search over eth_getCode that asks PROBES
-   * blocks per round in one batch (about 6 rounds for 20 million blocks).
+   * The first block at which ``holds`` the answer to ``probe``(block), given that it holds at the session's
+   * block and, once it holds, at every later one: a search that asks PROBES blocks per round in one batch
+   * (about 6 rounds for 20 million blocks).
+   * @param {(at: number) => import("./rpc.js").Request} probe @param {(answer: any) => boolean} holds
    */
-  async deploymentBlock() {
+  async firstBlock(probe, holds) {
     const PROBES = 15;
     let low = 0;
-    let high = this.block; // code is there at ``high``, and (if anywhere) not before ``low``
+    let high = this.block; // it holds at ``high``, and (if anywhere) not before ``low``
     while (low < high) {
       const step = Math.max(1, Math.ceil((high - low) / (PROBES + 1)));
       const points = [];
       for (let at = low + step - 1; at < high && points.length < PROBES; at += step) points.push(at);
       if (!points.length) points.push(low);
-      const codes = await this.rpc.batch(points.map((at) => ({ method: "eth_getCode", params: [this.address, hex(at)] })));
-      const firstWith = codes.findIndex((code) => code && code !== "0x");
+      const answers = await this.rpc.batch(points.map(probe));
+      const firstWith = answers.findIndex(holds);
       if (firstWith === -1) low = points[points.length - 1] + 1;
       else {
         high = points[firstWith];
@@ -191,26 +255,48 @@ export class Board {
     return low;
   }
 
+  /** The first block with code at the Board, where its logs start (eth_getCode probes). */
+  deploymentBlock() {
+    return this.firstBlock(
+      (at) => ({ method: "eth_getCode", params: [this.address, hex(at)] }),
+      (code) => Boolean(code && code !== "0x"),
+    );
+  }
+
+  /** The block post ``id`` was created in: the first at which postCount's storage reaches it. */
+  blockOf(/** @type {number} */ id) {
+    return this.firstBlock((at) => this.countRequest(at), (answer) => this.countOf(answer) >= id);
+  }
+
+  /** What a PostCreated log says. @returns {Created} */
+  created(/** @type {any} */ log) {
+    return {
+      id: Number(BigInt(log.topics[1])), parentId: Number(BigInt(log.topics[2])),
+      author: getAddress(`0x${String(log.topics[3]).slice(26)}`), digest: String(log.data).slice(0, 66).toLowerCase(),
+      block: Number(log.blockNumber),
+    }; // prettier-ignore
+  }
+
+  /** Every PostCreated log from block ``from`` to the session's block, as the RPC answered them. */
+  allCreated(/** @type {number} */ from) {
+    return this.rpc.logs({ address: this.address, topics: [this.postCreated] }, from, this.block);
+  }
+
   /**
-   * Ids of the posts whose PostCreated has one of ``values`` at topic ``position`` (2: parent id, 3: author),
-   * from block ``from`` to the session's block, at most 100 values per filter; with the first block they were in
-   * (a reply is in its parent's block or a later one, so a thread's next level starts there).
-   * @param {number} position @param {string[]} values @param {number} from
+   * The PostCreated logs with one of ``values`` at topic ``position`` (2: parent id, 3: author), from block
+   * ``from`` to the session's block, at most 100 values per filter, in chain order.
+   * @param {number} position @param {string[]} values @param {number} from @returns {Promise<Created[]>}
    */
-  async postIdsBy(position, values, from) {
-    const ids = [];
-    let first = Infinity;
+  async createdBy(position, values, from) {
+    const found = [];
     for (let start = 0; start < values.length; start += 100) {
       /** @type {(string | string[] | null)[]} */
       const topics = [this.postCreated, null, null, null].slice(0, position + 1);
       topics[position] = values.slice(start, start + 100);
       const logs = await this.rpc.logs({ address: this.address, topics }, from, this.block);
-      for (const log of logs) {
-        ids.push(Number(BigInt(log.topics[1])));
-        first = Math.min(first, Number(log.blockNumber));
-      }
+      found.push(...logs.map((log) => this.created(log)));
     }
-    return { ids, first };
+    return found;
   }
 }
 

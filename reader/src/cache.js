@@ -28,6 +28,11 @@ function open() {
 let opened = /** @type {Promise<IDBDatabase | null> | null} */ (null);
 const database = () => (opened ||= open());
 
+/** Open the database now (a first open in a new profile takes a while), while the chain is asked. */
+export function openEarly() {
+  database();
+}
+
 /** @param {string} store @param {string} key */
 async function get(store, key) {
   const db = await database();

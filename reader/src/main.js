@@ -15,6 +15,9 @@ const WINDOW = 2000; // Hot, Top and Controversial rank the top-level posts amon
 const FOLD = -5; // a post whose score (under the lens) is at or below this is folded, as INDELIBLE_COLLAPSE_SCORE
 const CONTENT_CONCURRENCY = 8;
 const MAX_THREAD = 2000;
+// a thread whose root has at most this many newer posts (``whole=``) is read from all of them (one eth_getLogs, as
+// many as a provider's usual result cap), a larger one level by level by the parent topic
+const WHOLE_THREAD = 10_000;
 
 /** @typedef {import("./board.js").Post} Post */
 /** @typedef {{ok: true, title: string | null, body: string, gateway: string} | {ok: false, reason: string}} Content */
@@ -33,6 +36,7 @@ const params = {
   fold: Number.isFinite(Number(query.get("fold"))) && query.get("fold") ? Number(query.get("fold")) : FOLD,
   window: Math.max(WINDOW, Number(query.get("window")) || WINDOW),
   batch: Number(query.get("batch")) || 100,
+  whole: query.get("whole") && Number(query.get("whole")) >= 0 ? Number(query.get("whole")) : WHOLE_THREAD,
 };
 
 /** @type {{rpc: Rpc, board: Board, key: string, count: number, deployment: number | null, posts: Map<number, Post>}} */
@@ -125,7 +129,7 @@ async function restore() {
   scheduleSave();
 }
 
-/** getPost for every id not read yet, with a progress line. */
+/** Every id not read yet, from its storage (Board.posts), with a progress line. */
 async function ensurePosts(/** @type {number[]} */ ids) {
   const missing = [...new Set(ids)].filter((id) => !state.posts.has(id));
   if (!missing.length) return;
@@ -417,21 +421,69 @@ async function threadView(/** @type {number} */ id, /** @type {number} */ mine, 
     showView("No such post", [element("p", {}, `The Board has posts 1 to ${state.count}; there is no post ${id}.`)]);
     return;
   }
-  const [, deployedAt] = await Promise.all([ensurePosts([id]), deployment()]);
-  let from = deployedAt;
-  const all = [/** @type {Post} */ (state.posts.get(id))];
-  contentOf(all[0]); // fetched while the replies are read
-  let parents = [id];
-  while (parents.length && all.length < MAX_THREAD) {
-    progress(`reading replies: ${all.length - 1} so far`);
-    const found = await state.board.postIdsBy(2, parents.map((p) => topicOf(p)), from);
-    const ids = found.ids.filter((i) => i <= state.count);
-    await ensurePosts(ids);
-    const level = ids.map((i) => /** @type {Post} */ (state.posts.get(i)));
-    eachLimited(level, (post) => contentOf(post).then(() => undefined)); // fetched while the next level is read
-    all.push(...level);
-    parents = ids;
-    from = Number.isFinite(found.first) ? found.first : from; // replies to these are in their block or later
+  const board = state.board;
+  // the root's post, and the block it was created in (every reply is there or later)
+  const [, from] = await Promise.all([ensurePosts([id]), board.blockOf(id)]);
+  const root = /** @type {Post} */ (state.posts.get(id));
+  contentOf(root); // fetched while the replies are read
+  /** @type {Map<number, import("./board.js").Created>} */
+  const logs = new Map();
+  /** @type {number[]} */
+  const ids = []; // the replies, level by level
+  const reading = [];
+  /** The logs of a level that are replies to follow: newer than their parent (the Board checks it; a log that
+   * says otherwise is not followed), among the posts at this block, each once. */
+  const take = (/** @type {import("./board.js").Created[]} */ found) => {
+    const level = [];
+    for (const log of found) {
+      if (!(log.id > log.parentId && log.id > id && log.id <= state.count) || logs.has(log.id)) continue;
+      logs.set(log.id, log);
+      ids.push(log.id);
+      level.push(log);
+      // its file fetched (by the digest the log names) while the posts are read; shown only once they agree
+      contentOf(/** @type {Post} */ (/** @type {unknown} */ ({ digest: log.digest, parentId: log.parentId })));
+    }
+    return level;
+  };
+  const whole = state.count - id <= params.whole;
+  if (whole) {
+    // one read of every PostCreated since the root's block, the tree built here: fewer requests than one
+    // filtered read per level of the thread (many parent topics are slow to match on some nodes); only the
+    // thread's own logs are decoded
+    progress(`reading the ${(state.count - id).toLocaleString("en")} posts created since #${id}…`);
+    const created = await board.allCreated(from);
+    /** @type {Map<string, any[]>} */
+    const children = new Map(); // parent topic -> its PostCreated logs
+    const rootTopic = topicOf(id);
+    for (const log of created) {
+      const parent = String(log.topics?.[2]).toLowerCase();
+      if (!children.has(parent)) children.set(parent, []);
+      /** @type {any[]} */ (children.get(parent)).push(log);
+      if (String(log.topics?.[1]).toLowerCase() === rootTopic) logs.set(id, board.created(log));
+    }
+    if (!logs.has(id)) throw new Error(`${params.rpc.map(hostOf).join(", ")} answered no PostCreated for post ${id} in block ${from}, where postCount reached it: not read`);
+    let parents = [id];
+    while (parents.length && ids.length < MAX_THREAD) {
+      const level = take(parents.flatMap((p) => children.get(topicOf(p)) || []).map((log) => board.created(log)));
+      parents = level.map((log) => log.id);
+    }
+  } else {
+    let parents = [id];
+    let start = from;
+    while (parents.length && ids.length < MAX_THREAD) {
+      progress(`reading replies: ${ids.length} so far`);
+      const level = take(await board.createdBy(2, parents.map((p) => topicOf(p)), start));
+      reading.push(ensurePosts(level.map((log) => log.id))); // read while the next level's logs are asked
+      parents = level.map((log) => log.id);
+      if (level.length) start = Math.min(...level.map((log) => log.block)); // replies to these: there or later
+    }
+  }
+  await Promise.all(reading);
+  await ensurePosts(ids);
+  const all = [root, ...ids.map((i) => /** @type {Post} */ (state.posts.get(i)))];
+  for (const post of all) {
+    const log = logs.get(post.id);
+    if (log) board.agrees(post, log);
   }
   if (mine !== generation) return;
   const rankedAll = await ranked(all);
@@ -448,7 +500,7 @@ async function threadView(/** @type {number} */ id, /** @type {number} */ mine, 
     return node;
   };
   showView(`Thread of post #${id}`, [
-    element("p", { class: "stated" }, `${all.length - 1} replies, read from PostCreated logs by parent; replies best first; votes counted: ${lensDescription()}.${historyNote}`),
+    element("p", { class: "stated" }, `${all.length - 1} replies, read from ${whole ? `every PostCreated log since block ${from} (the post's)` : "PostCreated logs by parent"}; replies best first; votes counted: ${lensDescription()}.${historyNote}`),
     build(rankedAll[0], 0),
   ]); // prettier-ignore
   progress(`read a thread of ${all.length} posts at block ${state.board.block}.`);
@@ -457,8 +509,10 @@ async function threadView(/** @type {number} */ id, /** @type {number} */ mine, 
 
 async function authorView(/** @type {string} */ address, /** @type {number} */ mine, /** @type {number} */ started) {
   const from = await deployment();
-  const ids = (await state.board.postIdsBy(3, [topicOf(address)], from)).ids.filter((i) => i <= state.count).reverse();
+  const logs = (await state.board.createdBy(3, [topicOf(address)], from)).filter((log) => log.id <= state.count).reverse();
+  const ids = [...new Set(logs.map((log) => log.id))];
   await ensurePosts(ids);
+  for (const log of logs) state.board.agrees(/** @type {Post} */ (state.posts.get(log.id)), log);
   if (mine !== generation) return;
   const posts = await ranked(ids.map((i) => /** @type {Post} */ (state.posts.get(i))));
   showView(`Posts by ${address}`, [
@@ -531,6 +585,7 @@ async function start() {
     return;
   }
   const check = $("check");
+  cache.openEarly();
   try {
     state.rpc = new Rpc(params.rpc, { batchSize: params.batch });
     state.rpc.onWait = (text) => progress(text);

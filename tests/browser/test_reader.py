@@ -37,6 +37,7 @@ from reader.build import OUT, build
 from tests.support.board import BoardHandle, connect
 from tests.support.browser import STATUS_RECORDER, inject_wallet, status_log
 from tests.support.index import POSTGRES_URL, make_settings, module_index, reset_postgres
+from tests.support.lying_rpc import lying_rpc, slot_key
 from tests.support.servers import serving
 from tests.support.wait import wait_for
 
@@ -229,9 +230,11 @@ def test_with_node_a_stopped_the_reader_shows_what_a_showed_from_the_chain_and_n
             else:
                 assert got["content"] == "unavailable"
                 assert "content unavailable" in got["note"] and nodes.missing_digest in got["note"]
-    for thread in nodes.threads:
-        page.goto(reader_url(reader_file, nodes, nodes.b_url, f"post/{thread}"))
+    # a thread read whole (every PostCreated since the root's block) and level by level (whole=0: by parent topic)
+    for thread, whole in [(t, w) for t in nodes.threads for w in ("10000", "0")]:
+        page.goto(reader_url(reader_file, nodes, nodes.b_url, f"post/{thread}", whole=whole))
         posts = shown(page)
+        assert ("every PostCreated log since block" in page.inner_text(".stated")) == (whole != "0")
         expected = _thread(nodes.seen[f"thread {thread}"]["post"], [])
         assert [(p["id"], p["parent"]) for p in posts] == [(p["id"], p["parent_id"] or 0) for p in expected]
         for got, want in zip(posts, expected, strict=True):
@@ -344,6 +347,59 @@ def test_a_lying_node_b_changes_nothing_and_a_tampered_file_is_shown_as_not_matc
     assert f"127.0.0.1:{port} served a file that does not match its digest" in lied["note"]
     assert "never wrote" not in page.inner_text("#view")
     assert sum(p["content"] == "ok" for p in posts.values()) == len(posts) - 2  # the tampered and the missing
+
+
+LAYOUT = json.loads((Path(__file__).resolve().parents[2] / "backend" / "static" / "board-layout.json").read_text())
+
+
+@pytest.mark.parametrize("lie", ["posts it has not", "a reply moved", "a tally moved", "a reply log forged"])
+def test_an_rpc_whose_storage_or_logs_lie_is_named_and_nothing_it_made_up_is_shown(
+    page: Page, nodes: Nodes, reader_file: Path, lie: str
+):
+    """The reader reads posts as storage words (eth_getStorageAt) and threads from PostCreated logs. Storage words
+    no Board post can hold (an id postCount claims but the chain has not: empty slots), a tally that belongs to
+    another post's digest, or a log and a storage that disagree on a post, are refused with the RPC named, and
+    nothing is shown. (A liar consistent in every answer it gives is as undetectable from one RPC as with eth_call:
+    docs/reader.md says so.)"""
+    w3 = connect(nodes.ganache)
+    address = nodes.board.deployment.address
+    root = nodes.threads[0]
+    thread = _thread(nodes.seen[f"thread {root}"]["post"], [])
+    count = nodes.board.contract.functions.postCount().call()
+    posts, tallies = LAYOUT["posts"]["slot"], LAYOUT["tallies"]["slot"]
+
+    def word(key: str) -> int:
+        return int.from_bytes(w3.eth.get_storage_at(address, int(key, 16)), "big")
+
+    with lying_rpc(nodes.ganache.url, address) as rpc:
+        if lie == "posts it has not":  # postCount raised: the posts above the chain's count read as empty slots
+            rpc.storage_values = {"0x" + LAYOUT["postCount"]["slot"].to_bytes(32, "big").hex(): count + 2}
+            view, reason = "new", f"storage for post {count + 2} at block"
+        elif lie == "a reply moved":  # a nested reply's storage says it answers the root
+            nested = next(p for p in thread if p["parent_id"] not in (None, 0, root))
+            key = slot_key(nested["id"], posts)
+            offset = 8 * LAYOUT["posts"]["members"]["parentId"]["offset"]
+            rpc.storage_values = {key: (word(key) & ~((2**48 - 1) << offset)) | (root << offset)}
+            view, reason = f"post/{root}", f"contradicts itself on post {nested['id']}"
+        elif lie == "a tally moved":  # an unvoted post given the tally of a voted one
+            new = nodes.seen["new"]["posts"]
+            voted = next(p for p in new if p["upvotes"] + p["downvotes"] > 0)
+            unvoted = next(p for p in new if p["upvotes"] + p["downvotes"] == 0 and p["id"] != voted["id"])
+            rpc.storage_values = {slot_key(unvoted["id"], tallies): word(slot_key(voted["id"], tallies))}
+            view, reason = "new", f"storage for post {unvoted['id']} at block"
+        else:  # a top-level post's PostCreated log rewritten into the thread; its storage says otherwise
+            in_thread = {p["id"] for p in thread}
+            other = next(p["id"] for p in nodes.seen["new"]["posts"] if p["id"] > root and p["id"] not in in_thread)
+            rpc.log_parents = {other: root}
+            view, reason = f"post/{root}", f"contradicts itself on post {other}"
+        page.goto(reader_url(reader_file, nodes, nodes.b_url, view, rpc=rpc.url))
+        page.wait_for_selector('#view[data-ready="error"], #view[data-ready="true"]', state="attached")
+        message = page.inner_text("#view")
+        assert page.get_attribute("#view", "data-ready") == "error", message
+        assert f"127.0.0.1:{rpc.port}" in message and reason in message, message
+        if lie == "a tally moved":
+            assert "a tally cached for another digest" in message
+        assert page.locator("#view article").count() == 0
 
 
 def test_the_reader_refuses_a_board_that_is_not_this_release(page: Page, nodes: Nodes, reader_file: Path):

@@ -8,6 +8,8 @@ It forwards every request (batched or not) to the node and answers as the node d
 * ``forge_code``: the forged state's Board account gets this codeHash (another contract at the address);
 * ``drop_keys``: these slots' entries left out of ``eth_getProof``'s storageProof;
 * ``refuse``: methods answered with an error, as a node that does not serve them (``eth_getProof`` withheld);
+* ``storage_values``: ``eth_getStorageAt`` of these keys answers these words (the reader's storage reads, issue 22);
+* ``log_parents``: the ``PostCreated`` logs of these post ids name this parent (their indexed parent topic);
 * ``forge``: the cleverest liar who has read the code: slot values are changed *in the state*, i.e. the storage
   trie's path to each is rebuilt, the Board account's storageRoot and the state trie's path to it too, the
   header's stateRoot set to the forged root and the header's hash recomputed from its fields; every answer of
@@ -154,6 +156,8 @@ class LyingRpc:
         self.refuse: set[str] = set()
         self.forge_code: str | None = None
         self.drop_keys: set[str] = set()
+        self.storage_values: dict[str, int] = {}
+        self.log_parents: dict[int, int] = {}
         self.asked: list[str] = []
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -165,6 +169,7 @@ class LyingRpc:
         """Tell the truth again."""
         self.call_posts, self.proof_values, self.header_fields, self.forge, self.refuse = {}, {}, {}, {}, set()
         self.forge_code, self.drop_keys = None, set()
+        self.storage_values, self.log_parents = {}, {}
 
     # --- upstream ---
     def _send(self, payload: Any) -> Any:
@@ -229,6 +234,20 @@ class LyingRpc:
                     fields = dict(zip(POST_FIELDS, decode(POST_TYPES, bytes.fromhex(result[2:])), strict=True))
                     fields |= self.call_posts[post_id]
                     return {**answer, "result": "0x" + encode(POST_TYPES, [fields[f] for f in POST_FIELDS]).hex()}
+        if method == "eth_getStorageAt" and str(params[0]).lower() == self.board:
+            key = "0x" + int(str(params[1]), 16).to_bytes(32, "big").hex()
+            if key in self.storage_values:
+                return {**answer, "result": "0x" + self.storage_values[key].to_bytes(32, "big").hex()}
+        if method == "eth_getLogs" and self.log_parents and isinstance(result, list):
+            logs = []
+            for log in result:
+                post_id = int(log["topics"][1], 16) if len(log.get("topics") or []) == 4 else 0
+                if str(log.get("address")).lower() == self.board and post_id in self.log_parents:
+                    topics = list(log["topics"])
+                    topics[2] = "0x" + self.log_parents[post_id].to_bytes(32, "big").hex()
+                    log = {**log, "topics": topics}
+                logs.append(log)
+            return {**answer, "result": logs}
         if method == "eth_getProof" and str(params[0]).lower() == self.board:
             if self.forge or self.forge_code:
                 result = self._forged(params[2], [str(k) for k in params[1]])[0]
