@@ -12,6 +12,8 @@ const VENDOR = {
   "/static/vendor/purify.es.mjs": "node_modules/dompurify/dist/purify.es.mjs",
   "/static/vendor/marked.esm.js": "node_modules/marked/lib/marked.esm.js",
   "/static/vendor/markdown-it.esm.js": "node_modules/markdown-it/index.mjs",
+  // static/js/proof.js's Merkle-Patricia and header library, from the entry make vendor bundles for the node
+  "/static/vendor/ethereumjs.js": "scripts/vendor/ethereumjs.mjs",
 };
 
 const vendored = {

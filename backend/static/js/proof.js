@@ -19,7 +19,6 @@ export const SOURCES_ITEM = "indelible.rpcs";
 export const MAX_SOURCES = 4;
 
 const abi = AbiCoder.defaultAbiCoder();
-const LIBRARY_URL = "/static/vendor/ethereumjs.js";
 
 /** @type {Promise<typeof import("/static/vendor/ethereumjs.js")> | null} */
 let library = null;
@@ -29,7 +28,8 @@ let library = null;
  * fetch it, and a page whose bundle is missing still shows, its proofs "not proven" with the reason.
  */
 export function ethereumjs() {
-  library ??= import(LIBRARY_URL);
+  // a literal, so that the one-file reader's bundler (reader/bundle.mjs) puts the library inside the file
+  library ??= import("/static/vendor/ethereumjs.js");
   return library;
 }
 const TWO_256 = 1n << 256n;
