@@ -3,11 +3,14 @@
 Steps, each deterministic so that one commit gives the same bytes (tests/backend/web/test_reader_build.py builds
 twice and compares):
 
-1. The release's facts the reader checks a Board against: Board's runtime code from the brownie artifact, the
-   positions of its immutables by name (solc-js's ``immutableReferences``, named through the AST, for a compile
-   whose runtime code must equal the artifact's), the ABI fragments and the EIP-712 domain and types.
-2. The JavaScript: ``reader/src/main.js`` and what it imports (the node's own ``preview.js`` and ``signer.js``,
-   the Markdown rules, ethers, DOMPurify, marked) bundled by esbuild (``reader/bundle.mjs``).
+1. The release's facts the reader checks a Board against: the node's own release record
+   (``backend.deployments.release.release()``, what ``make compile`` writes to
+   ``backend/static/vendor/board-release.json`` for the node's proofs: Board's runtime code, each immutable's
+   place by name from ``backend.deployments.code``, which join uses too, and the EIP-712 name and version), and
+   beside it the ABI fragments the reader calls and the EIP-712 types it signs.
+2. The JavaScript: ``reader/src/main.js`` and what it imports (the node's own ``preview.js``, ``postdoc.js``,
+   ``proof.js`` and ``signer.js``, the Markdown rules, ethers, DOMPurify, marked) bundled by esbuild
+   (``reader/bundle.mjs``).
 3. One HTML file: the template with the CSS, the release facts (a JSON script element) and the bundle inlined,
    and a Content-Security-Policy ``<meta>`` allowing exactly that script and that style by their sha256.
 
@@ -32,10 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from backend import eip712  # noqa: E402
 from backend.content.cid import cid_of  # noqa: E402
+from backend.deployments.code import load_artifact  # noqa: E402
+from backend.deployments.release import release  # noqa: E402
 
-ARTIFACT = ROOT / "build" / "contracts" / "Board.json"
-RELEASE_CACHE = ROOT / "build" / "reader" / "release.json"
-SOLC_BRIDGE = ROOT / "scripts" / "solc_bridge.js"
 TEMPLATE = ROOT / "reader" / "template.html"
 CSS = ROOT / "reader" / "reader.css"
 BUNDLER = ROOT / "reader" / "bundle.mjs"
@@ -45,54 +47,6 @@ KNOWN_IMMUTABLES = {
     "_cachedDomainSeparator", "_cachedChainId", "_cachedThis", "_hashedName", "_hashedVersion", "_name", "_version",
 }  # fmt: skip
 ABI_NAMES = {"getPost", "postCount", "voteOf", "nonces", "post", "vote", "PostCreated", "VoteCast"}
-
-
-def _split_metadata(code: bytes) -> bytes:
-    """The executable part of solc runtime code (the trailing CBOR metadata cut off)."""
-    length = int.from_bytes(code[-2:], "big") + 2
-    return code[:-length] if length <= len(code) and code[-length] & 0xE0 == 0xA0 else code
-
-
-def _names(node: Any, found: dict[int, str]) -> dict[int, str]:
-    """Every VariableDeclaration's id -> name in an AST."""
-    if isinstance(node, dict):
-        if node.get("nodeType") == "VariableDeclaration" and "id" in node:
-            found[int(node["id"])] = str(node["name"])
-        for value in node.values():
-            _names(value, found)
-    elif isinstance(node, list):
-        for value in node:
-            _names(value, found)
-    return found
-
-
-def _compile(artifact: dict[str, Any]) -> dict[str, Any]:
-    """solc-js's runtime code, immutableReferences and ASTs for Board, with the artifact's settings."""
-    compiler = artifact["compiler"]
-    request = {
-        "language": "Solidity",
-        "sources": {p: {"content": (ROOT / p).read_text()} for p in artifact["allSourcePaths"].values()},
-        "settings": {
-            "optimizer": {"enabled": compiler["optimizer"]["enabled"], "runs": compiler["optimizer"]["runs"]},
-            "evmVersion": compiler["evm_version"],
-            "remappings": ["@openzeppelin=node_modules/@openzeppelin"],
-            "outputSelection": {
-                "*": {"": ["ast"]},
-                artifact["sourcePath"]: {
-                    "Board": ["evm.deployedBytecode.object", "evm.deployedBytecode.immutableReferences"]
-                },
-            },
-        },
-    }
-    result = subprocess.run(
-        ["node", str(SOLC_BRIDGE), "--standard-json"], input=json.dumps(request), cwd=ROOT,
-        capture_output=True, text=True, check=True, timeout=600,
-    )  # fmt: skip
-    output: dict[str, Any] = json.loads(result.stdout)
-    errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
-    if errors:
-        raise SystemExit("compiling Board failed: " + errors[0])
-    return output
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -105,41 +59,20 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def release_facts() -> dict[str, Any]:
-    """What the reader checks a Board against (cached in build/reader/ per artifact)."""
-    artifact = json.loads(ARTIFACT.read_text())
-    key = hashlib.sha256(artifact["deployedBytecode"].encode()).hexdigest()
-    if RELEASE_CACHE.exists():
-        cached: dict[str, Any] = json.loads(RELEASE_CACHE.read_text())
-        if cached.get("artifactKey") == key:
-            return cached
-    output = _compile(artifact)
-    evm = output["contracts"][artifact["sourcePath"]]["Board"]["evm"]["deployedBytecode"]
-    runtime = "0x" + artifact["deployedBytecode"].removeprefix("0x")
-    ours = bytes.fromhex(evm["object"].removeprefix("0x"))
-    if _split_metadata(ours) != _split_metadata(bytes.fromhex(runtime[2:])):
-        raise SystemExit(f"solc-js does not reproduce {ARTIFACT}'s runtime code: run `make compile` again")
-    names: dict[int, str] = {}
-    for source in output["sources"].values():
-        _names(source["ast"], names)
-    immutables = []
-    for ident, refs in sorted(evm["immutableReferences"].items(), key=lambda item: int(item[0])):
-        name = names.get(int(ident), "")
-        if name not in KNOWN_IMMUTABLES:
-            raise SystemExit(f"Board has an immutable the reader cannot check: {name or ident!r}")
-        immutables.append({"name": name, "positions": sorted([r["start"], r["length"]] for r in refs)})
-    facts = {
-        "artifactKey": key,
-        "runtime": runtime,
-        "immutables": sorted(immutables, key=lambda item: str(item["name"])),
-        "abi": [entry for entry in artifact["abi"] if entry.get("name") in ABI_NAMES],
+    """What the reader checks a Board against and calls it with: the node's release record, the ABI, EIP-712."""
+    board = release()
+    unknown = sorted({item["name"] for item in board["immutables"]} - KNOWN_IMMUTABLES)
+    if unknown:
+        raise SystemExit(f"Board has an immutable the reader cannot check: {unknown[0]!r}")
+    return {
+        "board": board,
+        "abi": [entry for entry in load_artifact()["abi"] if entry.get("name") in ABI_NAMES],
         "eip712": {
             "name": eip712.DOMAIN_NAME,
             "version": eip712.DOMAIN_VERSION,
             "types": {"Post": eip712.POST_TYPE, "Vote": eip712.VOTE_TYPE},
         },
     }
-    _write_atomically(RELEASE_CACHE, (json.dumps(facts, indent=1, sort_keys=True) + "\n").encode())
-    return facts
 
 
 def bundle() -> str:
@@ -155,7 +88,7 @@ def _sha256_source(text: str) -> str:
 def page(script: str, style: str, facts: dict[str, Any]) -> bytes:
     """The HTML file: template + CSS + facts + script, with a CSP naming that script and style by hash."""
     script = script.replace("</script", "<\\/script")  # a string in the bundle must not end the element
-    release = json.dumps({k: v for k, v in facts.items() if k != "artifactKey"}, sort_keys=True, separators=(",", ":"))
+    release = json.dumps(facts, sort_keys=True, separators=(",", ":"))
     csp = "; ".join(
         [
             "default-src 'none'",

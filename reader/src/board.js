@@ -1,22 +1,22 @@
 // @ts-check
-// The Board as the chain has it, read without any indexer: the code check against this release, postCount, each
-// post's storage slots in batched eth_getStorageAt (the layout the node's proofs use, static/js/proof.js),
-// PostCreated logs by parent, author or all of them (threads), voteOf for trusted voters.
+// The Board as the chain has it, read without any indexer: the code check against this release (proof.js's
+// expectedCode), postCount, each post's storage slots in batched eth_getStorageAt (the layout the node's proofs
+// use, static/js/proof.js), PostCreated logs by parent, author or all of them (threads), voteOf for trusted voters.
 
-import { AbiCoder, Interface, getAddress, keccak256, toBeHex, toUtf8Bytes, zeroPadValue } from "/static/vendor/ethers.min.js";
-import { LAYOUT, decodePost, postKeys, unpack } from "../../backend/static/js/proof.js";
+import { Interface, getAddress, keccak256, toBeHex, zeroPadValue } from "/static/vendor/ethers.min.js";
+import { LAYOUT, decodePost, expectedCode, postKeys, unpack } from "../../backend/static/js/proof.js";
 import { hostOf } from "./rpc.js";
 
 /**
- * @typedef {{name: string, positions: [number, number][]}} Immutable
- * @typedef {{runtime: string, immutables: Immutable[], abi: any[], eip712: {name: string, version: string, types: any}}} Release
+ * @typedef {import("../../backend/static/js/proof.js").Release} BoardRelease
+ * @typedef {{board: BoardRelease, abi: any[], eip712: {name: string, version: string, types: any}}} Release
  * @typedef {{id: number, author: string, parentId: number, digest: string, createdAt: number,
  *   upvotes: number, downvotes: number}} Post
  * @typedef {{id: number, parentId: number, author: string, digest: string, block: number}} Created
  *   a PostCreated log: what it says of its post, and its block
  */
 
-/** The release facts the build embedded (reader/build.py). */
+/** The release facts the build embedded (reader/build.py): the node's release record, the ABI, EIP-712. */
 export function release() {
   const element = document.getElementById("release");
   return /** @type {Release} */ (JSON.parse(element?.textContent || "{}"));
@@ -36,64 +36,31 @@ const bytesOf = (/** @type {string} */ text) =>
   Uint8Array.from((text.replace(/^0x/, "").match(/../g) || []).map((pair) => parseInt(pair, 16)));
 const toHex = (/** @type {Uint8Array} */ bytes) => `0x${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
 
-/** A ShortString immutable (OpenZeppelin): the text left-aligned in 32 bytes, its length in the last byte. */
-function shortString(/** @type {string} */ text) {
-  const out = new Uint8Array(32);
-  const bytes = toUtf8Bytes(text);
-  out.set(bytes);
-  out[31] = bytes.length;
-  return toHex(out);
-}
-
-/** Each immutable's value in a Board of this release at ``address`` on ``chainId``. */
-export function expectedImmutables(/** @type {Release} */ facts, /** @type {bigint} */ chainId, /** @type {string} */ address) {
-  const hashedName = keccak256(toUtf8Bytes(facts.eip712.name));
-  const hashedVersion = keccak256(toUtf8Bytes(facts.eip712.version));
-  const typeHash = keccak256(
-    toUtf8Bytes("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
-  );
-  const separator = keccak256(
-    AbiCoder.defaultAbiCoder().encode(
-      ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-      [typeHash, hashedName, hashedVersion, chainId, address],
-    ),
-  );
-  return /** @type {Record<string, string>} */ ({
-    _cachedDomainSeparator: separator,
-    _cachedChainId: toBeHex(chainId, 32),
-    _cachedThis: zeroPadValue(address, 32),
-    _hashedName: hashedName,
-    _hashedVersion: hashedVersion,
-    _name: shortString(facts.eip712.name),
-    _version: shortString(facts.eip712.version),
-  });
-}
-
 /**
  * Compare the code at ``address`` with this release's Board: every immutable must hold the value it has in a
  * Board of this release at this address on this chain (EIP-712's cached chain id, address, name, version and
- * domain separator), the rest of the executable code byte for byte; the metadata (source hash) may differ and is
- * reported. Returns {ok, message}.
+ * domain separator, filled by proof.js's expectedCode as the node's proofs fill them), the rest of the
+ * executable code byte for byte; the metadata (source hash) may differ and is reported. Returns {ok, message}.
  * @param {Release} facts @param {string} found @param {bigint} chainId @param {string} address
  */
 export function checkCode(facts, found, chainId, address) {
   const code = bytesOf(found);
-  const expected = bytesOf(facts.runtime);
+  const expected = bytesOf(facts.board.deployedBytecode);
   if (!code.length) return { ok: false, message: `no code at ${address} on chain ${chainId}: nothing is deployed there` };
   if (code.length !== expected.length) {
     return { ok: false, message: `the code at ${address} is ${code.length} bytes, this release's Board is ${expected.length}: not this Board` };
   }
-  const values = expectedImmutables(facts, chainId, address);
-  const filled = expected.slice();
-  for (const { name, positions } of facts.immutables) {
-    const value = bytesOf(values[name]);
-    for (const [start, length] of positions) {
-      if (length !== 32) return { ok: false, message: `immutable ${name} of unexpected length ${length}` };
-      const there = code.subarray(start, start + length);
-      if (toHex(there) !== toHex(value)) {
-        return { ok: false, message: `the immutable ${name} at byte ${start} is ${toHex(there)}, a Board of this release here would hold ${toHex(value)}` };
-      }
-      filled.set(value, start);
+  let filled;
+  try {
+    filled = bytesOf(expectedCode(facts.board, chainId, address));
+  } catch (error) {
+    return { ok: false, message: error.message };
+  }
+  for (const { name, start, length } of facts.board.immutables) {
+    const there = toHex(code.subarray(start, start + length));
+    const value = toHex(filled.subarray(start, start + length));
+    if (there !== value) {
+      return { ok: false, message: `the immutable ${name} at byte ${start} is ${there}, a Board of this release here would hold ${value}` };
     }
   }
   const a = executable(code);
@@ -103,9 +70,10 @@ export function checkCode(facts, found, chainId, address) {
     if (a.code[i] !== b.code[i]) return { ok: false, message: `the code at ${address} differs from this release's Board from byte ${i}` };
   }
   const sameMetadata = toHex(a.metadata) === toHex(b.metadata);
+  const names = new Set(facts.board.immutables.map((item) => item.name)).size;
   return {
     ok: true,
-    message: `the code at ${address} is this release's Board (${facts.immutables.length} immutables checked${sameMetadata ? "" : "; its metadata differs, its code does not"})`,
+    message: `the code at ${address} is this release's Board (${names} immutables checked${sameMetadata ? "" : "; its metadata differs, its code does not"})`,
   };
 }
 

@@ -2,10 +2,11 @@
 // The node-free reader: the Board read from the chain RPC URLs the reader gives, posts' files from the gateways
 // the reader gives, each checked by its hash; no node is trusted and none is needed (docs/reader.md).
 
+import { parseDocument } from "../../backend/static/js/postdoc.js";
 import { renderPreview } from "../../backend/static/js/preview.js";
 import { Rpc, hostOf } from "./rpc.js";
 import { Board, release, topicOf } from "./board.js";
-import { cidOf, fetchVerified, parseDocument, sha256 } from "./content.js";
+import { cidOf, fetchVerified, sha256 } from "./content.js";
 import { rankListing, rankReplies } from "./rank.js";
 import * as cache from "./cache.js";
 import { initWriting, writeControls } from "./write.js";
@@ -87,7 +88,7 @@ function scheduleSave() {
       block: state.board.block,
       blockHash: state.board.blockHash,
       deployment: state.deployment,
-      codeChecked: state.board.facts.runtime.length.toString(),
+      codeChecked: state.board.facts.board.deployedBytecode.length.toString(),
       posts: [...state.posts.values()].map(rowOf),
     });
   }, 200);

@@ -11,15 +11,12 @@ import { postLies, proofSummary, provePage, provenMark, rpcSource } from "../../
 /** @typedef {import("../../backend/static/js/proof.js").Proven} Proven */
 
 /**
- * proof.js's view of the release (the code with each immutable's position) from the facts the build embedded.
+ * proof.js's view of the release (the code with each immutable's position): the build embeds the node's own
+ * release record (board-release.json's) as it is.
  * @param {Release} facts
  */
 export function proofRelease(facts) {
-  return {
-    deployedBytecode: facts.runtime,
-    immutables: facts.immutables.flatMap(({ name, positions }) => positions.map(([start, length]) => ({ name, start, length }))),
-    domain: { name: facts.eip712.name, version: facts.eip712.version },
-  };
+  return facts.board;
 }
 
 /**

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from backend.content.cid import cid_of
+from backend.deployments import code
+from backend.deployments.release import RELEASE_PATH
 from backend.web import reader as reader_route
 from reader import build as reader_build
 
 
-def test_the_reader_builds_to_the_same_bytes_twice_even_from_a_fresh_compile():
+def test_the_reader_builds_to_the_same_bytes_twice_even_from_a_fresh_compile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     first, first_cid = reader_build.build()
-    reader_build.RELEASE_CACHE.unlink()  # the second build compiles Board again with solc-js
+    # the second build compiles Board again with solc-js for its immutables' places (a cache of its own: the
+    # shared one stays as other tests read it)
+    monkeypatch.setattr(code, "IMMUTABLES_CACHE", tmp_path / "Board.immutables.json")
     second, second_cid = reader_build.build()
+    assert (tmp_path / "Board.immutables.json").exists()
     assert first == second and first_cid == second_cid == cid_of(first)
     assert reader_build.OUT.with_name(reader_build.OUT.name + ".cid").read_text().strip() == first_cid
 
@@ -39,10 +49,11 @@ def test_the_file_is_self_contained_and_its_policy_names_its_own_script_and_styl
     assert f"script-src {source(scripts[0])};" in policy.policy
     assert f"style-src {source(styles[0])};" in policy.policy
     assert "default-src 'none'" in policy.policy and "connect-src http: https:" in policy.policy
-    # the release facts: Board's runtime code and its seven immutables, each by name
+    # the release facts: the node's own release record (board-release.json's), Board's seven immutables by name
     facts = reader_build.release_facts()
-    assert {item["name"] for item in facts["immutables"]} == reader_build.KNOWN_IMMUTABLES
-    assert facts["runtime"] in html
+    assert facts["board"] == json.loads(RELEASE_PATH.read_text())
+    assert {item["name"] for item in facts["board"]["immutables"]} == reader_build.KNOWN_IMMUTABLES
+    assert facts["board"]["deployedBytecode"] in html
 
 
 def test_only_ipfs_content_and_relay_answer_other_origins(client: TestClient):
