@@ -14,7 +14,7 @@ reads included):
 * New, cold: a new browser context each run (empty IndexedDB and HTTP cache);
 * New, warm: a reload of the same tab (posts and files from IndexedDB, the VoteCast logs since and the head
   read again);
-* a thread of 100 replies, cold (read whole: one eth_getLogs for every PostCreated since the root's block).
+* a thread of 100 replies, cold (read whole: eth_getLogs for every PostCreated since the root's block).
 
 Prints p50 and p90 of each and the load average; ``--write`` replaces this bench's section of
 docs/benchmarks.md. Targets: New cold <= 1.5 s p50, warm <= 300 ms p50, thread cold <= 1 s.
@@ -256,9 +256,10 @@ def main() -> int:
             "count's storage slot, then three storage words for each of the newest 100 posts (`eth_getStorageAt`, "
             "three batches of 100) and the 25 files; a warm New, the cached block's hash and the `VoteCast` logs "
             "since, in one request, and no file. A cold thread: the root's three words and, at the same time, its "
-            "block (probes of the post count's slot, 15 blocks a round, 3 rounds here); one `eth_getLogs` for every "
-            f"`PostCreated` since that block ({args.posts:,} logs here: the tree is built in the browser), the files "
-            "fetched from then on by the digests the logs name; then three words for each of the 100 replies, which "
+            "block (probes of the post count's slot, 15 blocks a round, 3 rounds here); `eth_getLogs` for every "
+            f"`PostCreated` since that block, its two halves at once ({args.posts:,} logs here: the tree is built "
+            "in the browser), the files fetched from then on by the digests the logs name; then three words for "
+            "each of the 100 replies, which "
             "must agree with their logs. The last column is when the chain's part was read; the rest is files still "
             "being fetched, hashed and rendered. Re-run with "
             "`flock /work/wt/bench.lock .venv/bin/python bench/reader.py --keep /tmp/reader-bench-10k --write` "

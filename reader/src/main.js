@@ -16,8 +16,8 @@ const WINDOW = 2000; // Hot, Top and Controversial rank the top-level posts amon
 const FOLD = -5; // a post whose score (under the lens) is at or below this is folded, as INDELIBLE_COLLAPSE_SCORE
 const CONTENT_CONCURRENCY = 8;
 const MAX_THREAD = 2000;
-// a thread whose root has at most this many newer posts (``whole=``) is read from all of them (one eth_getLogs, as
-// many as a provider's usual result cap), a larger one level by level by the parent topic
+// a thread whose root has at most this many newer posts (``whole=``) is read from all of them (every PostCreated
+// since its block, as many as a provider's usual result cap), a larger one level by level by the parent topic
 const WHOLE_THREAD = 10_000;
 
 /** @typedef {import("./board.js").Post} Post */
