@@ -10,6 +10,7 @@ import { cidOf, fetchVerified, sha256 } from "./content.js";
 import { rankListing, rankReplies } from "./rank.js";
 import * as cache from "./cache.js";
 import { initWriting, writeControls } from "./write.js";
+import { proveShown } from "./prove.js";
 
 const PAGE = 25;
 const WINDOW = 2000; // Hot, Top and Controversial rank the top-level posts among the newest WINDOW posts
@@ -379,6 +380,34 @@ async function settle(/** @type {Post[]} */ posts, /** @type {number} */ mine, /
   view.dataset.ready = "true";
   view.dataset.ms = String(Math.round(performance.now() - started)); // since the view was asked for
   view.dataset.at = String(Math.round(performance.now())); // since the page started loading
+  await prove(posts, mine);
+}
+
+/**
+ * After the view is shown: prove every shown post (static/js/proof.js through reader/src/prove.js) against the
+ * session block's header as every named RPC states it, and mark each post with how far it is proven, or its lie.
+ * @param {Post[]} posts @param {number} mine
+ */
+async function prove(posts, mine) {
+  const started = performance.now();
+  const board = state.board;
+  const proof = await proveShown({
+    urls: params.rpc, block: board.block, chainId: board.chainId, address: board.address, facts: board.facts, posts,
+  }); // prettier-ignore
+  if (mine !== generation) return;
+  const view = $("view");
+  for (const post of posts) {
+    const meta = view.querySelector(`#post-${post.id} > .meta`);
+    if (!meta) continue;
+    const lies = proof.lies.get(post.id);
+    const status = lies ? "lie" : proof.mark ? proof.level : proof.level === "lie" ? "lie" : "unproven";
+    const text = lies ? lies.join("; ") : proof.mark || "not proven";
+    meta.append(" · ", element("span", { class: `proof proof-${status}`, "data-proof": status }, text));
+  }
+  const summary = element("p", { class: "proof-summary", id: "proof-summary", role: "status" }, proof.summary);
+  (view.querySelector(":scope > .stated") || view.querySelector("h2"))?.after(summary);
+  view.dataset.proof = proof.status;
+  view.dataset.proofMs = String(Math.round(performance.now() - started)); // the proofs, after the view was shown
 }
 
 function showView(/** @type {string} */ heading, /** @type {(string | Node)[]} */ children) {

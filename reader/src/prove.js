@@ -21,7 +21,8 @@ export function proofRelease(facts) {
 
 /**
  * @typedef {object} Proof
- * @property {"proven" | "single" | "lie" | "unproven"} status
+ * @property {"proven" | "single" | "lie" | "unproven"} status the view's: "lie" when any post's read differs
+ * @property {"proven" | "single" | "lie" | "unproven"} level how far the header and the proofs go (proof.js)
  * @property {string | null} mark what every post whose facts held is marked with (null: not proven)
  * @property {Map<number, string[]>} lies per post, what its proof (or the RPC's answer against it) says is wrong
  * @property {string} summary the sentence for the view: how far it is proven, and by whom
@@ -64,5 +65,5 @@ export async function proveShown({ urls, block, chainId, address, facts, posts }
     proven.status !== "lie" && lies.size
       ? `Not proven: ${lies.size} of ${posts.length} posts differ from their proofs at block ${block} (each is named).`
       : proofSummary(proven).replace("name a second RPC in Settings", "name a second RPC in the rpc field");
-  return { status, mark: proven.status === "lie" ? null : provenMark(proven), lies, summary };
+  return { status, level: proven.status, mark: proven.status === "lie" ? null : provenMark(proven), lies, summary };
 }
