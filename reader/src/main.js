@@ -393,6 +393,7 @@ async function prove(posts, mine) {
   const board = state.board;
   const proof = await proveShown({
     urls: params.rpc, block: board.block, chainId: board.chainId, address: board.address, facts: board.facts, posts,
+    count: board.count,
   }); // prettier-ignore
   if (mine !== generation) return;
   const view = $("view");

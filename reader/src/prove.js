@@ -35,10 +35,12 @@ const WORST = ["proven", "single", "unproven", "lie"];
  * Prove ``posts`` at the session's ``block``: proofs from the first RPC, the header from every RPC in ``urls``,
  * CHUNK posts per eth_getProof. The posts as the reader read them (storage words through its RPCs) are compared
  * with the proven ones. Never throws.
- * @param {{urls: string[], block: number, chainId: bigint, address: string, facts: Release, posts: Post[]}} view
+ * ``count`` is the post count the reader read (which ids New lists): a proven count that differs is a lie too.
+ * @param {{urls: string[], block: number, chainId: bigint, address: string, facts: Release, posts: Post[],
+ *   count: number}} view
  * @returns {Promise<Proof>}
  */
-export async function proveShown({ urls, block, chainId, address, facts, posts }) {
+export async function proveShown({ urls, block, chainId, address, facts, posts, count }) {
   const sources = [...new Set(urls)].map((url) => rpcSource(url));
   const release = proofRelease(facts);
   /** @type {Map<number, string[]>} */
@@ -60,10 +62,17 @@ export async function proveShown({ urls, block, chainId, address, facts, posts }
     }
   }
   const proven = /** @type {Proven} */ (worst);
-  const status = proven.status === "lie" || lies.size ? "lie" : proven.status;
-  const summary =
-    proven.status !== "lie" && lies.size
-      ? `Not proven: ${lies.size} of ${posts.length} posts differ from their proofs at block ${block} (each is named).`
-      : proofSummary(proven).replace("name a second RPC in Settings", "name a second RPC in the rpc field");
+  /** @type {string[]} */
+  const wrong = [];
+  if (proven.status !== "lie" && proven.count !== null && proven.count !== BigInt(count)) {
+    wrong.push(`the post count was read as ${count}; ${proven.source}'s proof at block ${block} says ${proven.count}`);
+  }
+  if (proven.status !== "lie" && lies.size) {
+    wrong.push(`${lies.size} of ${posts.length} posts differ from their proofs at block ${block} (each is named)`);
+  }
+  const status = proven.status === "lie" || wrong.length ? "lie" : proven.status;
+  const summary = wrong.length
+    ? `Not proven: ${wrong.join("; ")}.`
+    : proofSummary(proven).replace("name a second RPC in Settings", "name a second RPC in the rpc field");
   return { status, level: proven.status, mark: proven.status === "lie" ? null : provenMark(proven), lies, summary };
 }

@@ -31,6 +31,7 @@ from tests.support.servers import serving
 from tests.support.wait import wait_for
 
 JSON = {"Content-Type": "application/json"}
+POST_COUNT_SLOT = 3
 TALLIES_SLOT = 5  # backend/static/board-layout.json, pinned to solc's layout by test_proof_layout.py
 
 
@@ -169,3 +170,14 @@ def test_storage_read_that_differs_from_the_rpcs_own_proof_is_named_for_that_pos
     block = _block(page)
     assert others and all(mark == ("proven", f"proven at block {block} by 2 RPCs") for mark in others)
     assert page.inner_text("#proof-summary").startswith("Not proven: 1 of")
+
+
+def test_a_post_count_read_lower_than_its_proof_hiding_the_newest_post_is_named(page: Page, stack: Stack):
+    count = stack.board.contract.functions.postCount().call()
+    key = "0x" + POST_COUNT_SLOT.to_bytes(32, "big").hex()
+    stack.liar.storage_values = {key: count - 1}  # New then starts one post early: the newest is hidden
+    marks = _open(page, stack, [stack.liar.url, stack.honest.url])
+    assert count not in marks
+    summary = page.inner_text("#proof-summary")
+    assert summary.startswith("Not proven") and f"the post count was read as {count - 1}" in summary
+    assert f"says {count}" in summary and page.get_attribute("#view", "data-proof") == "lie"
