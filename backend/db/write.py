@@ -88,6 +88,39 @@ def _copy_staged(conn: Connection, table: Table, columns: Sequence[str], rows: S
     return staged
 
 
+def upsert_fast(
+    conn: Connection, table: Table, columns: Sequence[str], keys: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert rows, or set the other ``columns`` of the row whose ``keys`` each one has (no two rows share keys).
+
+    PostgreSQL: COPY into the table's temporary twin and one INSERT ... SELECT ... ON CONFLICT DO UPDATE;
+    elsewhere one multi-row VALUES statement per chunk.
+    """
+    names = ", ".join(columns)
+    sets = ", ".join(f"{column} = excluded.{column}" for column in columns if column not in keys)
+    conflict = f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+    if _copies(conn, rows):
+        staged = _copy_staged(conn, table, columns, rows)
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staged}{conflict}")
+        return
+    _values_chunks(conn, f"INSERT INTO {table.name} ({names}) VALUES ", conflict, len(columns), rows)
+
+
+def delete_by_key(conn: Connection, table: Table, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Delete the rows whose ``keys`` (the primary key) are one of ``rows``.
+
+    PostgreSQL: COPY into the table's temporary twin and one DELETE ... USING it; elsewhere one DELETE per
+    row through the driver's executemany.
+    """
+    if _copies(conn, rows):
+        staged = _copy_staged(conn, table, keys, rows)
+        match = " AND ".join(f"{table.name}.{key} = s.{key}" for key in keys)
+        conn.exec_driver_sql(f"DELETE FROM {table.name} USING {staged} AS s WHERE {match}")
+        return
+    match = " AND ".join(f"{key} = ?" for key in keys)
+    execute_many(conn, f"DELETE FROM {table.name} WHERE {match}", rows)
+
+
 def update_by_key(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Set ``columns[1:]`` of the rows whose ``columns[0]`` (the primary key) is each row's first value.
 

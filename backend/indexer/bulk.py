@@ -2,7 +2,7 @@
 
 Kept as raw SQL for speed: on a backfill these run for thousands of rows per range, and SQLAlchemy's
 per-row parameter processing was most of their cost. Statements are constants of ours; every value is a
-bound parameter.
+bound parameter. Current votes go through ``backend.db.write``'s bulk helpers (COPY on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -12,15 +12,13 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from backend.db.write import execute_many
+from backend.db.models import Base, Vote
+from backend.db.write import delete_by_key, execute_many, upsert_fast
 
 _SET_REPLY_COUNT = "UPDATE posts SET reply_count = ? WHERE id = ?"
-_DELETE_VOTE = "DELETE FROM votes WHERE post_id = ? AND voter = ?"
-_UPSERT_VOTE = (
-    "INSERT INTO votes (post_id, voter, direction, block_number, log_index) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT (post_id, voter) DO UPDATE SET direction = excluded.direction, "
-    "block_number = excluded.block_number, log_index = excluded.log_index"
-)
+_VOTES = Base.metadata.tables[Vote.__tablename__]  # Core's Table (a model's __table__ is any FromClause)
+_VOTE_KEY = ("post_id", "voter")
+_VOTE_COLUMNS = (*_VOTE_KEY, "direction", "block_number", "log_index")
 
 _INSERT_FIRST = "INSERT INTO first_activity (address, block_number, log_index) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
 _SET_FIRST = "UPDATE first_activity SET block_number = ?, log_index = ? WHERE address = ?"
@@ -43,9 +41,9 @@ def set_reply_counts(conn: Connection, counts: Sequence[tuple[int, int]]) -> Non
 
 def delete_votes(conn: Connection, pairs: Sequence[tuple[int, str]]) -> None:
     """Remove the current votes of these (post id, voter) pairs."""
-    execute_many(conn, _DELETE_VOTE, pairs)
+    delete_by_key(conn, _VOTES, _VOTE_KEY, pairs)
 
 
 def upsert_votes(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Set current votes from (post id, voter, direction, block number, log index) rows."""
-    execute_many(conn, _UPSERT_VOTE, rows)
+    """Set current votes from (post id, voter, direction, block number, log index) rows (one per pair)."""
+    upsert_fast(conn, _VOTES, _VOTE_COLUMNS, _VOTE_KEY, rows)

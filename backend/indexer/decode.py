@@ -27,6 +27,7 @@ _HASH = re.compile(r"0x[0-9a-f]{64}")  # a block or tx hash as stored (HASH colu
 # ids and tallies are stored in signed 64-bit columns (BIGINT); the contract counts up from 1, so a value past
 # this is a forged log that would fail the range's transaction in the driver: refuse it here as malformed
 _STORABLE_BITS = 63
+_STORABLE = 1 << _STORABLE_BITS
 
 
 class MalformedLog(ValueError):
@@ -93,12 +94,10 @@ def _uint(topic: str, bits: int = 256) -> int:
     return value
 
 
-def _words(data: str, count: int) -> list[str]:
-    """The 32-byte words of ``data`` as 64-digit hex strings (slicing beats bytes.fromhex here)."""
-    digits = data[2:] if data.startswith("0x") else data
+def _expect_words(digits: str, count: int) -> None:
+    """MalformedLog unless ``digits`` (data without 0x) is ``count`` 32-byte words of hex digits."""
     if len(digits) != 64 * count:
         raise MalformedLog(f"data has {len(digits) // 2} bytes, expected {32 * count}")
-    return [digits[i : i + 64] for i in range(0, len(digits), 64)]
 
 
 def _signed(word: str) -> int:
@@ -109,14 +108,29 @@ def _signed(word: str) -> int:
 def position(log: dict[str, Any]) -> LogPosition:
     """The log's block, tx and index; ValueError for a hash that is not 0x + 64 hex (no row could hold it)."""
     at = LogPosition(
-        block_number=int(log["blockNumber"], 16),
-        block_hash=str(log["blockHash"]).lower(),
-        tx_hash=str(log["transactionHash"]).lower(),
-        log_index=int(log["logIndex"], 16),
-    )
-    if not (_HASH.fullmatch(at.block_hash) and _HASH.fullmatch(at.tx_hash)):
+        int(log["blockNumber"], 16), str(log["blockHash"]).lower(), str(log["transactionHash"]).lower(),
+        int(log["logIndex"], 16),
+    )  # fmt: skip
+    if not (_is_hash(at.block_hash) and _is_hash(at.tx_hash)):
         raise ValueError(f"block hash {at.block_hash[:80]!r} or tx hash {at.tx_hash[:80]!r} is not 0x + 64 hex")
     return at
+
+
+# hashes seen valid lately: a range's logs share a few block and transaction hashes (hundreds of logs each)
+_HASHES: set[str] = set()
+_HASHES_KEPT = 4096
+
+
+def _is_hash(text: str) -> bool:
+    """``text`` is 0x + 64 lower-case hex digits (remembered in _HASHES when it is)."""
+    if text in _HASHES:
+        return True
+    if not _HASH.fullmatch(text):
+        return False
+    if len(_HASHES) >= _HASHES_KEPT:
+        _HASHES.clear()
+    _HASHES.add(text)
+    return True
 
 
 def decode_log(log: dict[str, Any]) -> Event:
@@ -136,24 +150,25 @@ def decode_log(log: dict[str, Any]) -> Event:
 
 
 def _decode(topics: list[str], data: str, at: LogPosition) -> Event:
-    kind = topics[0]
-    if kind == POST_CREATED and len(topics) == 4:
-        (digest,) = _words(data, 1)
+    kind, count = topics[0], len(topics)
+    digits = data[2:] if data.startswith("0x") else data
+    if kind == POST_CREATED and count == 4:
+        _expect_words(digits, 1)
         post_id, parent_id = _uint(topics[1], _STORABLE_BITS), _uint(topics[2], _STORABLE_BITS)
-        return PostCreated(at, post_id, parent_id, _address(topics[3]), bytes.fromhex(digest))
-    if kind == VOTE_CAST and len(topics) == 3:
-        direction_word, up, down = _words(data, 3)
-        direction = _signed(direction_word)
+        return PostCreated(at, post_id, parent_id, _address(topics[3]), bytes.fromhex(digits))
+    if kind == VOTE_CAST and count == 3:
+        _expect_words(digits, 3)
+        direction = _signed(digits[:64])
         if direction not in (-1, 0, 1):
             raise MalformedLog(f"vote direction {direction} is not -1, 0 or 1")
-        upvotes, downvotes = int(up, 16), int(down, 16)
-        if max(upvotes, downvotes) >= 1 << _STORABLE_BITS:
+        upvotes, downvotes = int(digits[64:128], 16), int(digits[128:], 16)
+        if upvotes >= _STORABLE or downvotes >= _STORABLE:
             raise MalformedLog(f"tally does not fit int{_STORABLE_BITS + 1}")
         return VoteCast(at, _uint(topics[1], _STORABLE_BITS), _address(topics[2]), direction, upvotes, downvotes)
-    if kind == NONCE_USED and len(topics) == 2:
-        (nonce,) = _words(data, 1)
-        return NonceUsed(at, _address(topics[1]), _uint("0x" + nonce, _STORABLE_BITS))
-    raise MalformedLog(f"unknown event topic {kind} with {len(topics)} topics")
+    if kind == NONCE_USED and count == 2:
+        _expect_words(digits, 1)
+        return NonceUsed(at, _address(topics[1]), _uint("0x" + digits, _STORABLE_BITS))
+    raise MalformedLog(f"unknown event topic {kind} with {count} topics")
 
 
 def decode_logs(logs: list[dict[str, Any]]) -> tuple[list[Event], int]:

@@ -12,7 +12,8 @@ statements that must be raw SQL for speed are in ``bulk``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Table, and_, case, delete, func, or_, select, update
@@ -58,6 +59,11 @@ def store_range(conn: Connection, batch: RangeBatch, content: ContentLookup) -> 
 
     Returns how many items were quarantined: an item whose mapping raises never stops the range
     (a post is stored as invalid with the reason, a vote is skipped and logged).
+
+    The usual range (nothing of it or after it stored yet) writes each post row once: a new post goes in with
+    its reply count, tallies and counted tallies, and an older post it touches (a reply, a vote, a voter's
+    first action moved earlier) gets one UPDATE of every derived column, only when a value changes. Any
+    other range (re-indexing below stored rows) derives from everything stored instead.
     """
     posts = sorted((e for e in batch.events if isinstance(e, PostCreated)), key=lambda e: e.post_id)
     vote_events = [e for e in batch.events if isinstance(e, VoteCast)]
@@ -69,32 +75,103 @@ def store_range(conn: Connection, batch: RangeBatch, content: ContentLookup) -> 
         later = conn.execute(select(VoteEvent.post_id).where(VoteEvent.block_number > batch.end).limit(1)).first()
         if later is None:  # then each post's (and pair's) last event here is its latest of all
             latest = latest_votes(votes)
-    if posts:
-        quarantined += _store_posts(conn, posts, batch.headers, content, latest.tallies if latest else None)
+    fresh = bool(posts) and _fresh(conn, posts)
+    if votes and latest is None:  # re-indexing below stored events: derive from everything stored
+        return quarantined + _store_rederived(conn, batch, posts, votes, fresh, content)
+    # every vote on a new post is then in this range: its counted tallies can be counted here
+    count_new = fresh and _no_votes_on(conn, posts[0].post_id) and len({e.post_id for e in posts}) == len(posts)
     if latest is not None:
-        _write_tallies(conn, latest.tallies)
         _write_current_votes(conn, latest.current)
-    elif votes:  # re-indexing below stored events: derive from everything stored
-        refresh_tallies(conn, sorted({e.post_id for e in votes}))
-        refresh_votes(conn, sorted({(e.post_id, e.voter) for e in votes}))
-    nonces = [nonce_row(e) for e in batch.events if isinstance(e, NonceUsed)]
-    if nonces:  # append-only: the next nonce is derived when read (largest + 1)
-        insert_ignore_fast(conn, _NONCES, NONCE_COLUMNS, nonces)
-    moved = _note_first_activity(conn, first_actions(posts, votes))
-    if votes or moved:
-        refresh_counted(conn, sorted({e.post_id for e in votes} | set(moved)))
+    _store_nonces(conn, batch)
+    first = first_actions(posts, votes)
+    moved, firsts = _note_first_activity(conn, first)
+    touched = _Touched()
+    if posts:
+        counted = _counted_here(posts, latest.current if latest else {}, firsts) if count_new else None
+        stored, reply_counts = _store_posts(
+            conn, posts, batch.headers, content, latest.tallies if latest else None, fresh, counted
+        )
+        quarantined += stored
+        touched.reply_counts = reply_counts
+        new_ids = {e.post_id for e in posts} if count_new else set()
+    else:
+        new_ids = set()
+    if latest is not None:
+        touched.tallies = latest.tallies  # what _store_posts left: posts stored before this range
+    touched.counted = ({e.post_id for e in votes} | set(moved)) - new_ids
+    _update_touched(conn, touched)
     return quarantined
 
 
-def _note_first_activity(conn: Connection, first: dict[str, tuple[int, int]]) -> list[int]:
-    """Record addresses' first actions; returns the posts voted on by an address whose first action moved earlier.
+def _fresh(conn: Connection, posts: list[PostCreated]) -> bool:
+    """No stored post is as new as the range's first (the usual case: nothing of this range is stored yet)."""
+    newest = conn.execute(select(func.max(Post.id))).scalar()
+    return newest is None or newest < posts[0].post_id
+
+
+def _no_votes_on(conn: Connection, first_id: int) -> bool:
+    """No current vote is stored on a post numbered ``first_id`` or more (only a lying node's votes could be)."""
+    newest = conn.execute(select(func.max(Vote.post_id))).scalar()
+    return newest is None or newest < first_id
+
+
+def _store_nonces(conn: Connection, batch: RangeBatch) -> None:
+    nonces = [nonce_row(e) for e in batch.events if isinstance(e, NonceUsed)]
+    if nonces:  # append-only: the next nonce is derived when read (largest + 1)
+        insert_ignore_fast(conn, _NONCES, NONCE_COLUMNS, nonces)
+
+
+def _store_rederived(
+    conn: Connection,
+    batch: RangeBatch,
+    posts: list[PostCreated],
+    votes: list[VoteCast],
+    fresh: bool,
+    content: ContentLookup,
+) -> int:
+    """A range below stored vote events: rows in, then every derived column recomputed from what is stored."""
+    quarantined = 0
+    if posts:
+        quarantined, reply_counts = _store_posts(conn, posts, batch.headers, content, None, fresh, None)
+        bulk.set_reply_counts(conn, [(count, pid) for pid, count in sorted(reply_counts.items())])
+    refresh_tallies(conn, sorted({e.post_id for e in votes}))
+    refresh_votes(conn, sorted({(e.post_id, e.voter) for e in votes}))
+    _store_nonces(conn, batch)
+    moved, _ = _note_first_activity(conn, first_actions(posts, votes))
+    refresh_counted(conn, sorted({e.post_id for e in votes} | set(moved)))
+    return quarantined
+
+
+def _counted_here(
+    posts: list[PostCreated], current: dict[tuple[int, str], VoteCast], firsts: dict[str, int]
+) -> dict[int, tuple[int, int]]:
+    """The default lens's (up, down) of this range's new posts from this range's current votes (see _COUNTS).
+
+    A vote counts when its voter's first action (stored or in this range, the earlier) is in a block
+    before the post's; every voter of a current +-1 vote acted in this range, so ``firsts`` knows it.
+    """
+    blocks = {e.post_id: e.at.block_number for e in posts}
+    counted: dict[int, tuple[int, int]] = {}
+    for (post_id, voter), event in current.items():
+        block = blocks.get(post_id)
+        first = firsts.get(voter)
+        if block is None or event.direction == 0 or first is None or first >= block:
+            continue
+        up, down = counted.get(post_id, (0, 0))
+        counted[post_id] = (up + 1, down) if event.direction > 0 else (up, down + 1)
+    return counted
+
+
+def _note_first_activity(conn: Connection, first: dict[str, tuple[int, int]]) -> tuple[list[int], dict[str, int]]:
+    """Record addresses' first actions; returns the posts voted on by an address whose first action moved earlier,
+    and the block of each address's first action as now stored.
 
     Usually every address here is new or already active earlier, and its votes on older posts are all in
     this range. Re-indexing below stored events can move a stored first action earlier: then that voter's
     stored votes may now count, so their posts are returned to be recounted.
     """
     if not first:
-        return []
+        return [], {}
     known: dict[str, tuple[int, int]] = {}
     for part in chunks(sorted(first)):
         query = select(FirstActivity.address, FirstActivity.block_number, FirstActivity.log_index)
@@ -103,13 +180,14 @@ def _note_first_activity(conn: Connection, first: dict[str, tuple[int, int]]) ->
     fresh = [(a, *p) for a, p in first.items() if a not in known]
     earlier = [(a, *p) for a, p in first.items() if a in known and p < known[a]]
     bulk.insert_first_activity(conn, fresh)
+    firsts = {a: min(p, known.get(a, p))[0] for a, p in first.items()}
     if not earlier:
-        return []
+        return [], firsts
     bulk.set_first_activity(conn, [(block, index, address) for address, block, index in earlier])
     posts: set[int] = set()
     for part in chunks(sorted(a for a, _, _ in earlier)):
         posts.update(pid for (pid,) in conn.execute(select(Vote.post_id).where(Vote.voter.in_(part)).distinct()))
-    return sorted(posts)
+    return sorted(posts), firsts
 
 
 def _map_votes(votes: list[VoteCast]) -> tuple[list[VoteCast], list[tuple[Any, ...]]]:
@@ -135,16 +213,18 @@ def _store_posts(
     headers: dict[int, dict[str, Any]],
     content: ContentLookup,
     tallies: dict[int, tuple[int, int]] | None,
-) -> int:
+    fresh: bool,
+    counted: dict[int, tuple[int, int]] | None,
+) -> tuple[int, dict[int, int]]:
     """Insert the range's posts with their thread shape, reply counts and, when known, final tallies.
 
-    When no stored post is as new as the range's first (the usual case: nothing of this range
+    When ``fresh`` (no stored post is as new as the range's first: the usual case, nothing of this range
     is stored yet), every reply to a post of this range is in this range, so reply counts are
-    counted here and tallies of ``tallies`` (popped) go straight into the new rows. Otherwise
+    counted here and tallies of ``tallies`` (popped) and counted tallies of ``counted`` go straight into
+    the new rows; the new reply counts of stored parents are returned for the caller to write. Otherwise
     the rows go in with zero tallies, and reply counts are recounted from the stored rows.
     A post whose row cannot be made goes in as invalid with the reason; returns how many did.
     """
-    fresh = conn.execute(select(Post.id).where(Post.id >= posts[0].post_id).limit(1)).first() is None
     shape: dict[int, tuple[int, int]] = {}  # post id -> (root id, depth)
     topics: dict[int, str | None] = {}  # post id -> its thread's topic (a reply's is its root's)
     stored_replies: dict[int, int] = {}  # parent outside the range -> its stored reply count
@@ -189,17 +269,17 @@ def _store_posts(
             if tallies and event.post_id in tallies:
                 row.update(tally_row(event.post_id, *tallies.pop(event.post_id), created_at))
                 del row["pid"]
+            if counted and event.post_id in counted:
+                row.update(counted_row(*counted[event.post_id], created_at))
         rows.append(row)
         if fields["content_status"] == "missing":
             missing.append({"cid": cid, "attempts": 0, "next_attempt_at": 0.0, "last_error": None})
     _insert_rows(conn, _POSTS, rows)
     _insert_rows(conn, _CONTENT_QUEUE, missing)
     if fresh:
-        counts = [(stored_replies[p] + replies[p], p) for p in sorted(stored_replies)]
-        bulk.set_reply_counts(conn, counts)
-    else:
-        refresh_reply_counts(conn, sorted(replies))
-    return quarantined
+        return quarantined, {p: stored_replies[p] + replies[p] for p in sorted(stored_replies)}
+    refresh_reply_counts(conn, sorted(replies))
+    return quarantined, {}
 
 
 def _created_at(headers: dict[int, dict[str, Any]], event: PostCreated) -> int:
@@ -279,25 +359,77 @@ COUNTED_ORDER = ("id", *(name for name in counted_row(0, 0, 0)))
 def refresh_counted(conn: Connection, post_ids: list[int]) -> None:
     """The default lens's counted tallies and rankings of these posts, from their current votes."""
     for part in chunks(post_ids):
-        query = (
-            select(
-                Post.id,
-                Post.created_at,
-                func.coalesce(func.sum(case((Vote.direction > 0, 1), else_=0)), 0),
-                func.coalesce(func.sum(case((Vote.direction < 0, 1), else_=0)), 0),
-            )
-            .select_from(Post)
-            .outerjoin(Vote, Vote.post_id == Post.id)
-            .outerjoin(FirstActivity, _COUNTS)
-            .where(Post.id.in_(part), or_(Vote.post_id.is_(None), FirstActivity.address.is_not(None)))
-            .group_by(Post.id, Post.created_at)
-        )
-        counted = {pid: (created, int(up), int(down)) for pid, created, up, down in conn.execute(query)}
-        missing = [pid for pid in part if pid not in counted]  # posts whose votes all fail to count
-        for pid, created in conn.execute(select(Post.id, Post.created_at).where(Post.id.in_(missing))):
-            counted[pid] = (created, 0, 0)
+        counted = _counted_stored(conn, part)
         rows = [(pid, *counted_row(up, down, created).values()) for pid, (created, up, down) in sorted(counted.items())]
         update_by_key(conn, _POSTS, COUNTED_ORDER, rows)
+
+
+def _counted_stored(conn: Connection, part: Sequence[int]) -> dict[int, tuple[int, int, int]]:
+    """(created_at, counted up, counted down) of the stored posts of ``part``, from their stored current votes."""
+    query = (
+        select(
+            Post.id,
+            Post.created_at,
+            func.coalesce(func.sum(case((Vote.direction > 0, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((Vote.direction < 0, 1), else_=0)), 0),
+        )
+        .select_from(Post)
+        .outerjoin(Vote, Vote.post_id == Post.id)
+        .outerjoin(FirstActivity, _COUNTS)
+        .where(Post.id.in_(part), or_(Vote.post_id.is_(None), FirstActivity.address.is_not(None)))
+        .group_by(Post.id, Post.created_at)
+    )
+    counted = {pid: (created, int(up), int(down)) for pid, created, up, down in conn.execute(query)}
+    missing = [pid for pid in part if pid not in counted]  # posts whose votes all fail to count
+    for pid, created in conn.execute(select(Post.id, Post.created_at).where(Post.id.in_(missing))):
+        counted[pid] = (created, 0, 0)
+    return counted
+
+
+@dataclass
+class _Touched:
+    """What a range changes in posts stored before it: new reply counts, final tallies, posts to recount."""
+
+    reply_counts: dict[int, int] = field(default_factory=dict)
+    tallies: dict[int, tuple[int, int]] = field(default_factory=dict)
+    counted: set[int] = field(default_factory=set)
+
+
+# every derived column of a post, in the order update_by_key takes them (the key first)
+DERIVED_ORDER = ("id", "reply_count", *TALLY_ORDER[1:], *COUNTED_ORDER[1:])
+
+
+def _update_touched(conn: Connection, touched: _Touched) -> None:
+    """One UPDATE of every derived column of each touched stored post whose values change.
+
+    The same values as set_reply_counts, _write_tallies and refresh_counted one after the other, in one
+    row version per post instead of up to three (on PostgreSQL each is a new tuple and 20 index entries).
+    """
+    ids = sorted(touched.reply_counts.keys() | touched.tallies.keys() | touched.counted)
+    rows: list[tuple[Any, ...]] = []
+    for part in chunks(ids):
+        stored = {
+            row[0]: row
+            for row in conn.execute(
+                select(*(Post.__table__.c[c] for c in DERIVED_ORDER), Post.created_at).where(Post.id.in_(part))
+            )
+        }
+        recount = sorted(touched.counted.intersection(part))
+        counted = _counted_stored(conn, recount) if recount else {}
+        for pid in sorted(stored):
+            old = stored[pid]
+            values = dict(zip(DERIVED_ORDER, old[: len(DERIVED_ORDER)], strict=True))
+            created_at = old[-1]
+            if pid in touched.reply_counts:
+                values["reply_count"] = touched.reply_counts[pid]
+            if pid in touched.tallies:
+                values.update(tally_row(pid, *touched.tallies[pid], created_at))
+            if pid in counted:
+                values.update(counted_row(*counted[pid][1:], created_at))
+            row = tuple(values[c] for c in DERIVED_ORDER)
+            if row != tuple(old[: len(DERIVED_ORDER)]):
+                rows.append(row)
+    update_by_key(conn, _POSTS, DERIVED_ORDER, rows)
 
 
 def refresh_votes(conn: Connection, pairs: list[tuple[int, str]]) -> None:
