@@ -7,11 +7,15 @@ fresh PostgreSQL index with ``--postgres URL``), and, in the same run, fetching 
 very same block ranges with eth_getLogs alone (the indexer's topics filter, no
 decoding, no database). Both sides count every log fetched: PostCreated, VoteCast
 and NonceUsed (the index stores all three). Rounds of one backfill per engine and one
-fetch-only pass are run RUNS times, interleaved so the machine's load falls on each
-alike; the best of each counts. The ratio of the two rates is the figure (target >= 0.8).
+fetch-only pass are run ``--runs`` times (3), interleaved so the machine's load falls on
+each alike; the best of each counts. The ratio of the two rates is the figure (target >= 0.8):
+the bare rate is logs fetched per second by eth_getLogs alone over the backfill's own ranges,
+through the indexer's own JSON-RPC client (HTTP and JSON parsing included, nothing else).
+The CPU seconds each side spends (this process, Ganache, and the PostgreSQL server processes
+of the bench database) are measured too: on a busy machine they say what wall time cannot.
 The indexer's resident memory is sampled while each backfill runs.
 
-    python bench/index.py [--events 20000] [--postgres URL] [--write-docs]
+    python bench/index.py [--events 20000] [--chain-dir DIR] [--postgres URL] [--runs 3] [--write-docs]
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psutil
 from eth_account import Account
 from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy.engine import make_url
 from web3 import Web3
 
 from backend.config import Settings
@@ -53,7 +58,7 @@ SECTION = "## Indexer (bench/index.py)"
 ITEMS_PER_BATCH = 150
 SIGNERS = 40
 DEADLINE = 2**40
-RUNS = 3  # backfill and fetch-only are each timed this many times; the best run counts
+RUNS = 3  # backfill and fetch-only are each timed this many times (--runs); the best run counts
 
 
 def deploy(w3: Web3, data_dir: Path) -> Any:
@@ -171,14 +176,61 @@ def _recording(get_logs: Any, ranges: list[tuple[int, int]], lock: threading.Loc
     return recording
 
 
-def fetch_only(rpc: Rpc, address: str, ranges: list[tuple[int, int]]) -> tuple[int, float]:
-    """eth_getLogs over ``ranges`` with nothing else; returns (logs, seconds)."""
-    started = time.perf_counter()
-    logs = sum(len(rpc.get_logs(address, start, end)) for start, end in ranges)
-    return logs, time.perf_counter() - started
+def fetch_only(
+    rpc: Rpc, address: str, ranges: list[tuple[int, int]], node: Ganache | None = None
+) -> tuple[int, float, dict[str, float]]:
+    """eth_getLogs over ``ranges`` with nothing else; returns (logs, seconds, CPU seconds by process)."""
+    with CpuMeter(node) as cpu:
+        started = time.perf_counter()
+        logs = sum(len(rpc.get_logs(address, start, end)) for start, end in ranges)
+        seconds = time.perf_counter() - started
+    return logs, seconds, cpu.spent
 
 
-def run(events_wanted: int, chain_dir: Path | None, postgres_url: str, profile: Path | None) -> dict[str, Any]:
+class CpuMeter:
+    """CPU seconds (user + system) spent while the block runs by this process, the chain node and, given its
+    database name, the PostgreSQL server processes serving that database (their process titles name it)."""
+
+    def __init__(self, node: Ganache | None, database: str = "") -> None:
+        self.node_pid = node.process.pid if node is not None and node.process is not None else None
+        self.database = database
+        self.spent: dict[str, float] = {}
+        self._before: dict[tuple[str, int], float] = {}
+
+    def _sample(self) -> dict[tuple[str, int], float]:
+        found: dict[tuple[str, int], float] = {}
+
+        def add(role: str, process: Any) -> None:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                return
+            found[(role, process.pid)] = times.user + times.system
+
+        add("indexer", psutil.Process())
+        if self.node_pid is not None:
+            node = psutil.Process(self.node_pid)
+            for process in [node, *node.children(recursive=True)]:
+                add("node", process)
+        if self.database:
+            for process in psutil.process_iter(["cmdline"]):
+                title = " ".join(process.info["cmdline"] or [])
+                if title.startswith("postgres: ") and f" {self.database} " in title:
+                    add("postgres", process)
+        return found
+
+    def __enter__(self) -> CpuMeter:
+        self._before = self._sample()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for (role, pid), seconds in self._sample().items():
+            self.spent[role] = self.spent.get(role, 0.0) + seconds - self._before.get((role, pid), 0.0)
+
+
+def run(
+    events_wanted: int, chain_dir: Path | None, postgres_url: str, profile: Path | None, runs: int = RUNS
+) -> dict[str, Any]:
     """Seed (or reuse a seeded ``chain_dir``), fetch, index, fetch again; return the figures."""
     logging.basicConfig(level=logging.WARNING)
     seeded_path = chain_dir / "seeded.json" if chain_dir else None
@@ -187,13 +239,19 @@ def run(events_wanted: int, chain_dir: Path | None, postgres_url: str, profile: 
         data_dir.mkdir()
         node = Ganache(free_port(), db_path=chain_dir / "ganache" if chain_dir else None).start()
         try:
-            return _measure(node, data_dir, events_wanted, seeded_path, postgres_url, profile)
+            return _measure(node, data_dir, events_wanted, seeded_path, postgres_url, profile, runs)
         finally:
             node.stop()
 
 
 def _measure(
-    node: Ganache, data_dir: Path, events_wanted: int, seeded_path: Path | None, postgres_url: str, profile: Path | None
+    node: Ganache,
+    data_dir: Path,
+    events_wanted: int,
+    seeded_path: Path | None,
+    postgres_url: str,
+    profile: Path | None,
+    runs: int,
 ) -> dict[str, Any]:
     w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 300}))
     w3.eth.default_account = w3.eth.accounts[0]
@@ -212,19 +270,19 @@ def _measure(
             seeded_path.write_text(json.dumps(seeded))
     events, head = seeded["events"], w3.eth.block_number
     rpc = Rpc(node.url, timeout=300, log_topics=TOPICS)  # the logs the indexer asks for
-    warm_logs, _ = fetch_only(rpc, address, [(0, head)])  # warm Ganache's caches for both runs
+    warm_logs, _, _ = fetch_only(rpc, address, [(0, head)])  # warm Ganache's caches for both runs
     engines = {"SQLite": "", **({"PostgreSQL": postgres_url} if postgres_url else {})}
     backfills: dict[str, list[Backfill]] = {name: [] for name in engines}
-    fetch_runs: list[tuple[int, float]] = []
+    fetch_runs: list[tuple[int, float, dict[str, float]]] = []
     # interleaved rounds: each engine's backfill from an empty index, then the fetch-only pass over its ranges
-    for i in range(RUNS):
+    for i in range(runs):
         for name, url in engines.items():
             run_profile = profile.with_name(f"{profile.stem}-{name}{profile.suffix}") if profile and i == 0 else None
             backfills[name].append(_backfill(node, data_dir / f"run{i}-{name}", data_dir / "deployments.json", url,
                                              run_profile))  # fmt: skip
-        fetch_runs.append(fetch_only(rpc, address, backfills["SQLite"][0].ranges))
+        fetch_runs.append(fetch_only(rpc, address, backfills["SQLite"][0].ranges, node))
     rpc.close()
-    fetched, fetch_s = min(fetch_runs, key=lambda run: run[1])
+    fetched, fetch_s, fetch_cpu = min(fetch_runs, key=lambda run: run[1])
     result: dict[str, Any] = {
         "events": events,
         "blocks": head,
@@ -236,17 +294,22 @@ def _measure(
         "warm_logs": warm_logs,
         "ranges": len(backfills["SQLite"][0].ranges),
         "fetch_rate": fetched / fetch_s,
+        "fetch_cpu": fetch_cpu,
+        "fetch_cpu_least": min(sum(run[2].values()) for run in fetch_runs),
+        "runs": runs,
         "engines": {},
     }
-    for name, runs in backfills.items():
-        best = min(runs, key=lambda run: run.seconds)
+    for name, timed in backfills.items():
+        best = min(timed, key=lambda run: run.seconds)
         stored = best.summary["posts"] + best.summary["vote_events"] + best.summary["nonces"]
         result["engines"][name] = {
             "index_s": best.seconds,
-            "index_runs": [run.seconds for run in runs],
+            "index_runs": [run.seconds for run in timed],
             "index_rate": stored / best.seconds,
             "stored": stored,
             "rss": best.rss,
+            "cpu": best.cpu,
+            "cpu_least": min(sum(run.cpu.values()) for run in timed),
             **best.summary,
         }
     return result
@@ -260,6 +323,7 @@ class Backfill:
     ranges: list[tuple[int, int]]
     summary: dict[str, Any]
     rss: list[float]
+    cpu: dict[str, float]
 
 
 def _backfill(node: Ganache, data_dir: Path, deployments: Path, database_url: str, profile: Path | None) -> Backfill:
@@ -278,8 +342,9 @@ def _backfill(node: Ganache, data_dir: Path, deployments: Path, database_url: st
     for client in (indexer.rpc, indexer._reader_rpc):  # the indexer reads ahead on a second connection
         client.get_logs = _recording(client.get_logs, ranges, lock)  # type: ignore[method-assign]
     sampler = RssSampler()
+    cpu = CpuMeter(node, make_url(database_url).database or "" if database_url else "")
     profiler = cProfile.Profile() if profile else None
-    with sampler:
+    with sampler, cpu:
         started = time.perf_counter()
         if profiler:
             profiler.enable()
@@ -292,7 +357,7 @@ def _backfill(node: Ganache, data_dir: Path, deployments: Path, database_url: st
     indexer.close()
     summary = indexer_summary(indexer)
     indexer.engine.dispose()
-    return Backfill(index_s, sorted(ranges), summary, sampler.samples)
+    return Backfill(index_s, sorted(ranges), summary, sampler.samples, cpu.spent)
 
 
 class RssSampler:
@@ -350,19 +415,28 @@ def _rss(samples: list[float]) -> str:
     return f"{samples[0]:.0f} MB at the start, {max(samples):.0f} MB at most, {samples[-1]:.0f} MB at the end"
 
 
-def report(r: dict[str, Any], load: str) -> str:
+def _cpu(spent: dict[str, float]) -> str:
+    return ", ".join(f"{role} {seconds:.2f}" for role, seconds in sorted(spent.items()))
+
+
+def report(r: dict[str, Any], load: str, command: str = "python bench/index.py --postgres URL --write-docs") -> str:
     """The markdown section for docs/benchmarks.md."""
     first = next(iter(r["engines"].values()))
     rows = "\n".join(
-        f"| full backfill into a fresh {name} index ({r['ranges']} ranges, best of {RUNS}) | {e['stored']:,} "
+        f"| full backfill into a fresh {name} index ({r['ranges']} ranges, best of {r['runs']}) | {e['stored']:,} "
         f"| {e['index_s']:.2f} | {e['index_rate']:,.0f} | **{e['index_rate'] / r['fetch_rate']:.2f}** |"
         for name, e in r["engines"].items()
     )
     runs = "; ".join(f"{name} {', '.join(f'{s:.2f}' for s in e['index_runs'])} s" for name, e in r["engines"].items())
     rss = "; ".join(f"{name}: {_rss(e['rss'])} ({len(e['rss'])} samples)" for name, e in r["engines"].items())
+    cpu_rows = "\n".join(
+        f"| backfill, {name} | {_cpu(e['cpu'])} | {sum(e['cpu'].values()):.2f} | {e['cpu_least']:.2f} "
+        f"| **{r['fetch_cpu_least'] / e['cpu_least']:.2f}** |"
+        for name, e in r["engines"].items()
+    )
     return f"""{SECTION}
 
-Command: `python bench/index.py --postgres URL --write-docs` (run {datetime.now(UTC):%Y-%m-%d} on this machine:
+Command: `{command}` (run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on this machine:
 Ganache 7.9.2, SQLite and PostgreSQL 15 indexes, Python 3.11; load average {load} on 2 cores, shared with other work).
 
 The chain was seeded with {r["events"]:,} events in {r["blocks"]} blocks ({first["posts"]:,} posts and replies,
@@ -373,18 +447,27 @@ Python, overlapped with Ganache mining the previous batch).
 | measure | logs | seconds | logs/s | ratio to eth_getLogs |
 |---|---:|---:|---:|---:|
 {rows}
-| eth_getLogs alone, same ranges (best of {RUNS}) | {r["fetched_logs"]:,} | {r["fetch_s"]:.2f} \
+| eth_getLogs alone, same ranges (best of {r["runs"]}) | {r["fetched_logs"]:,} | {r["fetch_s"]:.2f} \
 | {r["fetch_rate"]:,.0f} | 1 |
 
 Target: ratio >= 0.8. Both sides count the same logs: every log the indexer's topics filter asks for
 (PostCreated, VoteCast and NonceUsed, all three stored: `NonceUsed` fills the `nonces` table that `/api/nonces`
 answers from since stop 17), and the fetch-only passes use the very same filter and ranges. The rounds are
-interleaved (one backfill per engine, then one fetch-only pass, {RUNS} times) so a burst of load falls on every
+interleaved (one backfill per engine, then one fetch-only pass, {r["runs"]} times) so a burst of load falls on every
 side alike; the best of each counts (backfills: {runs}; fetch-only: {", ".join(f"{s:.2f}" for s in r["fetch_runs"])} s).
 Each backfill starts from an empty index in a data dir (and, for PostgreSQL, an emptied database) of its own.
 The backfill includes fetching, decoding, mapping, writing the rows, deriving tallies, rankings, the default
 lens's counted tallies, reply counts, current votes, first activity and nonces, and committing each range with
 its checkpoint; the next range is fetched and decoded on a second connection while the current one is written.
+
+CPU seconds (user + system) spent while each side ran: by the bench's Python process (the indexer, or the bare
+fetch loop), by Ganache, and by the PostgreSQL server processes serving the bench database. On a machine whose
+cores are all busy, wall time is mostly waiting for a core; the CPU each side needs is what load does not change:
+
+| side | CPU s by process (best run by time) | total | least of {r["runs"]} runs | ratio by CPU (least) |
+|---|---|---:|---:|---:|
+{cpu_rows}
+| eth_getLogs alone | {_cpu(r["fetch_cpu"])} | {sum(r["fetch_cpu"].values()):.2f} | {r["fetch_cpu_least"]:.2f} | 1 |
 
 The indexer's resident memory, sampled every 50 ms during the best backfill: {rss}.
 """
@@ -403,10 +486,19 @@ def main() -> int:
     parser.add_argument("--chain-dir", type=Path, help="keep the seeded chain here and reuse it on later runs")
     parser.add_argument("--postgres", default="", help="also backfill into this (emptied) PostgreSQL database")
     parser.add_argument("--profile", type=Path, help="cProfile the first backfill of each engine to this .prof path")
+    parser.add_argument("--runs", type=int, default=RUNS, help="rounds of backfills and fetch-only passes")
     args = parser.parse_args()
-    result = run(args.events, args.chain_dir, args.postgres, args.profile)
+    result = run(args.events, args.chain_dir, args.postgres, args.profile, args.runs)
     load = ", ".join(f"{x:.0f}" for x in os.getloadavg())
-    section = report(result, load)
+    words = ["python", "bench/index.py"]
+    for name in ("events", "chain_dir", "postgres", "runs"):
+        value = getattr(args, name)
+        if value:
+            words += [
+                f"--{name.replace('_', '-')}",
+                "URL" if name == "postgres" else "DIR" if name == "chain_dir" else str(value),
+            ]
+    section = report(result, load, " ".join(words + (["--write-docs"] if args.write_docs else [])))
     print(section)
     if args.write_docs:
         write_docs(section)
