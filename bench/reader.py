@@ -258,9 +258,9 @@ def main() -> int:
             "since, in one request, and no file. A cold thread: the root's three words and, at the same time, its "
             "block (probes of the post count's slot, 15 blocks a round, 3 rounds here); `eth_getLogs` for every "
             f"`PostCreated` since that block, its two halves at once ({args.posts:,} logs here: the tree is built "
-            "in the browser), the files fetched from then on by the digests the logs name; then three words for "
-            "each of the 100 replies, which "
-            "must agree with their logs. The last column is when the chain's part was read; the rest is files still "
+            "in the browser), the files fetched from then on by the digests the logs name; then two words for "
+            "each of the 100 replies (first slot and tally; the digest is the log's), which must agree with their "
+            "logs. The last column is when the chain's part was read; the rest is files still "
             "being fetched, hashed and rendered. Re-run with "
             "`flock /work/wt/bench.lock .venv/bin/python bench/reader.py --keep /tmp/reader-bench-10k --write` "
             "(the seeded chain is kept and reused).", "",

@@ -137,21 +137,32 @@ export class Board {
   /**
    * Every id's post from its storage at the session's block: the struct's two slots and the tally slot
    * (proof.js's keys and decoding, the layout a test pins to solc's), in batched eth_getStorageAt, three words a
-   * post where getPost costs a whole eth_call. getPost refuses an id the Board does not have; storage answers
-   * zeros for it, so an empty post, a parent that is not older, or a tally cached for another digest is
-   * refused here, naming the RPC. ``done(n)`` reports progress. @returns {Promise<Post[]>}
+   * post where getPost costs a whole eth_call; two for a post whose digest its PostCreated log gave (``known``:
+   * the digest slot is not read again, and a voted post's tally must carry that digest's tag). getPost refuses
+   * an id the Board does not have; storage answers zeros for it, so an empty post, a parent that is not older,
+   * or a tally cached for another digest is refused here, naming the RPC. ``done(n)`` reports progress.
+   * @param {number[]} ids @param {(n: number) => void} [done] @param {Map<number, string>} [known]
+   * @returns {Promise<Post[]>}
    */
-  async posts(/** @type {number[]} */ ids, done = (/** @type {number} */ _n) => {}) {
+  async posts(ids, done = () => {}, known = new Map()) {
     for (const id of ids) {
       if (!(Number.isSafeInteger(id) && id >= 1 && id <= this.count)) throw new Error(`there is no post ${id} on this Board (it has ${this.count})`);
     }
     const at = hex(this.block);
-    const requests = ids.flatMap((id) => {
+    const requests = [];
+    const places = [];
+    for (const id of ids) {
       const { first, second, tally } = postKeys(id);
-      return [first, second, tally].map((key) => ({ method: "eth_getStorageAt", params: [this.address, key, at] }));
+      const keys = known.has(id) ? [first, tally] : [first, second, tally];
+      places.push(requests.length);
+      for (const key of keys) requests.push({ method: "eth_getStorageAt", params: [this.address, key, at] });
+    }
+    const words = await this.rpc.batch(requests, (n) => done(Math.floor((n * ids.length) / requests.length)));
+    return ids.map((id, i) => {
+      const start = places[i];
+      const digest = known.get(id);
+      return this.stored(id, digest ? [words[start], digest, words[start + 1]] : words.slice(start, start + 3));
     });
-    const words = await this.rpc.batch(requests, (n) => done(Math.floor(n / 3)));
-    return ids.map((id, i) => this.stored(id, words.slice(3 * i, 3 * i + 3)));
   }
 
   /** A post from the three storage words an RPC answered for it; throws when no Board post can hold them. */

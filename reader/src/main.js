@@ -131,14 +131,19 @@ async function restore() {
   scheduleSave();
 }
 
-/** Every id not read yet, from its storage (Board.posts), with a progress line. */
-async function ensurePosts(/** @type {number[]} */ ids) {
+/**
+ * Every id not read yet, from its storage (Board.posts), with a progress line; ``logs``: the PostCreated logs
+ * read for some of them (their digests are not read again).
+ * @param {number[]} ids @param {Map<number, {digest: string}>} [logs]
+ */
+async function ensurePosts(ids, logs = new Map()) {
   const missing = [...new Set(ids)].filter((id) => !state.posts.has(id));
   if (!missing.length) return;
   const total = missing.length;
+  const known = new Map(missing.filter((id) => logs.has(id)).map((id) => [id, /** @type {{digest: string}} */ (logs.get(id)).digest]));
   const read = await state.board.posts(missing, (n) => {
     if (total > PAGE * 4) progress(`read ${n.toLocaleString("en")} of ${total.toLocaleString("en")} posts`);
-  });
+  }, known); // prettier-ignore
   for (const post of read) state.posts.set(post.id, post);
   scheduleSave();
 }
@@ -504,13 +509,13 @@ async function threadView(/** @type {number} */ id, /** @type {number} */ mine, 
     while (parents.length && ids.length < MAX_THREAD) {
       progress(`reading replies: ${ids.length} so far`);
       const level = take(await board.createdBy(2, parents.map((p) => topicOf(p)), start));
-      reading.push(ensurePosts(level.map((log) => log.id))); // read while the next level's logs are asked
+      reading.push(ensurePosts(level.map((log) => log.id), logs)); // read while the next level's logs are asked
       parents = level.map((log) => log.id);
       if (level.length) start = Math.min(...level.map((log) => log.block)); // replies to these: there or later
     }
   }
   await Promise.all(reading);
-  await ensurePosts(ids);
+  await ensurePosts(ids, logs);
   const all = [root, ...ids.map((i) => /** @type {Post} */ (state.posts.get(i)))];
   for (const post of all) {
     const log = logs.get(post.id);
@@ -542,7 +547,7 @@ async function authorView(/** @type {string} */ address, /** @type {number} */ m
   const from = await deployment();
   const logs = (await state.board.createdBy(3, [topicOf(address)], from)).filter((log) => log.id <= state.count).reverse();
   const ids = [...new Set(logs.map((log) => log.id))];
-  await ensurePosts(ids);
+  await ensurePosts(ids, new Map(logs.map((log) => [log.id, log])));
   for (const log of logs) state.board.agrees(/** @type {Post} */ (state.posts.get(log.id)), log);
   if (mine !== generation) return;
   const posts = await ranked(ids.map((i) => /** @type {Post} */ (state.posts.get(i))));
