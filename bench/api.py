@@ -16,6 +16,14 @@ SQLite file. The HTTP floor is the same client fetching the front page's
 bytes from a bare ASGI app under the same uvicorn: the cost of HTTP alone; the
 FastAPI floor serves them from a bare FastAPI route: the framework's least cost.
 Prints a table; ``--write`` puts it in docs/benchmarks.md.
+
+    .venv/bin/python bench/api.py --pages [--write]
+
+Page rows (issue 25.2): a small board (100 posts, 50 replies, 400 votes: ``--posts``/``--replies``/``--votes``
+change it; ten authors, half the threads in topic "bench", about half the replies in one thread), and for
+each page (front, /new, a thread, an author, a search, a topic) the p50/p99 of 400 sequential keep-alive
+requests beside those of its JSON twin, in turn, and their ratio (target: page p50 within 1.5x of its twin's).
+``--write`` puts that table in its own section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -58,6 +66,9 @@ from bench.benchdocs import write_section
 
 SECTION = "## API (bench/api.py)"
 SECTION_POSTGRES = "## API on PostgreSQL (bench/api.py --database-url)"
+SECTION_PAGES = "## Pages against their JSON twins (bench/api.py --pages)"
+PAGE_SAMPLES = 400
+PAGE_TARGET = 1.5  # a page's p50 within this many times its JSON twin's (issue 25.2)
 YEAR = 365 * 86_400
 VOTERS = 20_000
 SAMPLES = 1000  # per row: p99 is the 10th-slowest, not the 2nd
@@ -82,15 +93,28 @@ SEARCHES = [
 TRUSTED_VOTERS = [f"0x{v + 1:040x}" for v in range(4096) if f"{v + 1:x}".isdigit()][:100]
 
 
-def fill(url: str, n_posts: int, n_replies: int, n_votes: int, seed: int = 7) -> dict[str, Any]:
-    """Write posts, replies and votes into a fresh index; returns what to query."""
+def fill(
+    url: str,
+    n_posts: int,
+    n_replies: int,
+    n_votes: int,
+    seed: int = 7,
+    *,
+    n_authors: int = 1000,
+    big_share: float = 0.01,
+    topic: str | None = None,
+) -> dict[str, Any]:
+    """Write posts, replies and votes into a fresh index; returns what to query.
+
+    ``big_share`` of the replies go to one big thread; with ``topic``, every other thread is in that topic.
+    """
     rng = random.Random(seed)
     engine = make_engine(url)
     ensure_schema(engine)
     now = int(time.time())
     start = now - YEAR
     total = n_posts + n_replies
-    authors = [f"0x{i:040x}" for i in range(1, 1001)]
+    authors = [f"0x{i:040x}" for i in range(1, n_authors + 1)]
     # posts 1..n_posts are top-level; replies follow, a third of them in one big thread
     parent: list[int | None] = [None] * (total + 1)
     root = list(range(total + 1))
@@ -98,7 +122,7 @@ def fill(url: str, n_posts: int, n_replies: int, n_votes: int, seed: int = 7) ->
     big_root = n_posts // 2
     last_in_thread: dict[int, int] = {}
     for post_id in range(n_posts + 1, total + 1):
-        thread = big_root if rng.random() < 0.01 else rng.randint(1, n_posts)
+        thread = big_root if rng.random() < big_share else rng.randint(1, n_posts)
         candidate = last_in_thread.get(thread, thread) if rng.random() < 0.5 else thread
         if depth[candidate] >= 8:
             candidate = thread
@@ -147,7 +171,7 @@ def fill(url: str, n_posts: int, n_replies: int, n_votes: int, seed: int = 7) ->
                 "root_id": root[post_id], "depth": depth[post_id], "digest": "0x" + digest.hex(),
                 "cid": digest_to_cid(digest), "title": None if parent[post_id] else f"Post {post_id}",
                 "body": f"Body of post {post_id}: {'left' if post_id % 2 else 'right'} {' '.join(words[post_id])}",
-                "content_status": "pinned",
+                "content_status": "pinned", "topic": topic if topic and root[post_id] % 2 == 0 else None,
                 "created_at": created,
                 "block_number": post_id, "block_hash": "0x" + f"{post_id:064x}", "tx_hash": "0x" + f"{post_id:064x}",
                 "log_index": 0, "upvotes": u, "downvotes": d, "score": u - d, "reply_count": replies[post_id],
@@ -177,7 +201,7 @@ def fill(url: str, n_posts: int, n_replies: int, n_votes: int, seed: int = 7) ->
     finally:
         raw.close()
     engine.dispose()
-    # every author wrote total / 1000 posts and replies
+    # every author wrote total / n_authors posts and replies
     return {"now": now, "big_root": big_root, "author": authors[1], "posts": total, "votes": len(vote_rows)}
 
 
@@ -344,6 +368,107 @@ def time_http(
     return percentiles(timings), (percentiles(inside)[0] if inside else None)
 
 
+def time_pair(client: Client, page: str, twin: str, samples: int = PAGE_SAMPLES) -> tuple[Any, Any, int, int]:
+    """p50/p99 of GET ``page`` and of GET ``twin``, one request of each in turn (a load change hits both alike),
+    and the bytes of each answer."""
+    for _ in range(10):  # warm caches
+        client.get(page)
+        client.get(twin)
+    timings: dict[str, list[float]] = {page: [], twin: []}
+    sizes = {}
+    for _ in range(samples):
+        for path in (page, twin):
+            began = time.perf_counter()
+            status, _headers, body = client.get(path)
+            timings[path].append(time.perf_counter() - began)
+            if status != 200:
+                raise SystemExit(f"GET {path} answered {status}")
+            sizes[path] = len(body)
+    return percentiles(timings[page]), percentiles(timings[twin]), sizes[page], sizes[twin]
+
+
+def pages_main(args: Any) -> int:
+    """The page rows: each page beside its JSON twin on a small board (``--pages``)."""
+    work = Path(tempfile.mkdtemp(prefix="indelible-bench-"))
+    url = f"sqlite:///{work / 'index.sqlite3'}"
+    facts = fill(url, args.posts, args.replies, args.votes, n_authors=10, big_share=0.5, topic="bench")
+    print(f"filled {facts['posts']:,} posts and {facts['votes']:,} votes ({url})")
+    big, author = facts["big_root"], facts["author"]
+    pairs = [
+        ("front page", "/", "/api/posts"),
+        ("/new", "/new", "/api/posts?sort=new"),
+        (f"thread {big}", f"/posts/{big}", f"/api/posts/{big}"),
+        ("author", f"/authors/{author}", f"/api/authors/{author}"),
+        ("search (w9)", "/search?q=w9", "/api/search?q=w9"),
+        ("topic", "/t/bench", "/api/posts?topic=bench"),
+    ]
+    pairs = [pair for pair in pairs if pair[0].startswith(args.only)]
+    port = free_port()
+    proc = serve(url, port, work)
+    rows = []
+    load_before = os.getloadavg()[0]
+    try:
+        client = Client(port)
+        client.wait("/api/posts?limit=1")
+        for name, page, twin in pairs:
+            rows.append((name, page, twin, *time_pair(client, page, twin)))
+        client.close()
+        load = (load_before, os.getloadavg()[0])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    table = [
+        "| page | page p50 ms | page p99 ms | JSON twin | JSON p50 ms | JSON p99 ms | page / JSON (p50) "
+        "| page KB | JSON KB |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, page, twin, (p50, p99), (j50, j99), page_bytes, twin_bytes in rows:
+        table.append(
+            f"| {name} (`{page}`) | {p50:.3f} | {p99:.3f} | `{twin}` | {j50:.3f} | {j99:.3f} | {p50 / j50:.2f}x "
+            f"| {page_bytes / 1000:.1f} | {twin_bytes / 1000:.1f} |"
+        )
+    ratios = {row[0]: row[3][0] / row[4][0] for row in rows}
+    over = [f"{name} {ratio:.2f}x" for name, ratio in ratios.items() if ratio > PAGE_TARGET]
+    reading = (
+        f"Pages within {PAGE_TARGET}x of their JSON twin at p50: {'met' if not over else 'NOT met'} "
+        f"(ratios {min(ratios.values()):.2f}x to {max(ratios.values()):.2f}x; over: {'; '.join(over) or 'none'})."
+    )
+    print("\n".join(table))
+    print(reading)
+    print(f"load average {load[0]:.2f} before, {load[1]:.2f} after")
+    if args.write:
+        command = (
+            f".venv/bin/python bench/api.py --pages --posts {args.posts} --replies {args.replies} "
+            f"--votes {args.votes}" + (f" --only {args.only}" if args.only else "") + " --write"
+        )
+        section = "\n".join(
+            [
+                SECTION_PAGES,
+                "",
+                f"Command: `{command}` ({time.strftime('%Y-%m-%d', time.gmtime())}, 2 cores shared with other work, "
+                f"SQLite in WAL mode, one uvicorn worker, indexer off; load average {load[0]:.2f} before the rows, "
+                f"{load[1]:.2f} after).",
+                "",
+                f"Index: {facts['posts']:,} posts ({args.posts:,} top-level), {facts['votes']:,} current votes, ten "
+                "authors, half the threads in topic `bench`, about half the replies in one thread. Each row: "
+                f"{PAGE_SAMPLES} requests of the page and {PAGE_SAMPLES} of its JSON twin, one of each in turn, over "
+                "one keep-alive connection (http.client).",
+                "",
+                *table,
+                "",
+                reading,
+                "",
+                PAGES_READING,
+                "",
+            ]
+        )
+        write_section(SECTION_PAGES, section)
+    return 0 if not over else 1
+
+
+PAGES_READING = ""
+
+
 async def throughput(base: str, seconds: float) -> tuple[int, int, float]:
     """Requests and errors of CLIENTS concurrent clients hitting the front page for ``seconds``."""
     done = errors = 0
@@ -378,7 +503,13 @@ def main() -> int:
     parser.add_argument("--database-url", default="", help="a PostgreSQL database to fill (its tables are dropped)")
     parser.add_argument("--only", default="", help="time only the rows whose name starts with this (e.g. search)")
     parser.add_argument("--write", action="store_true", help="record the results in docs/benchmarks.md")
+    parser.add_argument("--pages", action="store_true", help="the page rows: pages beside their JSON twins")
     args = parser.parse_args()
+    if args.pages:
+        for name, small in (("posts", 100), ("replies", 50), ("votes", 400)):
+            if getattr(args, name) == parser.get_default(name):
+                setattr(args, name, small)
+        return pages_main(args)
 
     work = Path(tempfile.mkdtemp(prefix="indelible-bench-"))
     url = args.database_url or f"sqlite:///{work / 'index.sqlite3'}"
