@@ -23,7 +23,8 @@ import markupsafe
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, Template, TemplateNotFound
+from jinja2 import Environment, FileSystemLoader, Template, TemplateNotFound, nodes
+from jinja2.compiler import CodeGenerator
 from markupsafe import escape
 
 from backend.web import filters
@@ -114,10 +115,24 @@ class PageTemplate(Template):
         return super()._from_namespace(environment, namespace, globals)
 
 
+# the compiled code's delegations to a block and to the template extended: one generator each, so every
+# piece of a page passed up through three (the block's, base.html's, the page's); joined, each is one string
+_DELEGATION = re.compile(r"yield from ((?:context\.blocks\[.+\]\[0\]|parent_template\.root_render_func)\(.+\))")
+
+
+class PageCodeGenerator(CodeGenerator):
+    """Jinja's code generator, but a block or the template extended is joined once and yielded as one string."""
+
+    def writeline(self, x: str, node: nodes.Node | None = None, extra: int = 0) -> None:
+        """Write a line of the compiled module (a delegation rewritten as one join)."""
+        super().writeline(_DELEGATION.sub(r"yield environment.concat(\1)", x), node, extra)
+
+
 class PageEnvironment(Environment):
     """Jinja's environment, with ``post.id`` on a plain dict read as its key without a failed getattr first."""
 
     template_class = PageTemplate
+    code_generator_class = PageCodeGenerator
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         """``obj.attribute`` as Jinja answers it: for a dict, its key unless a dict attribute has that name."""

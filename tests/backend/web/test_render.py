@@ -177,3 +177,14 @@ def test_an_output_is_escaped_as_markupsafe_escapes_it(value: object):
     assert render._escape_output(value) == str(escape(value))
     if isinstance(value, str) and not isinstance(value, Markup):
         assert render._replace_escape(value) == str(escape(value))
+
+
+def test_a_block_and_the_template_extended_are_joined_once(tmp_path: Path):
+    (tmp_path / "base.html").write_text("<main>{% block content %}{% endblock %}</main>{% block tail %}!{% endblock %}")
+    (tmp_path / "page.html").write_text('{% extends "base.html" %}{% block content %}{{ x }} {{ 3 }}{% endblock %}')
+    env = render.PageEnvironment(loader=render.InliningLoader(str(tmp_path)), autoescape=True)
+    for name in ("base.html", "page.html"):
+        source = env.loader.get_source(env, name)[0]  # type: ignore[union-attr]
+        assert "yield from" not in str(env.compile(source, name, raw=True))
+    assert env.get_template("page.html").render(x="<&>") == "<main>&lt;&amp;&gt; 3</main>!"
+    assert list(env.get_template("page.html").generate(x="a")) == ["<main>a 3</main>!"]  # one piece
