@@ -69,3 +69,16 @@ def test_status_times_read_as_dates_and_ages():
     assert filters.seconds_ago(None) == "never"
     assert filters.plural(1, "reply", "replies") == "1 reply"
     assert filters.plural(0, "reply", "replies") == "0 replies"
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [0, 1, 59, 1796563726, 951782400, 4102444800, -1, -30610224000, -30610224001, 253402300799,
+     1796563726.75, -0.5],
+)  # fmt: skip
+def test_times_read_as_datetime_writes_them(ts: float):
+    from datetime import UTC, datetime
+
+    when = datetime.fromtimestamp(ts, UTC)
+    assert filters.isotime(ts) == when.strftime("%Y-%m-%dT%H:%M:%SZ")  # type: ignore[arg-type]
+    assert filters.exacttime(ts) == when.strftime("%Y-%m-%d %H:%M:%S UTC")  # type: ignore[arg-type]

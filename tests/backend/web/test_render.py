@@ -105,7 +105,7 @@ def page_paths(world: World) -> list[str]:
 def still_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """'3 minutes ago' stays what it was between the two renders of a page."""
     now = time.time()
-    monkeypatch.setattr(filters, "time", types.SimpleNamespace(time=lambda: now))
+    monkeypatch.setattr(filters, "time", types.SimpleNamespace(time=lambda: now, gmtime=time.gmtime))
 
 
 @pytest.mark.parametrize("cookie", [None, "all"])
