@@ -147,7 +147,9 @@ def test_the_board_is_rendered_escaped_with_every_post_reachable(world: World):
 def test_the_loader_inlines_includes_and_notices_an_edited_partial(tmp_path: Path):
     (tmp_path / "page.html").write_text('<p>{% set x = 1 %}{% include "_part.html" %}{{ x }}</p>\n')
     (tmp_path / "_part.html").write_text("{% set x = 2 %}[{{ x }} {{ item.name }}]\n")
-    env = render.PageEnvironment(loader=render.InliningLoader(str(tmp_path)), autoescape=True)
+    loader = render.InliningLoader(str(tmp_path))
+    loader.recheck_seconds = 0  # every look at the files (else at most once a second)
+    env = render.PageEnvironment(loader=loader, autoescape=True)
     source, _filename, uptodate = env.loader.get_source(env, "page.html")  # type: ignore[union-attr]
     assert source == "<p>{% set x = 1 %}{% with %}{% set x = 2 %}[{{ x }} {{ item.name }}]{% endwith %}{{ x }}</p>\n"
     assert env.get_template("page.html").render(item={"name": "<a>"}) == "<p>[2 &lt;a&gt;]1</p>"
@@ -159,6 +161,17 @@ def test_the_loader_inlines_includes_and_notices_an_edited_partial(tmp_path: Pat
     # a dict's method is still the method, as in Jinja; a key no attribute shadows is the key
     assert env.get_template("page.html").render(item={"items": "key"}).startswith("<p>(&lt;built-in method items")
     assert env.from_string("{{ d.missing is undefined }} {{ d.get('k') }}").render(d={"k": 1, "get": 2}) == "True 1"
+
+
+def test_an_edit_is_looked_for_at_most_once_a_second(tmp_path: Path):
+    (tmp_path / "page.html").write_text("one")
+    env = render.PageEnvironment(loader=render.InliningLoader(str(tmp_path)), auto_reload=True)
+    assert env.get_template("page.html").render() == "one"
+    (tmp_path / "page.html").write_text("two")
+    os.utime(tmp_path / "page.html", (time.time() + 5, time.time() + 5))
+    assert env.get_template("page.html").render() == "one"  # within the second: not looked at
+    time.sleep(1.05)
+    assert env.get_template("page.html").render() == "two"
 
 
 def test_a_template_that_includes_itself_is_refused(tmp_path: Path):
