@@ -23,7 +23,8 @@ Page rows (issue 25.2): a small board (100 posts, 50 replies, 400 votes: ``--pos
 change it; ten authors, half the threads in topic "bench", about half the replies in one thread), and for
 each page (front, /new, a thread, an author, a search, a topic) the p50/p99 of 400 sequential keep-alive
 requests beside those of its JSON twin, in turn, and their ratio (target: page p50 within 1.5x of its twin's).
-``--write`` puts that table in its own section of docs/benchmarks.md.
+``--write`` puts that table in its own section of docs/benchmarks.md (``--database-url``: a PostgreSQL
+database filled instead, its own section).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ from bench.benchdocs import write_section
 SECTION = "## API (bench/api.py)"
 SECTION_POSTGRES = "## API on PostgreSQL (bench/api.py --database-url)"
 SECTION_PAGES = "## Pages against their JSON twins (bench/api.py --pages)"
+SECTION_PAGES_POSTGRES = "## Pages against their JSON twins on PostgreSQL (bench/api.py --pages --database-url)"
 PAGE_SAMPLES = 400
 PAGE_TARGET = 1.5  # a page's p50 within this many times its JSON twin's (issue 25.2)
 YEAR = 365 * 86_400
@@ -390,7 +392,9 @@ def time_pair(client: Client, page: str, twin: str, samples: int = PAGE_SAMPLES)
 def pages_main(args: Any) -> int:
     """The page rows: each page beside its JSON twin on a small board (``--pages``)."""
     work = Path(tempfile.mkdtemp(prefix="indelible-bench-"))
-    url = f"sqlite:///{work / 'index.sqlite3'}"
+    url = args.database_url or f"sqlite:///{work / 'index.sqlite3'}"
+    if args.database_url:
+        drop_tables(url)
     facts = fill(url, args.posts, args.replies, args.votes, n_authors=10, big_share=0.5, topic="bench")
     print(f"filled {facts['posts']:,} posts and {facts['votes']:,} votes ({url})")
     big, author = facts["big_root"], facts["author"]
@@ -439,14 +443,19 @@ def pages_main(args: Any) -> int:
     if args.write:
         command = (
             f".venv/bin/python bench/api.py --pages --posts {args.posts} --replies {args.replies} "
-            f"--votes {args.votes}" + (f" --only {args.only}" if args.only else "") + " --write"
+            f"--votes {args.votes}"
+            + (f" --database-url {args.database_url}" if args.database_url else "")
+            + (f" --only {args.only}" if args.only else "")
+            + " --write"
         )
+        heading = SECTION_PAGES_POSTGRES if args.database_url else SECTION_PAGES
+        engine = "PostgreSQL on the same machine" if args.database_url else "SQLite in WAL mode"
         section = "\n".join(
             [
-                SECTION_PAGES,
+                heading,
                 "",
-                f"Command: `{command}` ({time.strftime('%Y-%m-%d', time.gmtime())}, 2 cores shared with other work, "
-                f"SQLite in WAL mode, one uvicorn worker, indexer off; load average {load[0]:.2f} before the rows, "
+                f"Command: `{command}` ({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, 2 cores shared with "
+                f"other work, {engine}, one uvicorn worker, indexer off; load average {load[0]:.2f} before the rows, "
                 f"{load[1]:.2f} after).",
                 "",
                 f"Index: {facts['posts']:,} posts ({args.posts:,} top-level), {facts['votes']:,} current votes, ten "
@@ -458,36 +467,43 @@ def pages_main(args: Any) -> int:
                 "",
                 reading,
                 "",
-                PAGES_READING,
-                "",
+                *([] if args.database_url else [PAGES_READING, ""]),
             ]
         )
-        write_section(SECTION_PAGES, section)
+        write_section(heading, section)
     return 0 if not over else 1
 
 
 PAGES_READING = """\
-Where a page's time went (issue 25.2; cProfile of `GET /` in process on this board, before the changes, and
-Jinja's render of each page timed alone in thread CPU time): about 95% of a page's handler was Jinja rendering
-its template, the view (query, lens, chain facts) about 4%. Of the render, the largest part was about 200
-`{% include %}`s a page (eight partials a post row), each a template lookup with an mtime check (an `os.stat`)
-and a new context copying every variable; then about 850 outputs a page, each escaped into a new `Markup`;
-then about 1,000 attribute lookups on the answer's dicts (`post.id` first tries `getattr`, which fails with an
-exception, then the key); then each piece of the page passing up through three generators (the block's,
-base.html's, the page's). Outside the render, a page route took six worker-thread hops (one for each
+Before (the same command on main at fc005f7, the code before issue 25.2, 2026-12-06 14:01 UTC, load average
+9.65 before the rows, 9.23 after): front page 13.03 ms against 3.79 ms (3.44x), /new 3.32x, thread 3.53x,
+author 2.74x, search 1.81x, topic 3.02x.
+
+Where a page's time went (cProfile of `GET /` in process on this board before the changes, and Jinja's render
+of each page timed alone in thread CPU time): about 95% of a page's handler was Jinja rendering its template;
+the view (query, lens, chain facts) about 4%. Of the render, the largest part was about 200 `{% include %}`s a
+page (eight partials a post row), each a template lookup with an mtime check (an `os.stat`) and a new context
+copying every variable; then about 850 outputs a page, each escaped into a new `Markup`; then about 1,000
+attribute lookups on the answer's dicts (`post.id` first tries `getattr`, which fails with an exception, then
+the key); then each piece of the page passing up through three generators (the block's, base.html's, the
+page's), and two `strftime`s a post. Outside the render, a page route took six worker-thread hops (one for each
 synchronous dependency, the read session's enter and exit, and the handler) where its JSON twin takes four.
-What changed (backend/web/render.py, backend/web/pages.py): the loader inlines each partial into its includer,
-inside a `{% with %}` scope so what it sets stays its own; a compiled template escapes an output to text
-without the `Markup` wrapper (an int's digits as they are); a plain dict's key is read first when no dict
-attribute has that name; "set by this link" is worked out once a page instead of once a post; a block and the
-extended template are joined once; and a page runs view and render in one worker-thread hop on one read
+
+What changed (backend/web/render.py, backend/web/pages.py, backend/web/filters.py): the loader inlines each
+partial into its includer, inside a `{% with %}` scope so what it sets stays its own, and looks for edited
+files at most once a second; a compiled template escapes an output to text without the `Markup` wrapper (an
+int's digits as they are); a plain dict's key is read first when no dict attribute has that name; "set by this
+link" is worked out once a page instead of once a post; a block and the extended template are joined once; a
+post's times come from `time.gmtime`; and a page runs view and render in one worker-thread hop on one read
 snapshot, as `read_json` does. Jinja's render in thread CPU time, before and after (same board, load average
-11-14): front page 3.9 ms and 0.59 ms, /new 3.8 and 0.59, thread 5.3 and 0.96, author 2.8 and 0.47, search 2.9
-and 0.45, topic 3.9 and 0.59; a whole front-page request through the ASGI app in process (CPU, no sockets)
-2.9 ms before and 2.4 ms after, its JSON twin 1.4 ms. Every page is the same bytes as before
-(tests/backend/web/test_render.py renders each page kind both ways, with lenses, folds and mutes in the link,
-on SQLite and PostgreSQL). What is left between a page and its twin is the render itself (about 20 us a post
-row) and three times the bytes."""
+11-14): front page 3.9 ms and 0.59 ms, /new 3.8 and 0.59, thread 5.3 and 0.96, author 2.8 and 0.47, search
+2.9 and 0.45, topic 3.9 and 0.59; a whole front-page request through the ASGI app in process (CPU, no
+sockets) 2.9 ms before and 2.4 ms after the render and hop changes, its JSON twin 1.4 ms. Every page is the
+same bytes as before (tests/backend/web/test_render.py renders each page kind both ways, with lenses, folds and
+mutes in the link, on SQLite and PostgreSQL). Tried and left out: gathering each run of text and outputs into
+one yield (no gain measurable at this load). What is left between a page and its twin is the render itself
+(about 20 us a post row) and three times the bytes; on a quiet machine, where the JSON twin answers in about
+1.5 ms, the render is a larger share than in the loaded run above."""
 
 
 async def throughput(base: str, seconds: float) -> tuple[int, int, float]:
