@@ -24,6 +24,8 @@ at that size (more ranges through ``store_range``), and the size on disk of ever
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import itertools
 import json
 import os
@@ -54,7 +56,7 @@ from backend.indexer.decode import LogPosition, NonceUsed, PostCreated, VoteCast
 from backend.indexer.fetch import RangeBatch
 from bench import scale_bulk
 from bench.api import Client, drop_tables, percentiles, serve
-from bench.benchdocs import write_section
+from bench.benchdocs import DOCS
 
 SECTION = "## Scale (bench/scale.py)"
 RANGE_BLOCKS = 20
@@ -67,6 +69,8 @@ VOCABULARY = [f"w{i}" for i in range(5000)]
 CUM_WEIGHTS = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(VOCABULARY))))
 WORD_POOL = 1 << 20  # Zipf-drawn words once; a body is a slice of them at a random offset (drawing is slow)
 READERS = 8
+# the thread that gathers 1% of all replies (Chain._parent)
+BIG_THREAD = "SELECT root_id FROM posts WHERE depth > 0 GROUP BY root_id ORDER BY COUNT(*) DESC, root_id LIMIT 1"
 YEAR = 365 * 86_400
 
 
@@ -96,6 +100,33 @@ class Chain:
         self.votes_on: list[int] = [0]
         self.parent: list[int] = [0]
         self.depth: list[int] = [0]
+
+    @classmethod
+    def from_index(cls, url: str) -> Chain:
+        """The chain an index filled by this bench stands for, to go on from it (tallies, threads, nonces, blocks)."""
+        engine = make_engine(url)
+        chain = cls()
+        chain.rng = random.Random(8)  # other draws than the fill's; the state below is what must carry on
+        with engine.connect() as conn:
+            chain.block = int(conn.execute(text("SELECT value FROM meta WHERE key = 'indexed_block'")).scalar_one())
+            for pid, parent, depth, up, down, created, block in conn.execute(
+                text("SELECT id, parent_id, depth, upvotes, downvotes, created_at, block_number FROM posts ORDER BY id")
+            ):
+                if pid != chain.posts + 1:
+                    raise ValueError(f"post ids of {url} are not 1..n: not an index this bench filled")
+                chain.posts = pid
+                chain.parent.append(parent or 0)
+                chain.depth.append(depth)
+                chain.up.append(up)
+                chain.down.append(down)
+                chain.votes_on.append(up + down)
+                chain.start_time = created - block * 12
+            signers = {address: i for i, address in enumerate(chain.authors + chain.voters)}
+            for signer, nonce in conn.execute(text("SELECT signer, MAX(nonce) FROM nonces GROUP BY signer")):
+                chain.nonces[signers[signer]] = nonce + 1
+            chain.big_root = conn.execute(text(BIG_THREAD)).scalar_one()
+        engine.dispose()
+        return chain
 
     def range(self, blocks: int, posts_wanted: int) -> tuple[RangeBatch, dict[str, bytes]]:
         """The next ``blocks`` blocks' events (at most ``posts_wanted`` posts), and their documents by CID."""
@@ -245,17 +276,18 @@ def sizes(url: str) -> list[tuple[str, str, int]]:
     return sorted(((str(k), str(n), int(s)) for k, n, s in rows), key=lambda r: -r[2])
 
 
-def routes(url: str, chain: Chain) -> dict[str, str]:
+def routes(url: str) -> dict[str, str]:
     """Every read route, named, with arguments that make it work at this size."""
     engine = make_engine(url)
     with engine.connect() as conn:
+        posts = conn.execute(text("SELECT MAX(id) FROM posts")).scalar_one()
+        big = conn.execute(text(BIG_THREAD)).scalar_one()
         author = conn.execute(text("SELECT author FROM posts GROUP BY author ORDER BY COUNT(*) DESC LIMIT 1")).scalar()
         replied = conn.execute(
             text("SELECT p.author FROM posts r JOIN posts p ON p.id = r.parent_id GROUP BY p.author LIMIT 1")
         ).scalar()
         voter, voted = conn.execute(text("SELECT voter, post_id FROM votes LIMIT 1")).one()
     engine.dispose()
-    big = chain.big_root
     paths = {}
     for lens in ("default", "all"):
         for sort in ("hot", "new", "top", "controversial"):
@@ -264,7 +296,7 @@ def routes(url: str, chain: Chain) -> dict[str, str]:
     paths["topic feed"] = f"/api/posts?topic={TOPICS[3]}"
     paths["topics"] = "/api/topics"
     paths["thread, big (1% of replies)"] = f"/api/posts/{big}"
-    paths["thread, a recent post"] = f"/api/posts/{chain.posts - 10}"
+    paths["thread, a recent post"] = f"/api/posts/{posts - 10}"
     paths["author"] = f"/api/authors/{author}"
     paths["author's replies (inbox)"] = f"/api/authors/{replied}/replies"
     paths["voter's votes"] = f"/api/votes/{voter}?posts={voted},1,2,3"
@@ -302,10 +334,10 @@ def deep_pages(client: Client, paths: dict[str, str]) -> dict[str, str]:
     return deep
 
 
-def read(port: int, paths: dict[str, str], rounds: int) -> dict[str, tuple[float, float, set[int]]]:
+def read(port: int, paths: dict[str, str], rounds: int) -> dict[str, tuple[float, float, dict[int, int]]]:
     """``READERS`` threads, each on its own keep-alive connection, each running every route ``rounds`` times."""
     timings: dict[str, list[float]] = {name: [] for name in paths}
-    statuses: dict[str, set[int]] = {name: set() for name in paths}
+    statuses: dict[str, dict[int, int]] = {name: {} for name in paths}
     lock = threading.Lock()
     order = list(paths.items())
 
@@ -320,7 +352,7 @@ def read(port: int, paths: dict[str, str], rounds: int) -> dict[str, tuple[float
                 spent = time.perf_counter() - began
                 with lock:
                     timings[name].append(spent)
-                    statuses[name].add(status)
+                    statuses[name][status] = statuses[name].get(status, 0) + 1
         client.close()
 
     threads = [threading.Thread(target=reader, args=(i,)) for i in range(READERS)]
@@ -331,19 +363,14 @@ def read(port: int, paths: dict[str, str], rounds: int) -> dict[str, tuple[float
     return {name: (*percentiles(timings[name]), statuses[name]) for name in paths}
 
 
-def run(url: str, posts: int, rounds: int, incremental: int, bulk: bool = True) -> dict[str, Any]:
-    """Fill, serve, read, index more, measure sizes; the figures."""
-    if make_url(url).get_backend_name() == "postgresql":
-        drop_tables(url)
-    chain = Chain(start_time=int(time.time()) - YEAR)
-    print(f"filling {posts:,} posts {'in bulk' if bulk else 'through store_range'} ...", flush=True)
-    if bulk:
-        spool = Path("/work/tmp") if Path("/work/tmp").is_dir() else None
-        filled = scale_bulk.fill(url, chain, posts, RANGE_BLOCKS, spool=spool)
-    else:
-        filled = fill(url, chain, posts)
-    print(f"filled in {filled['seconds']:.0f} s ({filled['rate']:,.0f} events/s)", flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
+def measure(url: str, rounds: int, lock: Path | None) -> dict[str, Any]:
+    """``serve``'s cold start, the readers' p50/p99 per route, serve's RSS, with ``lock`` held (flock) if given."""
+    with contextlib.ExitStack() as stack:
+        if lock is not None:
+            held = stack.enter_context(lock.open("a"))
+            fcntl.flock(held, fcntl.LOCK_EX)
+        load_before = os.getloadavg()
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
         port = free_port()
         began = time.perf_counter()
         server = serve(url, port, Path(tmp))
@@ -351,7 +378,7 @@ def run(url: str, posts: int, rounds: int, incremental: int, bulk: bool = True) 
             client = Client(port)
             client.wait("/")
             cold = time.perf_counter() - began
-            paths = routes(url, chain)
+            paths = routes(url)
             paths.update(deep_pages(client, paths))
             for path in paths.values():  # warm: each route once
                 client.get(path)
@@ -364,77 +391,161 @@ def run(url: str, posts: int, rounds: int, incremental: int, bulk: bool = True) 
         finally:
             server.terminate()
             server.wait()
+        return {
+            "cold_start_s": cold,
+            "reads": reads,
+            "paths": paths,
+            "read_s": read_s,
+            "serve_rss_mb": serve_rss,
+            "load": load_before,
+            "load_after": os.getloadavg(),
+            "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        }
+
+
+def run(
+    url: str, posts: int, rounds: int, incremental: int, bulk: bool = True, lock: Path | None = None
+) -> dict[str, Any]:
+    """Fill, serve, read, index more, measure sizes; the figures."""
+    if make_url(url).get_backend_name() == "postgresql":
+        drop_tables(url)
+    chain = Chain(start_time=int(time.time()) - YEAR)
+    print(f"filling {posts:,} posts {'in bulk' if bulk else 'through store_range'} ...", flush=True)
+    if bulk:
+        spool = Path("/work/tmp") if Path("/work/tmp").is_dir() else None
+        filled = scale_bulk.fill(url, chain, posts, RANGE_BLOCKS, spool=spool)
+    else:
+        filled = fill(url, chain, posts)
+    filled["load"] = os.getloadavg()
+    print(f"filled in {filled['seconds']:.0f} s ({filled['rate']:,.0f} events/s)", flush=True)
+    measured = measure(url, rounds, lock) if rounds else {}
+    filled_posts = chain.posts
     more = fill(url, chain, incremental, progress=False)
+    more["load"] = os.getloadavg()
     return {
+        **measured,
         "url": make_url(url).get_backend_name(),
-        "posts": chain.posts,
+        "posts": filled_posts,
         "fill": filled,
-        "cold_start_s": cold,
-        "reads": reads,
-        "paths": paths,
-        "read_s": read_s,
-        "serve_rss_mb": serve_rss,
         "incremental": more,
         "sizes": sizes(url),
-        "load": os.getloadavg(),
+    }
+
+
+def measure_only(url: str, rounds: int, incremental: int, lock: Path | None, fill_json: Path | None) -> dict[str, Any]:
+    """Measure an index this bench filled before (``--keep`` or a PostgreSQL URL), then index more on top of it.
+
+    The fill's figures come from ``fill_json`` (that run's ``--json``) when given.
+    """
+    earlier = json.loads(fill_json.read_text()) if fill_json else {}
+    chain = Chain.from_index(url)
+    posts = chain.posts
+    measured = measure(url, rounds, lock)
+    more = fill(url, chain, incremental, progress=False) if incremental else earlier.get("incremental")
+    if incremental:
+        more["load"] = os.getloadavg()
+    return {
+        **measured,
+        "url": make_url(url).get_backend_name(),
+        "posts": posts,
+        "fill": earlier.get("fill"),
+        "incremental": more,
+        "sizes": sizes(url),
     }
 
 
 def report(r: dict[str, Any]) -> str:
     """The markdown of one run."""
     engine = "PostgreSQL" if r["url"] == "postgresql" else "SQLite"
-    fill, more = r["fill"], r["incremental"]
-    rss = fill["rss"]
-    mid = rss[len(rss) // 2]
-    read_rows = "\n".join(
-        f"| {name} | `{r['paths'][name][:70]}` | {p50:.1f} | {p99:.1f} | {' '.join(map(str, sorted(statuses)))} |"
-        for name, (p50, p99, statuses) in r["reads"].items()
-    )
-    size_rows = "\n".join(f"| {kind} | {name} | {size / 2**20:,.1f} |" for kind, name, size in r["sizes"][:40])
-    worst = max(r["reads"].items(), key=lambda item: item[1][1])
-    return f"""### {r["posts"]:,} posts on {engine}
+    fill, more = r.get("fill"), r.get("incremental")
+    lines = [f"### {r['posts']:,} posts on {engine}", ""]
+    if fill:
+        rss = fill["rss"]
+        mid = rss[len(rss) // 2]
+        how = "in bulk (bench/scale_bulk.py)" if fill.get("bulk") else "through `store_range`"
+        phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in fill.get("phases", {}).items())
+        lines += [
+            f"Fill {how}: {fill['events']:,} events in {fill['seconds']:.0f} s ({fill['rate']:,.0f} events/s"
+            + (f"; {phases}" if phases else "")
+            + f"), load average at its end {_load(fill.get('load'))}; the filler's RSS {rss[0][1]:.0f} MB after the"
+            f" first range, {mid[1]:.0f} MB at {mid[0]:,} posts, {rss[-1][1]:.0f} MB at the end.",
+        ]
+    if more:
+        lines += [
+            f"Incremental indexing at this size, through `store_range`: {more['events']:,} more events in"
+            f" {more['seconds']:.1f} s (**{more['rate']:,.0f} events/s**), load {_load(more.get('load'))}.",
+        ]
+    if r.get("reads"):
+        worst = max(r["reads"].items(), key=lambda item: item[1][1])
+        lines += [
+            f"Measured {r.get('measured_at', '')}, load average {_load(r['load'])} before the reads,"
+            f" {_load(r.get('load_after'))} after (2 cores, shared). `serve` cold start (process start to the"
+            f" front page's first 200): **{r['cold_start_s']:.2f} s**; its RSS after the reads:"
+            f" **{r['serve_rss_mb']:.0f} MB**. {READERS} concurrent readers, {r['read_s']:.0f} s; slowest p99:"
+            f" {worst[0]} {worst[1][1]:.1f} ms.",
+            "",
+            "| route | path | p50 ms | p99 ms | responses |",
+            "|---|---|---:|---:|---|",
+        ]
+        for name, (p50, p99, statuses) in r["reads"].items():
+            counts = " ".join(f"{status}: {n}" for status, n in sorted(statuses.items()))
+            lines.append(f"| {name} | `{r['paths'][name][:70]}` | {p50:.1f} | {p99:.1f} | {counts} |")
+    total = sum(size for _, _, size in r["sizes"])
+    lines += ["", f"On disk: {total / 2**20:,.0f} MB in all.", "", "| kind | name | MB |", "|---|---|---:|"]
+    lines += [f"| {kind} | {name} | {size / 2**20:,.1f} |" for kind, name, size in r["sizes"][:40]]
+    return "\n".join(lines) + "\n"
 
-Load average while it ran: {", ".join(f"{x:.0f}" for x in r["load"])} (2 cores, shared).
-Fill through `store_range`: {fill["events"]:,} events in {fill["seconds"]:.0f} s ({fill["rate"]:,.0f} events/s);
-the filler's RSS {rss[0][1]:.0f} MB after the first range, {mid[1]:.0f} MB at {mid[0]:,} posts, {rss[-1][1]:.0f} MB
-at the end (it keeps the made-up chain's tallies: a few tens of bytes per post).
-Incremental indexing at this size: {more["events"]:,} more events in {more["seconds"]:.1f} s
-(**{more["rate"]:,.0f} events/s**). `serve` cold start (process start to the front page's first 200):
-**{r["cold_start_s"]:.2f} s**; its RSS after the reads: **{r["serve_rss_mb"]:.0f} MB**.
-{READERS} concurrent readers, {r["read_s"]:.0f} s; slowest p99: {worst[0]} {worst[1][1]:.1f} ms.
 
-| route | path | p50 ms | p99 ms | statuses |
-|---|---|---:|---:|---|
-{read_rows}
+def _load(load: Any) -> str:
+    return ", ".join(f"{x:.1f}" for x in load) if load else "not recorded"
 
-| kind | name | MB |
-|---|---|---:|
-{size_rows}
-"""
+
+def write_run(section: str) -> None:
+    """Put one run's ``### `` subsection into the Scale section of docs/benchmarks.md (replacing its namesake)."""
+    text_ = DOCS.read_text()
+    start = text_.index(SECTION + "\n")
+    end = text_.find("\n## ", start + len(SECTION))
+    end = len(text_) if end == -1 else end + 1
+    body = text_[start:end]
+    heading = section.splitlines()[0]
+    at = body.find(heading + "\n")
+    if at == -1:
+        body = body.rstrip("\n") + "\n\n" + section + "\n"
+    else:
+        after = body.find("\n### ", at + len(heading))
+        body = body[:at] + section + ("\n" + body[after + 1 :] if after != -1 else "\n")
+    DOCS.write_text(text_[:start] + body + text_[end:])
 
 
 def main() -> int:
-    """Run once; print; optionally keep the figures as JSON and write the docs section."""
+    """Run once (or measure an index filled before); print; optionally keep the figures as JSON, write the docs."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=1_000_000)
     parser.add_argument("--database-url", default="", help="PostgreSQL URL (emptied); default a fresh SQLite file")
-    parser.add_argument("--rounds", type=int, default=25, help="times each reader runs every route")
+    parser.add_argument("--keep", type=Path, help="the SQLite index file to fill (kept) or, --measure-only, to read")
+    parser.add_argument("--rounds", type=int, default=25, help="times each reader runs every route (0: no reads)")
     parser.add_argument("--incremental", type=int, default=5_000, help="posts indexed after the reads, timed")
     parser.add_argument(
         "--fill", choices=("bulk", "store_range"), default="bulk", help="bench/scale_bulk.py, or the indexer's path"
     )
-    parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--measure-only", action="store_true", help="no fill: read the index of --keep or the URL")
+    parser.add_argument("--fill-json", type=Path, help="--measure-only: the fill run's --json, for its figures")
+    parser.add_argument("--lock", type=Path, help="hold this flock while serving and reading (the bench lock)")
+    parser.add_argument("--write-docs", action="store_true", help="put the run into docs/benchmarks.md's Scale section")
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir="/work/tmp" if Path("/work/tmp").is_dir() else None) as tmp:
-        url = args.database_url or f"sqlite:///{Path(tmp) / 'index.sqlite3'}"
-        result = run(url, args.posts, args.rounds, args.incremental, bulk=args.fill == "bulk")
+        url = args.database_url or f"sqlite:///{args.keep or Path(tmp) / 'index.sqlite3'}"
+        if args.measure_only:
+            result = measure_only(url, args.rounds, args.incremental, args.lock, args.fill_json)
+        else:
+            result = run(url, args.posts, args.rounds, args.incremental, args.fill == "bulk", args.lock)
     section = report(result)
     print(section)
     if args.json:
-        args.json.write_text(json.dumps({**result, "reads": {k: v[:2] for k, v in result["reads"].items()}}))
+        args.json.write_text(json.dumps(result))
     if args.write_docs:
-        write_section(f"{SECTION}: {result['posts']:,} posts on {result['url']}", f"{SECTION}: {section}")
+        write_run(section)
     return 0
 
 

@@ -1,0 +1,107 @@
+"""How cost grows with the index: docs/scale.png from bench/scale.py runs (``--json``), and docs/scale.json.
+
+    .venv-bench/bin/python bench/scale_plot.py RUN.json [RUN.json ...]   # adds the runs to docs/scale.json, plots
+    .venv-bench/bin/python bench/scale_plot.py                           # plots docs/scale.json as it is
+
+matplotlib is the one dependency (requirements-bench.txt, its own virtualenv: docs/dependencies.md); the
+figures are kept in docs/scale.json (per run: engine, posts, read p50/p99 per route, cold start, RSS, fill and
+incremental rates, bytes per table and index), so the plot can be made again without the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SUMMARY = ROOT / "docs" / "scale.json"
+PLOT = ROOT / "docs" / "scale.png"
+FAMILIES = {  # route name prefix -> line label
+    "feed": "feeds (every sort and lens, deep page)",
+    "thread": "threads (big, recent, replies page 20)",
+    "search": "search (common, rare, two words)",
+    "page:": "HTML pages",
+    "author": "author, inbox",
+    "voter": "voter's votes",
+    "topic": "topics, topic feed",
+}
+
+
+def summarise(run: dict[str, Any]) -> dict[str, Any]:
+    """The figures of one bench/scale.py --json run that the docs and the plot use."""
+    return {
+        "engine": run["url"],
+        "posts": run["posts"],
+        "load": run["load"],
+        "fill_rate": run["fill"]["rate"],
+        "fill_seconds": run["fill"]["seconds"],
+        "fill_events": run["fill"]["events"],
+        "bulk": bool(run["fill"].get("bulk")),
+        "incremental_rate": run["incremental"]["rate"],
+        "cold_start_s": run["cold_start_s"],
+        "serve_rss_mb": run["serve_rss_mb"],
+        "filler_rss_mb": run["fill"]["rss"][-1][1] if run["fill"]["rss"] else None,
+        "reads": run["reads"],
+        "bytes": sum(size for _, _, size in run["sizes"]),
+        "sizes": run["sizes"],
+    }
+
+
+def family(route: str) -> str:
+    for prefix, label in FAMILIES.items():
+        if route.startswith(prefix):
+            return label
+    return "other"
+
+
+def plot(runs: list[dict[str, Any]], out: Path) -> None:
+    """p99 per family of routes (worst route of the family) and bytes on disk against posts, per engine."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (reads, disk) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for engine, marker in (("sqlite", "o"), ("postgresql", "s")):
+        mine = sorted((r for r in runs if r["engine"] == engine), key=lambda r: r["posts"])
+        if not mine:
+            continue
+        posts = [r["posts"] for r in mine]
+        for label in sorted({family(name) for r in mine for name in r["reads"]}):
+            worst = [max(v[1] for name, v in r["reads"].items() if family(name) == label) for r in mine]
+            reads.plot(posts, worst, marker=marker, label=f"{engine}: {label}")
+        disk.plot(posts, [r["bytes"] / 2**30 for r in mine], marker=marker, label=f"{engine}: index on disk (GiB)")
+        disk.plot(
+            posts, [r["serve_rss_mb"] / 1024 for r in mine], marker=marker, ls="--", label=f"{engine}: serve RSS (GiB)"
+        )
+    reads.axhline(50, color="red", lw=0.8, ls=":", label="target p99 50 ms")
+    reads.set(xscale="log", yscale="log", xlabel="posts and replies", ylabel="p99 ms (8 readers; worst route)")
+    reads.set_title("read p99 by size")
+    reads.legend(fontsize=6)
+    disk.set(xscale="log", yscale="log", xlabel="posts and replies", ylabel="GiB")
+    disk.set_title("index size and serve memory")
+    disk.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="*", type=Path)
+    args = parser.parse_args()
+    summary: list[dict[str, Any]] = json.loads(SUMMARY.read_text()) if SUMMARY.exists() else []
+    for path in args.runs:
+        run = summarise(json.loads(path.read_text()))
+        summary = [r for r in summary if (r["engine"], r["posts"]) != (run["engine"], run["posts"])] + [run]
+    summary.sort(key=lambda r: (r["engine"], r["posts"]))
+    SUMMARY.write_text(json.dumps(summary, indent=1) + "\n")
+    plot(summary, PLOT)
+    print(f"{PLOT.relative_to(ROOT)}: {len(summary)} runs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
