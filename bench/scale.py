@@ -470,7 +470,7 @@ def report(r: dict[str, Any]) -> str:
             + f"), load average at its end {_load(fill.get('load'))}; the filler's RSS {rss[0][1]:.0f} MB after the"
             f" first range, {mid[1]:.0f} MB at {mid[0]:,} posts, {rss[-1][1]:.0f} MB at the end.",
         ]
-    if more:
+    if more and more["events"]:
         lines += [
             f"Incremental indexing at this size, through `store_range`: {more['events']:,} more events in"
             f" {more['seconds']:.1f} s (**{more['rate']:,.0f} events/s**), load {_load(more.get('load'))}.",

@@ -36,15 +36,15 @@ def summarise(run: dict[str, Any]) -> dict[str, Any]:
         "engine": run["url"],
         "posts": run["posts"],
         "load": run["load"],
-        "fill_rate": run["fill"]["rate"],
-        "fill_seconds": run["fill"]["seconds"],
-        "fill_events": run["fill"]["events"],
-        "bulk": bool(run["fill"].get("bulk")),
-        "incremental_rate": run["incremental"]["rate"],
+        "fill_rate": (run.get("fill") or {}).get("rate"),
+        "fill_seconds": (run.get("fill") or {}).get("seconds"),
+        "fill_events": (run.get("fill") or {}).get("events"),
+        "bulk": bool((run.get("fill") or {}).get("bulk")),
+        "incremental_rate": (run.get("incremental") or {}).get("rate"),
         "cold_start_s": run["cold_start_s"],
         "serve_rss_mb": run["serve_rss_mb"],
-        "filler_rss_mb": run["fill"]["rss"][-1][1] if run["fill"]["rss"] else None,
-        "reads": run["reads"],
+        "filler_rss_mb": run["fill"]["rss"][-1][1] if (run.get("fill") or {}).get("rss") else None,
+        "reads": {name: v[:2] for name, v in run["reads"].items()},
         "bytes": sum(size for _, _, size in run["sizes"]),
         "sizes": run["sizes"],
     }
@@ -88,6 +88,35 @@ def plot(runs: list[dict[str, Any]], out: Path) -> None:
     fig.savefig(out, dpi=90)
 
 
+def growth_table(runs: list[dict[str, Any]]) -> str:
+    """Markdown: one column per run (engine, size), a row per figure and per read route (p50 / p99 ms)."""
+    runs = sorted(runs, key=lambda r: (r["posts"], r["engine"]))
+    names = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+    head = "| | " + " | ".join(f"{names[r['engine']]}, {r['posts']:,} posts" for r in runs) + " |"
+    rows = [head, "|---|" + "---:|" * len(runs)]
+
+    def row(label: str, cells: list[str]) -> None:
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    row("load average at the reads (1, 5, 15 min)", [", ".join(f"{x:.0f}" for x in r["load"]) for r in runs])
+    row("fill, bulk (events/s)", [f"{r['fill_rate']:,.0f}" if r["fill_rate"] else "-" for r in runs])
+    row(
+        "incremental, store_range (events/s)",
+        [f"{r['incremental_rate']:,.0f}" if r["incremental_rate"] else "-" for r in runs],
+    )
+    row("serve cold start (s)", [f"{r['cold_start_s']:.1f}" for r in runs])
+    row("serve RSS after the reads (MB)", [f"{r['serve_rss_mb']:,.0f}" for r in runs])
+    row("on disk, all tables and indexes (MB)", [f"{r['bytes'] / 2**20:,.0f}" for r in runs])
+    routes = list(dict.fromkeys(name for r in runs for name in r["reads"]))
+    for name in routes:
+        cells = []
+        for r in runs:
+            v = r["reads"].get(name)
+            cells.append(f"{v[0]:.0f} / {v[1]:.0f}" if v else "-")
+        row(f"{name}: p50 / p99 ms", cells)
+    return "\n".join(rows) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", type=Path)
@@ -99,6 +128,7 @@ def main() -> int:
     summary.sort(key=lambda r: (r["engine"], r["posts"]))
     SUMMARY.write_text(json.dumps(summary, indent=1) + "\n")
     plot(summary, PLOT)
+    print(growth_table(summary))
     print(f"{PLOT.relative_to(ROOT)}: {len(summary)} runs")
     return 0
 
