@@ -43,7 +43,7 @@ node_modules/.installed: package.json package-lock.json
 
 # Browser libraries, served by the app itself (no CDN): copied from node_modules.
 VENDOR := backend/static/vendor
-VENDOR_FILES := $(VENDOR)/ethers.min.js $(VENDOR)/purify.es.mjs $(VENDOR)/marked.esm.js $(VENDOR)/markdown-it.esm.js
+VENDOR_FILES := $(VENDOR)/ethers.min.js $(VENDOR)/markdown-it.esm.js
 VENDOR_FILES += $(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css $(VENDOR)/redoc.standalone.js
 VENDOR_FILES += $(VENDOR)/ethereumjs.js
 .PHONY: vendor
@@ -51,12 +51,6 @@ vendor: $(VENDOR_FILES)
 
 $(VENDOR)/ethers.min.js: node_modules/.installed
 	@mkdir -p $(VENDOR) && cp node_modules/ethers/dist/ethers.min.js $@
-
-$(VENDOR)/purify.es.mjs: node_modules/.installed
-	@mkdir -p $(VENDOR) && cp node_modules/dompurify/dist/purify.es.mjs $@
-
-$(VENDOR)/marked.esm.js: node_modules/.installed
-	@mkdir -p $(VENDOR) && cp node_modules/marked/lib/marked.esm.js $@
 
 # @ethereumjs/mpt and @ethereumjs/block for static/js/proof.js: one ES module bundled by the pinned esbuild
 # (same inputs, same bytes), from the entry that names what proof.js imports.

@@ -8,7 +8,7 @@ become links reading ``image: <alt>``, which the reader follows if they choose.
 Bare URLs written with an http or https scheme become links (linkify-it-py; no
 ``www.`` or e-mail guessing), and a table cell's alignment is its ``align``
 attribute (markdown-it writes ``style``, which nh3 strips): both as the preview's
-marked does, so the preview shows what readers will see.
+markdown.js does (the same markdown-it in the browser), so the preview shows what readers will see.
 Those rules live in ``backend/static/markdown-rules.json``, which the browser's
 compose preview (``backend/static/js/preview.js``) reads too.
 
@@ -95,7 +95,7 @@ def _shift_heading(
 def _cell_align(
     renderer: RendererProtocol, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
 ) -> str:
-    """A table cell's alignment as ``align`` (what the preview's marked writes), not ``style``, which nh3 strips."""
+    """A table cell's alignment as ``align`` (as the preview's markdown.js writes it), not ``style`` (nh3 strips it)."""
     token = tokens[idx]
     style = str(token.attrGet("style") or "")
     if style.startswith("text-align:"):
@@ -153,7 +153,7 @@ def _parser(tables: bool = True) -> MarkdownIt:
 
 
 def _link_only_schemes(md: MarkdownIt) -> None:
-    """Bare URLs become links only with a scheme of the rule set (as the preview's marked): no www., no e-mail."""
+    """Bare URLs become links only with a scheme of the rule set (as the preview's markdown.js): no www., no e-mail."""
     assert md.linkify is not None
     md.linkify.set({"fuzzy_link": False, "fuzzy_email": False, "fuzzy_ip": False})
     for schema in ("http:", "https:", "ftp:", "mailto:", "//"):

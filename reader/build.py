@@ -9,7 +9,7 @@ twice and compares):
    place by name from ``backend.deployments.code``, which join uses too, and the EIP-712 name and version), and
    beside it the ABI fragments the reader calls and the EIP-712 types it signs.
 2. The JavaScript: ``reader/src/main.js`` and what it imports (the node's own ``preview.js``, ``postdoc.js``,
-   ``proof.js`` and ``signer.js``, the Markdown rules, ethers, DOMPurify, marked) bundled by esbuild
+   ``proof.js`` and ``signer.js``, the Markdown rules, ethers, markdown-it) bundled by esbuild
    (``reader/bundle.mjs``).
 3. One HTML file: the template with the CSS, the release facts (a JSON script element) and the bundle inlined,
    and a Content-Security-Policy ``<meta>`` allowing exactly that script and that style by their sha256.

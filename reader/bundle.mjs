@@ -9,8 +9,6 @@ import { fileURLToPath } from "node:url";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const VENDOR = {
   "/static/vendor/ethers.min.js": "node_modules/ethers/lib.esm/index.js",
-  "/static/vendor/purify.es.mjs": "node_modules/dompurify/dist/purify.es.mjs",
-  "/static/vendor/marked.esm.js": "node_modules/marked/lib/marked.esm.js",
   "/static/vendor/markdown-it.esm.js": "node_modules/markdown-it/index.mjs",
   // static/js/proof.js's Merkle-Patricia and header library, from the entry make vendor bundles for the node
   "/static/vendor/ethereumjs.js": "scripts/vendor/ethereumjs.mjs",
