@@ -58,11 +58,13 @@ $(VENDOR)/ethereumjs.js: scripts/vendor/ethereumjs.mjs node_modules/.installed
 	@mkdir -p $(VENDOR) && esbuild $< --bundle --format=esm --platform=browser --target=es2022 --minify \
 		--legal-comments=none --log-level=warning --outfile=$@
 
-# markdown-it ships a UMD bundle (its dependencies inside): run as a module with a local `module` to fill, so
-# it sets no global, and export what it put there. The server's markdown-it-py 4.3.0 is its port of 14.1.0.
+# markdown-it 14.1.0 from its ES module source, bundled by the pinned esbuild with the linkify-it, mdurl and
+# punycode.js that package-lock.json pins (the reader's bundle uses the same; the server's markdown-it-py 4.3.0
+# and linkify-it-py port them). Not its UMD dist bundle: that carries an older linkify-it of its own, which ends
+# some bare URLs elsewhere than the server does (https://xn--nxasmq6b.example*_*_..., test_render_parity).
 $(VENDOR)/markdown-it.esm.js: node_modules/.installed
-	@mkdir -p $(VENDOR) && { echo 'const module = { exports: {} }; const exports = module.exports;'; \
-	  cat node_modules/markdown-it/dist/markdown-it.min.js; echo; echo 'export default module.exports;'; } > $@
+	@mkdir -p $(VENDOR) && esbuild node_modules/markdown-it/index.mjs --bundle --format=esm --platform=browser \
+		--target=es2022 --minify --legal-comments=none --log-level=warning --outfile=$@
 
 # API docs (/docs, /redoc): backend/web/apidocs.py serves these instead of FastAPI's CDN links.
 $(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css: node_modules/.installed

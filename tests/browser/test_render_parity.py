@@ -256,3 +256,22 @@ def test_bodies_with_a_byte_order_mark_inside_render_alike_on_both_sides(open_pa
     server = [render(body, seconds=math.inf) for body in bodies]
     for body, html, (browser, served) in zip(bodies, server, page.evaluate(SHAPES, [bodies, server]), strict=True):
         assert browser == served, json.dumps({"body": body, "server": html})
+
+
+def test_bare_urls_end_where_the_server_ends_them(open_page: Callable[..., Watched]) -> None:
+    """Where linkify-it versions disagree: a bare URL followed by emphasis runs and an autolink. The hypothesis run
+    above found the first (CI, 2026-12-06): markdown-it's UMD dist bundle carries an older linkify-it than the one
+    package-lock.json pins and the server's linkify-it-py ports, and linked the whole run; an honest post with
+    such a body was then "not matching" in every reader's browser. make vendor now bundles the ES module source."""
+    bodies = [
+        "https://xn--nxasmq6b.example*_*_*_*_*_*_*_*_*_*_*_x<mailto:a@b>",
+        "https://xn--nxasmq6b.example*_*_x",
+        "https://example.com*_*_*_*_*_*_*_*_*_*_*_x<mailto:a@b>",
+        "https://example.org/a*_*_b_*<https://auto.link>",
+        "see https://bücher.example/*_x_*_y*",
+    ]
+    page = open_page().page
+    page.goto("/compose")
+    server = [render(body, seconds=math.inf) for body in bodies]
+    for body, html, (browser, served) in zip(bodies, server, page.evaluate(SHAPES, [bodies, server]), strict=True):
+        assert browser == served, json.dumps({"body": body, "server": html})
