@@ -240,6 +240,14 @@ def test_hostile_and_crafted_bodies_posted_on_an_honest_node_are_all_checked(
             assert "shown as its source text" in mark or render(body, seconds=math.inf) == plain(body), mark
 
 
+def _render_alike(page: Page, bodies: list[str]) -> None:
+    """Each body's structure in the compose page's renderer equals the server's render of it."""
+    page.goto("/compose")
+    server = [render(body, seconds=math.inf) for body in bodies]
+    for body, html, (browser, served) in zip(bodies, server, page.evaluate(SHAPES, [bodies, server]), strict=True):
+        assert browser == served, json.dumps({"body": body, "server": html})
+
+
 def test_bodies_with_a_byte_order_mark_inside_render_alike_on_both_sides(open_page: Callable[..., Watched]) -> None:
     """U+FEFF, white space to JS's trim() and \\s but not to Python's, at a reference label's edges and in text."""
     bodies = [
@@ -251,11 +259,7 @@ def test_bodies_with_a_byte_order_mark_inside_render_alike_on_both_sides(open_pa
         "para\ufeff\n\ufeffnext\ufeff",
         "```\n\ufeffcode\ufeff\n```",
     ]
-    page = open_page().page
-    page.goto("/compose")
-    server = [render(body, seconds=math.inf) for body in bodies]
-    for body, html, (browser, served) in zip(bodies, server, page.evaluate(SHAPES, [bodies, server]), strict=True):
-        assert browser == served, json.dumps({"body": body, "server": html})
+    _render_alike(open_page().page, bodies)
 
 
 def test_bare_urls_end_where_the_server_ends_them(open_page: Callable[..., Watched]) -> None:
@@ -270,8 +274,4 @@ def test_bare_urls_end_where_the_server_ends_them(open_page: Callable[..., Watch
         "https://example.org/a*_*_b_*<https://auto.link>",
         "see https://bücher.example/*_x_*_y*",
     ]
-    page = open_page().page
-    page.goto("/compose")
-    server = [render(body, seconds=math.inf) for body in bodies]
-    for body, html, (browser, served) in zip(bodies, server, page.evaluate(SHAPES, [bodies, server]), strict=True):
-        assert browser == served, json.dumps({"body": body, "server": html})
+    _render_alike(open_page().page, bodies)
