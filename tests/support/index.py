@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,15 @@ def module_index(
         reset_postgres(POSTGRES_URL)
         return data_dir, board, POSTGRES_URL
     return data_dir, board, f"sqlite:///{data_dir / 'index.sqlite3'}"
+
+
+@dataclass
+class World:
+    """A module's app (TestClient), its accounts and the ids of what it created, by name."""
+
+    client: TestClient
+    accounts: list[str]
+    ids: dict[str, int]
 
 
 def make_settings(data_dir: Path, rpc_url: str, database_url: str, **overrides: Any) -> Settings:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,18 +12,9 @@ from web3 import Web3
 from backend.api.schemas import RepliesOut
 from backend.app import create_app
 from backend.content.pins import PinStore
-from tests.support.index import DATABASES, make_settings, module_index, wait_indexed
+from tests.support.index import DATABASES, World, make_settings, module_index, wait_indexed
 
 ATOM = "{http://www.w3.org/2005/Atom}"
-
-
-@dataclass
-class World:
-    """The module's app, the accounts and the ids it created."""
-
-    client: TestClient
-    accounts: list[str]
-    ids: dict[str, int]
 
 
 @pytest.fixture(scope="module", params=DATABASES)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -22,16 +21,7 @@ from backend.app import create_app
 from backend.content.pins import PinStore
 from backend.views.lens import EXPLAIN, MAX_ADDRESSES
 from backend.views.listings import DEFAULT_DEPTH, carry_params
-from tests.support.index import DATABASES, make_settings, module_index, wait_indexed
-
-
-@dataclass
-class World:
-    """The module's app, its accounts and the ids it created."""
-
-    client: TestClient
-    accounts: list[str]
-    ids: dict[str, int]
+from tests.support.index import DATABASES, World, make_settings, module_index, wait_indexed
 
 
 @pytest.fixture(scope="module", params=DATABASES)
