@@ -8,6 +8,7 @@ stored. Board's own handling (which events, what rows) is in ``decode``, ``map``
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -47,6 +48,24 @@ POLL_SECONDS = 0.5
 DEPLOYMENT_RECHECK_SECONDS = 5.0
 CONTENT_POLL_SECONDS = 2.0
 IDENTITY_KEYS = ("chain_id", "genesis_hash", "contract_address", "deployment_block", "deployment_block_hash")
+
+
+_heap_frozen = threading.Event()  # once per process: see _freeze_startup_heap
+
+
+def _freeze_startup_heap() -> None:
+    """Move every object alive at the first indexer's start out of the garbage collector's generations.
+
+    A range's logs, events and rows outlive the young generations, so a backfill sets off full collections,
+    and each rescanned the whole startup heap (modules, web3 and the ABI, SQLAlchemy's tables): 0.2-0.45 s of
+    the 1.1-1.3 CPU seconds of bench/index.py's backfill, all of it holding the GIL (docs/benchmarks.md,
+    "Indexer"). Garbage is collected first, so only live objects are frozen; reference counting still frees
+    them. Once per process, like ``backend.app.freeze_startup_heap`` for a serving process.
+    """
+    if not _heap_frozen.is_set():
+        _heap_frozen.set()
+        gc.collect()
+        gc.freeze()
 
 
 def wipe(conn: Connection) -> None:
@@ -90,6 +109,7 @@ class Indexer:
         self._genesis: str | None = None
         self._checked_at = 0.0
         self._genesis_checked_at = 0.0
+        _freeze_startup_heap()
 
     # -- loop -------------------------------------------------------------------------------------
 
