@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import ARRAY, ColumnElement, Executable, Table, any_, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -15,6 +16,7 @@ from backend.db.models import Meta
 
 CHUNK = 500  # rows or bound parameters per statement, well below SQLite's and PostgreSQL's limits
 MAX_PARAMS = 10_000  # bound values in one multi-row statement (SQLite allows 32,766, PostgreSQL 65,535)
+LIST_CHUNK = 5_000  # values of one ListQuery (one array on PostgreSQL, expanded markers on SQLite)
 
 
 def _insert(conn: Connection, table: Table) -> Any:
@@ -77,7 +79,12 @@ def _copy_staged(conn: Connection, table: Table, columns: Sequence[str], rows: S
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} ON COMMIT DELETE ROWS AS SELECT {names} FROM {table.name} "
         "WITH NO DATA"
     )
-    conn.exec_driver_sql(f"TRUNCATE {staged}")  # a second batch of the same table in this transaction
+    # emptied at every commit and rollback: only a second batch of the same twin in this transaction finds rows
+    filled = conn.info.setdefault("staged_filled_in", {})  # twin -> the transaction that last filled it
+    transaction = conn.get_transaction()
+    if filled.get(staged) is transaction:
+        conn.exec_driver_sql(f"TRUNCATE {staged}")
+    filled[staged] = transaction
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         with cursor.copy(f"COPY {staged} ({names}) FROM STDIN") as copy:
@@ -152,7 +159,7 @@ def _values_chunks(conn: Connection, head: str, tail: str, width: int, rows: Seq
         sql = head + ", ".join([marker] * len(part)) + tail
         if paramstyle_format:
             sql = sql.replace("?", "%s")
-        conn.exec_driver_sql(sql, tuple(value for row in part for value in row))
+        conn.exec_driver_sql(sql, tuple(chain.from_iterable(part)))
 
 
 def set_meta(conn: Connection, key: str, value: str) -> None:
@@ -170,6 +177,25 @@ def get_meta(conn: Connection) -> dict[str, str]:
 def clear_meta(conn: Connection, keys: Iterable[str]) -> None:
     """Forget meta keys."""
     conn.execute(delete(Meta).where(Meta.key.in_(list(keys))))
+
+
+class ListQuery:
+    """A statement built once whose ``column IN (...)`` takes a list bound as ``name`` at each execution.
+
+    SQLite gets an expanding IN (one marker per value, rendered from the cached compilation); PostgreSQL
+    gets ``column = ANY(:name)`` with one array value, so psycopg parses no placeholder per value. Either way
+    SQLAlchemy compiles the statement once, not once per call with a bound parameter per id.
+    """
+
+    def __init__(self, build: Callable[[Callable[[Any], ColumnElement[bool]]], Executable], name: str = "ids") -> None:
+        self.name = name
+        self._postgres = build(lambda column: column == any_(bindparam(name, type_=ARRAY(column.type))))
+        self._other = build(lambda column: column.in_(bindparam(name, expanding=True)))
+
+    def run(self, conn: Connection, values: Sequence[Any]) -> Any:
+        """The result of the statement for ``values`` (at most LIST_CHUNK of them)."""
+        statement = self._postgres if conn.dialect.name == "postgresql" else self._other
+        return conn.execute(statement, {self.name: list(values)})
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, and_, case, delete, func, or_, select, update
@@ -22,7 +23,7 @@ from sqlalchemy.orm import aliased
 
 from backend.content.cid import digest_to_cid
 from backend.db.models import Base, ContentQueue, FirstActivity, NonceEvent, Post, Vote, VoteEvent
-from backend.db.write import chunks, insert_ignore_fast, update_by_key
+from backend.db.write import LIST_CHUNK, ListQuery, chunks, insert_ignore_fast, update_by_key
 from backend.indexer import bulk
 from backend.indexer.content_sync import invalid_fields
 from backend.indexer.decode import NonceUsed, PostCreated, VoteCast
@@ -173,9 +174,8 @@ def _note_first_activity(conn: Connection, first: dict[str, tuple[int, int]]) ->
     if not first:
         return [], {}
     known: dict[str, tuple[int, int]] = {}
-    for part in chunks(sorted(first)):
-        query = select(FirstActivity.address, FirstActivity.block_number, FirstActivity.log_index)
-        for address, block, index in conn.execute(query.where(FirstActivity.address.in_(part))):
+    for part in chunks(sorted(first), LIST_CHUNK):
+        for address, block, index in _FIRSTS.run(conn, part):
             known[address] = (block, index)
     fresh = [(a, *p) for a, p in first.items() if a not in known]
     earlier = [(a, *p) for a, p in first.items() if a in known and p < known[a]]
@@ -188,6 +188,13 @@ def _note_first_activity(conn: Connection, first: dict[str, tuple[int, int]]) ->
     for part in chunks(sorted(a for a, _, _ in earlier)):
         posts.update(pid for (pid,) in conn.execute(select(Vote.post_id).where(Vote.voter.in_(part)).distinct()))
     return sorted(posts), firsts
+
+
+_FIRSTS = ListQuery(
+    lambda listed: select(FirstActivity.address, FirstActivity.block_number, FirstActivity.log_index).where(
+        listed(FirstActivity.address)
+    )
+)
 
 
 def _map_votes(votes: list[VoteCast]) -> tuple[list[VoteCast], list[tuple[Any, ...]]]:
@@ -229,9 +236,8 @@ def _store_posts(
     topics: dict[int, str | None] = {}  # post id -> its thread's topic (a reply's is its root's)
     stored_replies: dict[int, int] = {}  # parent outside the range -> its stored reply count
     outside = sorted({e.parent_id for e in posts if e.parent_id} - {e.post_id for e in posts})
-    for part in chunks(outside):
-        query = select(Post.id, Post.root_id, Post.depth, Post.reply_count, Post.topic).where(Post.id.in_(part))
-        for pid, root, depth, reply_count, topic in conn.execute(query):
+    for part in chunks(outside, LIST_CHUNK):
+        for pid, root, depth, reply_count, topic in _PARENTS.run(conn, part):
             shape[pid] = (root, depth)
             topics[pid] = topic
             stored_replies[pid] = reply_count
@@ -282,6 +288,11 @@ def _store_posts(
     return quarantined, {}
 
 
+_PARENTS = ListQuery(
+    lambda listed: select(Post.id, Post.root_id, Post.depth, Post.reply_count, Post.topic).where(listed(Post.id))
+)
+
+
 def _created_at(headers: dict[int, dict[str, Any]], event: PostCreated) -> int:
     """The block timestamp of ``event``; 0 when its header lacks one (cannot happen: headers are read per post)."""
     try:
@@ -294,7 +305,9 @@ def _created_at(headers: dict[int, dict[str, Any]], event: PostCreated) -> int:
 def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     if rows:
         columns = list(rows[0])
-        insert_ignore_fast(conn, table, columns, [tuple(row[c] for c in columns) for row in rows])
+        values = itemgetter(*columns)  # a tuple of the row's values in column order (C speed)
+        insert_ignore_fast(conn, table, columns, [values(row) for row in rows] if len(columns) > 1 else
+                           [(row[columns[0]],) for row in rows])  # fmt: skip
 
 
 # -- derived columns ------------------------------------------------------------------------------
@@ -366,7 +379,16 @@ def refresh_counted(conn: Connection, post_ids: list[int]) -> None:
 
 def _counted_stored(conn: Connection, part: Sequence[int]) -> dict[int, tuple[int, int, int]]:
     """(created_at, counted up, counted down) of the stored posts of ``part``, from their stored current votes."""
-    query = (
+    counted = {pid: (created, int(up), int(down)) for pid, created, up, down in _COUNTED.run(conn, part)}
+    missing = [pid for pid in part if pid not in counted]  # posts whose votes all fail to count
+    if missing:
+        for pid, created in _CREATED.run(conn, missing):
+            counted[pid] = (created, 0, 0)
+    return counted
+
+
+_COUNTED = ListQuery(
+    lambda listed: (
         select(
             Post.id,
             Post.created_at,
@@ -376,14 +398,11 @@ def _counted_stored(conn: Connection, part: Sequence[int]) -> dict[int, tuple[in
         .select_from(Post)
         .outerjoin(Vote, Vote.post_id == Post.id)
         .outerjoin(FirstActivity, _COUNTS)
-        .where(Post.id.in_(part), or_(Vote.post_id.is_(None), FirstActivity.address.is_not(None)))
+        .where(listed(Post.id), or_(Vote.post_id.is_(None), FirstActivity.address.is_not(None)))
         .group_by(Post.id, Post.created_at)
     )
-    counted = {pid: (created, int(up), int(down)) for pid, created, up, down in conn.execute(query)}
-    missing = [pid for pid in part if pid not in counted]  # posts whose votes all fail to count
-    for pid, created in conn.execute(select(Post.id, Post.created_at).where(Post.id.in_(missing))):
-        counted[pid] = (created, 0, 0)
-    return counted
+)
+_CREATED = ListQuery(lambda listed: select(Post.id, Post.created_at).where(listed(Post.id)))
 
 
 @dataclass
@@ -399,6 +418,11 @@ class _Touched:
 DERIVED_ORDER = ("id", "reply_count", *TALLY_ORDER[1:], *COUNTED_ORDER[1:])
 
 
+_STORED_DERIVED = ListQuery(
+    lambda listed: select(*(Post.__table__.c[c] for c in DERIVED_ORDER), Post.created_at).where(listed(Post.id))
+)
+
+
 def _update_touched(conn: Connection, touched: _Touched) -> None:
     """One UPDATE of every derived column of each touched stored post whose values change.
 
@@ -407,19 +431,14 @@ def _update_touched(conn: Connection, touched: _Touched) -> None:
     """
     ids = sorted(touched.reply_counts.keys() | touched.tallies.keys() | touched.counted)
     rows: list[tuple[Any, ...]] = []
-    for part in chunks(ids):
-        stored = {
-            row[0]: row
-            for row in conn.execute(
-                select(*(Post.__table__.c[c] for c in DERIVED_ORDER), Post.created_at).where(Post.id.in_(part))
-            )
-        }
+    for part in chunks(ids, LIST_CHUNK):
+        stored = {row[0]: tuple(row) for row in _STORED_DERIVED.run(conn, part)}
         recount = sorted(touched.counted.intersection(part))
         counted = _counted_stored(conn, recount) if recount else {}
         for pid in sorted(stored):
-            old = stored[pid]
-            values = dict(zip(DERIVED_ORDER, old[: len(DERIVED_ORDER)], strict=True))
-            created_at = old[-1]
+            old = stored[pid][: len(DERIVED_ORDER)]
+            values = dict(zip(DERIVED_ORDER, old, strict=True))
+            created_at = stored[pid][-1]
             if pid in touched.reply_counts:
                 values["reply_count"] = touched.reply_counts[pid]
             if pid in touched.tallies:
@@ -427,7 +446,7 @@ def _update_touched(conn: Connection, touched: _Touched) -> None:
             if pid in counted:
                 values.update(counted_row(*counted[pid][1:], created_at))
             row = tuple(values[c] for c in DERIVED_ORDER)
-            if row != tuple(old[: len(DERIVED_ORDER)]):
+            if row != old:
                 rows.append(row)
     update_by_key(conn, _POSTS, DERIVED_ORDER, rows)
 
