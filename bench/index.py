@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import json
 import logging
 import os
@@ -310,6 +311,7 @@ def _measure(
             "rss": best.rss,
             "cpu": best.cpu,
             "cpu_least": min(sum(run.cpu.values()) for run in timed),
+            "gc_s": best.gc_s,
             **best.summary,
         }
     return result
@@ -324,6 +326,7 @@ class Backfill:
     summary: dict[str, Any]
     rss: list[float]
     cpu: dict[str, float]
+    gc_s: float = 0.0  # this process's garbage collections while the backfill ran (they hold the GIL)
 
 
 def _backfill(node: Ganache, data_dir: Path, deployments: Path, database_url: str, profile: Path | None) -> Backfill:
@@ -344,7 +347,7 @@ def _backfill(node: Ganache, data_dir: Path, deployments: Path, database_url: st
     sampler = RssSampler()
     cpu = CpuMeter(node, make_url(database_url).database or "" if database_url else "")
     profiler = cProfile.Profile() if profile else None
-    with sampler, cpu:
+    with sampler, cpu, GcTimer() as collections:
         started = time.perf_counter()
         if profiler:
             profiler.enable()
@@ -357,7 +360,28 @@ def _backfill(node: Ganache, data_dir: Path, deployments: Path, database_url: st
     indexer.close()
     summary = indexer_summary(indexer)
     indexer.engine.dispose()
-    return Backfill(index_s, sorted(ranges), summary, sampler.samples, cpu.spent)
+    return Backfill(index_s, sorted(ranges), summary, sampler.samples, cpu.spent, collections.seconds)
+
+
+class GcTimer:
+    """Seconds this process spends in the garbage collector while the block runs (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def _callback(self, phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+
+    def __enter__(self) -> GcTimer:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
 
 
 class RssSampler:
@@ -429,6 +453,7 @@ def report(r: dict[str, Any], load: str, command: str = "python bench/index.py -
     )
     runs = "; ".join(f"{name} {', '.join(f'{s:.2f}' for s in e['index_runs'])} s" for name, e in r["engines"].items())
     rss = "; ".join(f"{name}: {_rss(e['rss'])} ({len(e['rss'])} samples)" for name, e in r["engines"].items())
+    collected = ", ".join(f"{name} {e['gc_s']:.2f} s" for name, e in r["engines"].items())
     cpu_rows = "\n".join(
         f"| backfill, {name} | {_cpu(e['cpu'])} | {sum(e['cpu'].values()):.2f} | {e['cpu_least']:.2f} "
         f"| **{r['fetch_cpu_least'] / e['cpu_least']:.2f}** |"
@@ -470,6 +495,7 @@ cores are all busy, wall time is mostly waiting for a core; the CPU each side ne
 | eth_getLogs alone | {_cpu(r["fetch_cpu"])} | {sum(r["fetch_cpu"].values()):.2f} | {r["fetch_cpu_least"]:.2f} | 1 |
 
 The indexer's resident memory, sampled every 50 ms during the best backfill: {rss}.
+Garbage collection in the indexer's process during the best backfill (`gc.callbacks`): {collected}.
 """
 
 
