@@ -83,29 +83,26 @@ def nonce_row(event: NonceUsed) -> tuple[Any, ...]:
     return (at.tx_hash, at.log_index, at.block_number, event.signer, event.nonce)
 
 
+def ranked(upvotes: int, downvotes: int, created_at: int) -> tuple[int, int, int, float, float, float]:
+    """(up, down, score, hot, controversial, wilson) of these tallies, as tally_row and counted_row name them."""
+    return (
+        upvotes, downvotes, upvotes - downvotes, ranking.hot(upvotes, downvotes, created_at),
+        ranking.controversial(upvotes, downvotes), ranking.wilson(upvotes, downvotes),
+    )  # fmt: skip
+
+
+TALLY_NAMES = ("upvotes", "downvotes", "score", "hot", "controversial", "wilson")
+COUNTED_NAMES = tuple(f"counted_{name}" for name in TALLY_NAMES)
+
+
 def tally_row(post_id: int, upvotes: int, downvotes: int, created_at: int) -> dict[str, Any]:
     """Derived columns of a post from its tallies."""
-    return {
-        "pid": post_id,
-        "upvotes": upvotes,
-        "downvotes": downvotes,
-        "score": upvotes - downvotes,
-        "hot": ranking.hot(upvotes, downvotes, created_at),
-        "controversial": ranking.controversial(upvotes, downvotes),
-        "wilson": ranking.wilson(upvotes, downvotes),
-    }
+    return {"pid": post_id, **dict(zip(TALLY_NAMES, ranked(upvotes, downvotes, created_at), strict=True))}
 
 
 def counted_row(upvotes: int, downvotes: int, created_at: int) -> dict[str, Any]:
     """The default lens's columns of a post from its counted tallies."""
-    return {
-        "counted_upvotes": upvotes,
-        "counted_downvotes": downvotes,
-        "counted_score": upvotes - downvotes,
-        "counted_hot": ranking.hot(upvotes, downvotes, created_at),
-        "counted_controversial": ranking.controversial(upvotes, downvotes),
-        "counted_wilson": ranking.wilson(upvotes, downvotes),
-    }
+    return dict(zip(COUNTED_NAMES, ranked(upvotes, downvotes, created_at), strict=True))
 
 
 def first_actions(posts: list[PostCreated], votes: list[VoteCast]) -> dict[str, tuple[int, int]]:

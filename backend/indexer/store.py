@@ -39,6 +39,7 @@ from backend.indexer.map import (
     nonce_row,
     post_row,
     quarantine_reason,
+    ranked,
     tally_row,
     vote_event_row,
 )
@@ -418,6 +419,10 @@ class _Touched:
 DERIVED_ORDER = ("id", "reply_count", *TALLY_ORDER[1:], *COUNTED_ORDER[1:])
 
 
+_DERIVED_WIDTH = len(DERIVED_ORDER)
+_COUNTED_FROM = DERIVED_ORDER.index("counted_upvotes")  # id, reply_count, then ranked() twice: raw, counted
+
+
 _STORED_DERIVED = ListQuery(
     lambda listed: select(*(Post.__table__.c[c] for c in DERIVED_ORDER), Post.created_at).where(listed(Post.id))
 )
@@ -436,16 +441,14 @@ def _update_touched(conn: Connection, touched: _Touched) -> None:
         recount = sorted(touched.counted.intersection(part))
         counted = _counted_stored(conn, recount) if recount else {}
         for pid in sorted(stored):
-            old = stored[pid][: len(DERIVED_ORDER)]
-            values = dict(zip(DERIVED_ORDER, old, strict=True))
+            old = stored[pid][:_DERIVED_WIDTH]
             created_at = stored[pid][-1]
-            if pid in touched.reply_counts:
-                values["reply_count"] = touched.reply_counts[pid]
-            if pid in touched.tallies:
-                values.update(tally_row(pid, *touched.tallies[pid], created_at))
-            if pid in counted:
-                values.update(counted_row(*counted[pid][1:], created_at))
-            row = tuple(values[c] for c in DERIVED_ORDER)
+            reply_count = touched.reply_counts.get(pid, old[1])
+            tallies = touched.tallies.get(pid)
+            tallied = ranked(*tallies, created_at) if tallies is not None else old[2:_COUNTED_FROM]
+            recounted = counted.get(pid)
+            counts = ranked(*recounted[1:], created_at) if recounted is not None else old[_COUNTED_FROM:]
+            row = (pid, reply_count, *tallied, *counts)
             if row != old:
                 rows.append(row)
     update_by_key(conn, _POSTS, DERIVED_ORDER, rows)
