@@ -23,6 +23,7 @@ no invalidation. Timings: docs/benchmarks.md (``bench/markdown.py``).
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import threading
@@ -49,6 +50,8 @@ LINK_REL: str = RULES["link_rel"]
 HEADING_SHIFT: int = RULES["heading_shift"]
 RENDERER_VERSION = 5  # part of the cache key: bump when the HTML a body gives changes
 # CPU time of the rendering thread, not wall time: a busy machine must not turn ordinary posts into plain text.
+# Nor may a garbage collection that happens to run in the thread mid-render (a gen-2 pass over a big heap costs
+# more than the whole budget): the time collections take is left out (_GC below).
 # Ordinary 64 KB prose fits well inside it, crafted bodies are stopped (timings: docs/benchmarks.md, "Markdown").
 RENDER_SECONDS = 0.2
 # The deterministic caps live in the rule set, so that the browser (static/js/markdown.js) applies the same ones.
@@ -65,6 +68,32 @@ REFUSED_HREF = re.compile(RULES["refused_href"], re.IGNORECASE)
 BOM_AS_WORD_JOINER = str.maketrans({"\ufeff": "\u2060"})
 CACHE_SIZE = 2048  # rendered bodies kept, ~20 MB at worst of ordinary posts
 _CHECK_EVERY = 64  # rule calls between two clock readings
+
+
+class _GcClock(threading.local):
+    """CPU seconds this thread spent in garbage collections (gc.callbacks run in the collecting thread)."""
+
+    started: float | None = None
+    spent: float = 0.0
+
+
+_GC = _GcClock()
+
+
+def _count_gc(phase: str, _info: dict[str, int]) -> None:
+    if phase == "start":
+        _GC.started = time.thread_time()
+    elif _GC.started is not None:
+        _GC.spent += time.thread_time() - _GC.started
+        _GC.started = None
+
+
+gc.callbacks.insert(0, _count_gc)  # first, so that other callbacks' own work counts as collection time too
+
+
+def _render_clock() -> float:
+    """The thread's CPU time less its garbage collections': what the render budget is counted in."""
+    return time.thread_time() - _GC.spent
 
 
 class RenderBudgetExceeded(RuntimeError):
@@ -106,7 +135,7 @@ def _cell_align(
 
 def _check(env: EnvType) -> None:
     env["_calls"] += 1
-    if env["_calls"] % _CHECK_EVERY == 0 and time.thread_time() > env["_deadline"]:
+    if env["_calls"] % _CHECK_EVERY == 0 and _render_clock() > env["_deadline"]:
         raise RenderBudgetExceeded
 
 
@@ -188,7 +217,7 @@ def render(body: str | None, seconds: float = RENDER_SECONDS, max_html: int = MA
     """Markdown ``body`` as sanitised HTML (empty for a missing body); escaped plain text past the budget."""
     if not body:
         return ""
-    env: dict[str, Any] = {"_calls": 0, "_deadline": time.thread_time() + seconds}
+    env: dict[str, Any] = {"_calls": 0, "_deadline": _render_clock() + seconds}
     md = _MD if body.count("|") <= MAX_TABLE_PIPES else _MD_NO_TABLES
     try:
         html = md.renderer.render(md.parse(body.translate(BOM_AS_WORD_JOINER), env), md.options, env)

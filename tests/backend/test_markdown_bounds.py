@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import secrets
+import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -29,6 +32,43 @@ def test_crafted_body_renders_as_escaped_plain_text_within_its_budget(body: str)
     assert "<a" not in html and "&lt;" in html if "<" in body else True
     # the deadline plus what one step, rendering and sanitising may add (the unbounded render takes 0.5-1.4 s)
     assert spent < markdown.RENDER_SECONDS + 0.25
+
+
+def _inside(code: object) -> bool:
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code is not code:
+        frame = frame.f_back  # type: ignore[assignment]
+    return frame is not None
+
+
+@pytest.fixture
+def slow_collection() -> Iterator[list[float]]:
+    """The next collection inside a render costs 0.4 s of CPU, as a gen-2 pass over a test worker's heap did in CI."""
+    burnt: list[float] = []
+
+    def burn(phase: str, _info: dict[str, int]) -> None:
+        if phase == "start" and not burnt and _inside(markdown.render.__code__):
+            began = time.thread_time()
+            while time.thread_time() - began < 2 * markdown.RENDER_SECONDS:
+                pass
+            burnt.append(time.thread_time() - began)
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(burn)
+    gc.set_threshold(1)  # a collection at the render's first allocations
+    try:
+        yield burnt
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(burn)
+
+
+def test_a_garbage_collection_mid_render_does_not_count_against_the_budget(slow_collection: list[float]):
+    # CI once showed "Body **1**\n- one\n- two" as plain text: a collection inside the render spent the budget
+    body = f"Body **1** {secrets.token_hex(4)}\n- one\n- two"
+    html = markdown.render(body)
+    assert slow_collection and slow_collection[0] > markdown.RENDER_SECONDS  # the slow collection ran inside it
+    assert html.startswith("<p>Body <strong>1</strong>") and "<li>one</li>" in html
 
 
 def test_plain_text_fallback_escapes_markup():
