@@ -96,21 +96,20 @@ reader: compile
 run: compile reader
 	$(PY) -m backend run
 
-# Two pytest runs: brownie's plugin drives the contract tests on a Ganache it
-# launches; the rest runs without it. pytest exits 5 when it collects nothing,
-# which make treats as a failure like any other non-zero code. The second run
-# spreads its files over TEST_WORKERS processes (pytest-xdist; each worker has
-# its own PostgreSQL database, tests/support/index.py): the suite mostly waits
-# on Ganache, Anvil and Chromium, so two workers on two cores halve its time.
+# Two pytest runs, side by side (scripts/run_tests.sh): brownie's plugin drives the contract tests on a
+# Ganache it launches; the rest runs without it, its files spread over TEST_WORKERS processes (pytest-xdist;
+# each worker has its own PostgreSQL database, tests/support/index.py). The suite mostly waits on Ganache,
+# Anvil and Chromium, so two workers and the contract run beside them fit two cores. pytest exits 5 when it
+# collects nothing, which fails like any other non-zero code. test-contracts and test-backend run one each.
 TEST_WORKERS ?= 2
-test: system-packages test-contracts test-backend
+test: compile setup-dev reader .venv-fuzz/.installed system-packages
+	scripts/run_tests.sh $(PY) $(TEST_WORKERS)
 
 test-contracts: compile setup-dev
 	$(PY) -m pytest tests/contracts --network indelible-test -ra
 
-test-backend: compile setup-dev reader
+test-backend: compile setup-dev reader .venv-fuzz/.installed system-packages
 	$(PY) -m pytest -p no:pytest-brownie -n $(TEST_WORKERS) --dist loadfile tests/backend tests/browser -ra
-test-backend: .venv-fuzz/.installed system-packages
 
 # Debian's Chromium for the browser tests: installed as root, else the exact command is printed at once.
 system-packages:
