@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, inspect, make_url, select, text
@@ -49,16 +50,35 @@ POSTGRES_URL = _worker_database(os.environ.get("INDELIBLE_TEST_POSTGRES_URL", ""
 DATABASES = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 
 
+# Other sessions on the worker's database inside a transaction: what an earlier test left behind (a server or
+# indexer still stopping). One such writer deadlocked DROP TABLE once (CI under load). Idle sessions hold no
+# lock and are left alone (a pool the test still holds keeps its connections).
+_OTHER_WRITERS = text(
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+    " AND pid <> pg_backend_pid() AND state IS DISTINCT FROM 'idle'"
+)
+
+
 def reset_postgres(url: str) -> None:
-    """Drop every table of the PostgreSQL test database (an unreachable server fails the test, never skips it)."""
+    """Drop every table of the PostgreSQL test database (an unreachable server fails the test, never skips it).
+
+    Sessions an earlier test left writing on the database are ended first; a deadlock with one that connects meanwhile
+    is retried.
+    """
     engine = create_engine(url)
     try:
-        with engine.begin() as conn:
-            Base.metadata.drop_all(conn)
-            for name in inspect(conn).get_table_names():  # tables of an older schema
-                conn.execute(text(f'DROP TABLE IF EXISTS "{name}" CASCADE'))  # names from the catalogue
-    except OperationalError as exc:
-        pytest.fail(f"INDELIBLE_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {exc}")
+        for attempt in range(3):
+            try:
+                with engine.begin() as conn:
+                    conn.execute(_OTHER_WRITERS)
+                    Base.metadata.drop_all(conn)
+                    for name in inspect(conn).get_table_names():  # tables of an older schema
+                        conn.execute(text(f'DROP TABLE IF EXISTS "{name}" CASCADE'))  # names from the catalogue
+                return
+            except OperationalError as exc:
+                if isinstance(exc.orig, psycopg.errors.DeadlockDetected) and attempt < 2:
+                    continue
+                pytest.fail(f"INDELIBLE_TEST_POSTGRES_URL is set but its tables could not be dropped: {exc}")
     finally:
         engine.dispose()
 
