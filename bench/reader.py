@@ -14,7 +14,8 @@ reads included; the proofs the reader asks for after that are let finish before 
 * New, cold: a new browser context each run (empty IndexedDB and HTTP cache);
 * New, warm: a reload of the same tab (posts and files from IndexedDB, the VoteCast logs since and the head
   read again);
-* a thread of 100 replies, cold (read whole: eth_getLogs for every PostCreated since the root's block).
+* a thread of 100 replies, cold (read whole: eth_getLogs for every PostCreated since the root's block, in
+  spans, each span's replies read and their files fetched while the next spans are read).
 
 Prints p50 and p90 of each and the load average; ``--write`` replaces this bench's section of
 docs/benchmarks.md. Targets: New cold <= 1.5 s p50, warm <= 300 ms p50, thread cold <= 1 s.
@@ -258,13 +259,14 @@ def main() -> int:
             f"{verdict} What the reader asks the RPC: a cold New, the chain id and head, then the code and the post "
             "count's storage slot, then three storage words for each of the newest 100 posts (`eth_getStorageAt`, "
             "three batches of 100) and the 25 files; a warm New, the cached block's hash and the `VoteCast` logs "
-            "since, in one request, and no file. A cold thread: the root's three words and, at the same time, its "
-            "block (probes of the post count's slot, 15 blocks a round, 3 rounds here); `eth_getLogs` for every "
-            f"`PostCreated` since that block, its two halves at once ({args.posts:,} logs here: the tree is built "
-            "in the browser), the files fetched from then on by the digests the logs name; then two words for "
-            "each of the 100 replies (first slot and tally; the digest is the log's), which must agree with their "
-            "logs. The last column is when the chain's part was read; the rest is files still "
-            "being fetched, hashed and rendered. Re-run with "
+            "since, in one request, and no file. A cold thread: the root's three words and the first round of "
+            "probes for its block (the post count's slot at 15 blocks; one round is enough for a root this old) "
+            "in the check's second request; `eth_getLogs` for every `PostCreated` since that block in four spans, "
+            f"two at a time ({args.posts:,} logs here: the tree is built in the browser); as each span comes, two "
+            "words for each reply it names (first slot and tally; the digest is the log's, and they must agree) "
+            "and their files, fetched, checked and rendered while the later spans are read. The last column is "
+            "when the chain's part was read; the rest is files still being fetched, hashed and rendered. Re-run "
+            "with "
             "`flock /work/wt/bench.lock .venv/bin/python bench/reader.py --keep /tmp/reader-bench-10k --write` "
             "(the seeded chain is kept and reused).", "",
         ]

@@ -92,8 +92,14 @@ export class Board {
     this.count = 0; // postCount at ``block``
   }
 
-  /** Chain id and code check at the head; fixes ``block``. Throws with the reason when it is not our Board. */
-  async check() {
+  /**
+   * Chain id and code check at the head; fixes ``block``. Throws with the reason when it is not our Board.
+   * ``alongside(block)``: more requests at that block sent with the code (a view's first reads, so that they
+   * cost no round of their own); their answers are returned with the message, to be used once the check held.
+   * @param {(block: number) => import("./rpc.js").Request[]} [alongside]
+   * @returns {Promise<{message: string, answers: any[]}>}
+   */
+  async check(alongside = () => []) {
     const [chainId, head] = await this.rpc.batch([
       { method: "eth_chainId", params: [] },
       { method: "eth_getBlockByNumber", params: ["latest", false] },
@@ -102,14 +108,15 @@ export class Board {
     this.block = Number(head.number);
     this.blockHash = String(head.hash);
     // the code and the post count (its storage slot) at that block in one more request
-    const [code, count] = await this.rpc.batch([
+    const [code, count, ...answers] = await this.rpc.batch([
       { method: "eth_getCode", params: [this.address, hex(this.block)] },
       this.countRequest(this.block),
+      ...alongside(this.block),
     ]);
     const result = checkCode(this.facts, code, this.chainId, this.address);
     if (!result.ok) throw new Error(`Not read: ${result.message}.`);
     this.count = this.countOf(count);
-    return `Chain ${this.chainId}, block ${this.block}: ${result.message}.`;
+    return { message: `Chain ${this.chainId}, block ${this.block}: ${result.message}.`, answers };
   }
 
   /** postCount's storage slot at block ``at`` (one word where the postCount() eth_call costs a whole call). */
@@ -148,21 +155,22 @@ export class Board {
     for (const id of ids) {
       if (!(Number.isSafeInteger(id) && id >= 1 && id <= this.count)) throw new Error(`there is no post ${id} on this Board (it has ${this.count})`);
     }
-    const at = hex(this.block);
-    const requests = [];
-    const places = [];
-    for (const id of ids) {
-      const { first, second, tally } = postKeys(id);
-      const keys = known.has(id) ? [first, tally] : [first, second, tally];
-      places.push(requests.length);
-      for (const key of keys) requests.push({ method: "eth_getStorageAt", params: [this.address, key, at] });
-    }
+    const requests = ids.flatMap((id) => this.storageRequests(id, known.has(id), this.block));
     const words = await this.rpc.batch(requests, (n) => done(Math.floor((n * ids.length) / requests.length)));
-    return ids.map((id, i) => {
-      const start = places[i];
+    let start = 0;
+    return ids.map((id) => {
       const digest = known.get(id);
-      return this.stored(id, digest ? [words[start], digest, words[start + 1]] : words.slice(start, start + 3));
+      const answers = digest ? [words[start], digest, words[start + 1]] : words.slice(start, start + 3);
+      start += digest ? 2 : 3;
+      return this.stored(id, answers);
     });
+  }
+
+  /** The eth_getStorageAt requests for post ``id``'s words at block ``at``: three, or two when its digest is known. */
+  storageRequests(/** @type {number} */ id, /** @type {boolean} */ digestKnown, /** @type {number} */ at) {
+    const { first, second, tally } = postKeys(id);
+    const keys = digestKnown ? [first, tally] : [first, second, tally];
+    return keys.map((key) => ({ method: "eth_getStorageAt", params: [this.address, key, hex(at)] }));
   }
 
   /** A post from the three storage words an RPC answered for it; throws when no Board post can hold them. */
@@ -211,19 +219,19 @@ export class Board {
   /**
    * The first block at which ``holds`` the answer to ``probe``(block), given that it holds at the session's
    * block and, once it holds, at every later one: a search that asks PROBES blocks per round in one batch
-   * (about 6 rounds for 20 million blocks).
+   * (about 6 rounds for 20 million blocks). ``asked``: the first round's answers, when they were asked already
+   * (``probePoints(0, block)``, with the check); ``enough(low, high)``: stop early, returning ``low``, a block at
+   * or before the first one.
    * @param {(at: number) => import("./rpc.js").Request} probe @param {(answer: any) => boolean} holds
+   * @param {{asked?: any[] | null, enough?: (low: number, high: number) => boolean}} [options]
    */
-  async firstBlock(probe, holds) {
-    const PROBES = 15;
+  async firstBlock(probe, holds, { asked = null, enough = () => false } = {}) {
     let low = 0;
     let high = this.block; // it holds at ``high``, and (if anywhere) not before ``low``
-    while (low < high) {
-      const step = Math.max(1, Math.ceil((high - low) / (PROBES + 1)));
-      const points = [];
-      for (let at = low + step - 1; at < high && points.length < PROBES; at += step) points.push(at);
-      if (!points.length) points.push(low);
-      const answers = await this.rpc.batch(points.map(probe));
+    while (low < high && !enough(low, high)) {
+      const points = probePoints(low, high);
+      const answers = asked || (await this.rpc.batch(points.map(probe)));
+      asked = null;
       const firstWith = answers.findIndex(holds);
       if (firstWith === -1) low = points[points.length - 1] + 1;
       else {
@@ -242,9 +250,21 @@ export class Board {
     );
   }
 
-  /** The block post ``id`` was created in: the first at which postCount's storage reaches it. */
-  blockOf(/** @type {number} */ id) {
-    return this.firstBlock((at) => this.countRequest(at), (answer) => this.countOf(answer) >= id);
+  /**
+   * A block at or before the one post ``id`` was created in (the first at which postCount's storage reaches
+   * it): the search stops once at most an eighth of the blocks from there to the session's block are before
+   * the post's (their logs are read with the rest). ``asked``: the first round's answers (``firstProbes``).
+   */
+  blockOf(/** @type {number} */ id, /** @type {any[] | null} */ asked = null) {
+    return this.firstBlock((at) => this.countRequest(at), (answer) => this.countOf(answer) >= id, {
+      asked,
+      enough: (low, high) => high - low <= (this.block - high) / 8,
+    });
+  }
+
+  /** The first round of ``blockOf``'s probes at session block ``block``, to be asked before it runs. */
+  firstProbes(/** @type {number} */ block) {
+    return probePoints(0, block).map((at) => this.countRequest(at));
   }
 
   /** What a PostCreated log says. @returns {Created} */
@@ -257,16 +277,29 @@ export class Board {
   }
 
   /**
-   * Every PostCreated log from block ``from`` to the session's block, as the RPC answered them, in chain order:
-   * the two halves of the range asked at once (a node that scans its blocks for logs, as Ganache does, reads
-   * one half's blocks while it encodes the other's answer).
+   * Every PostCreated log from block ``from`` to the session's block, as the RPC answered them: the range in
+   * ``parts`` spans of as many blocks, two asked at a time (a node that scans its blocks for logs, as Ganache
+   * does, reads one span's blocks while it encodes another's answer); ``each(logs)`` is given each span's logs
+   * in chain order, as soon as that span and every one before it are in, so that the caller can ask for what
+   * they name while the rest is read.
+   * @param {number} from @param {number} parts @param {(logs: any[]) => void} each
    */
-  async allCreated(/** @type {number} */ from) {
+  async eachCreated(from, parts, each) {
     const filter = { address: this.address, topics: [this.postCreated] };
-    if (this.block - from < 2) return this.rpc.logs(filter, from, this.block);
-    const middle = Math.floor((from + this.block) / 2);
-    const halves = await Promise.all([this.rpc.logs(filter, from, middle), this.rpc.logs(filter, middle + 1, this.block)]);
-    return halves.flat();
+    const size = Math.max(1, Math.ceil((this.block - from + 1) / parts));
+    /** @type {[number, number][]} */
+    const spans = [];
+    for (let start = from; start <= this.block; start += size) spans.push([start, Math.min(this.block, start + size - 1)]);
+    /** @type {Promise<any[]>[]} */
+    const asked = [];
+    const ask = (/** @type {number} */ i) => {
+      if (i >= spans.length || asked[i]) return;
+      asked[i] = this.rpc.logs(filter, ...spans[i]);
+      asked[i].then(() => ask(i + 2), () => {}); // the next but one as soon as this one is in
+    };
+    ask(0);
+    ask(1);
+    for (let i = 0; i < spans.length; i += 1) each(await asked[i]);
   }
 
   /**
@@ -285,6 +318,17 @@ export class Board {
     }
     return found;
   }
+}
+
+const PROBES = 15;
+
+/** The blocks one round of ``Board.firstBlock`` asks about when the first block is in (``low``, ``high``]. */
+export function probePoints(/** @type {number} */ low, /** @type {number} */ high) {
+  const step = Math.max(1, Math.ceil((high - low) / (PROBES + 1)));
+  const points = [];
+  for (let at = low + step - 1; at < high && points.length < PROBES; at += step) points.push(at);
+  if (!points.length) points.push(low);
+  return points;
 }
 
 /** A post id or address as a 32-byte topic. */

@@ -61,8 +61,72 @@ async function put(store, key, value) {
 export const boardKey = (/** @type {bigint} */ chainId, /** @type {string} */ address) => `${chainId}:${address.toLowerCase()}`;
 export const loadBoard = (/** @type {string} */ key) => /** @type {Promise<BoardRecord | undefined>} */ (get("boards", key));
 export const saveBoard = (/** @type {string} */ key, /** @type {BoardRecord} */ record) => put("boards", key, record);
-export const loadFile = (/** @type {string} */ digest) => /** @type {Promise<Uint8Array | undefined>} */ (get("files", digest));
-export const saveFile = (/** @type {string} */ digest, /** @type {Uint8Array} */ bytes) => put("files", digest, bytes);
+
+/**
+ * Files asked or kept in the same turn of the event loop (a thread's replies are asked together) go in one
+ * transaction: a transaction per file costs a new profile about 1 ms each (100 puts: 75-120 ms, one: 5-16).
+ * @type {{gets: Map<string, ((bytes: Uint8Array | undefined) => void)[]>, puts: Map<string, Uint8Array>,
+ *   saved: (() => void)[]} | null}
+ */
+let pending = null;
+
+function later() {
+  if (pending) return pending;
+  const mine = { gets: new Map(), puts: new Map(), saved: [] };
+  pending = mine;
+  setTimeout(async () => {
+    pending = null;
+    const db = await database();
+    if (mine.gets.size) {
+      const answered = (/** @type {string} */ digest, /** @type {any} */ value) => {
+        for (const resolve of mine.gets.get(digest) || []) resolve(value);
+      };
+      if (!db) for (const digest of mine.gets.keys()) answered(digest, undefined);
+      else {
+        const store = db.transaction("files").objectStore("files");
+        for (const digest of mine.gets.keys()) {
+          const request = store.get(digest);
+          request.onsuccess = () => answered(digest, request.result);
+          request.onerror = () => answered(digest, undefined);
+        }
+      }
+    }
+    if (mine.puts.size || mine.saved.length) {
+      const done = () => mine.saved.forEach((resolve) => resolve());
+      if (!db || !mine.puts.size) done();
+      else {
+        const transaction = db.transaction("files", "readwrite");
+        const store = transaction.objectStore("files");
+        for (const [digest, bytes] of mine.puts) store.put(bytes, digest);
+        transaction.oncomplete = done;
+        transaction.onerror = done;
+        transaction.onabort = done;
+      }
+    }
+  }, 0);
+  return mine;
+}
+
+/** A file kept by its digest (undefined when none): asked with the others of this turn. */
+export function loadFile(/** @type {string} */ digest) {
+  return /** @type {Promise<Uint8Array | undefined>} */ (
+    new Promise((resolve) => {
+      const gets = later().gets;
+      gets.set(digest, [...(gets.get(digest) || []), resolve]);
+    })
+  );
+}
+
+/** Keep a verified file by its digest: written with the others of this turn. */
+export function saveFile(/** @type {string} */ digest, /** @type {Uint8Array} */ bytes) {
+  return /** @type {Promise<void>} */ (
+    new Promise((resolve) => {
+      const batch = later();
+      batch.puts.set(digest, bytes);
+      batch.saved.push(() => resolve(undefined));
+    })
+  );
+}
 
 /** Forget everything (the "forget what was read" button, and tests). */
 export async function clearAll() {

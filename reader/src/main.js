@@ -20,9 +20,14 @@ const MAX_THREAD = 2000;
 // a thread whose root has at most this many newer posts (``whole=``) is read from all of them (every PostCreated
 // since its block, as many as a provider's usual result cap), a larger one level by level by the parent topic
 const WHOLE_THREAD = 10_000;
+// a thread read whole asks its logs in this many spans, two at a time, each span's replies read as it comes
+const LOG_SPANS = 4;
 
 /** @typedef {import("./board.js").Post} Post */
-/** @typedef {{ok: true, title: string | null, body: string, gateway: string} | {ok: false, reason: string}} Content */
+/**
+ * @typedef {{ok: true, title: string | null, body: string, gateway: string, rendered?: DocumentFragment}
+ *   | {ok: false, reason: string}} Content ``rendered``: the body as preview.js renders it, once per file
+ */
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const list = (/** @type {string | null} */ text) => (text || "").split(",").map((s) => s.trim()).filter(Boolean);
@@ -41,8 +46,13 @@ const params = {
   whole: query.get("whole") && Number(query.get("whole")) >= 0 ? Number(query.get("whole")) : WHOLE_THREAD,
 };
 
-/** @type {{rpc: Rpc, board: Board, key: string, count: number, deployment: number | null, posts: Map<number, Post>}} */
-const state = /** @type {any} */ ({ posts: new Map(), deployment: null, count: 0 });
+/**
+ * @typedef {{id: number, words: any[], probes: any[]}} Early a thread's first reads, asked with the check: the
+ *   root's storage words and the first round of the probes for its block (used once, by the first view)
+ * @type {{rpc: Rpc, board: Board, key: string, count: number, deployment: number | null, posts: Map<number, Post>,
+ *   early: Early | null}}
+ */
+const state = /** @type {any} */ ({ posts: new Map(), deployment: null, count: 0, early: null });
 /** @type {Map<string, Promise<Content>>} */
 const contents = new Map();
 let generation = 0; // a newer view stops an older one's rendering
@@ -309,6 +319,19 @@ function contentOf(/** @type {Post} */ post) {
   return /** @type {Promise<Content>} */ (contents.get(key));
 }
 
+/** The verified body rendered (preview.js) once per file, each use given its own copy. */
+function bodyOf(/** @type {{body: string, rendered?: DocumentFragment}} */ content) {
+  content.rendered ??= renderPreview(content.body);
+  return /** @type {DocumentFragment} */ (content.rendered.cloneNode(true));
+}
+
+/** Fetch, check and render a thread's post ahead of its view: the view, once read, only places copies. */
+function prepare(/** @type {{digest: string, parentId: number}} */ post) {
+  contentOf(/** @type {Post} */ (/** @type {unknown} */ (post))).then((content) => {
+    if (content.ok) content.rendered ??= renderPreview(content.body);
+  });
+}
+
 /** Run ``work`` over ``items``, a few at a time. */
 async function eachLimited(/** @type {any[]} */ items, /** @type {(item: any) => Promise<void>} */ work) {
   let next = 0;
@@ -365,7 +388,7 @@ function article(post, how) {
       if (content.title !== null) {
         title.append(element("a", { href: `#/post/${post.id}` }, content.title));
       } else title.remove();
-      if (how.full || content.title === null) body.append(renderPreview(content.body));
+      if (how.full || content.title === null) body.append(bodyOf(content));
     } else {
       node.dataset.content = "unavailable";
       title.append(element("a", { href: `#/post/${post.id}` }, `Post #${post.id}`));
@@ -458,15 +481,21 @@ async function threadView(/** @type {number} */ id, /** @type {number} */ mine, 
     return;
   }
   const board = state.board;
-  // the root's post, and the block it was created in (every reply is there or later)
-  const [, from] = await Promise.all([ensurePosts([id]), board.blockOf(id)]);
+  // the root's post, and the block it was created in (every reply is there or later); the root's words and the
+  // first round of probes came with the check when the reader was opened on this thread
+  const early = state.early?.id === id ? state.early : null;
+  state.early = null;
+  if (early && !state.posts.has(id)) state.posts.set(id, board.stored(id, early.words));
+  const [, from] = await Promise.all([ensurePosts([id]), board.blockOf(id, early ? early.probes : null)]);
   const root = /** @type {Post} */ (state.posts.get(id));
-  contentOf(root); // fetched while the replies are read
+  prepare(root); // fetched while the replies are read
   /** @type {Map<number, import("./board.js").Created>} */
   const logs = new Map();
   /** @type {number[]} */
   const ids = []; // the replies, level by level
   const reading = [];
+  /** @type {Promise<void>[]} */
+  const readingAhead = [];
   /** The logs of a level that are replies to follow: newer than their parent (the Board checks it; a log that
    * says otherwise is not followed), among the posts at this block, each once. */
   const take = (/** @type {import("./board.js").Created[]} */ found) => {
@@ -477,7 +506,7 @@ async function threadView(/** @type {number} */ id, /** @type {number} */ mine, 
       ids.push(log.id);
       level.push(log);
       // its file fetched (by the digest the log names) while the posts are read; shown only once they agree
-      contentOf(/** @type {Post} */ (/** @type {unknown} */ ({ digest: log.digest, parentId: log.parentId })));
+      prepare(log);
     }
     return level;
   };
@@ -487,17 +516,37 @@ async function threadView(/** @type {number} */ id, /** @type {number} */ mine, 
     // filtered read per level of the thread (many parent topics are slow to match on some nodes); only the
     // thread's own logs are decoded
     progress(`reading the ${(state.count - id).toLocaleString("en")} posts created since #${id}…`);
-    const created = await board.allCreated(from);
     /** @type {Map<string, any[]>} */
     const children = new Map(); // parent topic -> its PostCreated logs
     const rootTopic = topicOf(id);
-    for (const log of created) {
-      const parent = String(log.topics?.[2]).toLowerCase();
-      if (!children.has(parent)) children.set(parent, []);
-      /** @type {any[]} */ (children.get(parent)).push(log);
-      if (String(log.topics?.[1]).toLowerCase() === rootTopic) logs.set(id, board.created(log));
-    }
-    if (!logs.has(id)) throw new Error(`${params.rpc.map(hostOf).join(", ")} answered no PostCreated for post ${id} in block ${from}, where postCount reached it: not read`);
+    // while the later spans are read, the replies found so far (in chain order, a parent before its replies)
+    // are read from storage and their files fetched; the tree itself is built below from all the logs
+    const found = new Set([rootTopic]);
+    /** @type {Map<number, import("./board.js").Created>} */
+    const foundLogs = new Map();
+    await board.eachCreated(from, LOG_SPANS, (created) => {
+      /** @type {number[]} */
+      const ahead = [];
+      for (const log of created) {
+        const parent = String(log.topics?.[2]).toLowerCase();
+        if (!children.has(parent)) children.set(parent, []);
+        /** @type {any[]} */ (children.get(parent)).push(log);
+        const topic = String(log.topics?.[1]).toLowerCase();
+        if (topic === rootTopic) logs.set(id, board.created(log));
+        if (!found.has(parent) || found.has(topic) || foundLogs.size >= MAX_THREAD) continue;
+        const reply = board.created(log);
+        if (!(reply.id > reply.parentId && reply.id > id && reply.id <= state.count)) continue;
+        found.add(topic);
+        foundLogs.set(reply.id, reply);
+        ahead.push(reply.id);
+        prepare(reply);
+      }
+      if (!ahead.length) return;
+      const read = ensurePosts(ahead, foundLogs);
+      read.catch(() => {}); // its error is thrown where it is awaited, below
+      readingAhead.push(read);
+    });
+    if (!logs.has(id)) throw new Error(`${params.rpc.map(hostOf).join(", ")} answered no PostCreated for post ${id} from block ${from}, before which postCount had not reached it: not read`);
     let parents = [id];
     while (parents.length && ids.length < MAX_THREAD) {
       const level = take(parents.flatMap((p) => children.get(topicOf(p)) || []).map((log) => board.created(log)));
@@ -514,7 +563,7 @@ async function threadView(/** @type {number} */ id, /** @type {number} */ mine, 
       if (level.length) start = Math.min(...level.map((log) => log.block)); // replies to these: there or later
     }
   }
-  await Promise.all(reading);
+  await Promise.all([...reading, ...readingAhead]);
   await ensurePosts(ids, logs);
   const all = [root, ...ids.map((i) => /** @type {Post} */ (state.posts.get(i)))];
   for (const post of all) {
@@ -536,7 +585,7 @@ async function threadView(/** @type {number} */ id, /** @type {number} */ mine, 
     return node;
   };
   showView(`Thread of post #${id}`, [
-    element("p", { class: "stated" }, `${all.length - 1} replies, read from ${whole ? `every PostCreated log since block ${from} (the post's)` : "PostCreated logs by parent"}; replies best first; votes counted: ${lensDescription()}.${historyNote}`),
+    element("p", { class: "stated" }, `${all.length - 1} replies, read from ${whole ? `every PostCreated log since block ${from} (at or before the post's)` : "PostCreated logs by parent"}; replies best first; votes counted: ${lensDescription()}.${historyNote}`),
     build(rankedAll[0], 0),
   ]); // prettier-ignore
   progress(`read a thread of ${all.length} posts at block ${state.board.block}.`);
@@ -627,7 +676,15 @@ async function start() {
     state.rpc.onWait = (text) => progress(text);
     state.board = new Board(state.rpc, params.board, release());
     check.textContent = `Checking chain and code at ${params.board} through ${params.rpc.map(hostOf).join(", ")}…`;
-    check.textContent = await state.board.check();
+    // opened on a thread: its root's words and the first probes for its block go with the check's second request
+    const thread = /^#\/?post\/(\d+)$/.exec(location.hash);
+    const rootId = thread ? Number(thread[1]) : 0;
+    const board = state.board;
+    const alongside = (/** @type {number} */ block) =>
+      Number.isSafeInteger(rootId) && rootId >= 1 ? [...board.storageRequests(rootId, false, block), ...board.firstProbes(block)] : [];
+    const { message, answers } = await board.check(alongside);
+    check.textContent = message;
+    if (answers.length) state.early = { id: rootId, words: answers.slice(0, 3), probes: answers.slice(3) };
     check.classList.add("ok");
     state.key = cache.boardKey(state.board.chainId, state.board.address);
     state.count = state.board.count;

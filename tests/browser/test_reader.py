@@ -402,12 +402,16 @@ def test_an_rpc_whose_storage_or_logs_lie_is_named_and_nothing_it_made_up_is_sho
         assert page.locator("#view article").count() == 0
 
 
-def test_the_reader_refuses_a_board_that_is_not_this_release(page: Page, nodes: Nodes, reader_file: Path):
+@pytest.mark.parametrize("view", ["new", "post/1"])
+def test_the_reader_refuses_a_board_that_is_not_this_release(page: Page, nodes: Nodes, reader_file: Path, view: str):
+    """Opened on a thread, the root's storage words and the first probes for its block go with the code check's
+    request; what they answered is used only once the code held, so an account that is no Board shows nothing."""
     w3 = connect(nodes.ganache)
     # an account, not a contract
-    page.goto(reader_url(reader_file, nodes, nodes.b_url, "new", board=w3.eth.accounts[3]))
+    page.goto(reader_url(reader_file, nodes, nodes.b_url, view, board=w3.eth.accounts[3]))
     page.wait_for_selector('#view[data-ready="error"]', state="attached")
     assert "Not read: no code at" in page.inner_text("#check")
+    assert page.locator("#view article").count() == 0
 
 
 def test_the_node_serves_the_reader_at_reader_and_by_its_cid(nodes: Nodes, reader_file: Path):
