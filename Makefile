@@ -109,7 +109,7 @@ test-contracts: compile setup-dev
 	$(PY) -m pytest tests/contracts --network indelible-test -ra
 
 test-backend: compile setup-dev reader .venv-fuzz/.installed system-packages
-	$(PY) -m pytest -p no:pytest-brownie -n $(TEST_WORKERS) --dist loadfile tests/backend tests/browser -ra
+	$(PY) -m pytest -p no:pytest-brownie -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/backend tests/browser -ra
 
 # Debian's Chromium for the browser tests: installed as root, else the exact command is printed at once.
 system-packages:

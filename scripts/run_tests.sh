@@ -16,7 +16,7 @@ log=reports/contract-tests.log
 contracts=$!
 trap 'kill "$contracts" 2>/dev/null' INT TERM
 
-"$python" -m pytest -p no:pytest-brownie -n "$workers" --dist loadfile tests/backend tests/browser -ra
+"$python" -m pytest -p no:pytest-brownie -n "$workers" --dist loadfile --no-loadscope-reorder tests/backend tests/browser -ra
 backend=$?
 wait "$contracts"
 contract=$?
