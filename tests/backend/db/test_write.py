@@ -75,3 +75,18 @@ def test_a_list_query_returns_the_rows_of_exactly_the_listed_keys(engine: Engine
         )  # fmt: skip
         found = {address: (block, index) for address, block, index in query.run(conn, wanted)}
     assert found == {address: stored[address] for address in wanted if address in stored}
+
+
+def test_inserting_rows_again_skips_those_stored_and_keeps_the_transaction_usable(engine: Engine) -> None:
+    table, columns = Base.metadata.tables["first_activity"], ("address", "block_number", "log_index")
+    first = [("0x" + f"{i:02x}" * 20, i, 0) for i in range(1, 6)]
+    again = [("0x" + f"{i:02x}" * 20, 100 + i, 1) for i in range(4, 9)]  # 4 and 5 are stored: kept as they are
+    with engine.begin() as conn:
+        write.insert_ignore_fast(conn, table, columns, first)
+    with engine.begin() as conn:
+        write.insert_ignore_fast(conn, table, columns, again)
+        write.upsert_fast(conn, VOTES, COLUMNS, KEY, [(1, VOTER, 1, 5, 0)])  # the range's transaction goes on
+    with engine.connect() as conn:
+        stored = [tuple(row) for row in conn.execute(select(FirstActivity.address, FirstActivity.block_number))]
+    assert sorted(stored) == sorted([(a, b) for a, b, _ in first] + [(a, b) for a, b, _ in again[2:]])
+    assert _votes(engine) == [(1, VOTER, 1)]
