@@ -28,7 +28,7 @@ _META = f"SELECT key, value FROM {Meta.__tablename__}"
 
 def chain_facts(session: Session) -> dict[str, Any] | None:
     """``{"block", "contract", "chain_id", "posts"}`` of the session's snapshot; None before the first range."""
-    meta: dict[str, str] = dict(session.connection().exec_driver_sql(_META).tuples().all())
+    meta: dict[str, str] = {key: value for key, value in session.connection().exec_driver_sql(_META)}
     if "indexed_block" not in meta or "contract_address" not in meta:
         return None
     checkpoint = (meta["indexed_block"], meta.get("indexed_block_hash", ""), meta["contract_address"])
