@@ -15,6 +15,8 @@ def write_section(heading: str, section: str, docs: Path = DOCS) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     else:
         end = text.find("\n## ", start + len(heading))
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
+        rest = text[end + 1 :] if end != -1 else ""
+        # one blank line between this section and the next
+        text = text[:start] + section.rstrip("\n") + "\n" + ("\n" + rest if rest else "")
     docs.parent.mkdir(parents=True, exist_ok=True)
     docs.write_text(text.rstrip("\n") + "\n")
