@@ -7,8 +7,11 @@ with any skip exits non-zero and says which (``-ra`` lists the reasons).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
+
+from backend import provider
 
 # Seconds each file's tests took in a full run (`make test`'s two workers, junit times, 2026-12-06, load 3-8),
 # the longest 20. ``make test`` hands whole files to its workers in collection order (pytest-xdist's loadfile
@@ -58,3 +61,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     skipped = len(terminalreporter.stats.get("skipped", []))
     if skipped:
         terminalreporter.write_line(f"{skipped} test(s) skipped: this run fails, no test may be skipped", red=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fresh_provider_limits() -> Iterator[None]:
+    """Each test file starts with nothing learned of any RPC URL (backend/provider.py keeps it for the process).
+
+    The session chain's URL is shared by every file of a worker: what one file's provider tests taught it (a
+    span, a batch size, refusals counted) would otherwise show in a later file's /api/status or change its reads.
+    """
+    provider._LIMITS.clear()
+    yield
