@@ -102,14 +102,17 @@ run: compile reader
 # Anvil and Chromium, so two workers and the contract run beside them fit two cores. pytest exits 5 when it
 # collects nothing, which fails like any other non-zero code. test-contracts and test-backend run one each.
 TEST_WORKERS ?= 2
+CONTRACT_TESTS = $(PY) -m pytest tests/contracts --network indelible-test -ra
+BACKEND_TESTS = $(PY) -m pytest -p no:pytest-brownie -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+	tests/backend tests/browser -ra
 test: compile setup-dev reader .venv-fuzz/.installed system-packages
-	scripts/run_tests.sh $(PY) $(TEST_WORKERS)
+	scripts/run_tests.sh "$(CONTRACT_TESTS)" "$(BACKEND_TESTS)"
 
 test-contracts: compile setup-dev
-	$(PY) -m pytest tests/contracts --network indelible-test -ra
+	$(CONTRACT_TESTS)
 
 test-backend: compile setup-dev reader .venv-fuzz/.installed system-packages
-	$(PY) -m pytest -p no:pytest-brownie -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/backend tests/browser -ra
+	$(BACKEND_TESTS)
 
 # Debian's Chromium for the browser tests: installed as root, else the exact command is printed at once.
 system-packages:

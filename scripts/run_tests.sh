@@ -5,18 +5,19 @@
 # Chromium, so running them together saves most of the contract tests' three minutes.
 # The contract run's output goes to reports/contract-tests.log and is printed after the other run's.
 # Any non-zero exit fails, including pytest's 5 (nothing collected).
-# Usage: scripts/run_tests.sh PYTHON WORKERS
+# Usage: scripts/run_tests.sh "CONTRACT COMMAND" "BACKEND COMMAND" (the Makefile's CONTRACT_TESTS and
+# BACKEND_TESTS: each a plain command line, split on spaces)
 set -uo pipefail
-python=$1
-workers=$2
+read -r -a contract_tests <<<"$1"
+read -r -a backend_tests <<<"$2"
 mkdir -p reports
 log=reports/contract-tests.log
 
-"$python" -m pytest tests/contracts --network indelible-test -ra >"$log" 2>&1 &
+"${contract_tests[@]}" >"$log" 2>&1 &
 contracts=$!
 trap 'kill "$contracts" 2>/dev/null' INT TERM
 
-"$python" -m pytest -p no:pytest-brownie -n "$workers" --dist loadfile --no-loadscope-reorder tests/backend tests/browser -ra
+"${backend_tests[@]}"
 backend=$?
 wait "$contracts"
 contract=$?
