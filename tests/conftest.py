@@ -63,12 +63,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_line(f"{skipped} test(s) skipped: this run fails, no test may be skipped", red=True)
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(autouse=True)
 def _fresh_provider_limits() -> Iterator[None]:
-    """Each test file starts with nothing learned of any RPC URL (backend/provider.py keeps it for the process).
+    """Each test starts with nothing learned of any RPC URL (backend/provider.py keeps it for the process).
 
-    The session chain's URL is shared by every file of a worker: what one file's provider tests taught it (a
-    span, a batch size, refusals counted) would otherwise show in a later file's /api/status or change its reads.
+    The session chain's URL is shared by every test of a worker: what one test's provider tests taught it (a
+    span, a batch size, refusals counted) would otherwise show in a later test's /api/status or change its reads.
+    A client made earlier (a module's app) keeps the record it was given.
     """
     provider._LIMITS.clear()
     yield

@@ -12,7 +12,6 @@ from eth_account import Account
 from sqlalchemy import func, select
 from web3 import Web3
 
-from backend import provider
 from backend.content.cid import digest_to_cid, sha256
 from backend.content.document import encode_document
 from backend.db.models import NonceEvent, Post, Vote
@@ -119,9 +118,6 @@ def test_indexing_a_range_twice_changes_nothing(board, settings):
 
 def test_refused_log_ranges_shrink_and_still_index_everything(board, settings, monkeypatch):
     seed(board)
-    # what this process learns of the session chain's URL is kept for the process: the refusals made up here
-    # go to limits of their own, so that later tests (test_api_status) see the chain's own record
-    monkeypatch.setitem(provider._LIMITS, settings.rpc_url, provider.Limits())
     indexer = Indexer(settings)
     spans = []
 
