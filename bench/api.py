@@ -6,8 +6,8 @@
 Fills the index straight through the models' tables (one transaction, driver
 executemany), serves the app under uvicorn (indexer off, so nothing rewrites the
 data), then measures p50/p99 of each feed sort, a deep page (page 200 via
-cursor), a thread and an author page over HTTP, each beside the time the app
-spent inside (its Server-Timing header: query and JSON encoding) and the raw SQL
+cursor), a thread, an author page and the topics list (every other thread in one of 40 topics) over
+HTTP, each beside the time the app spent inside (its Server-Timing header: query and JSON encoding) and the raw SQL
 time of the very statements its build_* function runs (recorded, then replayed
 on a bare sqlite3 connection, or a bare psycopg one), and the front page's
 throughput under 32 concurrent clients. With ``--database-url`` of a PostgreSQL
@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -92,6 +93,7 @@ SEARCHES = [
     ('phrase in every post ("body of post")', '"body of post"'),
 ]
 
+TOPICS = [f"topic{i}" for i in range(40)]  # the main rows' fill: every other thread in one of these
 TRUSTED_VOTERS = [f"0x{v + 1:040x}" for v in range(4096) if f"{v + 1:x}".isdigit()][:100]
 
 
@@ -104,11 +106,12 @@ def fill(
     *,
     n_authors: int = 1000,
     big_share: float = 0.01,
-    topic: str | None = None,
+    topics: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Write posts, replies and votes into a fresh index; returns what to query.
 
-    ``big_share`` of the replies go to one big thread; with ``topic``, every other thread is in that topic.
+    ``big_share`` of the replies go to one big thread; with ``topics``, every other thread is in one of them
+    (thread 2n in ``topics[n % len(topics)]``).
     """
     rng = random.Random(seed)
     engine = make_engine(url)
@@ -173,7 +176,7 @@ def fill(
                 "root_id": root[post_id], "depth": depth[post_id], "digest": "0x" + digest.hex(),
                 "cid": digest_to_cid(digest), "title": None if parent[post_id] else f"Post {post_id}",
                 "body": f"Body of post {post_id}: {'left' if post_id % 2 else 'right'} {' '.join(words[post_id])}",
-                "content_status": "pinned", "topic": topic if topic and root[post_id] % 2 == 0 else None,
+                "content_status": "pinned", "topic": _topic(topics, root[post_id]),
                 "created_at": created,
                 "block_number": post_id, "block_hash": "0x" + f"{post_id:064x}", "tx_hash": "0x" + f"{post_id:064x}",
                 "log_index": 0, "upvotes": u, "downvotes": d, "score": u - d, "reply_count": replies[post_id],
@@ -205,6 +208,11 @@ def fill(
     engine.dispose()
     # every author wrote total / n_authors posts and replies
     return {"now": now, "big_root": big_root, "author": authors[1], "posts": total, "votes": len(vote_rows)}
+
+
+def _topic(topics: Sequence[str], root: int) -> str | None:
+    """The topic of thread ``root``: every other thread's is one of ``topics``, in turn."""
+    return topics[(root // 2) % len(topics)] if topics and root % 2 == 0 else None
 
 
 def drop_tables(url: str) -> None:
@@ -395,7 +403,7 @@ def pages_main(args: Any) -> int:
     url = args.database_url or f"sqlite:///{work / 'index.sqlite3'}"
     if args.database_url:
         drop_tables(url)
-    facts = fill(url, args.posts, args.replies, args.votes, n_authors=10, big_share=0.5, topic="bench")
+    facts = fill(url, args.posts, args.replies, args.votes, n_authors=10, big_share=0.5, topics=("bench",))
     print(f"filled {facts['posts']:,} posts and {facts['votes']:,} votes ({url})")
     big, author = facts["big_root"], facts["author"]
     pairs = [
@@ -553,7 +561,7 @@ def main() -> int:
     if make_url(url).get_backend_name() == "postgresql":
         drop_tables(url)
     began = time.perf_counter()
-    facts = fill(url, args.posts, args.replies, args.votes)
+    facts = fill(url, args.posts, args.replies, args.votes, topics=TOPICS)
     fill_seconds = time.perf_counter() - began
     print(f"filled {facts['posts']:,} posts and {facts['votes']:,} votes in {fill_seconds:.1f} s ({url})")
 
@@ -576,6 +584,7 @@ def main() -> int:
          lambda s: documents.build_feed(s, "hot", 25, deep_cursor)),
         (f"thread {big} (depth 6)", f"/api/posts/{big}", lambda s: documents.build_thread(s, big, 6)),
         ("author page", f"/api/authors/{author}", lambda s: documents.build_author(s, author, 25)),
+        ("topics", "/api/topics", documents.build_topics),
     ]  # fmt: skip
     # the trusted lens with a full list of 100 voters (addresses whose hex has no letters: their checksum
     # spelling is the stored one), tallied per request for the shown posts only
