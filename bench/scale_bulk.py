@@ -12,6 +12,7 @@ indexer's transactions would leave behind once every range is stored, with the i
 * ``votes``: one current vote per (post, voter) pair; this path requires what bench/scale.py's chain does:
   every pair votes once, +1 or -1 (a second vote of a pair fails the primary key, a withdrawal is refused);
 * ``first_activity``: each address's first post or +-1 vote; ``content_queue``: the CIDs left missing;
+* ``topics``: each topic's top-level posts counted, with its newest created_at and id (as ``topics.add`` counts);
 * ``blocks`` and the checkpoint: ``checkpoint.advance`` itself, with the last KEEP_BLOCKS blocks' headers.
 
 Posts go to the database only at the end (their tallies move until the last vote): until then their rows wait
@@ -167,6 +168,7 @@ class _State:
         self.counted_up = array("q", [0])
         self.counted_down = array("q", [0])
         self.topic: list[str | None] = [None]
+        self.topics: dict[str, tuple[int, int, int]] = {}  # topic -> (top-level posts, newest created_at, newest id)
         self.first: dict[str, tuple[int, int]] = {}  # address -> (block, log index) of its first activity
 
     def grow(self, post_id: int) -> None:
@@ -269,6 +271,11 @@ def fill(
     first = sorted((address, block, index) for address, (block, index) in state.first.items())
     writer.write("first_activity", ("address", "block_number", "log_index"), first)
     writer.write(
+        "topics",
+        ("topic", "posts", "last_post_at", "last_post_id"),
+        [(topic, *state.topics[topic]) for topic in sorted(state.topics)],
+    )
+    writer.write(
         "content_queue",
         ("cid", "attempts", "next_attempt_at", "last_error"),
         [(c, 0, 0.0, None) for c in sorted(missing)],
@@ -312,6 +319,9 @@ def _post(
         row = post_row(event, root, depth, created_at, {"cid": cid, **fields})
     if parent:
         row["topic"] = state.topic[parent]
+    elif row["topic"] is not None:  # the topics table, as topics.add counts a range's new posts
+        count, newest_at, newest_id = state.topics.get(row["topic"], (0, created_at, post_id))
+        state.topics[row["topic"]] = (count + 1, max(newest_at, created_at), max(newest_id, post_id))
     state.topic[post_id] = row["topic"]
     state.block[post_id], state.created[post_id] = event.at.block_number, created_at
     state.root[post_id], state.depth[post_id] = root, depth

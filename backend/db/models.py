@@ -18,6 +18,12 @@ Tables, and who may rely on what:
   ``VoteCast`` of the post; ``score`` = up - down; ``reply_count`` counts direct
   replies; ``hot``, ``controversial`` and ``wilson`` are ``backend.ranking``
   of those. Sort "new" by ``id``, "top" by ``score``.
+* ``topics``: one row per topic that some top-level post carries: ``posts`` counts those posts,
+  ``last_post_at`` is the newest one's ``created_at`` and ``last_post_id`` the largest id among them
+  (``/api/topics``'s order and its tie-break). A summary of ``posts`` kept by every writer of ``posts``
+  in its own transaction (``backend.indexer.topics``): counted up as a range's posts go in or a root's
+  content (its topic) arrives, recounted from ``posts`` for the topics a reorg, a re-indexed range or
+  a rewritten root touches; it always equals ``GROUP BY topic`` over the top-level posts.
 * ``vote_events``: every ``VoteCast`` (append-only, keyed by tx hash + log
   index), with the tallies after it.
 * ``votes``: each (post, voter)'s current non-zero vote (+1/-1), derived from
@@ -49,10 +55,11 @@ from sqlalchemy import DDL, BigInteger, Float, Index, Integer, SmallInteger, Str
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bump when a table changes: the indexer then drops the index and rebuilds it from the chain.
-SCHEMA_VERSION = "9"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
+SCHEMA_VERSION = "10"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
 # 5: full-text search (posts_fts on SQLite, posts.search on PostgreSQL); 6: posts.topic
 # 7: counted tallies and first_activity (the default lens); 8: nonces (NonceUsed, for /api/nonces)
 # 9: the default lens's activity is a post or a vote of direction +-1, in an earlier block than the post
+# 10: topics (each topic's count and newest post, for /api/topics)
 
 HASH = String(66)  # 0x + 64 hex
 ADDRESS = String(42)  # checksum address
@@ -137,6 +144,19 @@ class Post(Base):
     )
 
 
+class Topic(Base):
+    """A topic's top-level posts: how many, and its newest (``GROUP BY topic`` of posts, kept by the indexer)."""
+
+    __tablename__ = "topics"
+    topic: Mapped[str] = mapped_column(String(32), primary_key=True)
+    posts: Mapped[int] = mapped_column(BigInteger)
+    last_post_at: Mapped[int] = mapped_column(BigInteger)
+    last_post_id: Mapped[int] = mapped_column(BigInteger)
+
+    # /api/topics: most recently active first, the newest post's id breaking ties
+    __table_args__ = (Index("ix_topics_recent", "last_post_at", "last_post_id"),)
+
+
 class VoteEvent(Base):
     """One ``VoteCast`` log: append-only; tallies are those after the vote."""
 
@@ -212,6 +232,7 @@ class ContentQueue(Base):
 
 INDEX_TABLES = (
     Post.__table__,
+    Topic.__table__,
     VoteEvent.__table__,
     Vote.__table__,
     FirstActivity.__table__,

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from sqlalchemy import Integer, Row, Select, and_, bindparam, case, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from backend.db.models import NonceEvent, Post, Vote
+from backend.db.models import NonceEvent, Post, Topic, Vote
 
 Sort = Literal["hot", "new", "top", "controversial"]
 Window = Literal["day", "week", "month", "year", "all"]
@@ -245,17 +245,19 @@ def vote_rows(session: Session, voter: str, post_ids: list[int]) -> Sequence[Row
     return result.all()
 
 
+# the indexer's per-topic table (GROUP BY topic of the top-level posts, kept in each range's transaction):
+# the first n rows of ix_topics_recent, whatever the size of the index
+TOPICS = Topic.__table__
 _TOPICS = (
-    select(POSTS.c.topic, func.count().label("posts"), func.max(POSTS.c.created_at).label("last_post_at"))
-    .where(POSTS.c.topic.is_not(None), _TOP_LEVEL)
-    .group_by(POSTS.c.topic)
-    .order_by(func.max(POSTS.c.created_at).desc(), func.max(POSTS.c.id).desc())
+    select(TOPICS.c.topic, TOPICS.c.posts, TOPICS.c.last_post_at)
+    .order_by(TOPICS.c.last_post_at.desc(), TOPICS.c.last_post_id.desc())
     .limit(bindparam("n"))
 )
 
 
 def topic_rows(session: Session, n: int) -> list[dict[str, Any]]:
-    """Topics with their number of posts and latest post time, most recently active first."""
+    """Topics with their number of top-level posts and newest post's time, most recently active first
+    (the newest post's id breaks ties)."""
     return _rows(session, _TOPICS, {"n": n})
 
 

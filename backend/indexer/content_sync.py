@@ -23,6 +23,7 @@ from backend.content.document import InvalidDocument, parse_document, scrub_text
 from backend.content.remote import FETCH_SECONDS
 from backend.content.service import ContentService
 from backend.db.models import ContentQueue, Post
+from backend.indexer import topics
 from backend.indexer.map import check_storable, quarantine_reason
 
 log = logging.getLogger(__name__)
@@ -178,7 +179,10 @@ def resolve_cid(conn: Connection, cid: str, data: bytes) -> None:
 
     A post whose fields cannot be made (a bug: content_fields never raises on bad bytes) goes invalid with the reason.
     """
-    for post_id, parent_id in conn.execute(select(Post.id, Post.parent_id).where(Post.cid == cid)).all():
+    added: list[topics.TopicPost] = []  # roots that had no topic and now have one: counted up
+    rewritten: set[str | None] = set()  # topics a root leaves or joins from another: recounted
+    rows = conn.execute(select(Post.id, Post.parent_id, Post.topic, Post.created_at).where(Post.cid == cid)).all()
+    for post_id, parent_id, old_topic, created_at in rows:
         try:
             fields = content_fields(data, parent_id is not None)
             check_storable(fields)  # parse_document refuses such text; should it ever miss, quarantine here
@@ -190,10 +194,20 @@ def resolve_cid(conn: Connection, cid: str, data: bytes) -> None:
         conn.execute(update(Post).where(Post.id == post_id).values(**fields))
         if parent_id is None:  # the thread's replies are in the root's topic, whenever its content arrives
             conn.execute(update(Post).where(Post.root_id == post_id, Post.depth > 0).values(topic=fields["topic"]))
+            new_topic = fields["topic"]
+            if old_topic is None and new_topic is not None:
+                added.append((new_topic, post_id, created_at))
+            elif old_topic != new_topic:
+                rewritten.update((old_topic, new_topic))
+    topics.add(conn, added)
+    topics.recount(conn, rewritten)
     conn.execute(delete(ContentQueue).where(ContentQueue.cid == cid))
 
 
 def quarantine_cid(conn: Connection, cid: str, reason: str) -> None:
     """Every post with ``cid`` invalid for ``reason``, and the CID out of the queue."""
+    had = conn.execute(select(Post.topic).where(Post.cid == cid, Post.parent_id.is_(None)).distinct()).scalars()
+    left = list(had)  # the topics its roots leave (invalid: no topic)
     conn.execute(update(Post).where(Post.cid == cid).values(**invalid_fields(reason)))
+    topics.recount(conn, left)
     conn.execute(delete(ContentQueue).where(ContentQueue.cid == cid))

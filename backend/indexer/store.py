@@ -1,5 +1,5 @@
 """Store: Board's rows into the index (posts, vote events, current votes, tallies, reply counts, content queue,
-first actions, the default lens's counted tallies and signers' spent nonces).
+first actions, the default lens's counted tallies, signers' spent nonces and the per-topic counts).
 
 The domain side of the indexer, with ``decode`` and ``map``; the engine (``runner``, ``checkpoint``) calls
 these inside the transaction that also moves the checkpoint. Writes are insert-or-ignore keyed by
@@ -22,9 +22,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
 from backend.content.cid import digest_to_cid
-from backend.db.models import Base, ContentQueue, FirstActivity, NonceEvent, Post, Vote, VoteEvent
+from backend.db.models import Base, ContentQueue, FirstActivity, NonceEvent, Post, Topic, Vote, VoteEvent
 from backend.db.write import LIST_CHUNK, ListQuery, chunks, insert_ignore_fast, update_by_key
-from backend.indexer import bulk
+from backend.indexer import bulk, topics
 from backend.indexer.content_sync import invalid_fields
 from backend.indexer.decode import NonceUsed, PostCreated, VoteCast
 from backend.indexer.fetch import RangeBatch
@@ -283,10 +283,29 @@ def _store_posts(
             missing.append({"cid": cid, "attempts": 0, "next_attempt_at": 0.0, "last_error": None})
     _insert_rows(conn, _POSTS, rows)
     _insert_rows(conn, _CONTENT_QUEUE, missing)
+    _count_topics(conn, rows, fresh)
     if fresh:
         return quarantined, {p: stored_replies[p] + replies[p] for p in sorted(stored_replies)}
     refresh_reply_counts(conn, sorted(replies))
     return quarantined, {}
+
+
+def _count_topics(conn: Connection, rows: list[dict[str, Any]], fresh: bool) -> None:
+    """The topics of the range's new top-level posts counted up, or recounted when a row may not have gone in.
+
+    When ``fresh``, no stored post had an id from the range's first on: when as many posts are stored from
+    it as there are rows, every row went in (insert-or-ignore skipped none) and each is counted once.
+    """
+    roots = [(row["topic"], row["id"], row["created_at"]) for row in rows if row["parent_id"] is None]
+    if not any(topic for topic, _, _ in roots):
+        return
+    if fresh:
+        first = min(row["id"] for row in rows)
+        stored = conn.execute(select(func.count()).select_from(Post).where(Post.id >= first)).scalar_one()
+        if stored == len(rows):
+            topics.add(conn, [(topic, pid, created) for topic, pid, created in roots if topic is not None])
+            return
+    topics.recount(conn, [topic for topic, _, _ in roots])
 
 
 _PARENTS = ListQuery(
@@ -487,6 +506,14 @@ def refresh_votes(conn: Connection, pairs: list[tuple[int, str]]) -> None:
 def rollback_above(conn: Connection, fork_block: int) -> int:
     """Delete Board's rows from blocks above ``fork_block``, recompute what they touched; returns rows removed."""
     parents = [p for (p,) in conn.execute(select(Post.parent_id).where(Post.block_number > fork_block).distinct())]
+    # the topics that lose posts: recounted once they are gone
+    touched_topics = list(
+        conn.execute(
+            select(Post.topic)
+            .where(Post.block_number > fork_block, Post.parent_id.is_(None), Post.topic.is_not(None))
+            .distinct()
+        ).scalars()
+    )
     pairs = list(
         conn.execute(select(VoteEvent.post_id, VoteEvent.voter).where(VoteEvent.block_number > fork_block).distinct())
     )
@@ -500,10 +527,11 @@ def rollback_above(conn: Connection, fork_block: int) -> int:
     refresh_tallies(conn, sorted({pid for pid, _ in pairs}))
     refresh_votes(conn, sorted((pid, voter) for pid, voter in pairs))
     refresh_counted(conn, sorted({pid for pid, _ in pairs}))
+    topics.recount(conn, touched_topics)
     return removed
 
 
 def wipe(conn: Connection) -> None:
     """Delete every row of Board's tables (the engine forgets its blocks and checkpoint apart)."""
-    for model in (Post, VoteEvent, Vote, FirstActivity, NonceEvent, ContentQueue):
+    for model in (Post, Topic, VoteEvent, Vote, FirstActivity, NonceEvent, ContentQueue):
         conn.execute(delete(model))

@@ -100,3 +100,13 @@ def test_a_topics_new_listing_walks_an_index_in_id_order(engine: Engine) -> None
     statement = queries._tier_statement("new", 0, False, False, True, True, postgres)
     plan = _explain(engine, statement, {"n": 51, "topic": "rust"})
     assert ("Sort" not in plan and "Seq Scan" not in plan) if postgres else "TEMP B-TREE" not in plan, plan
+
+
+def test_the_topics_list_reads_the_per_topic_table_in_its_order(engine: Engine) -> None:
+    """/api/topics walks ix_topics_recent backwards: it reads no post and sorts nothing, whatever the index's size."""
+    plan = _explain(engine, queries._TOPICS, {"n": 100})
+    assert "posts" not in plan, plan
+    if engine.dialect.name == "postgresql":
+        assert "Sort" not in plan and "Index Scan Backward using ix_topics_recent" in plan, plan
+    else:
+        assert "SCAN topics USING INDEX ix_topics_recent" in plan and "TEMP B-TREE" not in plan, plan

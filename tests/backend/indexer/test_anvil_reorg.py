@@ -1,8 +1,9 @@
 """Real reorganisations on Anvil (``anvil_reorg``: the last blocks replaced, with other transactions in them).
 
 During a backfill and at the head, depth 1 to 10, SQLite and PostgreSQL: after the reorg the
-index equals a fresh rebuild of the same chain, row for row. Confirmations do not hide a
-deeper reorg: the indexer checks its tip's hash whatever the finality rule.
+index equals a fresh rebuild of the same chain, row for row (the per-topic table too, and it equals
+GROUP BY topic over the posts: the posts carry documents in three topics, the new branch's in two).
+Confirmations do not hide a deeper reorg: the indexer checks its tip's hash whatever the finality rule.
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ from web3.types import RPCEndpoint
 
 from backend.config import Settings
 from backend.content.cid import sha256
+from backend.content.document import encode_document
+from backend.content.pins import PinStore
 from backend.db.models import Post
 from backend.devchain import Anvil
 from backend.indexer.runner import Indexer
 from tests.support.board import BoardHandle, connect, deploy_board
 from tests.support.index import dump_index, make_settings
+from tests.support.topics import assert_topics_kept
 
 POSTS = 14  # one block each, then votes: the chain above the deployment is ~20 blocks
+TOPICS = ("tide-pools", "rust", None)  # post i's document is in TOPICS[i % 3]
 
 
 def _rpc(w3: Web3, method: str, *params: Any) -> Any:
@@ -38,18 +43,34 @@ def busy(anvil: Anvil, data_dir: Path) -> BoardHandle:
     w3 = connect(anvil)
     board = deploy_board(w3, data_dir)
     accounts = w3.eth.accounts
-    ids = [board.post(sha256(f"before {i}".encode()), sender=accounts[i % 5]) for i in range(POSTS)]
+    pins = PinStore(data_dir / "content")
+    ids = [
+        board.post_document(pins, f"before {i}", "text", sender=accounts[i % 5], topic=TOPICS[i % 3])
+        for i in range(POSTS)
+    ]
     for i, post_id in enumerate(ids[-6:]):
         board.vote(post_id, 1 if i % 2 else -1, accounts[6 + i])
     return board
 
 
+def _branch_document(tag: str, k: int) -> bytes:
+    """The new branch's k-th post: in a topic of the old branch or one of its own."""
+    return encode_document(f"{tag} {k}", "text", "rust" if k % 2 else "branch")
+
+
+def _pin_branch(data_dir: Path, tag: str) -> None:
+    """Pin the new branch's documents before the indexer starts (it looks new posts up in its pin store)."""
+    pins = PinStore(data_dir / "content")
+    for k in range(3):
+        pins.put(_branch_document(tag, k))
+
+
 def _replacements(board: BoardHandle, depth: int, tag: str) -> list[list[Any]]:
-    """Transactions for the new branch: new posts from other accounts, a reply and a changed vote."""
+    """Transactions for the new branch: new posts from other accounts (documents with topics) and a changed vote."""
     functions, accounts = board.contract.functions, board.w3.eth.accounts
     pairs: list[list[Any]] = []
     for k in range(min(depth, 3)):
-        data = functions.post(sha256(f"{tag} {k}".encode()), 0, bytes(32))._encode_transaction_data()
+        data = functions.post(sha256(_branch_document(tag, k)), 0, bytes(32))._encode_transaction_data()
         pairs.append([{"from": accounts[12 + k], "to": board.contract.address, "data": data}, k])
     vote = functions.vote(1, board.digest_of(1), 1)._encode_transaction_data()
     pairs.append([{"from": accounts[15], "to": board.contract.address, "data": vote}, depth - 1])
@@ -74,6 +95,7 @@ def test_an_anvil_reorg_leaves_the_index_equal_to_a_fresh_rebuild(
 ):
     w3 = busy.w3
     settings = make_settings(data_dir, anvil.url, database_url)
+    _pin_branch(data_dir, f"branch {when} {depth}")
     indexer = Indexer(settings, max_span=2)  # small ranges: a backfill is many steps, one read ahead
     head = w3.eth.block_number
     old = {n: w3.eth.get_block(n)["hash"] for n in range(head - depth + 1, head + 1)}
@@ -88,13 +110,15 @@ def test_an_anvil_reorg_leaves_the_index_equal_to_a_fresh_rebuild(
         _rpc(w3, "evm_mine")
         indexer.run(once=True)
         followed = dump_index(indexer.engine)
+        topics = assert_topics_kept(indexer.engine)
         with indexer.engine.connect() as conn:
             digests = set(conn.execute(select(Post.digest)).scalars())
     finally:
         indexer.close()
         indexer.engine.dispose()
     assert followed == _fresh_dump(settings, tmp_path)
-    assert Web3.to_hex(sha256(f"branch {when} {depth} 0".encode())) in digests  # the new branch's own post
+    assert Web3.to_hex(sha256(_branch_document(f"branch {when} {depth}", 0))) in digests  # the new branch's post
+    assert [topic for topic, *_ in topics] == ["branch", "rust", "tide-pools"]
     if when == "head":
         assert indexer.health.reorgs == 1
 
@@ -104,6 +128,7 @@ def test_a_reorg_deeper_than_the_confirmations_is_followed(
 ):
     w3 = busy.w3
     settings = make_settings(data_dir, anvil.url, database_url, confirmations=2)
+    _pin_branch(data_dir, "deeper")
     indexer = Indexer(settings)
     try:
         indexer.run(once=True)
@@ -111,6 +136,7 @@ def test_a_reorg_deeper_than_the_confirmations_is_followed(
         _rpc(w3, "anvil_reorg", 6, _replacements(busy, 6, "deeper"))
         indexer.run(once=True)
         followed = dump_index(indexer.engine)
+        assert_topics_kept(indexer.engine)
     finally:
         indexer.close()
         indexer.engine.dispose()

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from web3 import Web3
 
 from backend.content.cid import digest_to_cid, sha256
 from backend.content.document import encode_document
-from backend.db.models import NonceEvent, Post, Vote
+from backend.content.pins import PinStore
+from backend.db.models import Meta, NonceEvent, Post, Topic, Vote
 from backend.db.session import make_engine
 from backend.devchain import Ganache
 from backend.eip712 import sign, split_signature
@@ -25,6 +26,7 @@ from backend.indexer.rpc import Rpc, RpcError
 from backend.indexer.runner import Indexer
 from tests.support.board import BoardHandle, connect, deploy_board
 from tests.support.index import POSTGRES_URL, dump_index, make_settings, reset_postgres
+from tests.support.topics import assert_topics_kept
 from tests.support.wait import wait_for
 
 
@@ -105,15 +107,44 @@ def test_indexer_follows_new_blocks(board, settings):
     assert_matches_chain(board, indexer.engine)
 
 
+def seed_topics(board: BoardHandle, settings) -> list[int]:
+    """Top-level posts whose documents (pinned first) are in two topics, and one without a topic."""
+    pins = PinStore(settings.content_dir)
+    topics = ["tide-pools", "rust", "tide-pools", None]
+    return [board.post_document(pins, f"Topic post {i}", "text", topic=topic) for i, topic in enumerate(topics)]
+
+
 def test_indexing_a_range_twice_changes_nothing(board, settings):
+    seed_topics(board, settings)
     seed(board)
     indexer = run_once(settings)
     before = dump_index(indexer.engine)
+    assert [row[:2] for row in assert_topics_kept(indexer.engine)] == [("rust", 1), ("tide-pools", 2)]
     indexer.sizer.span = indexer.sizer.max_span  # the whole history as one range
     batch = indexer._read_range(board.deployment.block_number, indexer.rpc.block_number(), "", indexer.rpc)
     with indexer.engine.begin() as conn:
         store.store_range(conn, batch, indexer.content.lookup)
     assert dump_index(indexer.engine) == before
+
+
+def test_an_index_of_the_previous_schema_is_rebuilt_from_the_chain_with_its_topics(board, settings):
+    ids = seed_topics(board, settings)
+    seed(board)
+    indexer = run_once(settings)
+    before = dump_index(indexer.engine)
+    with indexer.engine.begin() as conn:  # schema 9: no topics table
+        Topic.__table__.drop(conn)
+        conn.execute(update(Meta).where(Meta.key == "schema_version").values(value="9"))
+    indexer.close()
+    indexer.engine.dispose()
+    rebuilt = run_once(settings)
+    try:
+        assert dump_index(rebuilt.engine) == before
+        topics = assert_topics_kept(rebuilt.engine)
+    finally:
+        rebuilt.close()
+        rebuilt.engine.dispose()
+    assert [row[:2] + row[3:] for row in topics] == [("rust", 1, ids[1]), ("tide-pools", 2, ids[2])]
 
 
 def test_refused_log_ranges_shrink_and_still_index_everything(board, settings, monkeypatch):

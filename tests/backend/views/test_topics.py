@@ -14,7 +14,9 @@ from backend.api.schemas import FeedOut, TopicsOut
 from backend.app import create_app
 from backend.content.document import InvalidDocument, encode_document, parse_document
 from backend.content.pins import PinStore
+from backend.db.session import make_engine
 from tests.support.index import DATABASES, make_settings, module_index, wait_indexed
+from tests.support.topics import assert_topics_kept, old_topics
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 BAD_TOPIC = "'topic' must be a lowercase slug (a-z, 0-9, single hyphens inside), 1 to 32 characters"
@@ -26,6 +28,7 @@ class World:
 
     client: TestClient
     ids: dict[str, int]
+    url: str
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -49,7 +52,7 @@ def world(request: pytest.FixtureRequest, w3: Web3, tmp_path_factory: pytest.Tem
     settings = make_settings(data_dir, board.w3.provider.endpoint_uri, url)
     with TestClient(create_app(settings)) as client:
         wait_indexed(client, w3)
-        yield World(client, ids)
+        yield World(client, ids, url)
 
 
 @pytest.mark.parametrize("topic", ["rust", "tide-pools", "a", "web3", "x" * 32])
@@ -95,6 +98,19 @@ def test_topics_are_listed_by_activity(world: World):
     body = TopicsOut.model_validate(world.client.get("/api/topics").json())
     assert [(t.topic, t.posts) for t in body.topics] == [("tide-pools", 2), ("rust", 1)]
     assert body.topics[0].url == "/api/posts?topic=tide-pools"
+
+
+def test_topics_answer_what_grouping_every_post_answered(world: World):
+    engine = make_engine(world.url)
+    try:
+        kept = assert_topics_kept(engine)
+        before = old_topics(engine)
+    finally:
+        engine.dispose()
+    assert [row[:2] for row in kept] == [("rust", 1), ("tide-pools", 2)]
+    topics = world.client.get("/api/topics").json()["topics"]
+    assert topics == [row | {"url": f"/api/posts?topic={row['topic']}"} for row in before]
+    assert [list(topic) for topic in topics] == [["topic", "posts", "last_post_at", "url"]] * 2
 
 
 @pytest.mark.parametrize("bad", ["Rust", "a b", "x" * 33, "-a"])
