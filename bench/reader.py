@@ -126,10 +126,13 @@ def serve(data_dir: Path, rpc: str, port: int) -> subprocess.Popen[bytes]:
     )
 
 
-def timed(browser: Browser, url: str, runs: int, warm: bool, chain_part: list[float]) -> list[float]:
+def timed(
+    browser: Browser, url: str, runs: int, warm: bool, chain_part: list[float], marks: list[list[tuple[str, float]]]
+) -> list[float]:
     """ms until the view is ready: each run in a new context (cold), or reloads of one tab (warm).
 
-    ``chain_part`` gets, per run, the ms until the chain's part was read (the files still to come).
+    ``chain_part`` gets, per run, the ms until the chain's part was read (the files still to come); ``marks``, the
+    reader's performance marks (``reader:*``, ms from the start of the page load).
     """
     samples = []
     context = browser.new_context()
@@ -150,6 +153,15 @@ def timed(browser: Browser, url: str, runs: int, warm: bool, chain_part: list[fl
             raise RuntimeError(page.inner_text("#view"))
         samples.append(float(page.get_attribute("#view", "data-at") or "nan"))
         chain_part.append(float(page.get_attribute("#view", "data-read") or "nan"))
+        marks.append(
+            [
+                (str(name), float(at))
+                for name, at in page.evaluate(
+                    "performance.getEntriesByType('mark').filter((m) => m.name.startsWith('reader:'))"
+                    ".map((m) => [m.name.slice(7), m.startTime])"
+                )
+            ]
+        )
         shown = page.evaluate("document.querySelectorAll('#view article[data-content=ok]').length")
         assert shown >= 25, f"only {shown} posts shown with their content"
         # the proofs the reader asks for once the view is shown (reader/src/prove.js) are let finish, so that
@@ -164,9 +176,36 @@ def p(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+MARKS = {
+    "start": "the module starts", "head": "it has the head", "code": "the code", "logs-asked": "it asks the logs",
+    "span": "span {n} in", "posts-read": "every post read", "shown": "the tree shown", "ready": "every file in",
+}  # fmt: skip
+
+
+def where_time_goes(marks: list[list[tuple[str, float]]]) -> str:
+    """The p50 of each of the reader's marks over the runs (repeated marks numbered: span 1, 2, ...)."""
+    by_name: dict[str, list[float]] = {}
+    for run in marks:
+        seen: dict[str, int] = {}
+        for name, at in run:
+            seen[name] = seen.get(name, 0) + 1
+            label = MARKS.get(name, name).format(n=seen[name])
+            by_name.setdefault(label, []).append(at)
+    return "; ".join(f"{label} {p(times, 0.5):.0f}" for label, times in by_name.items())
+
+
 def measure(
     node: Ganache, data_dir: Path, data: bytes, done: dict[str, Any], runs: int, tmp: Path
-) -> tuple[int, list[float], list[float], list[float], tuple[float, ...], tuple[float, ...], dict[str, list[float]]]:
+) -> tuple[
+    int,
+    list[float],
+    list[float],
+    list[float],
+    tuple[float, ...],
+    tuple[float, ...],
+    dict[str, list[float]],
+    list[list[tuple[str, float]]],
+]:
     """Serve the files, open the reader (a copy in ``tmp``) and time the three views."""
     reader = tmp / "indelible-reader.html"  # a copy: a rebuild meanwhile does not change what is timed
     reader.write_bytes(data)
@@ -174,6 +213,7 @@ def measure(
     blocks = connect(node).eth.block_number
     load_before = os.getloadavg()
     chain: dict[str, list[float]] = {"cold": [], "warm": [], "thread": []}
+    marks: list[list[tuple[str, float]]] = []
     port = free_port()
     app = serve(data_dir, node.url, port)
     gateway = f"http://127.0.0.1:{port}"
@@ -189,14 +229,14 @@ def measure(
         base = f"{reader.as_uri()}?{query}"
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            cold = timed(browser, base + "#/new", runs, False, chain["cold"])
-            warm = timed(browser, base + "#/new", runs, True, chain["warm"])
-            thread = timed(browser, base + f"#/post/{root}", runs, False, chain["thread"])
+            cold = timed(browser, base + "#/new", runs, False, chain["cold"], [])
+            warm = timed(browser, base + "#/new", runs, True, chain["warm"], [])
+            thread = timed(browser, base + f"#/post/{root}", runs, False, chain["thread"], marks)
             browser.close()
     finally:
         app.terminate()
         app.wait(20)
-    return blocks, cold, warm, thread, load_before, os.getloadavg(), chain
+    return blocks, cold, warm, thread, load_before, os.getloadavg(), chain, marks
 
 
 def main() -> int:
@@ -227,7 +267,7 @@ def main() -> int:
             if args.seed_only:
                 return 0
             measured = measure(node, data_dir, data, done, args.runs, Path(tmp))
-    blocks, cold, warm, thread, load_before, load_after, chain = measured
+    blocks, cold, warm, thread, load_before, load_after, chain, marks = measured
     seeded = done["seconds"]
     rows = [
         ("New, first 25, cold", cold, 1500, chain["cold"]),
@@ -265,7 +305,8 @@ def main() -> int:
             f"two at a time ({args.posts:,} logs here: the tree is built in the browser); as each span comes, two "
             "words for each reply it names (first slot and tally; the digest is the log's, and they must agree) "
             "and their files, fetched, checked and rendered while the later spans are read. The last column is "
-            "when the chain's part was read; the rest is files still being fetched, hashed and rendered. Re-run "
+            "when the chain's part was read; the rest is files still being fetched, hashed and rendered. The "
+            f"thread's marks (p50 ms from the start of the page load): {where_time_goes(marks)}. Re-run "
             "with "
             "`flock /work/wt/bench.lock .venv/bin/python bench/reader.py --keep /tmp/reader-bench-10k --write` "
             "(the seeded chain is kept and reused).", "",

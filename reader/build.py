@@ -7,12 +7,14 @@ twice and compares):
    (``backend.deployments.release.release()``, what ``make compile`` writes to
    ``backend/static/vendor/board-release.json`` for the node's proofs: Board's runtime code, each immutable's
    place by name from ``backend.deployments.code``, which join uses too, and the EIP-712 name and version), and
-   beside it the ABI fragments the reader calls and the EIP-712 types it signs.
+   beside it the ABI fragments the reader calls, the EIP-712 types it signs and PostCreated's topic (for early.js).
 2. The JavaScript: ``reader/src/main.js`` and what it imports (the node's own ``preview.js``, ``postdoc.js``,
    ``proof.js`` and ``signer.js``, the Markdown rules, ethers, markdown-it) bundled by esbuild
-   (``reader/bundle.mjs``).
-3. One HTML file: the template with the CSS, the release facts (a JSON script element) and the bundle inlined,
-   and a Content-Security-Policy ``<meta>`` allowing exactly that script and that style by their sha256.
+   (``reader/bundle.mjs``) as a module; and ``reader/src/early.js`` (with ``plan.js``), a small classic script
+   that sends the first reads from the page's head while the module is parsed.
+3. One HTML file: the template with the CSS, the release facts (a JSON script element, in the head, where
+   early.js reads it) and both scripts inlined, and a Content-Security-Policy ``<meta>`` allowing exactly those
+   two scripts and that style by their sha256.
 
 The file's own CID (sha256 as CIDv1 raw) is printed and written beside it (``dist/indelible-reader.html.cid``);
 the file cannot hold its own hash, so its footer computes it at run time (docs/reader.md says how and why).
@@ -37,6 +39,7 @@ from backend import eip712  # noqa: E402
 from backend.content.cid import cid_of  # noqa: E402
 from backend.deployments.code import load_artifact  # noqa: E402
 from backend.deployments.release import release  # noqa: E402
+from backend.indexer.decode import POST_CREATED  # noqa: E402
 
 TEMPLATE = ROOT / "reader" / "template.html"
 CSS = ROOT / "reader" / "reader.css"
@@ -67,6 +70,8 @@ def release_facts() -> dict[str, Any]:
     return {
         "board": board,
         "abi": [entry for entry in load_artifact()["abi"] if entry.get("name") in ABI_NAMES],
+        # the indexer's own topic, for early.js, which asks the first logs before the module (and keccak) is loaded
+        "postCreatedTopic": POST_CREATED,
         "eip712": {
             "name": eip712.DOMAIN_NAME,
             "version": eip712.DOMAIN_VERSION,
@@ -75,9 +80,11 @@ def release_facts() -> dict[str, Any]:
     }
 
 
-def bundle() -> str:
-    """The reader's JavaScript, one ES module (esbuild, minified, no source map)."""
-    result = subprocess.run(["node", str(BUNDLER)], cwd=ROOT, capture_output=True, text=True, check=True, timeout=300)
+def bundle(*args: str) -> str:
+    """The reader's JavaScript, one ES module (esbuild, minified, no source map); ``bundle("early")``: early.js."""
+    result = subprocess.run(
+        ["node", str(BUNDLER), *args], cwd=ROOT, capture_output=True, text=True, check=True, timeout=300
+    )
     return result.stdout
 
 
@@ -85,14 +92,15 @@ def _sha256_source(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
-def page(script: str, style: str, facts: dict[str, Any]) -> bytes:
-    """The HTML file: template + CSS + facts + script, with a CSP naming that script and style by hash."""
+def page(script: str, style: str, facts: dict[str, Any], early: str) -> bytes:
+    """The HTML file: template + CSS + facts + both scripts, with a CSP naming those scripts and style by hash."""
     script = script.replace("</script", "<\\/script")  # a string in the bundle must not end the element
+    early = early.replace("</script", "<\\/script")
     release = json.dumps(facts, sort_keys=True, separators=(",", ":"))
     csp = "; ".join(
         [
             "default-src 'none'",
-            f"script-src {_sha256_source(script)}",
+            f"script-src {_sha256_source(early)} {_sha256_source(script)}",
             f"style-src {_sha256_source(style)}",
             "connect-src http: https:",  # only the RPC URLs and gateways the reader names are ever asked
             "img-src data:",
@@ -102,7 +110,11 @@ def page(script: str, style: str, facts: dict[str, Any]) -> bytes:
         ]
     )
     html = TEMPLATE.read_text()
-    for name, value in (("CSP", csp), ("STYLE", style), ("RELEASE", release.replace("</", "<\\/")), ("SCRIPT", script)):
+    replacements = (
+        ("CSP", csp), ("STYLE", style), ("RELEASE", release.replace("</", "<\\/")),
+        ("EARLY", early), ("SCRIPT", script),
+    )  # fmt: skip
+    for name, value in replacements:
         marker = "{{" + name + "}}"
         if html.count(marker) != 1:
             raise SystemExit(f"{TEMPLATE} must hold {marker} once")
@@ -112,7 +124,7 @@ def page(script: str, style: str, facts: dict[str, Any]) -> bytes:
 
 def build() -> tuple[bytes, str]:
     """Build the file and its CID; write both to dist/."""
-    data = page(bundle(), CSS.read_text(), release_facts())
+    data = page(bundle(), CSS.read_text(), release_facts(), bundle("early"))
     _write_atomically(OUT, data)
     cid = cid_of(data)
     _write_atomically(OUT.with_name(OUT.name + ".cid"), (cid + "\n").encode())

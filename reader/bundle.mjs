@@ -25,10 +25,13 @@ const vendored = {
   },
 };
 
+// ``node reader/bundle.mjs``: the module (reader/src/main.js and what it imports); ``node reader/bundle.mjs early``:
+// the small script at the top of the page that sends the first reads while the module loads (reader/src/early.js)
+const early = process.argv[2] === "early";
 const result = await build({
-  entryPoints: [path.join(root, "reader/src/main.js")],
+  entryPoints: [path.join(root, early ? "reader/src/early.js" : "reader/src/main.js")],
   bundle: true,
-  format: "esm",
+  format: early ? "iife" : "esm",
   target: "es2022",
   minify: true,
   legalComments: "inline",

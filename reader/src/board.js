@@ -6,6 +6,7 @@
 import { Interface, getAddress, keccak256, toBeHex, zeroPadValue } from "/static/vendor/ethers.min.js";
 import { LAYOUT, decodePost, expectedCode, postKeys, unpack } from "../../backend/static/js/proof.js";
 import { hostOf } from "./rpc.js";
+import { closeEnough, codeRequests, countIn, countRequest, headRequests, hex, narrowed, probePoints, spans } from "./plan.js";
 
 /**
  * @typedef {import("../../backend/static/js/proof.js").Release} BoardRelease
@@ -21,8 +22,6 @@ export function release() {
   const element = document.getElementById("release");
   return /** @type {Release} */ (JSON.parse(element?.textContent || "{}"));
 }
-
-const hex = (/** @type {number | bigint} */ n) => `0x${n.toString(16)}`;
 
 /** The executable part of runtime code: solc's CBOR metadata (length in the last 2 bytes) cut off. */
 function executable(/** @type {Uint8Array} */ code) {
@@ -82,6 +81,7 @@ export class Board {
   constructor(rpc, address, facts) {
     this.rpc = rpc;
     this.address = getAddress(address);
+    this.at = this.address.toLowerCase(); // as every request names it (early.js's too: the same bytes)
     this.facts = facts;
     this.abi = new Interface(facts.abi);
     this.postCreated = /** @type {string} */ (this.abi.getEvent("PostCreated")?.topicHash);
@@ -100,19 +100,14 @@ export class Board {
    * @returns {Promise<{message: string, answers: any[]}>}
    */
   async check(alongside = () => []) {
-    const [chainId, head] = await this.rpc.batch([
-      { method: "eth_chainId", params: [] },
-      { method: "eth_getBlockByNumber", params: ["latest", false] },
-    ]);
+    const [chainId, head] = await this.rpc.batch(headRequests());
+    performance.mark("reader:head");
     this.chainId = BigInt(chainId);
     this.block = Number(head.number);
     this.blockHash = String(head.hash);
     // the code and the post count (its storage slot) at that block in one more request
-    const [code, count, ...answers] = await this.rpc.batch([
-      { method: "eth_getCode", params: [this.address, hex(this.block)] },
-      this.countRequest(this.block),
-      ...alongside(this.block),
-    ]);
+    const [code, count, ...answers] = await this.rpc.batch([...codeRequests(this.at, this.block), ...alongside(this.block)]);
+    performance.mark("reader:code");
     const result = checkCode(this.facts, code, this.chainId, this.address);
     if (!result.ok) throw new Error(`Not read: ${result.message}.`);
     this.count = this.countOf(count);
@@ -121,11 +116,11 @@ export class Board {
 
   /** postCount's storage slot at block ``at`` (one word where the postCount() eth_call costs a whole call). */
   countRequest(/** @type {number} */ at) {
-    return { method: "eth_getStorageAt", params: [this.address, toBeHex(LAYOUT.postCount.slot, 32), hex(at)] };
+    return countRequest(this.at, at);
   }
 
   countOf(/** @type {any} */ answer) {
-    return Number(unpack(this.word(answer, "postCount"), LAYOUT.postCount));
+    return countIn(this.word(answer, "postCount"));
   }
 
   /** A storage word an RPC answered, its leading zeros dropped or not (Ganache answers a zero word "0x"). */
@@ -138,7 +133,7 @@ export class Board {
 
   /** @param {string} name @param {any[]} args */
   request(name, args) {
-    return { method: "eth_call", params: [{ to: this.address, data: this.abi.encodeFunctionData(name, args) }, hex(this.block)] };
+    return { method: "eth_call", params: [{ to: this.at, data: this.abi.encodeFunctionData(name, args) }, hex(this.block)] };
   }
 
   /**
@@ -170,7 +165,7 @@ export class Board {
   storageRequests(/** @type {number} */ id, /** @type {boolean} */ digestKnown, /** @type {number} */ at) {
     const { first, second, tally } = postKeys(id);
     const keys = digestKnown ? [first, tally] : [first, second, tally];
-    return keys.map((key) => ({ method: "eth_getStorageAt", params: [this.address, key, hex(at)] }));
+    return keys.map((key) => ({ method: "eth_getStorageAt", params: [this.at, key, hex(at)] }));
   }
 
   /** A post from the three storage words an RPC answered for it; throws when no Board post can hold them. */
@@ -232,12 +227,7 @@ export class Board {
       const points = probePoints(low, high);
       const answers = asked || (await this.rpc.batch(points.map(probe)));
       asked = null;
-      const firstWith = answers.findIndex(holds);
-      if (firstWith === -1) low = points[points.length - 1] + 1;
-      else {
-        high = points[firstWith];
-        if (firstWith > 0) low = points[firstWith - 1] + 1;
-      }
+      ({ low, high } = narrowed(low, high, points, answers.findIndex(holds)));
     }
     return low;
   }
@@ -245,7 +235,7 @@ export class Board {
   /** The first block with code at the Board, where its logs start (eth_getCode probes). */
   deploymentBlock() {
     return this.firstBlock(
-      (at) => ({ method: "eth_getCode", params: [this.address, hex(at)] }),
+      (at) => ({ method: "eth_getCode", params: [this.at, hex(at)] }),
       (code) => Boolean(code && code !== "0x"),
     );
   }
@@ -258,7 +248,7 @@ export class Board {
   blockOf(/** @type {number} */ id, /** @type {any[] | null} */ asked = null) {
     return this.firstBlock((at) => this.countRequest(at), (answer) => this.countOf(answer) >= id, {
       asked,
-      enough: (low, high) => high - low <= (this.block - high) / 8,
+      enough: (low, high) => closeEnough(low, high, this.block),
     });
   }
 
@@ -285,21 +275,23 @@ export class Board {
    * @param {number} from @param {number} parts @param {(logs: any[]) => void} each
    */
   async eachCreated(from, parts, each) {
-    const filter = { address: this.address, topics: [this.postCreated] };
-    const size = Math.max(1, Math.ceil((this.block - from + 1) / parts));
-    /** @type {[number, number][]} */
-    const spans = [];
-    for (let start = from; start <= this.block; start += size) spans.push([start, Math.min(this.block, start + size - 1)]);
+    const filter = this.createdFilter();
+    const ranges = spans(from, this.block, parts);
     /** @type {Promise<any[]>[]} */
     const asked = [];
     const ask = (/** @type {number} */ i) => {
-      if (i >= spans.length || asked[i]) return;
-      asked[i] = this.rpc.logs(filter, ...spans[i]);
+      if (i >= ranges.length || asked[i]) return;
+      asked[i] = this.rpc.logs(filter, ...ranges[i]);
       asked[i].then(() => ask(i + 2), () => {}); // the next but one as soon as this one is in
     };
     ask(0);
     ask(1);
-    for (let i = 0; i < spans.length; i += 1) each(await asked[i]);
+    for (let i = 0; i < ranges.length; i += 1) each(await asked[i]);
+  }
+
+  /** Every PostCreated log of this Board (early.js asks the same filter). */
+  createdFilter() {
+    return { address: this.at, topics: [this.postCreated] };
   }
 
   /**
@@ -313,22 +305,11 @@ export class Board {
       /** @type {(string | string[] | null)[]} */
       const topics = [this.postCreated, null, null, null].slice(0, position + 1);
       topics[position] = values.slice(start, start + 100);
-      const logs = await this.rpc.logs({ address: this.address, topics }, from, this.block);
+      const logs = await this.rpc.logs({ address: this.at, topics }, from, this.block);
       found.push(...logs.map((log) => this.created(log)));
     }
     return found;
   }
-}
-
-const PROBES = 15;
-
-/** The blocks one round of ``Board.firstBlock`` asks about when the first block is in (``low``, ``high``]. */
-export function probePoints(/** @type {number} */ low, /** @type {number} */ high) {
-  const step = Math.max(1, Math.ceil((high - low) / (PROBES + 1)));
-  const points = [];
-  for (let at = low + step - 1; at < high && points.length < PROBES; at += step) points.push(at);
-  if (!points.length) points.push(low);
-  return points;
 }
 
 /** A post id or address as a 32-byte topic. */

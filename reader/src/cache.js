@@ -63,75 +63,96 @@ export const loadBoard = (/** @type {string} */ key) => /** @type {Promise<Board
 export const saveBoard = (/** @type {string} */ key, /** @type {BoardRecord} */ record) => put("boards", key, record);
 
 /**
- * Files asked or kept in the same turn of the event loop (a thread's replies are asked together) go in one
- * transaction: a transaction per file costs a new profile about 1 ms each (100 puts: 75-120 ms, one: 5-16).
- * @type {{gets: Map<string, ((bytes: Uint8Array | undefined) => void)[]>, puts: Map<string, Uint8Array>,
- *   saved: (() => void)[]} | null}
+ * The digests of the files kept, read once (one getAllKeys): a file this browser never kept is not asked for in a
+ * transaction of its own (a cold visit asks none).
+ * @type {Promise<Set<string>> | null}
  */
-let pending = null;
-
-function later() {
-  if (pending) return pending;
-  const mine = { gets: new Map(), puts: new Map(), saved: [] };
-  pending = mine;
-  setTimeout(async () => {
-    pending = null;
-    const db = await database();
-    if (mine.gets.size) {
-      const answered = (/** @type {string} */ digest, /** @type {any} */ value) => {
-        for (const resolve of mine.gets.get(digest) || []) resolve(value);
-      };
-      if (!db) for (const digest of mine.gets.keys()) answered(digest, undefined);
-      else {
-        const store = db.transaction("files").objectStore("files");
-        for (const digest of mine.gets.keys()) {
-          const request = store.get(digest);
-          request.onsuccess = () => answered(digest, request.result);
-          request.onerror = () => answered(digest, undefined);
-        }
-      }
-    }
-    if (mine.puts.size || mine.saved.length) {
-      const done = () => mine.saved.forEach((resolve) => resolve());
-      if (!db || !mine.puts.size) done();
-      else {
-        const transaction = db.transaction("files", "readwrite");
-        const store = transaction.objectStore("files");
-        for (const [digest, bytes] of mine.puts) store.put(bytes, digest);
-        transaction.oncomplete = done;
-        transaction.onerror = done;
-        transaction.onabort = done;
-      }
-    }
-  }, 0);
-  return mine;
+let kept = null;
+function keptDigests() {
+  kept ??= database().then(
+    (db) =>
+      new Promise((resolve) => {
+        if (!db) return resolve(new Set());
+        const request = db.transaction("files").objectStore("files").getAllKeys();
+        request.onsuccess = () => resolve(new Set(/** @type {string[]} */ (request.result)));
+        request.onerror = () => resolve(new Set());
+      }),
+  );
+  return kept;
 }
 
+/**
+ * Files asked in the same turn of the event loop (a thread's replies are asked together) go in one transaction: a
+ * transaction per file costs a new profile about 1 ms each (100 gets: 75-120 ms, one: 5-16).
+ * @type {Map<string, ((bytes: Uint8Array | undefined) => void)[]> | null}
+ */
+let gets = null;
+
 /** A file kept by its digest (undefined when none): asked with the others of this turn. */
-export function loadFile(/** @type {string} */ digest) {
+export async function loadFile(/** @type {string} */ digest) {
+  if (!(await keptDigests()).has(digest)) return undefined;
   return /** @type {Promise<Uint8Array | undefined>} */ (
     new Promise((resolve) => {
-      const gets = later().gets;
+      if (!gets) {
+        const mine = new Map();
+        gets = mine;
+        setTimeout(async () => {
+          gets = null;
+          const db = await database();
+          const answered = (/** @type {string} */ key, /** @type {any} */ value) => {
+            for (const done of mine.get(key) || []) done(value);
+          };
+          if (!db) for (const key of mine.keys()) answered(key, undefined);
+          else {
+            const store = db.transaction("files").objectStore("files");
+            for (const key of mine.keys()) {
+              const request = store.get(key);
+              request.onsuccess = () => answered(key, request.result);
+              request.onerror = () => answered(key, undefined);
+            }
+          }
+        }, 0);
+      }
       gets.set(digest, [...(gets.get(digest) || []), resolve]);
     })
   );
 }
 
-/** Keep a verified file by its digest: written with the others of this turn. */
+/** Verified files to keep, written by ``keepFiles`` (once the view is shown: the writes cost the browser's CPU). */
+const toKeep = new Map();
+
+/** Keep a verified file by its digest: written with the others at the next ``keepFiles``. */
 export function saveFile(/** @type {string} */ digest, /** @type {Uint8Array} */ bytes) {
-  return /** @type {Promise<void>} */ (
-    new Promise((resolve) => {
-      const batch = later();
-      batch.puts.set(digest, bytes);
-      batch.saved.push(() => resolve(undefined));
-    })
-  );
+  toKeep.set(digest, bytes);
+}
+
+/** Write the files ``saveFile`` was given since the last call, in one transaction. */
+export async function keepFiles() {
+  if (!toKeep.size) return;
+  const files = [...toKeep];
+  toKeep.clear();
+  const db = await database();
+  if (!db) return;
+  const set = await keptDigests();
+  await new Promise((resolve) => {
+    const transaction = db.transaction("files", "readwrite");
+    const store = transaction.objectStore("files");
+    for (const [digest, bytes] of files) store.put(bytes, digest);
+    transaction.oncomplete = () => {
+      for (const [digest] of files) set.add(digest);
+      resolve(undefined);
+    };
+    transaction.onerror = () => resolve(undefined);
+    transaction.onabort = () => resolve(undefined);
+  });
 }
 
 /** Forget everything (the "forget what was read" button, and tests). */
 export async function clearAll() {
   const db = await database();
   if (!db) return;
+  kept = Promise.resolve(new Set());
+  toKeep.clear();
   for (const store of ["boards", "files"]) {
     await new Promise((resolve) => {
       const transaction = db.transaction(store, "readwrite");

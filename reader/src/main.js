@@ -4,24 +4,23 @@
 
 import { parseDocument } from "../../backend/static/js/postdoc.js";
 import { renderPreview } from "../../backend/static/js/preview.js";
-import { Rpc, hostOf } from "./rpc.js";
+import { Rpc, dropEarly, hostOf } from "./rpc.js";
 import { Board, release, topicOf } from "./board.js";
 import { cidOf, fetchVerified, sha256 } from "./content.js";
 import { rankListing, rankReplies } from "./rank.js";
 import * as cache from "./cache.js";
 import { initWriting, writeControls } from "./write.js";
 import { proveShown } from "./prove.js";
+import { LOG_SPANS, WHOLE_THREAD } from "./plan.js";
 
 const PAGE = 25;
 const WINDOW = 2000; // Hot, Top and Controversial rank the top-level posts among the newest WINDOW posts
 const FOLD = -5; // a post whose score (under the lens) is at or below this is folded, as INDELIBLE_COLLAPSE_SCORE
 const CONTENT_CONCURRENCY = 8;
 const MAX_THREAD = 2000;
-// a thread whose root has at most this many newer posts (``whole=``) is read from all of them (every PostCreated
-// since its block, as many as a provider's usual result cap), a larger one level by level by the parent topic
-const WHOLE_THREAD = 10_000;
-// a thread read whole asks its logs in this many spans, two at a time, each span's replies read as it comes
-const LOG_SPANS = 4;
+// a thread whose root has at most WHOLE_THREAD newer posts (``whole=``) is read from all of them (every PostCreated
+// since its block, as many as a provider's usual result cap), a larger one level by level by the parent topic; a
+// thread read whole asks its logs in LOG_SPANS spans, two at a time, each span's replies read as it comes (plan.js)
 
 /** @typedef {import("./board.js").Post} Post */
 /**
@@ -47,8 +46,8 @@ const params = {
 };
 
 /**
- * @typedef {{id: number, words: any[], probes: any[]}} Early a thread's first reads, asked with the check: the
- *   root's storage words and the first round of the probes for its block (used once, by the first view)
+ * @typedef {{id: number, probes: any[]}} Early a thread's first reads, asked with the check: the first round of
+ *   the probes for its root's block (used once, by the first view)
  * @type {{rpc: Rpc, board: Board, key: string, count: number, deployment: number | null, posts: Map<number, Post>,
  *   early: Early | null}}
  */
@@ -401,13 +400,18 @@ function article(post, how) {
 
 /** Wait for every shown post's content (verified or unavailable), then mark the view done. */
 async function settle(/** @type {Post[]} */ posts, /** @type {number} */ mine, /** @type {number} */ started) {
+  performance.mark("reader:shown");
   $("view").dataset.read = String(Math.round(performance.now())); // the chain's part done, files still coming
   await eachLimited(posts, (post) => contentOf(post).then(() => undefined));
   if (mine !== generation) return;
   const view = $("view");
   view.dataset.ready = "true";
+  performance.mark("reader:ready");
   view.dataset.ms = String(Math.round(performance.now() - started)); // since the view was asked for
   view.dataset.at = String(Math.round(performance.now())); // since the page started loading
+  // now that the view is shown: the files read for it kept in IndexedDB, and what early.js asked and nobody took dropped
+  cache.keepFiles();
+  dropEarly();
   await prove(posts, mine);
 }
 
@@ -481,14 +485,15 @@ async function threadView(/** @type {number} */ id, /** @type {number} */ mine, 
     return;
   }
   const board = state.board;
-  // the root's post, and the block it was created in (every reply is there or later); the root's words and the
-  // first round of probes came with the check when the reader was opened on this thread
+  // the block the root was created in (every reply is there or later): the first round of probes came with the
+  // check when the reader was opened on this thread; the root's words are read with its first replies' (a thread
+  // read whole) or now
   const early = state.early?.id === id ? state.early : null;
   state.early = null;
-  if (early && !state.posts.has(id)) state.posts.set(id, board.stored(id, early.words));
-  const [, from] = await Promise.all([ensurePosts([id]), board.blockOf(id, early ? early.probes : null)]);
-  const root = /** @type {Post} */ (state.posts.get(id));
-  prepare(root); // fetched while the replies are read
+  const whole = state.count - id <= params.whole;
+  const rootRead = whole ? null : ensurePosts([id]).then(() => prepare(/** @type {Post} */ (state.posts.get(id))));
+  rootRead?.catch(() => {}); // its error is thrown where it is awaited, below
+  const from = await board.blockOf(id, early ? early.probes : null);
   /** @type {Map<number, import("./board.js").Created>} */
   const logs = new Map();
   /** @type {number[]} */
@@ -510,7 +515,6 @@ async function threadView(/** @type {number} */ id, /** @type {number} */ mine, 
     }
     return level;
   };
-  const whole = state.count - id <= params.whole;
   if (whole) {
     // one read of every PostCreated since the root's block, the tree built here: fewer requests than one
     // filtered read per level of the thread (many parent topics are slow to match on some nodes); only the
@@ -524,15 +528,22 @@ async function threadView(/** @type {number} */ id, /** @type {number} */ mine, 
     const found = new Set([rootTopic]);
     /** @type {Map<number, import("./board.js").Created>} */
     const foundLogs = new Map();
+    let rootAhead = true;
+    performance.mark("reader:logs-asked");
     await board.eachCreated(from, LOG_SPANS, (created) => {
+      performance.mark("reader:span");
       /** @type {number[]} */
-      const ahead = [];
+      const ahead = rootAhead ? [id] : []; // the root's words go with the first span's replies'
+      rootAhead = false;
       for (const log of created) {
         const parent = String(log.topics?.[2]).toLowerCase();
         if (!children.has(parent)) children.set(parent, []);
         /** @type {any[]} */ (children.get(parent)).push(log);
         const topic = String(log.topics?.[1]).toLowerCase();
-        if (topic === rootTopic) logs.set(id, board.created(log));
+        if (topic === rootTopic) {
+          logs.set(id, board.created(log));
+          prepare(/** @type {import("./board.js").Created} */ (logs.get(id))); // its file, by the digest its log names
+        }
         if (!found.has(parent) || found.has(topic) || foundLogs.size >= MAX_THREAD) continue;
         const reply = board.created(log);
         if (!(reply.id > reply.parentId && reply.id > id && reply.id <= state.count)) continue;
@@ -563,8 +574,10 @@ async function threadView(/** @type {number} */ id, /** @type {number} */ mine, 
       if (level.length) start = Math.min(...level.map((log) => log.block)); // replies to these: there or later
     }
   }
-  await Promise.all([...reading, ...readingAhead]);
-  await ensurePosts(ids, logs);
+  await Promise.all([rootRead, ...reading, ...readingAhead]);
+  await ensurePosts([id, ...ids], logs);
+  performance.mark("reader:posts-read");
+  const root = /** @type {Post} */ (state.posts.get(id));
   const all = [root, ...ids.map((i) => /** @type {Post} */ (state.posts.get(i)))];
   for (const post of all) {
     const log = logs.get(post.id);
@@ -663,6 +676,7 @@ async function selfCheck() {
 // --- start -----------------------------------------------------------------------------------------------
 
 async function start() {
+  performance.mark("reader:start");
   fillForm();
   selfCheck();
   if (!params.rpc.length || !params.board) {
@@ -680,11 +694,10 @@ async function start() {
     const thread = /^#\/?post\/(\d+)$/.exec(location.hash);
     const rootId = thread ? Number(thread[1]) : 0;
     const board = state.board;
-    const alongside = (/** @type {number} */ block) =>
-      Number.isSafeInteger(rootId) && rootId >= 1 ? [...board.storageRequests(rootId, false, block), ...board.firstProbes(block)] : [];
+    const alongside = (/** @type {number} */ block) => (Number.isSafeInteger(rootId) && rootId >= 1 ? board.firstProbes(block) : []);
     const { message, answers } = await board.check(alongside);
     check.textContent = message;
-    if (answers.length) state.early = { id: rootId, words: answers.slice(0, 3), probes: answers.slice(3) };
+    if (answers.length) state.early = { id: rootId, probes: answers };
     check.classList.add("ok");
     state.key = cache.boardKey(state.board.chainId, state.board.address);
     state.count = state.board.count;

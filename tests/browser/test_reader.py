@@ -24,7 +24,7 @@ import httpx
 import pytest
 import uvicorn
 from eth_account import Account
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, Request
 from sqlalchemy import create_engine, text
 
 from backend import ranking
@@ -404,14 +404,44 @@ def test_an_rpc_whose_storage_or_logs_lie_is_named_and_nothing_it_made_up_is_sho
 
 @pytest.mark.parametrize("view", ["new", "post/1"])
 def test_the_reader_refuses_a_board_that_is_not_this_release(page: Page, nodes: Nodes, reader_file: Path, view: str):
-    """Opened on a thread, the root's storage words and the first probes for its block go with the code check's
-    request; what they answered is used only once the code held, so an account that is no Board shows nothing."""
+    """Opened on a thread, the first probes for its block go with the code check's request (both sent by early.js
+    while the module loads); what they answered is used only once the code held, so an account that is no Board
+    shows nothing."""
     w3 = connect(nodes.ganache)
     # an account, not a contract
     page.goto(reader_url(reader_file, nodes, nodes.b_url, view, board=w3.eth.accounts[3]))
     page.wait_for_selector('#view[data-ready="error"]', state="attached")
     assert "Not read: no code at" in page.inner_text("#check")
     assert page.locator("#view article").count() == 0
+
+
+def test_the_first_reads_are_sent_from_the_head_once_and_all_taken_by_the_module(
+    page: Page, nodes: Nodes, reader_file: Path
+):
+    """early.js (in the page's head) asks the chain id and head, the code check's request and a thread's first log
+    spans while the module loads; the module takes each of those answers for the very request it sends itself
+    (reader/src/plan.js builds both), so the RPC is asked nothing twice and early.js asks nothing the module does
+    not take. (What the module takes it checks as any answer: the lying-RPC tests above open the reader the same
+    way.)"""
+    bodies: list[str] = []
+
+    def asked(request: Request) -> None:
+        if request.method == "POST" and request.url.startswith(nodes.ganache.url):
+            bodies.append(request.post_data or "")
+
+    page.on("request", asked)
+    root = nodes.threads[0]
+    page.goto(reader_url(reader_file, nodes, nodes.b_url, f"post/{root}"))
+    posts = shown(page)
+    assert posts[0]["id"] == root and posts[0]["content"] == "ok" and len(posts) > 1
+    early = page.evaluate("({sent: [...indelibleEarly.sent], asked: [...indelibleEarly.asked]})")
+    sent = [key.split(" ", 1)[1] for key in early["sent"]]
+    assert '"eth_chainId"' in sent[0] and '"eth_getCode"' in sent[1], sent
+    assert any('"eth_getLogs"' in body for body in sent), sent  # the thread's first spans came from the head
+    assert set(early["sent"]) <= set(early["asked"])  # every one taken by the module
+    # the view's reads (the proofs after it ask eth_getProof): none asked twice
+    reads = [body for body in bodies if '"eth_getProof"' not in body]
+    assert len(reads) == len(set(reads)), [body[:120] for body in reads if reads.count(body) > 1]
 
 
 def test_the_node_serves_the_reader_at_reader_and_by_its_cid(nodes: Nodes, reader_file: Path):
