@@ -1,6 +1,6 @@
 """API benchmark: a fresh SQLite index with 100,000+ posts and 1,000,000 votes, then latency and throughput.
 
-    .venv/bin/python bench/api.py [--posts 100000] [--replies 50000] [--votes 1000000] [--seconds 20]
+    .venv/bin/python bench/api.py [--posts 100000] [--replies 50000] [--votes 1000000] [--seconds 20] [--quiet-days 8]
         [--database-url postgresql+psycopg://...]
 
 Fills the index straight through the models' tables (one transaction, driver executemany; the per-topic
@@ -108,16 +108,17 @@ def fill(
     n_authors: int = 1000,
     big_share: float = 0.01,
     topics: Sequence[str] = (),
+    quiet_days: int = 0,
 ) -> dict[str, Any]:
     """Write posts, replies and votes into a fresh index; returns what to query.
 
     ``big_share`` of the replies go to one big thread; with ``topics``, every other thread is in one of them
-    (thread 2n in ``topics[n % len(topics)]``).
+    (thread 2n in ``topics[n % len(topics)]``); the newest post is ``quiet_days`` old (a quiet board).
     """
     rng = random.Random(seed)
     engine = make_engine(url)
     ensure_schema(engine)
-    now = int(time.time())
+    now = int(time.time()) - quiet_days * 86_400
     start = now - YEAR
     total = n_posts + n_replies
     authors = [f"0x{i:040x}" for i in range(1, n_authors + 1)]
@@ -555,6 +556,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="throughput run length")
     parser.add_argument("--database-url", default="", help="a PostgreSQL database to fill (its tables are dropped)")
     parser.add_argument("--only", default="", help="time only the rows whose name starts with this (e.g. search)")
+    parser.add_argument(
+        "--quiet-days", type=int, default=0, help="the newest post this many days old (8: top's week is empty)"
+    )
     parser.add_argument("--write", action="store_true", help="record the results in docs/benchmarks.md")
     parser.add_argument("--pages", action="store_true", help="the page rows: pages beside their JSON twins")
     args = parser.parse_args()
@@ -569,7 +573,7 @@ def main() -> int:
     if make_url(url).get_backend_name() == "postgresql":
         drop_tables(url)
     began = time.perf_counter()
-    facts = fill(url, args.posts, args.replies, args.votes, topics=TOPICS)
+    facts = fill(url, args.posts, args.replies, args.votes, topics=TOPICS, quiet_days=args.quiet_days)
     fill_seconds = time.perf_counter() - began
     print(f"filled {facts['posts']:,} posts and {facts['votes']:,} votes in {fill_seconds:.1f} s ({url})")
 
@@ -752,6 +756,7 @@ def write_docs(
         f"--seconds {args.seconds:.0f}"
         + (f" --database-url {args.database_url}" if postgres else "")
         + (f" --only {args.only}" if args.only else "")
+        + (f" --quiet-days {args.quiet_days}" if args.quiet_days else "")
         + " --write"
     )
     engine = "PostgreSQL on the same machine" if postgres else "SQLite in WAL mode"
