@@ -51,15 +51,15 @@ Tables, and who may rely on what:
 
 from __future__ import annotations
 
-from sqlalchemy import DDL, BigInteger, Float, Index, Integer, SmallInteger, String, Text, UniqueConstraint, event
+from sqlalchemy import DDL, BigInteger, Float, Index, Integer, SmallInteger, String, Text, UniqueConstraint, event, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bump when a table changes: the indexer then drops the index and rebuilds it from the chain.
-SCHEMA_VERSION = "10"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
+SCHEMA_VERSION = "11"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
 # 5: full-text search (posts_fts on SQLite, posts.search on PostgreSQL); 6: posts.topic
 # 7: counted tallies and first_activity (the default lens); 8: nonces (NonceUsed, for /api/nonces)
 # 9: the default lens's activity is a post or a vote of direction +-1, in an earlier block than the post
-# 10: topics (each topic's count and newest post, for /api/topics)
+# 10: topics (each topic's count and newest post, for /api/topics); 11: ix_read_window (top's window)
 
 HASH = String(66)  # 0x + 64 hex
 ADDRESS = String(42)  # checksum address
@@ -141,6 +141,15 @@ class Post(Base):
         Index("ix_read_author_totals", "author", "parent_id", "upvotes", "downvotes"),
         Index("ix_read_thread", "root_id", "depth"),
         Index("ix_read_topic", "topic", "parent_id", "id"),
+        # top's window (day, week, ...) when few top-level posts are in it: found here and sorted, rather than
+        # ix_read_feed_top*'s walk through every older post (an empty week read all of them); PostgreSQL's
+        # planner picks it from its statistics, SQLite when queries.listing_rows has counted the window
+        Index(
+            "ix_read_window",
+            "created_at",
+            sqlite_where=text("parent_id IS NULL"),
+            postgresql_where=text("parent_id IS NULL"),
+        ),
     )
 
 

@@ -19,8 +19,10 @@ import functools
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from sqlalchemy import Integer, Row, Select, and_, bindparam, case, func, or_, select, tuple_
+from sqlalchemy import Integer, Row, Select, Table, and_, bindparam, case, func, or_, select, tuple_
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from backend.db.models import NonceEvent, Post, Topic, Vote
 
@@ -77,6 +79,7 @@ def _tier_statement(
     topic: bool = False,
     counted: bool = True,
     postgres: bool = False,
+    by_window: bool = False,
 ) -> Select[Any]:
     key = sort_key(sort, counted)
     score = POSTS.c[score_name(counted)]
@@ -105,7 +108,36 @@ def _tier_statement(
         # "parent_id IS NULL" is no equality to PostgreSQL's planner, so the (parent_id, key, id) indexes only
         # match the order with parent_id in it (all NULL: the same order); without it, a seq scan and a sort
         order = (POSTS.c.parent_id.desc(), *order)
+    if by_window:  # SQLite: the window's few posts from ix_read_window, sorted (see listing_rows)
+        statement = statement.with_hint(POSTS, "INDEXED BY ix_read_window", "sqlite")
     return statement.order_by(*order).limit(bindparam("n"))
+
+
+@compiles(Table, "sqlite")
+def _sqlite_from_hint(table: Table, compiler: SQLCompiler, **kw: Any) -> str:
+    """A table as SQLite's FROM renders it, with the ``with_hint(..., "sqlite")`` of the statement (its
+    INDEXED BY): SQLAlchemy's SQLite dialect drops FROM hints."""
+    sql: str = compiler.visit_table(table, **kw)  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it untyped
+    hints = kw.get("fromhints")
+    return f"{sql} {hints[table]}" if sql and hints and table in hints else sql
+
+
+# SQLite has no statistics of a range's size (no STAT4): below this many top-level posts in top's window,
+# finding them by ix_read_window and sorting them costs less than walking ix_read_feed_top* down to the page
+# (an empty window walks every top-level post); at or above it, the walk finds its page soon enough
+WINDOW_SORT_MAX = 1000
+_WINDOW_COUNT = select(func.count()).select_from(
+    select(POSTS.c.id)
+    .where(_TOP_LEVEL, POSTS.c.created_at >= bindparam("since", type_=POSTS.c.created_at.type))
+    .with_hint(POSTS, "INDEXED BY ix_read_window", "sqlite")  # its planner would walk a feed index instead
+    .limit(bindparam("cap"))
+    .subquery()
+)
+
+
+def _small_window(session: Session, since: int) -> bool:
+    """Fewer than WINDOW_SORT_MAX top-level posts are as new as ``since`` (at most that many index entries read)."""
+    return bool(session.execute(_WINDOW_COUNT, {"since": since, "cap": WINDOW_SORT_MAX}).scalar_one() < WINDOW_SORT_MAX)
 
 
 def listing_rows(
@@ -131,7 +163,12 @@ def listing_rows(
         if sort != "new":
             params["after_key"] = after[0]
     postgres = session.get_bind().dialect.name == "postgresql"  # its connections plan each run (make_engine)
-    statement = _tier_statement(sort, tier, since is not None, after is not None, topic is not None, counted, postgres)
+    # top's window on SQLite: the same rows in the same order by whichever index reads fewer entries (the
+    # collapsed tier ranges over its few posts by score either way)
+    by_window = since is not None and tier == 0 and topic is None and not postgres and _small_window(session, since)
+    statement = _tier_statement(
+        sort, tier, since is not None, after is not None, topic is not None, counted, postgres, by_window
+    )
     return _rows(session, statement, params)
 
 
