@@ -55,11 +55,12 @@ from sqlalchemy import DDL, BigInteger, Float, Index, Integer, SmallInteger, Str
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bump when a table changes: the indexer then drops the index and rebuilds it from the chain.
-SCHEMA_VERSION = "11"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
+SCHEMA_VERSION = "12"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
 # 5: full-text search (posts_fts on SQLite, posts.search on PostgreSQL); 6: posts.topic
 # 7: counted tallies and first_activity (the default lens); 8: nonces (NonceUsed, for /api/nonces)
 # 9: the default lens's activity is a post or a vote of direction +-1, in an earlier block than the post
 # 10: topics (each topic's count and newest post, for /api/topics); 11: ix_read_window (top's window)
+# 12: ix_read_replies* (a thread's replies in order: a big thread's page without reading all its replies)
 
 HASH = String(66)  # 0x + 64 hex
 ADDRESS = String(42)  # checksum address
@@ -140,6 +141,10 @@ class Post(Base):
         Index("ix_read_feed_controversial_counted", "parent_id", "counted_controversial", "id", "counted_score"),
         Index("ix_read_author_totals", "author", "parent_id", "upvotes", "downvotes"),
         Index("ix_read_thread", "root_id", "depth"),
+        # a thread's replies in order (best Wilson bound first, then the older), the score to tell the folded
+        # tier on the index alone: a big thread's page is a seek and the page's rows (queries.reply_rows)
+        Index("ix_read_replies", "parent_id", text("wilson DESC"), "id", "score"),
+        Index("ix_read_replies_counted", "parent_id", text("counted_wilson DESC"), "id", "counted_score"),
         Index("ix_read_topic", "topic", "parent_id", "id"),
         # top's window (day, week, ...) when few top-level posts are in it: found here and sorted, rather than
         # ix_read_feed_top*'s walk through every older post (an empty week read all of them); PostgreSQL's

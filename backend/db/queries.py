@@ -19,7 +19,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from sqlalchemy import Integer, Row, Select, Table, and_, bindparam, case, func, or_, select, tuple_
+from sqlalchemy import Integer, Row, Select, Table, bindparam, case, func, literal_column, select, tuple_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -191,62 +191,118 @@ def get_post(session: Session, post_id: int) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-# A thread's replies, one level per query: each parent's first ``per_parent`` children best first (not
-# collapsed, then the Wilson lower bound, then the older reply), numbered by a window function over just the
-# parents of that level (ix_posts_parent finds them), then the level cut at ``budget`` rows taking each
-# parent's 1st child, then each one's 2nd..., so a wide level shares the budget instead of the first parent
+# A thread's replies, one level at a time: each parent's first ``per_parent`` children best first (not
+# collapsed, then the Wilson lower bound, then the older reply), then the level cut at ``budget`` rows taking
+# each parent's 1st child, then each one's 2nd..., so a wide level shares the budget instead of the first parent
 # taking it all. Levels stop when the budget is spent; every cut shows as ``more_replies`` with a cursor.
+# Parents with at most ``per_parent`` replies: one query numbers all their replies by a window function (it
+# reads no more than it may show). A parent with more (a big thread's root), or the page after a cursor: its
+# own keyset queries down ix_read_replies* (parent_id, wilson DESC, id, score), each reading about the rows it
+# returns, so a page costs the same at 100 replies or 100,000.
 @functools.cache
-def _level_statement(after: bool, counted: bool = True) -> Select[Any]:
+def _level_statement(counted: bool = True) -> Select[Any]:
     score, wilson_column = POSTS.c[score_name(counted)], POSTS.c["counted_wilson" if counted else "wilson"]
     reply_tier = case((score <= bindparam("threshold", type_=POSTS.c.score.type), 1), else_=0)
-    statement = select(
-        *(POSTS.c[name] for name in OUT_FIELDS),
-        wilson_column.label("wilson"),
-        reply_tier.label("tier"),
-        func.row_number()
-        .over(partition_by=POSTS.c.parent_id, order_by=(reply_tier, wilson_column.desc(), POSTS.c.id))
-        .label("rn"),
-    ).where(POSTS.c.parent_id.in_(bindparam("parents", type_=POSTS.c.id.type, expanding=True)))
-    if after:
-        tier, wilson = bindparam("after_tier", type_=Integer()), bindparam("after_wilson", type_=POSTS.c.wilson.type)
-        after_id = bindparam("after_id", type_=POSTS.c.id.type)
-        statement = statement.where(
-            or_(
-                reply_tier > tier,
-                and_(
-                    reply_tier == tier,
-                    or_(wilson_column < wilson, and_(wilson_column == wilson, POSTS.c.id > after_id)),
-                ),
-            )
+    level = (
+        select(
+            *(POSTS.c[name] for name in OUT_FIELDS),
+            wilson_column.label("wilson"),
+            reply_tier.label("tier"),
+            func.row_number()
+            .over(partition_by=POSTS.c.parent_id, order_by=(reply_tier, wilson_column.desc(), POSTS.c.id))
+            .label("rn"),
         )
-    level = statement.subquery()
+        .where(POSTS.c.parent_id.in_(bindparam("parents", type_=POSTS.c.id.type, expanding=True)))
+        .subquery()
+    )
     return (
-        select(*(level.c[name] for name in (*OUT_FIELDS, "wilson", "tier")))
+        select(*(level.c[name] for name in (*OUT_FIELDS, "wilson", "tier", "rn")))
         .where(level.c.rn <= bindparam("per_parent"))
         .order_by(level.c.rn, level.c.parent_id)
         .limit(bindparam("budget"))
     )
 
 
+ReplyRun = Literal["all", "tie", "below"]
+
+
+@functools.cache
+def _replies_statement(counted: bool, tier: int, run: ReplyRun) -> Select[Any]:
+    """One parent's replies of one tier in order, from the start (``all``), or after a cursor's (wilson, id):
+    the rest of its Wilson bound (``tie``), then the lower ones (``below``); each a seek in ix_read_replies*."""
+    score, wilson_column = POSTS.c[score_name(counted)], POSTS.c["counted_wilson" if counted else "wilson"]
+    threshold = bindparam("threshold", type_=POSTS.c.score.type)
+    statement = select(
+        *(POSTS.c[name] for name in OUT_FIELDS),
+        wilson_column.label("wilson"),
+        literal_column(str(tier), Integer()).label("tier"),
+    ).where(
+        POSTS.c.parent_id == bindparam("parent", type_=POSTS.c.id.type),
+        score > threshold if tier == 0 else score <= threshold,
+    )
+    wilson = bindparam("after_wilson", type_=POSTS.c.wilson.type)
+    if run == "tie":
+        statement = statement.where(wilson_column == wilson, POSTS.c.id > bindparam("after_id", type_=POSTS.c.id.type))
+    elif run == "below":
+        statement = statement.where(wilson_column < wilson)
+    index = "ix_read_replies_counted" if counted else "ix_read_replies"
+    # SQLite's planner, without a range's size, may take ix_read_feed_top* (parent_id, score) and sort every reply
+    return (
+        statement.with_hint(POSTS, f"INDEXED BY {index}", "sqlite")
+        .order_by(wilson_column.desc(), POSTS.c.id)
+        .limit(bindparam("n"))
+    )
+
+
+def _parent_replies(
+    session: Session, parent: int, params: dict[str, Any], n: int, after: tuple[int, float, int] | None, counted: bool
+) -> list[Row[*tuple[Any, ...]]]:
+    """``parent``'s first ``n`` replies in the thread's order (after ``after``: tier, wilson, id), tier by tier."""
+    rows: list[Row[*tuple[Any, ...]]] = []
+    for tier in (0, 1):
+        runs: tuple[ReplyRun, ...] = ("all",)
+        if after is not None:
+            if tier < after[0]:
+                continue
+            if tier == after[0]:
+                runs = ("tie", "below")
+        for run in runs:
+            bound: dict[str, Any] = {"parent": parent, "n": n - len(rows)}
+            if run != "all" and after is not None:
+                bound |= {"after_wilson": after[1], "after_id": after[2]}
+            rows.extend(session.execute(_replies_statement(counted, tier, run), params | bound).all())
+            if len(rows) >= n:
+                return rows
+    return rows
+
+
 def reply_rows(
     session: Session,
-    parents: list[int],
+    parents: dict[int, int],
     threshold: int,
     per_parent: int,
     budget: int,
     after: tuple[int, float, int] | None = None,
     counted: bool = True,
-) -> Sequence[Row[*tuple[Any, ...]]]:
+) -> list[Sequence[Any]]:
     """One level of a thread: each parent's first ``per_parent`` replies, ``budget`` at most, best first.
 
-    Each row is the OUT_FIELDS, then the Wilson bound and the tier; ``after`` (tier, wilson, id) starts
-    after that reply (the one parent's next page).
+    ``parents`` maps each parent to its reply count (which way its replies are read; the rows are the same
+    either way). Each row is the OUT_FIELDS, then the Wilson bound and the tier; ``after`` (tier, wilson, id)
+    starts after that reply (the one parent's next page).
     """
-    params: dict[str, Any] = {"parents": parents, "threshold": threshold, "per_parent": per_parent, "budget": budget}
-    if after is not None:
-        params |= {"after_tier": after[0], "after_wilson": after[1], "after_id": after[2]}
-    return session.execute(_level_statement(after is not None, counted), params).all()
+    params: dict[str, Any] = {"threshold": threshold}
+    small = [] if after is not None else [parent for parent, count in parents.items() if count <= per_parent]
+    numbered: list[tuple[int, int, Sequence[Any]]] = []  # (rn, parent, row): the window statement's order
+    if small:
+        bound = {"parents": small, "per_parent": per_parent, "budget": budget}
+        for row in session.execute(_level_statement(counted), params | bound):
+            numbered.append((row[-1], row[2], row[:-1]))
+    for parent in parents.keys() - set(small):
+        replies = _parent_replies(session, parent, params, min(per_parent, budget), after, counted)
+        numbered.extend((rn, parent, row) for rn, row in enumerate(replies, 1))
+    numbered.sort(key=lambda entry: entry[:2])
+    return [row for _, _, row in numbered[:budget]]
 
 
 def author_totals(session: Session, address: str) -> dict[str, int]:

@@ -122,17 +122,17 @@ def build_thread(
         return None
     children: dict[int, list[dict[str, Any]]] = defaultdict(list)
     last_key: dict[int, tuple[int, float, int]] = {}  # each parent's last shown child: (tier, wilson, id)
-    parents, level, left = [post_id], 0, budget
+    parents, level, left = {post_id: top["reply_count"]}, 0, budget  # each with its reply count
     while parents and level < depth and left > 0:
         after = (resume["t"], resume["k"], resume["i"]) if resume is not None and level == 0 else None
         rows = queries.reply_rows(session, parents, fold, per_parent, left, after, counted)
-        parents = []
+        parents = {}
         for row in rows:
             out = dict(zip(OUT_FIELDS, row, strict=False))  # every field but the trailing wilson and tier
             children[out["parent_id"]].append(out)
             last_key[out["parent_id"]] = (row[-1], row[-2], out["id"])
             if out["reply_count"]:
-                parents.append(out["id"])
+                parents[out["id"]] = out["reply_count"]
         level, left = level + 1, left - len(rows)
 
     def node(out: dict[str, Any], before: int = 0) -> dict[str, Any]:
