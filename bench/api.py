@@ -1,12 +1,13 @@
 """API benchmark: a fresh SQLite index with 100,000+ posts and 1,000,000 votes, then latency and throughput.
 
     .venv/bin/python bench/api.py [--posts 100000] [--replies 50000] [--votes 1000000] [--seconds 20] [--quiet-days 8]
-        [--database-url postgresql+psycopg://...]
+        [--big-share 0.01] [--samples 1000] [--database-url postgresql+psycopg://...]
 
 Fills the index straight through the models' tables (one transaction, driver executemany; the per-topic
 table recounted from the posts after), serves the app under uvicorn (indexer off, so nothing rewrites the
 data), then measures p50/p99 of each feed sort, a deep page (page 200 via
-cursor), a thread, an author page and the topics list (every other thread in one of 40 topics) over
+cursor), the big thread (``--big-share`` of the replies: 0.14 is a thread of 7,000) and its root's 20th
+page of replies (by its cursors), an author page and the topics list (every other thread in one of 40 topics) over
 HTTP, each beside the time the app spent inside (its Server-Timing header: query and JSON encoding) and the raw SQL
 time of the very statements its build_* function runs (recorded, then replayed
 on a bare sqlite3 connection, or a bare psycopg one), and the front page's
@@ -559,6 +560,10 @@ def main() -> int:
     parser.add_argument(
         "--quiet-days", type=int, default=0, help="the newest post this many days old (8: top's week is empty)"
     )
+    parser.add_argument(
+        "--big-share", type=float, default=0.01, help="share of replies in the big thread (0.14: 7,000 of 50,000)"
+    )
+    parser.add_argument("--samples", type=int, default=SAMPLES, help="requests per row (p99 wants 1,000)")
     parser.add_argument("--write", action="store_true", help="record the results in docs/benchmarks.md")
     parser.add_argument("--pages", action="store_true", help="the page rows: pages beside their JSON twins")
     args = parser.parse_args()
@@ -573,7 +578,9 @@ def main() -> int:
     if make_url(url).get_backend_name() == "postgresql":
         drop_tables(url)
     began = time.perf_counter()
-    facts = fill(url, args.posts, args.replies, args.votes, topics=TOPICS, quiet_days=args.quiet_days)
+    facts = fill(
+        url, args.posts, args.replies, args.votes, big_share=args.big_share, topics=TOPICS, quiet_days=args.quiet_days
+    )
     fill_seconds = time.perf_counter() - began
     print(f"filled {facts['posts']:,} posts and {facts['votes']:,} votes in {fill_seconds:.1f} s ({url})")
 
@@ -583,8 +590,17 @@ def main() -> int:
     with Session(engine) as session:
         for _ in range(199):
             deep_cursor = documents.build_feed(session, "hot", 25, deep_cursor, collapse_score=threshold)["next_cursor"]
-    engine.dispose()
     author, big = facts["author"], facts["big_root"]
+    # the big thread's 20th page of its root's replies (or its last, if it has fewer), by its cursors
+    reply_cursor, reply_page = None, 1
+    with Session(engine) as session:
+        while reply_page < 20:
+            thread = documents.build_thread(session, big, 6, collapse_score=threshold, cursor=reply_cursor)
+            more = thread["post"]["more_replies"] if thread else None
+            if more is None or more["cursor"] is None:
+                break
+            reply_cursor, reply_page = more["cursor"], reply_page + 1
+    engine.dispose()
     cases: list[tuple[str, str, Any]] = [
         (f"feed {sort}", f"/api/posts?sort={sort}", lambda s, sort=sort: documents.build_feed(s, sort, 25))
         for sort in ("hot", "new", "top", "controversial")
@@ -595,6 +611,9 @@ def main() -> int:
         ("feed hot, page 200", f"/api/posts?sort=hot&cursor={deep_cursor}",
          lambda s: documents.build_feed(s, "hot", 25, deep_cursor)),
         (f"thread {big} (depth 6)", f"/api/posts/{big}", lambda s: documents.build_thread(s, big, 6)),
+        (f"thread {big}, replies page {reply_page}",
+         f"/api/posts/{big}" + (f"?{urlencode({'cursor': reply_cursor})}" if reply_cursor else ""),
+         lambda s: documents.build_thread(s, big, 6, cursor=reply_cursor)),
         ("author page", f"/api/authors/{author}", lambda s: documents.build_author(s, author, 25)),
         ("topics", "/api/topics", documents.build_topics),
     ]  # fmt: skip
@@ -632,7 +651,7 @@ def main() -> int:
         client = Client(port)
         client.wait("/api/posts?limit=1")
         for name, route, build in cases:
-            samples = SLOW_SAMPLES if name in slow else SAMPLES
+            samples = SLOW_SAMPLES if name in slow else args.samples
             statuses: Counter[int] = Counter()
             # any search may pass its budget on a loaded machine: the row says how often it was refused
             allowed = (200, 422) if name.startswith("search") else (200,)
@@ -757,6 +776,8 @@ def write_docs(
         + (f" --database-url {args.database_url}" if postgres else "")
         + (f" --only {args.only}" if args.only else "")
         + (f" --quiet-days {args.quiet_days}" if args.quiet_days else "")
+        + (f" --big-share {args.big_share}" if args.big_share != 0.01 else "")
+        + (f" --samples {args.samples}" if args.samples != SAMPLES else "")
         + " --write"
     )
     engine = "PostgreSQL on the same machine" if postgres else "SQLite in WAL mode"
@@ -769,7 +790,7 @@ def write_docs(
             f"load average {facts['load'][0]:.2f} before the rows, {facts['load'][1]:.2f} after).",
             "",
             f"Index: {facts['posts']:,} posts ({args.posts:,} top-level), {facts['votes']:,} current votes, "
-            f"filled in {fill_seconds:.1f} s. {SAMPLES} sequential requests per row over one keep-alive "
+            f"filled in {fill_seconds:.1f} s. {args.samples} sequential requests per row over one keep-alive "
             "connection (http.client); 'in app' is the route's own Server-Timing (opening a session, running "
             "the query through SQLAlchemy, building the document, orjson); raw SQL replays the same statements "
             f"(same parameters) on a bare {'psycopg' if postgres else 'sqlite3'} connection and fetches every row.",
