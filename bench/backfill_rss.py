@@ -32,7 +32,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,7 @@ def seed_chain(chain_dir: Path, events: int, workers: int) -> dict[str, Any]:
         "workers": workers,
         "anvil": subprocess.run([node_executable("anvil"), "--version"], capture_output=True, text=True).stdout,
         "state_bytes": (chain_dir / STATE).stat().st_size,
+        "load": os.getloadavg(),
     }
     (chain_dir / SEEDED).write_text(json.dumps(record))
     return record
@@ -254,8 +255,8 @@ def at_share(samples: list[Sample], total: int, share: float) -> Sample:
     return next((s for s in samples if s.events >= share * total), samples[-1])
 
 
-def slope(samples: list[Sample], attr: str, total: int, after: float = 0.1) -> float:
-    """Least-squares MB per 100,000 events of ``attr`` over the samples past ``after`` of the events."""
+def slope(samples: list[Sample], attr: str, total: int, after: float) -> float:
+    """Least-squares MB per 100,000 events of ``attr`` over the samples from ``after`` of the events on."""
     points = [(s.events, float(getattr(s, attr))) for s in samples if s.events >= after * total]
     if len(points) < 2:
         return 0.0
@@ -277,7 +278,8 @@ def summarize(result: dict[str, Any], total: int) -> dict[str, float]:
         "end": samples[-1].rss,
         "max": max(s.rss for s in samples),
         "hwm": max(s.hwm for s in samples),
-        "slope": slope(samples, "rss", total),
+        "slope": slope(samples, "rss", total, 0.1),
+        "slope2": slope(samples, "rss", total, 0.5),
     }
     if any(s.pg_rss for s in samples):
         figures |= {
@@ -287,7 +289,8 @@ def summarize(result: dict[str, Any], total: int) -> dict[str, float]:
             "pg_end": samples[-1].pg_private,
             "pg_max": max(s.pg_private for s in samples),
             "pg_rss_max": max(s.pg_rss for s in samples),
-            "pg_slope": slope(samples, "pg_private", total),
+            "pg_slope": slope(samples, "pg_private", total, 0.1),
+            "pg_slope2": slope(samples, "pg_private", total, 0.5),
         }
     return figures
 
@@ -347,43 +350,45 @@ def report(result: dict[str, Any], command: str) -> str:
         f = r["figures"]
         rows.append(
             f"| {name}: indexer process | {f['start']:.0f} | {f['p10']:.0f} | {f['p50']:.0f} | {f['end']:.0f} "
-            f"| {f['max']:.0f} ({f['hwm']:.0f}) | **{f['slope']:+.2f}** |"
+            f"| {f['max']:.0f} ({f['hwm']:.0f}) | **{f['slope']:+.2f}** | **{f['slope2']:+.2f}** |"
         )
         if "pg_start" in f:
             rows.append(
                 f"| {name}: its server processes, RSS less shared | {f['pg_start']:.0f} | {f['pg_p10']:.0f} "
                 f"| {f['pg_p50']:.0f} | {f['pg_end']:.0f} | {f['pg_max']:.0f} (RSS {f['pg_rss_max']:.0f}) "
-                f"| {f['pg_slope']:+.2f} |"
+                f"| {f['pg_slope']:+.2f} | {f['pg_slope2']:+.2f} |"
             )
     runs = "\n".join(
         f"- {name}: {r['stored']:,} events stored ({r['posts']:,} posts, {r['vote_events']:,} votes, "
         f"{r['nonces']:,} nonces) up to block {r['indexed_block']} in {r['seconds']:.0f} s "
-        f"({r['stored'] / r['seconds']:,.0f} events/s), {len(r['samples'])} samples; {r['content_queue']:,} CIDs left "
-        f"in "
-        f"the content queue; load average {_load(r['load'][0])} before, {_load(r['load'][1])} after."
+        f"({r['stored'] / r['seconds']:,.0f} events/s), {len(r['samples'])} samples; {r['content_queue']:,} CIDs "
+        f"left in the content queue; load average {_load(r['load'][0])} before, {_load(r['load'][1])} after."
         for name, r in result["engines"].items()
     )
     return f"""{SECTION}
 
-Command: `{command}` (run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on this machine: Anvil {seeded["anvil"].split()[2]},
-SQLite and PostgreSQL 15, Python 3.11; 2 cores shared with other work, the load averages are below).
-The chain was seeded first by `--seed-only` (at `nice -n 19 ionice -c3`, outside the bench lock): {total:,} events
-in {len(seeded["per_block"]):,} blocks ({seeded["posts"]:,} posts and replies, {seeded["items"] - seeded["posts"]:,}
-votes, {seeded["items"]:,} `NonceUsed`) by `batch()` transactions of {ITEMS_PER_BATCH} EIP-712-signed items,
-{BATCHES_PER_BLOCK} a block, from {SIGNERS:,} signers, in {seeded["seeding_s"]:.0f} s (`bench/seed_anvil.py`: signed
-directly with coincurve in {seeded["workers"]} processes; the first two batches, {seeded["checked_items"]} items, are
-also built through `backend.eip712` and web3's encoder and must match byte for byte; the contract checks every
-signature). Anvil dumped the chain to a
-{seeded["state_bytes"] / 2**30:.1f} GB state file; the measuring run loaded it in {result["load_s"]:.0f} s (Anvil's
-RSS then {result["anvil_rss"]:,.0f} MB).
+Command: `{command}` (run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on this machine:
+Anvil {seeded["anvil"].split()[2]}, SQLite and PostgreSQL 15, Python 3.11; 2 cores shared with other work, load
+averages below).
+
+The chain was seeded first by `--seed-only --events {total}` (at `nice -n 19 ionice -c3`, outside the bench lock{
+        f"; load average {_load(tuple(seeded['load']))} at its end" if "load" in seeded else ""
+    }): {total:,} events in {len(seeded["per_block"]):,} blocks
+({seeded["posts"]:,} posts and replies, {seeded["items"] - seeded["posts"]:,} votes, {seeded["items"]:,} `NonceUsed`),
+mined by `batch()` transactions of {ITEMS_PER_BATCH} EIP-712-signed items, {BATCHES_PER_BLOCK} a block, from
+{SIGNERS:,} signers, in {seeded["seeding_s"]:.0f} s. `bench/seed_anvil.py` signs directly with coincurve in
+{seeded["workers"]} processes; its first two batches ({seeded["checked_items"]} items) are also built through
+`backend.eip712` and web3's encoder and must match byte for byte, and the contract checks every signature.
+Anvil dumped the chain to a {seeded["state_bytes"] / 2**30:.1f} GiB state file; the measuring run loaded it in
+{result["load_s"]:.0f} s (Anvil's RSS then {result["anvil_rss"]:,.0f} MB).
 
 Each engine's backfill is the real command, `python -m backend index --once`, from block 0 into an empty index,
-sampled every {result["every"]:g} s from this process (MB; "start" is the first sample once the indexer has made its
-tables, after its imports and setup; "most" is the largest sample, with the kernel's high-water
-mark VmHWM in brackets; the slope is least squares over the samples after the first 10% of the events):
+sampled every {result["every"]:g} s from this process. MB; "start" is the first sample once the indexer has made
+its tables (imports and setup done); "most" is the largest sample, with the kernel's high-water mark (VmHWM) in
+brackets; the slopes are least squares over the samples from 10% (and from 50%) of the events to the end:
 
-| process | start | after 10% | after 50% | end | most | MB per 100k events |
-|---|---:|---:|---:|---:|---:|---:|
+| process | start | after 10% | after 50% | end | most | MB per 100k events, 10%-end | 50%-end |
+|---|---:|---:|---:|---:|---:|---:|---:|
 {chr(10).join(rows)}
 
 {runs}
@@ -409,6 +414,7 @@ def main() -> int:
     parser.add_argument("--every", type=float, default=1.0, help="seconds between samples")
     parser.add_argument("--lock", type=Path, help="hold this file's flock during each backfill (the bench lock)")
     parser.add_argument("--write-docs", action="store_true", help=f"replace '{SECTION}' in {DOCS}")
+    parser.add_argument("--json", type=Path, help="write every sample here")
     args = parser.parse_args()
     if args.seed_only:
         record = seed_chain(args.chain_dir, args.events, args.workers)
@@ -420,6 +426,10 @@ def main() -> int:
     result = measure(args.chain_dir, args.postgres, args.every, args.lock)
     words = ["python bench/backfill_rss.py --chain-dir DIR", *(["--postgres URL"] if args.postgres else [])]
     words += [*(["--lock /work/wt/bench.lock"] if args.lock else []), *(["--write-docs"] if args.write_docs else [])]
+    if args.json:
+        samples = {name: [asdict(s) for s in r["samples"]] for name, r in result["engines"].items()}
+        args.json.write_text(json.dumps({"figures": {n: r["figures"] for n, r in result["engines"].items()},
+                                         "samples": samples}))  # fmt: skip
     section = report(result, " ".join(words))
     print(section)
     if args.write_docs:
