@@ -198,7 +198,8 @@ def get_post(session: Session, post_id: int) -> dict[str, Any] | None:
 # Parents with at most ``per_parent`` replies: one query numbers all their replies by a window function (it
 # reads no more than it may show). A parent with more (a big thread's root), or the page after a cursor: its
 # own keyset queries down ix_read_replies* (parent_id, wilson DESC, id, score), each reading about the rows it
-# returns, so a page costs the same at 100 replies or 100,000.
+# returns, so a page costs the same at 100 replies or 100,000; its collapsed replies by ix_read_feed_top*
+# (parent_id, score), sorted: as many rows as the post has collapsed replies.
 @functools.cache
 def _level_statement(counted: bool = True) -> Select[Any]:
     score, wilson_column = POSTS.c[score_name(counted)], POSTS.c["counted_wilson" if counted else "wilson"]
@@ -245,8 +246,11 @@ def _replies_statement(counted: bool, tier: int, run: ReplyRun) -> Select[Any]:
         statement = statement.where(wilson_column == wilson, POSTS.c.id > bindparam("after_id", type_=POSTS.c.id.type))
     elif run == "below":
         statement = statement.where(wilson_column < wilson)
-    index = "ix_read_replies_counted" if counted else "ix_read_replies"
-    # SQLite's planner, without a range's size, may take ix_read_feed_top* (parent_id, score) and sort every reply
+    # SQLite has no range sizes to choose by (PostgreSQL's planner makes the same choices from its statistics):
+    # the uncollapsed tier walks ix_read_replies* in order from the seek; the collapsed tier, few replies
+    # (net -5 and below) among many, is found by ix_read_feed_top* (parent_id, score) and sorted, rather than
+    # filtering every reply of the parent out of ix_read_replies*
+    index = ("ix_read_replies" if tier == 0 else "ix_read_feed_top") + ("_counted" if counted else "")
     return (
         statement.with_hint(POSTS, f"INDEXED BY {index}", "sqlite")
         .order_by(wilson_column.desc(), POSTS.c.id)

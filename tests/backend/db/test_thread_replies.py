@@ -181,3 +181,16 @@ def test_a_big_parent_s_page_is_a_seek_in_its_replies_index_without_a_sort(
         assert f"Index Scan using {index}" in plan and "Sort" not in plan, plan
     else:
         assert f"SEARCH posts USING INDEX {index} (parent_id=?" in plan and "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.parametrize("counted", [True, False])
+@pytest.mark.parametrize("run", ["all", "tie", "below"])
+def test_a_big_parent_s_collapsed_replies_are_found_by_their_score(engine: Engine, counted: bool, run: Any) -> None:
+    score = "counted_score" if counted else "score"
+    params = {"parent": ROOT, "threshold": -5, "n": 50, "after_wilson": 0.0, "after_id": 700}
+    plan = _plan(engine, queries._replies_statement(counted, 1, run), params)
+    if engine.dialect.name == "postgresql":  # the planner's own choice: an index with the parent, no seq scan
+        assert "Index Cond: ((parent_id = " in plan and "Seq Scan" not in plan, plan
+    else:  # a range of the score: the collapsed replies only, then sorted
+        top = "ix_read_feed_top_counted" if counted else "ix_read_feed_top"
+        assert f"SEARCH posts USING INDEX {top} (parent_id=? AND {score}<?)" in plan, plan
