@@ -84,7 +84,12 @@ class DevNode:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> Self:
-        """Launch the process and wait until it answers JSON-RPC."""
+        """Launch the process and wait until it answers JSON-RPC; a node already running is left as it is.
+
+        So ``with node.start():`` starts one process, not a second one orphaned on the same port.
+        """
+        if self.process is not None and self.process.poll() is None:
+            return self
         if self.db_path is not None:
             self.db_path.mkdir(parents=True, exist_ok=True)
         if self._log_path is not None:

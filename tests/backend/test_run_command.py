@@ -148,3 +148,17 @@ def httpx_answers(port: int) -> bool:
     except httpx.HTTPError:
         return False
     return True
+
+
+def test_a_started_chain_entered_as_a_context_is_one_process_and_stops_with_it():
+    node = Ganache(free_port())
+    with node.start() as entered:  # start() then __enter__: the second call must not launch a second Ganache
+        assert entered is node
+        assert node.process is not None
+        pid = node.process.pid
+        group = [p.pid for p in psutil.Process(pid).children(recursive=True)] + [pid]
+        listening = {c.pid for c in psutil.net_connections("tcp") if c.laddr.port == node.port and c.status == "LISTEN"}
+        assert listening <= set(group), f"another process listens on {node.port}: {listening - set(group)}"
+        assert Web3(Web3.HTTPProvider(node.url)).eth.chain_id == 1337
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not rpc_answers(node.url, timeout=1.0)
