@@ -159,11 +159,11 @@ def fill(
             vote_rows.append((post_id, f"0x{voter + 1:040x}", direction, post_id, voter))
     replies = [0] * (total + 1)
     for post_id in range(n_posts + 1, total + 1):
-        replies[parent[post_id]] += 1
+        replies[_parent_of(parent, post_id)] += 1
     # top-level posts spread evenly over the year; each reply comes within a day of its parent
     created_at = [start + (min(post_id, n_posts) * YEAR) // n_posts for post_id in range(total + 1)]
     for post_id in range(n_posts + 1, total + 1):
-        created_at[post_id] = min(now, created_at[parent[post_id]] + rng.randint(60, 86_400))
+        created_at[post_id] = min(now, created_at[_parent_of(parent, post_id)] + rng.randint(60, 86_400))
     # bodies: "Body of post N:" (so "post" is in every post), "left" (odd N) or "right" (even N), then 12 words
     # of 2,000 drawn by Zipf's law
     words = [rng.choices(VOCABULARY, cum_weights=CUM_WEIGHTS, k=12) for _ in range(total + 1)]
@@ -218,6 +218,13 @@ def fill(
     engine.dispose()
     # every author wrote total / n_authors posts and replies
     return {"now": now, "big_root": big_root, "author": authors[1], "posts": total, "votes": len(vote_rows)}
+
+
+def _parent_of(parent: Sequence[int | None], post_id: int) -> int:
+    """A reply's parent (every id past the top-level posts has one)."""
+    found = parent[post_id]
+    assert found is not None, post_id
+    return found
 
 
 def _topic(topics: Sequence[str], root: int) -> str | None:
