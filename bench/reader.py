@@ -177,8 +177,9 @@ def p(samples: list[float], q: float) -> float:
 
 
 MARKS = {
-    "start": "the module starts", "head": "it has the head", "code": "the code", "logs-asked": "it asks the logs",
-    "span": "span {n} in", "posts-read": "every post read", "shown": "the tree shown", "ready": "every file in",
+    "early-logs": "the head's script asks the logs", "start": "the module starts", "head": "it has the head",
+    "code": "the code", "logs-asked": "it asks the logs", "span": "span {n} in", "posts-read": "every post read",
+    "shown": "the tree shown", "ready": "every file in",
 }  # fmt: skip
 
 
@@ -299,12 +300,14 @@ def main() -> int:
             f"{verdict} What the reader asks the RPC: a cold New, the chain id and head, then the code and the post "
             "count's storage slot, then three storage words for each of the newest 100 posts (`eth_getStorageAt`, "
             "three batches of 100) and the 25 files; a warm New, the cached block's hash and the `VoteCast` logs "
-            "since, in one request, and no file. A cold thread: the root's three words and the first round of "
-            "probes for its block (the post count's slot at 15 blocks; one round is enough for a root this old) "
-            "in the check's second request; `eth_getLogs` for every `PostCreated` since that block in four spans, "
-            f"two at a time ({args.posts:,} logs here: the tree is built in the browser); as each span comes, two "
-            "words for each reply it names (first slot and tally; the digest is the log's, and they must agree) "
-            "and their files, fetched, checked and rendered while the later spans are read. The last column is "
+            "since, in one request, and no file. A cold thread: the first round of probes for its block (the post "
+            "count's slot at 15 blocks; one round is enough for a root this old) in the check's second request; "
+            "`eth_getLogs` for every `PostCreated` since that block in four spans shrinking 4:3:2:1, two at a time "
+            f"({args.posts:,} logs here: the tree is built in the browser); these first requests are sent by the "
+            "small script in the page's head while the module loads (docs/reader.md); as each span comes, two "
+            "words for each reply it names (first slot and tally; the digest is the log's, and they must agree; "
+            "the root's three words with the first) and their files, fetched, checked and rendered while the later "
+            "spans are read. The last column is "
             "when the chain's part was read; the rest is files still being fetched, hashed and rendered. The "
             f"thread's marks (p50 ms from the start of the page load): {where_time_goes(marks)}. Re-run "
             "with "

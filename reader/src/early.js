@@ -87,6 +87,7 @@ async function start() {
   const ask = (/** @type {number} */ i) => {
     if (i < ranges.length) send(rpc, callBody(logsRequest(filter, ...ranges[i]))).then(() => ask(i + 2)); // as board.js's eachCreated
   };
+  performance.mark("reader:early-logs");
   ask(0);
   ask(1);
 }
