@@ -42,7 +42,7 @@ from typing import Any
 
 import httpx
 from eth_account import Account
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from web3 import Web3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -54,6 +54,7 @@ from backend.content.document import MAX_BYTES, encode_document
 from backend.content.pins import PinStore
 from backend.db.models import Base
 from backend.db.session import make_engine
+from backend.deployments.records import board as board_contract
 from backend.devchain import Ganache, deploy_board, free_port
 from backend.eip712 import sign
 from bench.benchdocs import write_section
@@ -314,7 +315,11 @@ def read_phase(port: int, paths: dict[str, str], seconds: float, during: Any = N
     readers = {name: Reader(port, path, budget) for name, path in paths.items()}
     for reader in readers.values():
         reader.start()
-    result = during() if during is not None else time.sleep(seconds)
+    result: Any = None
+    if during is not None:
+        result = during()
+    else:
+        time.sleep(seconds)
     for reader in readers.values():
         reader.stop.set()
         reader.join()
@@ -369,7 +374,7 @@ def main() -> int:
         try:
             w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60}))
             deployment = deploy_board(w3, data_dir)
-            board = w3.eth.contract(address=deployment.address, abi=deployment.abi)
+            board = board_contract(w3, deployment)
             pins = PinStore(data_dir / "content")
             thread, seeded = seed(w3, board, pins)
             port = free_port()
@@ -382,7 +387,7 @@ def main() -> int:
                 raise SystemExit(f"the valid batch was refused: {accepted.status_code} {accepted.text}")
             w3.eth.wait_for_transaction_receipt(accepted.json()["tx_hash"])
             wait_current(base, seeded + 1, processes)
-            relayer = w3.eth.accounts[1]
+            relayer = list(w3.eth.accounts)[1]
             before = (w3.eth.get_balance(relayer), w3.eth.get_transaction_count(relayer))
             paths = {"front page": "/api/posts", f"thread {thread} ({THREAD_REPLIES} replies)": f"/api/posts/{thread}"}
 

@@ -14,10 +14,15 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from eth_account import Account
-from eth_utils import keccak
+from eth_account.signers.local import LocalAccount
+from eth_typing import ABI, ChecksumAddress
+from eth_utils.crypto import keccak
 from web3 import Web3
+from web3.contract.contract import ContractConstructor, ContractFunction
+from web3.types import TxParams, TxReceipt
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -75,12 +80,14 @@ def calldata_cost(data: bytes) -> int:
     return sum(16 if byte else 4 for byte in data)
 
 
-def _compile() -> tuple[list, str]:
-    from brownie import project
+def _compile() -> tuple[ABI, str]:
+    from brownie.project.main import load
+    from brownie.typing import ContractName
 
-    board_project = project.load(ROOT, name="IndelibleGasBench")
+    board_project = load(ROOT, name="IndelibleGasBench")
     try:
-        return board_project.Board.abi, board_project.Board.bytecode
+        board = board_project[ContractName("Board")]
+        return board.abi, board.bytecode
     finally:
         board_project.close(raises=False)
 
@@ -88,25 +95,27 @@ def _compile() -> tuple[list, str]:
 class Bench:
     """A deployed Board, funded accounts, and helpers that send a transaction and return its receipt."""
 
-    def __init__(self, w3: Web3, abi: list, bytecode: str) -> None:
+    def __init__(self, w3: Web3, abi: ABI, bytecode: str) -> None:
         self.w3 = w3
-        self.accounts = w3.eth.accounts
-        self.tx = {"from": self.accounts[0], "gasPrice": w3.eth.gas_price, "gas": 10_000_000}
+        self.accounts: list[ChecksumAddress] = list(w3.eth.accounts)
+        self.tx: TxParams = {"from": self.accounts[0], "gasPrice": w3.eth.gas_price, "gas": 10_000_000}
         receipt = self.send(w3.eth.contract(abi=abi, bytecode=bytecode).constructor())
         self.board = w3.eth.contract(address=receipt["contractAddress"], abi=abi)
         self.relayer = self.accounts[9]
 
-    def send(self, call, sender: str | None = None) -> dict:
+    def send(self, call: ContractFunction | ContractConstructor, sender: str | None = None) -> TxReceipt:
         tx_hash = call.transact({**self.tx, "from": sender or self.accounts[0]})
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)
         if receipt["status"] != 1:
             raise RuntimeError(f"transaction {tx_hash.hex()} reverted")
         return receipt
 
-    def input_of(self, receipt: dict) -> bytes:
+    def input_of(self, receipt: TxReceipt) -> bytes:
         return bytes(self.w3.eth.get_transaction(receipt["transactionHash"])["input"])
 
-    def signed_post(self, signer, nonce: int, digest: bytes, parent_id: int = 0, parent_digest: bytes = ZERO) -> tuple:
+    def signed_post(
+        self, signer: LocalAccount, nonce: int, digest: bytes, parent_id: int = 0, parent_digest: bytes = ZERO
+    ) -> tuple[Any, ...]:
         deadline = 2**40
         message = {
             "author": signer.address,
@@ -119,7 +128,9 @@ class Bench:
         v, r, s = split_signature(sign(signer, "post", message, self.w3.eth.chain_id, self.board.address))
         return (signer.address, digest, parent_id, parent_digest, nonce, deadline, v, r, s)
 
-    def signed_vote(self, signer, nonce: int, post_id: int, post_digest: bytes, direction: int) -> tuple:
+    def signed_vote(
+        self, signer: LocalAccount, nonce: int, post_id: int, post_digest: bytes, direction: int
+    ) -> tuple[Any, ...]:
         deadline = 2**40
         message = {
             "voter": signer.address,
@@ -137,7 +148,7 @@ def _digest(i: int) -> bytes:
     return keccak(text=f"indelible gas bench post {i}")
 
 
-def _signers(label: str, count: int) -> list:
+def _signers(label: str, count: int) -> list[LocalAccount]:
     return [Account.from_key(keccak(text=f"indelible gas bench {label} {i}")) for i in range(count)]
 
 

@@ -48,6 +48,7 @@ from web3 import Web3
 from backend.config import Settings
 from backend.content.cid import sha256
 from backend.db.models import NonceEvent
+from backend.deployments.records import board as board_contract
 from backend.devchain import Ganache, deploy_board, free_port
 from backend.eip712 import sign, split_signature
 from backend.indexer.decode import TOPICS
@@ -65,7 +66,7 @@ RUNS = 3  # backfill and fetch-only are each timed this many times (--runs); the
 def deploy(w3: Web3, data_dir: Path) -> Any:
     """Deploy Board from the brownie artifact and record it where the indexer looks."""
     deployment = deploy_board(w3, data_dir)
-    return w3.eth.contract(address=deployment.address, abi=deployment.abi)
+    return board_contract(w3, deployment)
 
 
 def _sign(account: Any, kind: str, message: dict[str, Any], chain_id: int, contract: str) -> tuple[int, bytes, bytes]:
@@ -169,7 +170,7 @@ def _receipt_events(receipt: Any) -> int:
 
 def _recording(get_logs: Any, ranges: list[tuple[int, int]], lock: threading.Lock) -> Any:
     def recording(address: str, start: int, end: int) -> list[dict[str, Any]]:
-        logs = get_logs(address, start, end)
+        logs: list[dict[str, Any]] = get_logs(address, start, end)
         with lock:
             ranges.append((start, end))
         return logs

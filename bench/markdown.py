@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -65,12 +66,12 @@ def measure(repeat: int) -> list[str]:
         "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for index, (name, body) in enumerate(BODIES.items()):
-        before = _median_ms(lambda body=body: unbounded(body), repeat)
-        after = _median_ms(lambda body=body: markdown.render(body), repeat)
+        before = _median_ms(partial(unbounded, body), repeat)
+        after = _median_ms(partial(markdown.render, body), repeat)
         html = markdown.render(body)
         digest = f"0x{index:064x}"
         markdown.render_cached(digest, body)
-        cached = _median_ms(lambda body=body, digest=digest: markdown.render_cached(digest, body), 1000)
+        cached = _median_ms(partial(markdown.render_cached, digest, body), 1000)
         kind = "plain text (budget)" if html == markdown.plain(body) else "Markdown"
         if kind == "Markdown" and body.count("|") > markdown.MAX_TABLE_PIPES:
             kind = "Markdown without tables (pipe cap)"

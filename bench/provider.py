@@ -89,7 +89,7 @@ def run(events_wanted: int, chain: str) -> dict[str, Any]:
 
         def send_and_mine(w3: Web3, board: Any, posts: list[Any], votes: list[Any]) -> Any:
             receipt = send_batch(w3, board, posts, votes)
-            w3.provider.make_request(*mine)  # type: ignore[arg-type]
+            w3.provider.make_request(*mine)
             return receipt
 
         bench.index.ITEMS_PER_BATCH, bench.index._send_batch = ITEMS_PER_BATCH, send_and_mine

@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ from backend.db.session import ensure_schema, make_engine
 from backend.devchain import free_port
 from backend.indexer import checkpoint, store
 from backend.indexer.content_sync import content_fields
-from backend.indexer.decode import LogPosition, NonceUsed, PostCreated, VoteCast
+from backend.indexer.decode import Event, LogPosition, NonceUsed, PostCreated, VoteCast
 from backend.indexer.fetch import RangeBatch
 from bench import scale_bulk
 from bench.api import Client, drop_tables, percentiles, serve
@@ -130,6 +131,7 @@ class Chain:
 
     def range(self, blocks: int, posts_wanted: int) -> tuple[RangeBatch, dict[str, bytes]]:
         """The next ``blocks`` blocks' events (at most ``posts_wanted`` posts), and their documents by CID."""
+        events: list[Event]
         rng, events, documents, headers = self.rng, [], {}, {}
         start = self.block + 1
         for _ in range(blocks):
@@ -251,6 +253,7 @@ def fill(url: str, chain: Chain, posts: int, progress: bool = True) -> dict[str,
 def sizes(url: str) -> list[tuple[str, str, int]]:
     """(kind, name, bytes) of every table and index, largest first."""
     engine = make_engine(url)
+    rows: Sequence[Sequence[Any]]
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
             rows = conn.execute(
@@ -263,7 +266,7 @@ def sizes(url: str) -> list[tuple[str, str, int]]:
                 )
             ).all()
         else:
-            kinds = dict(conn.execute(text("SELECT name, type FROM sqlite_master")).all())
+            kinds: dict[str, str] = dict(conn.execute(text("SELECT name, type FROM sqlite_master")).all())
             try:
                 rows = [
                     (kinds.get(name, "index"), name, size)
@@ -441,8 +444,9 @@ def measure_only(url: str, rounds: int, incremental: int, lock: Path | None, fil
     chain = Chain.from_index(url)
     posts = chain.posts
     measured = measure(url, rounds, lock)
-    more = fill(url, chain, incremental, progress=False) if incremental else earlier.get("incremental")
+    more: dict[str, Any] | None = earlier.get("incremental")
     if incremental:
+        more = fill(url, chain, incremental, progress=False)
         more["load"] = os.getloadavg()
     return {
         **measured,

@@ -92,7 +92,7 @@ class Writer:
         try:
             cursor = raw.cursor()
             if self.postgres:
-                with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+                with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
             else:

@@ -16,15 +16,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, cast
 
 from eth_account import Account
-from eth_utils import keccak
+from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
 from web3 import Web3
+from web3.types import Nonce, TxParams, Wei
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from backend.config import Settings  # noqa: E402
+from backend.deployments.records import board as board_contract  # noqa: E402
 from backend.devchain import Ganache, deploy_board, free_port  # noqa: E402
 from backend.eip712 import sign, split_signature  # noqa: E402
 from bench.benchdocs import write_section  # noqa: E402
@@ -35,7 +39,7 @@ BATCH = 20
 GWEI = 10**9
 
 
-def _keys(label: str, n: int) -> list:
+def _keys(label: str, n: int) -> list[LocalAccount]:
     return [Account.from_key(keccak(text=f"sleeper {label} {i}")) for i in range(n)]
 
 
@@ -45,7 +49,7 @@ def measure() -> dict[str, float]:
         w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60}))
         payer = w3.eth.accounts[0]
         deployment = deploy_board(w3, Path(data))
-        board = w3.eth.contract(address=deployment.address, abi=deployment.abi)
+        board = board_contract(w3, deployment)
         digest = keccak(b"any older post")
         w3.eth.wait_for_transaction_receipt(board.functions.post(digest, 0, bytes(32)).transact({"from": payer}))
         w3.eth.wait_for_transaction_receipt(board.functions.vote(1, digest, 1).transact({"from": payer}))
@@ -53,13 +57,12 @@ def measure() -> dict[str, float]:
         funded = []
         for key in _keys("funded", 5):
             fund = w3.eth.wait_for_transaction_receipt(
-                w3.eth.send_transaction({"from": payer, "to": key.address, "value": 10**16})
+                w3.eth.send_transaction({"from": payer, "to": key.address, "value": Wei(10**16)})
             )
-            tx = board.functions.vote(1, digest, -1).build_transaction(
-                {"from": key.address, "nonce": 0, "gas": 200_000, "chainId": w3.eth.chain_id}
-            )
+            params: TxParams = {"from": key.address, "nonce": Nonce(0), "gas": 200_000, "chainId": w3.eth.chain_id}
+            tx = board.functions.vote(1, digest, -1).build_transaction(params)
             vote = w3.eth.wait_for_transaction_receipt(
-                w3.eth.send_raw_transaction(key.sign_transaction(tx).raw_transaction)
+                w3.eth.send_raw_transaction(key.sign_transaction(cast(dict[str, Any], tx)).raw_transaction)
             )
             assert vote["status"] == 1
             funded.append((int(fund["gasUsed"]), int(vote["gasUsed"])))

@@ -12,6 +12,7 @@ from backend.content.cid import sha256
 from backend.content.document import encode_document
 from backend.content.pins import PinStore
 from backend.deployments.records import Deployment
+from backend.deployments.records import board as board_contract
 from backend.devchain import DevNode
 from backend.devchain import deploy_board as deploy_from_artifact
 
@@ -72,4 +73,4 @@ class BoardHandle:
 def deploy_board(w3: Web3, data_dir: Path) -> BoardHandle:
     """Deploy Board from the brownie artifact and append its record to ``data_dir/deployments.json``."""
     deployment = deploy_from_artifact(w3, data_dir)
-    return BoardHandle(w3.eth.contract(address=deployment.address, abi=deployment.abi), deployment, w3)
+    return BoardHandle(board_contract(w3, deployment), deployment, w3)

@@ -19,7 +19,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from backend.config import PROJECT_ROOT
-from backend.devchain import DevNode, Ganache, free_port
+from backend.devchain import Anvil, Ganache, free_port
 from tests.support.board import BoardHandle, deploy_board
 from tests.support.servers import wait_app_ready
 from tests.support.wait import wait_for
@@ -88,7 +88,10 @@ class Stack:
 
     def indexed(self, post_id: int) -> dict[str, Any]:
         """The post once the index has it."""
-        return self.wait_for(lambda: self.api(f"/api/posts/{post_id}")["post"], f"post {post_id} to be indexed")
+        post: dict[str, Any] = self.wait_for(
+            lambda: self.api(f"/api/posts/{post_id}")["post"], f"post {post_id} to be indexed"
+        )
+        return post
 
 
 # Keeps every text a status line (form or toast) showed, across navigations, in
@@ -171,7 +174,9 @@ def _make_regulars(stack: Stack) -> None:
 
 
 @contextmanager
-def running_stack(data_dir: Path, database_url: str = "", chain: type[DevNode] = Ganache) -> Iterator[Stack]:
+def running_stack(
+    data_dir: Path, database_url: str = "", chain: type[Ganache] | type[Anvil] = Ganache
+) -> Iterator[Stack]:
     """A chain (Ganache unless told) + a Board deployed into ``data_dir`` + ``python -m backend serve`` on its index."""
     if not ARTIFACT.exists():
         pytest.fail(f"{ARTIFACT} is missing: run `make compile` first")

@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, inspect, make_url, select, text
 from sqlalchemy.exc import OperationalError
@@ -125,7 +126,9 @@ def make_settings(data_dir: Path, rpc_url: str, database_url: str, **overrides: 
 
 def wait_indexed(client: TestClient, w3: Web3, timeout: float = 30) -> None:
     """Until the app's index has reached the node's head block."""
-    engine = client.app.state.indelible.engine
+    app = client.app
+    assert isinstance(app, FastAPI)
+    engine = app.state.indelible.engine
     head = w3.eth.block_number
     wait_for(
         lambda: (index_summary(engine)["indexed_block"] or -1) >= head, timeout=timeout, what=f"the index at {head}"

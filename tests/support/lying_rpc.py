@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import rlp
 from eth_abi.abi import decode, encode
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from backend.devchain import free_port
 
@@ -141,7 +141,8 @@ class PartialTrie:
 
 
 def _word(value: int) -> bytes:
-    return rlp.encode(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+    encoded: bytes = rlp.encode(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+    return encoded
 
 
 class LyingRpc:
