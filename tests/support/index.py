@@ -84,16 +84,21 @@ def reset_postgres(url: str) -> None:
         engine.dispose()
 
 
+def empty_index_url(database: str, directory: Path) -> str:
+    """An empty index of ``database``: the PostgreSQL test database emptied, or a new SQLite file in ``directory``."""
+    if database == "postgresql":
+        reset_postgres(POSTGRES_URL)
+        return POSTGRES_URL
+    return f"sqlite:///{directory / 'index.sqlite3'}"
+
+
 def module_index(
     w3: Web3, tmp_path_factory: pytest.TempPathFactory, database: str, name: str
 ) -> tuple[Path, BoardHandle, str]:
     """For a module-scoped fixture: its own data dir, a Board recorded there, an empty index of ``database``."""
     data_dir: Path = tmp_path_factory.mktemp(name) / "data"
     board = deploy_board(w3, data_dir)
-    if database == "postgresql":
-        reset_postgres(POSTGRES_URL)
-        return data_dir, board, POSTGRES_URL
-    return data_dir, board, f"sqlite:///{data_dir / 'index.sqlite3'}"
+    return data_dir, board, empty_index_url(database, data_dir)
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from backend.db import queries
 from backend.db.session import ensure_schema, make_engine
-from tests.support.index import DATABASES, POSTGRES_URL, reset_postgres
+from tests.support.index import DATABASES, empty_index_url
 
 # every listing shape of the front page that reads no topic (a topic's posts are few enough to sort)
 SHAPES = [
@@ -28,12 +27,7 @@ SHAPES = [
 @pytest.fixture(scope="module", params=DATABASES)
 def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """An empty index of each engine."""
-    if request.param == "postgresql":
-        reset_postgres(POSTGRES_URL)
-        url = POSTGRES_URL
-    else:
-        url = f"sqlite:///{Path(tmp_path_factory.mktemp('plans')) / 'index.sqlite3'}"
-    made = make_engine(url)
+    made = make_engine(empty_index_url(request.param, tmp_path_factory.mktemp("plans")))
     ensure_schema(made)
     yield made
     made.dispose()

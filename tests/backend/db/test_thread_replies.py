@@ -12,7 +12,6 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ from backend.db import queries
 from backend.db.models import Post
 from backend.db.session import ensure_schema, make_engine
 from backend.views.listings import build_thread
-from tests.support.index import DATABASES, POSTGRES_URL, reset_postgres
+from tests.support.index import DATABASES, empty_index_url
 
 NOW = 1_800_000_000
 ROOT = 1
@@ -61,12 +60,7 @@ def _row(post_id: int, parent: int | None, depth: int, replies: int, rng: random
 @pytest.fixture(scope="module", params=DATABASES)
 def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A root with DIRECT replies, its first replies with NESTED replies of their own (and those a few more)."""
-    if request.param == "postgresql":
-        reset_postgres(POSTGRES_URL)
-        url = POSTGRES_URL
-    else:
-        url = f"sqlite:///{Path(tmp_path_factory.mktemp('thread-replies')) / 'index.sqlite3'}"
-    made = make_engine(url)
+    made = make_engine(empty_index_url(request.param, tmp_path_factory.mktemp("thread-replies")))
     ensure_schema(made)
     rng = random.Random(25)
     parent_of: dict[int, tuple[int, int]] = {post_id: (ROOT, 1) for post_id in range(2, DIRECT + 2)}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from backend.db import queries
 from backend.db.models import Post
 from backend.db.session import ensure_schema, make_engine
 from backend.views.listings import build_feed
-from tests.support.index import DATABASES, POSTGRES_URL, reset_postgres
+from tests.support.index import DATABASES, empty_index_url
 
 NOW = 1_800_000_000
 DAY = 86_400
@@ -48,12 +47,7 @@ def _row(post_id: int, rng: random.Random) -> dict[str, Any]:
 @pytest.fixture(scope="module", params=DATABASES)
 def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """An index of POSTS top-level posts with random tallies, analysed."""
-    if request.param == "postgresql":
-        reset_postgres(POSTGRES_URL)
-        url = POSTGRES_URL
-    else:
-        url = f"sqlite:///{Path(tmp_path_factory.mktemp('window')) / 'index.sqlite3'}"
-    made = make_engine(url)
+    made = make_engine(empty_index_url(request.param, tmp_path_factory.mktemp("window")))
     ensure_schema(made)
     rng = random.Random(11)
     with made.begin() as conn:
