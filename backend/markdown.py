@@ -35,7 +35,9 @@ from typing import Any, cast
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import isPunctChar
 from markdown_it.renderer import RendererProtocol
+from markdown_it.rules_inline import state_inline
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
@@ -156,6 +158,21 @@ def _post_deadline(state: Any) -> None:
 
 def _core_deadline(state: Any) -> None:
     _post_deadline(state)
+
+
+def _punct_as_the_browser_sees_it(ch: str) -> bool:
+    """markdown-it's punctuation test for a delimiter's neighbour, as the browser's markdown-it (14.1.0) applies it.
+
+    The browser reads a delimiter's neighbours as UTF-16 code units, so a character past U+FFFF (an emoji, an
+    astral symbol) is half of a surrogate pair there: neither punctuation nor space. markdown-it-py reads the code
+    point, which is punctuation (category S or P), and so rendered ``\U0001f600_a_b_`` with emphasis where the
+    browser, and so its check of this page, did not. The page must render as the browser's copy does.
+    """
+    return ord(ch) <= 0xFFFF and isPunctChar(ch)
+
+
+# scanDelims (emphasis and strikethrough delimiters) is the only user of this name in state_inline
+state_inline.isPunctChar = _punct_as_the_browser_sees_it  # type: ignore[attr-defined]
 
 
 def _parser(tables: bool = True) -> MarkdownIt:
