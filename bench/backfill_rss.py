@@ -39,7 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 from web3 import Web3
 
@@ -49,6 +49,7 @@ from backend.db.stats import index_summary
 from backend.devchain import Anvil, deploy_board, free_port, node_executable
 from backend.indexer import checkpoint
 from bench.benchdocs import DOCS, write_section
+from bench.index import reset_database
 from bench.seed_anvil import BATCHES_PER_BLOCK, ITEMS_PER_BATCH, SIGNERS, seed
 
 SECTION = "## Indexer memory over a 1,000,000-event backfill (bench/backfill_rss.py)"
@@ -158,15 +159,6 @@ def _postgres_memory(database: str) -> tuple[float, float]:
         rss += memory.get("VmRSS", 0.0)
         private += memory.get("RssAnon", 0.0)
     return rss, private
-
-
-def reset_database(url: str) -> None:
-    """Drop every table of the PostgreSQL bench database: the backfill starts from an empty index."""
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        for name in inspect(conn).get_table_names():  # names from the catalogue
-            conn.execute(text(f'DROP TABLE IF EXISTS "{name}" CASCADE'))
-    engine.dispose()
 
 
 @contextmanager

@@ -29,7 +29,8 @@ from backend.config import Settings
 from backend.devchain import Anvil, free_port
 from backend.indexer.progress import Progress
 from backend.indexer.runner import Indexer
-from bench.backfill_rss import ANVIL_ARGS, GAS_LIMIT, SEEDED, STATE, proc_memory, reset_database
+from bench.backfill_rss import ANVIL_ARGS, GAS_LIMIT, SEEDED, STATE, proc_memory
+from bench.index import reset_database
 
 SQLITE_STATUS_MEMORY_USED = 0
 SHARES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
