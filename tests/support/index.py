@@ -15,6 +15,7 @@ from sqlalchemy import Engine, create_engine, inspect, make_url, select, text
 from sqlalchemy.exc import OperationalError
 from web3 import Web3
 
+from backend import ranking
 from backend.config import Settings
 from backend.content.cid import sha256
 from backend.db.models import Base
@@ -82,6 +83,24 @@ def reset_postgres(url: str) -> None:
                 pytest.fail(f"INDELIBLE_TEST_POSTGRES_URL is set but its tables could not be dropped: {exc}")
     finally:
         engine.dispose()
+
+
+def post_row(
+    post_id: int, *, parent: int | None, root: int, depth: int, title: str | None, body: str, created: int,
+    replies: int, tallies: tuple[int, int], counted: tuple[int, int],
+) -> dict[str, Any]:  # fmt: skip
+    """A ``posts`` row as the indexer leaves it, every ranking column derived from ``tallies`` and ``counted``."""
+    (up, down), (cu, cd) = tallies, counted
+    return {
+        "id": post_id, "author": f"0x{post_id % 50 + 1:040x}", "parent_id": parent, "root_id": root, "depth": depth,
+        "digest": f"0x{post_id:064x}", "cid": f"cid{post_id}", "content_status": "pinned", "title": title,
+        "body": body, "created_at": created, "block_number": post_id, "block_hash": f"0x{post_id:064x}",
+        "tx_hash": f"0x{post_id:064x}", "log_index": 0, "upvotes": up, "downvotes": down, "score": up - down,
+        "reply_count": replies, "hot": ranking.hot(up, down, created), "controversial": ranking.controversial(up, down),
+        "wilson": ranking.wilson(up, down), "counted_upvotes": cu, "counted_downvotes": cd, "counted_score": cu - cd,
+        "counted_hot": ranking.hot(cu, cd, created), "counted_controversial": ranking.controversial(cu, cd),
+        "counted_wilson": ranking.wilson(cu, cd),
+    }  # fmt: skip
 
 
 def empty_index_url(database: str, directory: Path) -> str:

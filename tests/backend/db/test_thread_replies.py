@@ -18,12 +18,11 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from backend import ranking
 from backend.db import queries
 from backend.db.models import Post
 from backend.db.session import ensure_schema, make_engine
 from backend.views.listings import build_thread
-from tests.support.index import DATABASES, empty_index_url
+from tests.support.index import DATABASES, empty_index_url, post_row
 
 NOW = 1_800_000_000
 ROOT = 1
@@ -44,17 +43,10 @@ def _row(post_id: int, parent: int | None, depth: int, replies: int, rng: random
     up, down = _tallies(rng)
     cu, cd = (up, down) if rng.random() < 0.7 else _tallies(rng)
     created = NOW - 100_000 + post_id
-    return {
-        "id": post_id, "author": f"0x{post_id % 50 + 1:040x}", "parent_id": parent, "root_id": ROOT,
-        "depth": depth, "digest": f"0x{post_id:064x}", "cid": f"cid{post_id}", "content_status": "pinned",
-        "title": None if parent else "Root", "body": f"reply {post_id}", "created_at": created,
-        "block_number": post_id, "block_hash": f"0x{post_id:064x}", "tx_hash": f"0x{post_id:064x}",
-        "log_index": 0, "upvotes": up, "downvotes": down, "score": up - down, "reply_count": replies,
-        "hot": ranking.hot(up, down, created), "controversial": ranking.controversial(up, down),
-        "wilson": ranking.wilson(up, down), "counted_upvotes": cu, "counted_downvotes": cd, "counted_score": cu - cd,
-        "counted_hot": ranking.hot(cu, cd, created), "counted_controversial": ranking.controversial(cu, cd),
-        "counted_wilson": ranking.wilson(cu, cd),
-    }  # fmt: skip
+    return post_row(
+        post_id, parent=parent, root=ROOT, depth=depth, title=None if parent else "Root", body=f"reply {post_id}",
+        created=created, replies=replies, tallies=(up, down), counted=(cu, cd),
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module", params=DATABASES)

@@ -15,12 +15,11 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from backend import ranking
 from backend.db import queries
 from backend.db.models import Post
 from backend.db.session import ensure_schema, make_engine
 from backend.views.listings import build_feed
-from tests.support.index import DATABASES, empty_index_url
+from tests.support.index import DATABASES, empty_index_url, post_row
 
 NOW = 1_800_000_000
 DAY = 86_400
@@ -32,16 +31,18 @@ def _row(post_id: int, rng: random.Random) -> dict[str, Any]:
     created = NOW - 2 * DAY - (POSTS - post_id) * 3 * 3_600
     up, down = rng.randint(0, 30), rng.randint(0, 12)
     cu, cd = rng.randint(0, up), rng.randint(0, down)
-    return {
-        "id": post_id, "author": f"0x{post_id % 50 + 1:040x}", "parent_id": None, "root_id": post_id, "depth": 0,
-        "digest": f"0x{post_id:064x}", "cid": f"cid{post_id}", "content_status": "pinned", "title": f"P{post_id}",
-        "body": "b", "created_at": created, "block_number": post_id, "block_hash": f"0x{post_id:064x}",
-        "tx_hash": f"0x{post_id:064x}", "log_index": 0, "upvotes": up, "downvotes": down, "score": up - down,
-        "reply_count": 0, "hot": ranking.hot(up, down, created), "controversial": ranking.controversial(up, down),
-        "wilson": ranking.wilson(up, down), "counted_upvotes": cu, "counted_downvotes": cd, "counted_score": cu - cd,
-        "counted_hot": ranking.hot(cu, cd, created), "counted_controversial": ranking.controversial(cu, cd),
-        "counted_wilson": ranking.wilson(cu, cd),
-    }  # fmt: skip
+    return post_row(
+        post_id,
+        parent=None,
+        root=post_id,
+        depth=0,
+        title=f"P{post_id}",
+        body="b",
+        created=created,
+        replies=0,
+        tallies=(up, down),
+        counted=(cu, cd),
+    )
 
 
 @pytest.fixture(scope="module", params=DATABASES)
