@@ -242,21 +242,33 @@ def drop_tables(url: str) -> None:
     engine.dispose()
 
 
-def serve(url: str, port: int, data_dir: Path) -> subprocess.Popen[bytes]:
-    """The app under uvicorn on ``port`` as ``python -m backend serve`` runs it, but indexer and access log off."""
-    code = (
-        "import sys, uvicorn; from backend.app import create_app, freeze_startup_heap;"
-        "from backend.config import Settings; app = create_app(Settings(), run_indexer=False); freeze_startup_heap();"
-        "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[1]), log_level='warning', access_log=False)"
-    )
+def serve(url: str, port: int, data_dir: Path, workers: int = 1) -> subprocess.Popen[bytes]:
+    """The app under uvicorn on ``port`` as ``python -m backend serve [--workers N]`` runs it; no indexer or access log.
+
+    With ``workers`` > 1, uvicorn's supervisor starts that many processes, each building the app from the
+    environment (``backend.app:serving_app``), as ``serve --workers`` does.
+    """
+    if workers > 1:
+        code = (
+            "import sys, uvicorn; uvicorn.run('backend.app:serving_app', factory=True, workers=int(sys.argv[2]),"
+            " host='127.0.0.1', port=int(sys.argv[1]), log_level='warning', access_log=False)"
+        )
+    else:
+        code = (
+            "import sys, uvicorn; from backend.app import create_app, freeze_startup_heap;"
+            "from backend.config import Settings; app = create_app(Settings(), run_indexer=False);"
+            " freeze_startup_heap();"
+            "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[1]), log_level='warning', access_log=False)"
+        )
     env = {
         **os.environ,
         "INDELIBLE_DATABASE_URL": url,
         "INDELIBLE_DATA_DIR": str(data_dir),
         "INDELIBLE_RPC_URL": f"http://127.0.0.1:{free_port()}",  # nothing there: no chain needed to read
         "INDELIBLE_START_CHAIN": "never",
+        "INDELIBLE_INDEXER": "off",
     }
-    return subprocess.Popen([sys.executable, "-c", code, str(port)], cwd=PROJECT_ROOT, env=env)
+    return subprocess.Popen([sys.executable, "-c", code, str(port), str(workers)], cwd=PROJECT_ROOT, env=env)
 
 
 FLOOR_APP = """

@@ -28,11 +28,11 @@ import contextlib
 import fcntl
 import itertools
 import json
+import multiprocessing
 import os
 import random
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -337,37 +337,48 @@ def deep_pages(client: Client, paths: dict[str, str]) -> dict[str, str]:
     return deep
 
 
+Seen = dict[str, tuple[list[float], list[int]]]  # per route: a reader's times (s) and statuses
+
+
+def _reader(port: int, order: list[tuple[str, str]], rounds: int, seed: int) -> Seen:
+    """One reader: its own process and keep-alive connection, every route ``rounds`` times in its own order."""
+    client = Client(port)
+    mine = order[:]
+    random.Random(seed).shuffle(mine)
+    seen: Seen = {name: ([], []) for name, _ in order}
+    for _ in range(rounds):
+        for name, path in mine:
+            began = time.perf_counter()
+            status = client.get(path)[0]
+            seen[name][0].append(time.perf_counter() - began)
+            seen[name][1].append(status)
+    client.close()
+    return seen
+
+
 def read(port: int, paths: dict[str, str], rounds: int) -> dict[str, tuple[float, float, dict[int, int]]]:
-    """``READERS`` threads, each on its own keep-alive connection, each running every route ``rounds`` times."""
+    """``READERS`` processes, each on its own keep-alive connection, each running every route ``rounds`` times.
+
+    Processes, not threads: a reader parsing a large answer would otherwise hold the others' clocks on the GIL.
+    """
     timings: dict[str, list[float]] = {name: [] for name in paths}
     statuses: dict[str, dict[int, int]] = {name: {} for name in paths}
-    lock = threading.Lock()
     order = list(paths.items())
-
-    def reader(seed: int) -> None:
-        client = Client(port)
-        mine = order[:]
-        random.Random(seed).shuffle(mine)
-        for _ in range(rounds):
-            for name, path in mine:
-                began = time.perf_counter()
-                status = client.get(path)[0]
-                spent = time.perf_counter() - began
-                with lock:
-                    timings[name].append(spent)
-                    statuses[name][status] = statuses[name].get(status, 0) + 1
-        client.close()
-
-    threads = [threading.Thread(target=reader, args=(i,)) for i in range(READERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with multiprocessing.get_context("fork").Pool(READERS) as pool:
+        runs = pool.starmap(_reader, [(port, order, rounds, seed) for seed in range(READERS)])
+    for seen in runs:
+        for name, (spent, codes) in seen.items():
+            timings[name] += spent
+            for status in codes:
+                statuses[name][status] = statuses[name].get(status, 0) + 1
     return {name: (*percentiles(timings[name]), statuses[name]) for name in paths}
 
 
-def measure(url: str, rounds: int, lock: Path | None) -> dict[str, Any]:
-    """``serve``'s cold start, the readers' p50/p99 per route, serve's RSS, with ``lock`` held (flock) if given."""
+def measure(url: str, rounds: int, lock: Path | None, workers: int = 1) -> dict[str, Any]:
+    """``serve``'s cold start, the readers' p50/p99 per route, serve's RSS, with ``lock`` held (flock) if given.
+
+    ``workers``: API processes (``serve --workers``); their RSS is summed, the supervisor's included.
+    """
     with contextlib.ExitStack() as stack:
         if lock is not None:
             held = stack.enter_context(lock.open("a"))
@@ -376,7 +387,7 @@ def measure(url: str, rounds: int, lock: Path | None) -> dict[str, Any]:
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
         port = free_port()
         began = time.perf_counter()
-        server = serve(url, port, Path(tmp))
+        server = serve(url, port, Path(tmp), workers)
         try:
             client = Client(port)
             client.wait("/")
@@ -390,7 +401,8 @@ def measure(url: str, rounds: int, lock: Path | None) -> dict[str, Any]:
             started = time.perf_counter()
             reads = read(port, paths, rounds)
             read_s = time.perf_counter() - started
-            serve_rss = psutil.Process(server.pid).memory_info().rss / 2**20
+            tree = psutil.Process(server.pid)
+            serve_rss = sum(p.memory_info().rss for p in [tree, *tree.children(recursive=True)]) / 2**20
         finally:
             server.terminate()
             server.wait()
@@ -400,6 +412,7 @@ def measure(url: str, rounds: int, lock: Path | None) -> dict[str, Any]:
             "paths": paths,
             "read_s": read_s,
             "serve_rss_mb": serve_rss,
+            "workers": workers,
             "load": load_before,
             "load_after": os.getloadavg(),
             "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -407,7 +420,13 @@ def measure(url: str, rounds: int, lock: Path | None) -> dict[str, Any]:
 
 
 def run(
-    url: str, posts: int, rounds: int, incremental: int, bulk: bool = True, lock: Path | None = None
+    url: str,
+    posts: int,
+    rounds: int,
+    incremental: int,
+    bulk: bool = True,
+    lock: Path | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Fill, serve, read, index more, measure sizes; the figures."""
     if make_url(url).get_backend_name() == "postgresql":
@@ -421,7 +440,7 @@ def run(
         filled = fill(url, chain, posts)
     filled["load"] = os.getloadavg()
     print(f"filled in {filled['seconds']:.0f} s ({filled['rate']:,.0f} events/s)", flush=True)
-    measured = measure(url, rounds, lock) if rounds else {}
+    measured = measure(url, rounds, lock, workers) if rounds else {}
     filled_posts = chain.posts
     more = fill(url, chain, incremental, progress=False)
     more["load"] = os.getloadavg()
@@ -435,7 +454,9 @@ def run(
     }
 
 
-def measure_only(url: str, rounds: int, incremental: int, lock: Path | None, fill_json: Path | None) -> dict[str, Any]:
+def measure_only(
+    url: str, rounds: int, incremental: int, lock: Path | None, fill_json: Path | None, workers: int = 1
+) -> dict[str, Any]:
     """Measure an index this bench filled before (``--keep`` or a PostgreSQL URL), then index more on top of it.
 
     The fill's figures come from ``fill_json`` (that run's ``--json``) when given.
@@ -443,7 +464,7 @@ def measure_only(url: str, rounds: int, incremental: int, lock: Path | None, fil
     earlier = json.loads(fill_json.read_text()) if fill_json else {}
     chain = Chain.from_index(url)
     posts = chain.posts
-    measured = measure(url, rounds, lock)
+    measured = measure(url, rounds, lock, workers)
     more: dict[str, Any] | None = earlier.get("incremental")
     if incremental:
         more = fill(url, chain, incremental, progress=False)
@@ -462,7 +483,8 @@ def report(r: dict[str, Any]) -> str:
     """The markdown of one run."""
     engine = "PostgreSQL" if r["url"] == "postgresql" else "SQLite"
     fill, more = r.get("fill"), r.get("incremental")
-    lines = [f"### {r['posts']:,} posts on {engine}", ""]
+    workers = r.get("workers", 1)
+    lines = [f"### {r['posts']:,} posts on {engine}" + (f", {workers} API processes" if workers > 1 else ""), ""]
     if fill:
         rss = fill["rss"]
         mid = rss[len(rss) // 2]
@@ -485,7 +507,9 @@ def report(r: dict[str, Any]) -> str:
             f"Measured {r.get('measured_at', '')}, load average {_load(r['load'])} before the reads,"
             f" {_load(r.get('load_after'))} after (2 cores, shared). `serve` cold start (process start to the"
             f" front page's first 200): **{r['cold_start_s']:.2f} s**; its RSS after the reads:"
-            f" **{r['serve_rss_mb']:.0f} MB**. {READERS} concurrent readers, {r['read_s']:.0f} s; slowest p99:"
+            f" **{r['serve_rss_mb']:.0f} MB**"
+            + (f" ({workers} API processes and uvicorn's supervisor)" if workers > 1 else "")
+            + f". {READERS} concurrent readers (processes), {r['read_s']:.0f} s; slowest p99:"
             f" {worst[0]} {worst[1][1]:.1f} ms.",
             "",
             "| route | path | p50 ms | p99 ms | responses |",
@@ -537,13 +561,14 @@ def main() -> int:
     parser.add_argument("--lock", type=Path, help="hold this flock while serving and reading (the bench lock)")
     parser.add_argument("--write-docs", action="store_true", help="put the run into docs/benchmarks.md's Scale section")
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    parser.add_argument("--workers", type=int, default=1, help="API processes to read from (serve --workers)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir="/work/tmp" if Path("/work/tmp").is_dir() else None) as tmp:
         url = args.database_url or f"sqlite:///{args.keep or Path(tmp) / 'index.sqlite3'}"
         if args.measure_only:
-            result = measure_only(url, args.rounds, args.incremental, args.lock, args.fill_json)
+            result = measure_only(url, args.rounds, args.incremental, args.lock, args.fill_json, args.workers)
         else:
-            result = run(url, args.posts, args.rounds, args.incremental, args.fill == "bulk", args.lock)
+            result = run(url, args.posts, args.rounds, args.incremental, args.fill == "bulk", args.lock, args.workers)
     section = report(result)
     print(section)
     if args.json:
