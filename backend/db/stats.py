@@ -12,6 +12,7 @@ MetaData, like ``backend.limits``): a wipe or a dump of the index leaves it out.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from sqlalchemy import Column, Engine, MetaData, String, Table, Text, func, select, text
@@ -26,6 +27,9 @@ STATUS_KEY = "status"  # the row of the indexer's published snapshot (JSON)
 STATUS = Table(
     "index_status", MetaData(), Column("key", String(50), primary_key=True), Column("value", Text, nullable=False)
 )
+# the share of the time full counts may take: after a count of d seconds the next one waits at least d / COUNT_DUTY
+# (at 10M posts a count is seconds of database work; every few seconds it would hold a core of the readers')
+COUNT_DUTY = 0.05
 _CREATE = "CREATE TABLE IF NOT EXISTS index_status (key VARCHAR(50) PRIMARY KEY, value TEXT NOT NULL)"
 
 
@@ -67,6 +71,18 @@ def index_counts(conn: Connection) -> dict[str, Any]:
             "queued": conn.execute(select(func.count()).select_from(ContentQueue)).scalar_one(),
         },
     }
+
+
+def timed_counts(conn: Connection) -> tuple[dict[str, Any], float]:
+    """``index_counts`` and how long they took (s), for ``count_gap``."""
+    began = time.perf_counter()
+    counts = index_counts(conn)
+    return counts, time.perf_counter() - began
+
+
+def count_gap(interval: float, cost: float) -> float:
+    """Seconds to wait before counting again: ``interval``, or longer when the last count took ``cost`` seconds."""
+    return max(interval, cost / COUNT_DUTY)
 
 
 def index_summary(engine: Engine) -> dict[str, Any]:

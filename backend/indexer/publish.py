@@ -2,8 +2,10 @@
 
 Requests then read one meta row instead of counting whole tables and asking
 the node three questions each. Counts are refreshed at most every
-``COUNT_SECONDS`` (at once when a caught-up step stored new blocks); the
-snapshot is written when it changes, and at least every ``PUBLISH_SECONDS``.
+``COUNT_SECONDS`` (at once when a caught-up step stored new blocks), and never
+sooner than ``backend.db.stats.count_gap`` allows after a slow count (a large
+index: counting takes at most ``COUNT_DUTY`` of the time); the snapshot is
+written when it changes, and at least every ``PUBLISH_SECONDS``.
 Errors are published as sentences of ours (``public_error``), never a driver's
 message: those stay in the log.
 """
@@ -20,7 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend.config import public_url
-from backend.db.stats import ensure_status_table, index_counts, publish
+from backend.db.stats import count_gap, ensure_status_table, publish, timed_counts
 from backend.deployments.records import Deployment, DeploymentError
 from backend.indexer.rpc import Rpc, RpcError
 
@@ -96,6 +98,7 @@ class StatusPublisher:
         self._counts: dict[str, Any] | None = None
         self._counted_at = 0.0
         self._counted_block: int | None = None
+        self._count_cost = 0.0  # seconds the last count took
         self._published: dict[str, Any] | None = None
         self._published_at = 0.0
         self._probe: dict[str, Any] = {"chain_id": None, "head_block": None, "error": None}
@@ -118,14 +121,17 @@ class StatusPublisher:
     def _publish(self, health: IndexerHealth, deployment: Deployment | None) -> None:
         now = time.time()
         new_blocks = health.caught_up and health.indexed_block != self._counted_block
-        recount = self._counts is None or new_blocks or now - self._counted_at >= COUNT_SECONDS
+        since = now - self._counted_at
+        recount = self._counts is None or (
+            (new_blocks or since >= COUNT_SECONDS) and since >= count_gap(0.0, self._count_cost)
+        )
         engine = self.engine
         if not self._table_ready:
             ensure_status_table(engine)
             self._table_ready = True
         if recount:
             with engine.connect() as conn:
-                self._counts = index_counts(conn)
+                self._counts, self._count_cost = timed_counts(conn)
             self._counted_at, self._counted_block = now, health.indexed_block
         health.provider = self.rpc.limits.as_dict()
         indexer = {**health.as_dict(), "error": self.error if health.error else None}

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from backend.chain_link import ChainLink
 from backend.config import Settings, public_url
-from backend.db.stats import index_counts, index_meta, read_status
+from backend.db.stats import count_gap, index_meta, read_status, timed_counts
 from backend.deployments.code import published_immutables
 from backend.deployments.records import Deployment
 from backend.eip712 import EIP712_TYPES, PRIMARY_TYPES, domain
@@ -38,7 +38,7 @@ FIRST_SNAPSHOT_SECONDS = 3.0
 _COUNT_KEYS = ("posts", "authors", "votes", "vote_events", "content")
 # the fields of ``index`` in a status document (IndexStatusOut in /openapi.json)
 INDEX_FIELDS = (*index_meta({}), *_COUNT_KEYS, "current", "lag", "error", "indexer", "counted_at", "published_at")
-_local_counts: dict[int, tuple[float, dict[str, Any]]] = {}  # by engine id: when counted, the counts
+_local_counts: dict[int, tuple[float, dict[str, Any], float]] = {}  # by engine id: when counted, counts, cost (s)
 _local_lock = threading.Lock()
 
 
@@ -80,15 +80,28 @@ def relay_document(settings: Settings, chain_link: ChainLink, limits: Limits) ->
 
 
 def _counts_here(engine: Engine) -> tuple[dict[str, Any], float]:
-    """Counts taken by this process and when, reused for LOCAL_COUNT_SECONDS (no indexer has published any)."""
-    with _local_lock:
-        cached = _local_counts.get(id(engine))
-        if cached is not None and time.time() - cached[0] < LOCAL_COUNT_SECONDS:
+    """Counts taken by this process and when (no indexer has published any).
+
+    Reused for ``LOCAL_COUNT_SECONDS``, or longer after a slow count (``count_gap``); while one request counts
+    again, the others answer with the last counts at once instead of queueing behind it.
+    """
+    key = id(engine)
+    cached = _local_counts.get(key)
+    if cached is not None and time.time() - cached[0] < count_gap(LOCAL_COUNT_SECONDS, cached[2]):
+        return cached[1], cached[0]
+    if not _local_lock.acquire(blocking=cached is None):
+        assert cached is not None  # another request is counting: the last counts meanwhile
+        return cached[1], cached[0]
+    try:
+        cached = _local_counts.get(key)
+        if cached is not None and time.time() - cached[0] < count_gap(LOCAL_COUNT_SECONDS, cached[2]):
             return cached[1], cached[0]
         with engine.connect() as conn:
-            counts = index_counts(conn)
-        _local_counts[id(engine)] = (time.time(), counts)
-        return counts, _local_counts[id(engine)][0]
+            counts, cost = timed_counts(conn)
+        _local_counts[key] = (time.time(), counts, cost)
+        return counts, _local_counts[key][0]
+    finally:
+        _local_lock.release()
 
 
 def _database_down(settings: Settings, chain_link: ChainLink, relay: dict[str, Any]) -> dict[str, Any]:

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 
 from backend.app import create_app
 from backend.config import Settings
+from backend.db import stats
+from backend.db.session import make_engine
 from backend.devchain import Ganache
+from backend.indexer.publish import IndexerHealth, StatusPublisher
+from backend.indexer.rpc import Rpc
 from backend.indexer.runner import Indexer
+from backend.views import service_info
 from tests.support.board import BoardHandle
 from tests.support.index import digest_of, make_settings
 
@@ -89,3 +96,89 @@ def test_status_requests_make_no_node_call_and_count_no_table(
     assert (body["index"]["finality"], body["index"]["behind"]) == ("head minus 0 confirmations", 0)
     assert body["index"]["provider"]["throttled"] is False and body["index"]["provider"]["batch_size"] == 50
     assert body["index"]["published_at"] >= body["index"]["counted_at"] > 0
+
+
+def test_a_slow_count_is_not_repeated_sooner_than_its_duty_allows_even_as_new_blocks_come(
+    settings: Settings, board: BoardHandle, ganache: Ganache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 10M posts a full count is seconds of database work: recounting on every new block would hold a core."""
+    board.post(digest_of(b"one"))
+    indexer = Indexer(settings)
+    try:
+        indexer.run(once=True)
+    finally:
+        indexer.close()
+    engine = make_engine(settings.database_url)
+    counted: list[float] = []
+    real = stats.index_counts
+
+    def slow_count(conn: Connection) -> dict[str, Any]:  # the real count, made as slow as a large index's
+        counted.append(time.monotonic())
+        time.sleep(0.2)
+        return real(conn)
+
+    monkeypatch.setattr(stats, "index_counts", slow_count)
+    monkeypatch.setattr(stats, "COUNT_DUTY", 0.25)  # a 0.2 s count is then repeated after 0.8 s at the soonest
+    publisher = StatusPublisher(engine, Rpc(ganache.url), ganache.url)
+    try:
+        for block in range(1, 6):  # a caught-up step with new blocks each time: before, a recount each
+            publisher.maybe_publish(IndexerHealth(caught_up=True, indexed_block=block), None)
+        assert len(counted) == 1
+        time.sleep(max(0.0, counted[0] + 1.2 - time.monotonic()))  # the gap: (0.2 s + the real count) / 0.25
+        publisher.maybe_publish(IndexerHealth(caught_up=True, indexed_block=6), None)
+        assert len(counted) == 2
+        _, snapshot = stats.read_status(engine)
+        assert snapshot is not None and snapshot["counts"]["posts"] == 1
+    finally:
+        engine.dispose()
+
+
+def test_without_an_indexer_one_request_counts_while_the_others_answer_with_the_last_counts(
+    settings: Settings, board: BoardHandle, ganache: Ganache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    board.post(digest_of(b"one"))
+    indexer = Indexer(settings)
+    try:
+        indexer.run(once=True)
+    finally:
+        indexer.close()
+    engine = make_engine(settings.database_url)
+    with engine.begin() as conn:  # no indexer has published: each serving process counts for itself
+        conn.execute(stats.STATUS.delete())
+    engine.dispose()
+    armed, entered, release = threading.Event(), threading.Event(), threading.Event()
+    real = stats.index_counts
+
+    def blocking_count(conn: Connection) -> dict[str, Any]:  # once armed, the next count waits until released
+        if armed.is_set() and not entered.is_set():
+            entered.set()
+            release.wait(10)
+        return real(conn)
+
+    monkeypatch.setattr(stats, "index_counts", blocking_count)
+    monkeypatch.setattr(service_info, "LOCAL_COUNT_SECONDS", 0.0)
+    with TestClient(create_app(settings, run_indexer=False)) as client:
+        assert client.get("/api/status").json()["index"]["posts"] == 1
+        board.post(digest_of(b"two"))
+        indexer = Indexer(settings)
+        try:
+            indexer.run(once=True)
+        finally:
+            indexer.close()
+        with engine.begin() as conn:
+            conn.execute(stats.STATUS.delete())
+        time.sleep(0.3)  # past the last count's gap (LOCAL_COUNT_SECONDS is 0 here; a fast count's gap is ms)
+        armed.set()
+        counting = threading.Thread(target=lambda: client.get("/api/status"))
+        counting.start()
+        try:
+            assert entered.wait(10)
+            began = time.monotonic()
+            meanwhile = client.get("/api/status").json()
+            waited = time.monotonic() - began
+        finally:
+            release.set()
+            counting.join(10)
+        assert waited < 1.0 and meanwhile["index"]["posts"] == 1  # the last counts, not a queue behind the count
+        assert not counting.is_alive()
+        assert client.get("/api/status").json()["index"]["posts"] == 2  # what the count that held the lock found
