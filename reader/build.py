@@ -8,13 +8,17 @@ twice and compares):
    ``backend/static/vendor/board-release.json`` for the node's proofs: Board's runtime code, each immutable's
    place by name from ``backend.deployments.code``, which join uses too, and the EIP-712 name and version), and
    beside it the ABI fragments the reader calls, the EIP-712 types it signs and PostCreated's topic (for early.js).
-2. The JavaScript: ``reader/src/main.js`` and what it imports (the node's own ``preview.js``, ``postdoc.js``,
-   ``proof.js`` and ``signer.js``, the Markdown rules, ethers, markdown-it) bundled by esbuild
-   (``reader/bundle.mjs``) as a module; and ``reader/src/early.js`` (with ``plan.js``), a small classic script
-   that sends the first reads from the page's head while the module is parsed.
+2. The JavaScript, bundled by esbuild (``reader/bundle.mjs``): ``reader/src/main.js`` and what it imports (the
+   node's own ``preview.js``, ``postdoc.js`` and ``proof.js``'s layout and code check, the Markdown rules,
+   markdown-it, the few ethers functions those call) as the module that shows the views;
+   ``reader/src/later.js``, the later module (the proofs, with ``proof.js`` and @ethereumjs, and the sending of
+   posts and votes, with ``signer.js`` and ethers' wallet code), which ``reader/src/loader.js`` runs once the
+   first view is shown or an action is asked; and ``reader/src/early.js`` (with ``plan.js``), a small classic
+   script that sends the first reads from the page's head while the module is parsed.
 3. One HTML file: the template with the CSS, the release facts (a JSON script element, in the head, where
-   early.js reads it) and both scripts inlined, and a Content-Security-Policy ``<meta>`` allowing exactly those
-   two scripts and that style by their sha256.
+   early.js reads it), early.js and the module inlined, the later module's text inert (a ``text/plain`` script
+   element, run by the module as an inline module), and a Content-Security-Policy ``<meta>`` allowing exactly
+   those three scripts and that style by their sha256.
 
 The file's own CID (sha256 as CIDv1 raw) is printed and written beside it (``dist/indelible-reader.html.cid``);
 the file cannot hold its own hash, so its footer computes it at run time (docs/reader.md says how and why).
@@ -81,7 +85,8 @@ def release_facts() -> dict[str, Any]:
 
 
 def bundle(*args: str) -> str:
-    """The reader's JavaScript, one ES module (esbuild, minified, no source map); ``bundle("early")``: early.js."""
+    """The reader's JavaScript (esbuild, minified, no source map): the module; ``bundle("early")``: early.js;
+    ``bundle("later")``: the later module."""
     result = subprocess.run(
         ["node", str(BUNDLER), *args], cwd=ROOT, capture_output=True, text=True, check=True, timeout=300
     )
@@ -92,15 +97,15 @@ def _sha256_source(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
-def page(script: str, style: str, facts: dict[str, Any], early: str) -> bytes:
-    """The HTML file: template + CSS + facts + both scripts, with a CSP naming those scripts and style by hash."""
-    script = script.replace("</script", "<\\/script")  # a string in the bundle must not end the element
-    early = early.replace("</script", "<\\/script")
+def page(script: str, style: str, facts: dict[str, Any], early: str, later: str) -> bytes:
+    """The HTML file: template + CSS + facts + the three scripts, with a CSP naming them and the style by hash."""
+    # a string in a bundle must not end its element (the later module's text is run as it stands in the page)
+    script, early, later = (text.replace("</script", "<\\/script") for text in (script, early, later))
     release = json.dumps(facts, sort_keys=True, separators=(",", ":"))
     csp = "; ".join(
         [
             "default-src 'none'",
-            f"script-src {_sha256_source(early)} {_sha256_source(script)}",
+            f"script-src {_sha256_source(early)} {_sha256_source(script)} {_sha256_source(later)}",
             f"style-src {_sha256_source(style)}",
             "connect-src http: https:",  # only the RPC URLs and gateways the reader names are ever asked
             "img-src data:",
@@ -112,7 +117,7 @@ def page(script: str, style: str, facts: dict[str, Any], early: str) -> bytes:
     html = TEMPLATE.read_text()
     replacements = (
         ("CSP", csp), ("STYLE", style), ("RELEASE", release.replace("</", "<\\/")),
-        ("EARLY", early), ("SCRIPT", script),
+        ("EARLY", early), ("SCRIPT", script), ("LATER", later),
     )  # fmt: skip
     for name, value in replacements:
         marker = "{{" + name + "}}"
@@ -124,7 +129,7 @@ def page(script: str, style: str, facts: dict[str, Any], early: str) -> bytes:
 
 def build() -> tuple[bytes, str]:
     """Build the file and its CID; write both to dist/."""
-    data = page(bundle(), CSS.read_text(), release_facts(), bundle("early"))
+    data = page(bundle(), CSS.read_text(), release_facts(), bundle("early"), bundle("later"))
     _write_atomically(OUT, data)
     cid = cid_of(data)
     _write_atomically(OUT.with_name(OUT.name + ".cid"), (cid + "\n").encode())

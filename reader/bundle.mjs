@@ -22,14 +22,27 @@ const vendored = {
       if (!file) return { errors: [{ text: `no vendored library for ${args.path}` }] };
       return { path: path.join(root, file) };
     });
+    // the node's modules the reader imports (preview, postdoc, markdown, proof, signer) only define things at
+    // their top level: one none of whose exports a bundle uses is left out of it, with its imports (the later
+    // module uses content.js's hashing but not its content rule, so postdoc.js and markdown-it stay out of it)
+    context.onResolve({ filter: /\/backend\/static\/js\/[a-z]+\.js$/ }, (args) => ({
+      path: path.resolve(args.resolveDir, args.path),
+      sideEffects: false,
+    }));
   },
 };
 
 // ``node reader/bundle.mjs``: the module (reader/src/main.js and what it imports); ``node reader/bundle.mjs early``:
-// the small script at the top of the page that sends the first reads while the module loads (reader/src/early.js)
-const early = process.argv[2] === "early";
+// the small script at the top of the page that sends the first reads while the module loads (reader/src/early.js);
+// ``node reader/bundle.mjs later``: the later module, the proofs and the sending of posts and votes
+// (reader/src/later.js), run once the first view is shown or an action is asked (reader/src/loader.js). The module
+// and the later one are built apart (each with its own copy of what both use, the little they share).
+const ENTRIES = { main: "reader/src/main.js", early: "reader/src/early.js", later: "reader/src/later.js" };
+const which = process.argv[2] || "main";
+if (!(which in ENTRIES)) throw new Error(`no such part of the reader: ${which}`);
+const early = which === "early";
 const result = await build({
-  entryPoints: [path.join(root, early ? "reader/src/early.js" : "reader/src/main.js")],
+  entryPoints: [path.join(root, ENTRIES[which])],
   bundle: true,
   format: early ? "iife" : "esm",
   target: "es2022",

@@ -3,7 +3,7 @@
 ``GET /reader`` and ``GET /ipfs/<its CID>`` answer the same bytes, so any node that survives also hosts the
 reader, at an address anyone can check: the CID is the sha256 of the file. The file is read once, when the app
 is built; a node without a built reader answers 404 saying how to build it. Its own Content-Security-Policy
-(the ``<meta>`` the build wrote: its two inline scripts and its style by their sha256, connections to any http(s)
+(the ``<meta>`` the build wrote: its three scripts and its style by their sha256, connections to any http(s)
 URL the reader names) is sent as the header too, replacing the site's, which allows no inline script.
 """
 

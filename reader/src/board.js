@@ -2,8 +2,10 @@
 // The Board as the chain has it, read without any indexer: the code check against this release (proof.js's
 // expectedCode), postCount, each post's storage slots in batched eth_getStorageAt (the layout the node's proofs
 // use, static/js/proof.js), PostCreated logs by parent, author or all of them (threads), voteOf for trusted voters.
+// No ABI coder: every call the reader makes takes and returns fixed 32-byte words, and the two events it decodes
+// are topics and fixed words (ethers' Interface and AbiCoder, about a fifth of this module, are not in it).
 
-import { Interface, getAddress, keccak256, toBeHex, zeroPadValue } from "/static/vendor/ethers.min.js";
+import { getAddress, id as hashOf, keccak256, toBeHex, zeroPadValue } from "/static/vendor/ethers.min.js";
 import { LAYOUT, decodePost, expectedCode, postKeys, unpack } from "../../backend/static/js/proof.js";
 import { hostOf } from "./rpc.js";
 import { closeEnough, codeRequests, countIn, countRequest, headRequests, hex, narrowed, probePoints, spans } from "./plan.js";
@@ -15,7 +17,15 @@ import { closeEnough, codeRequests, countIn, countRequest, headRequests, hex, na
  *   upvotes: number, downvotes: number}} Post
  * @typedef {{id: number, parentId: number, author: string, digest: string, block: number}} Created
  *   a PostCreated log: what it says of its post, and its block
+ * @typedef {{postId: number, voter: string, direction: number, upvotes: number, downvotes: number}} Voted
+ *   a VoteCast log: the post, the voter, the vote (+1, -1, 0 for a withdrawal) and the post's tallies after it
  */
+
+/** An ABI word read as the ABI coder reads a ``bits``-bit integer: its low bits, signed in two's complement or not. */
+function integer(/** @type {bigint} */ word, /** @type {number} */ bits, signed = false) {
+  const value = word & ((1n << BigInt(bits)) - 1n);
+  return signed && value >> BigInt(bits - 1) ? value - (1n << BigInt(bits)) : value;
+}
 
 /** The release facts the build embedded (reader/build.py): the node's release record, the ABI, EIP-712. */
 export function release() {
@@ -83,9 +93,8 @@ export class Board {
     this.address = getAddress(address);
     this.at = this.address.toLowerCase(); // as every request names it (early.js's too: the same bytes)
     this.facts = facts;
-    this.abi = new Interface(facts.abi);
-    this.postCreated = /** @type {string} */ (this.abi.getEvent("PostCreated")?.topicHash);
-    this.voteCast = /** @type {string} */ (this.abi.getEvent("VoteCast")?.topicHash);
+    this.postCreated = this.topic("PostCreated");
+    this.voteCast = this.topic("VoteCast");
     this.chainId = 0n;
     this.block = 0; // the block every read of this session is made at
     this.blockHash = "";
@@ -131,9 +140,44 @@ export class Board {
     return answer === "0x" ? 0n : BigInt(answer);
   }
 
-  /** @param {string} name @param {any[]} args */
-  request(name, args) {
-    return { method: "eth_call", params: [{ to: this.at, data: this.abi.encodeFunctionData(name, args) }, hex(this.block)] };
+  /** The signature of the ABI's entry ``name`` (its inputs are elementary types: the Board's are). */
+  signature(/** @type {string} */ name) {
+    const entry = this.facts.abi.find((item) => item.name === name);
+    if (!entry) throw new Error(`this release's ABI has no ${name}`);
+    return `${name}(${entry.inputs.map((/** @type {{type: string}} */ input) => input.type).join(",")})`;
+  }
+
+  /** An event's topic (keccak256 of its signature). */
+  topic(/** @type {string} */ name) {
+    return hashOf(this.signature(name));
+  }
+
+  /** The eth_call data of function ``name`` with ``args`` (post ids and addresses: one word each). */
+  callData(/** @type {string} */ name, /** @type {(number | string)[]} */ args) {
+    return hashOf(this.signature(name)).slice(0, 10) + args.map((arg) => topicOf(arg).slice(2)).join("");
+  }
+
+  /** The first word of an eth_call's answer, which must hold one (``what`` names the call). */
+  result(/** @type {any} */ answer, /** @type {string} */ what) {
+    if (typeof answer !== "string" || !/^0x[0-9a-fA-F]{64}/.test(answer)) {
+      throw new Error(`${this.rpc.urls.map(hostOf).join(", ")} answered ${what} with ${JSON.stringify(answer)?.slice(0, 80)}, not a word: not read`);
+    }
+    return BigInt(answer.slice(0, 66));
+  }
+
+  /** What a VoteCast log says, or null when it is another event's. @returns {Voted | null} */
+  voted(/** @type {any} */ log) {
+    if (String(log.topics?.[0]).toLowerCase() !== this.voteCast) return null;
+    const data = String(log.data);
+    if (!/^0x[0-9a-fA-F]{192}/.test(data)) {
+      throw new Error(`${this.rpc.urls.map(hostOf).join(", ")} answered a VoteCast log whose data is not three words: not read`);
+    }
+    const [direction, upvotes, downvotes] = [0, 1, 2].map((i) => BigInt(`0x${data.slice(2 + 64 * i, 66 + 64 * i)}`));
+    return {
+      postId: Number(BigInt(log.topics[1])), voter: `0x${String(log.topics[2]).slice(26)}`.toLowerCase(),
+      direction: Number(integer(direction, 8, true)), upvotes: Number(integer(upvotes, 128)),
+      downvotes: Number(integer(downvotes, 128)),
+    }; // prettier-ignore
   }
 
   /**
@@ -202,13 +246,14 @@ export class Board {
 
   /** The vote of each (post, voter) pair through voteOf: +1, -1 or 0. */
   async votesOf(/** @type {[number, string][]} */ pairs) {
-    const answers = await this.rpc.batch(pairs.map(([id, voter]) => this.request("voteOf", [id, voter])));
-    return answers.map((answer) => Number(this.abi.decodeFunctionResult("voteOf", answer)[0]));
+    const call = (/** @type {[number, string]} */ pair) => ({ to: this.at, data: this.callData("voteOf", pair) });
+    const answers = await this.rpc.batch(pairs.map((pair) => ({ method: "eth_call", params: [call(pair), hex(this.block)] })));
+    return answers.map((answer, i) => Number(integer(this.result(answer, `voteOf(${pairs[i].join(", ")})`), 8, true)));
   }
 
   async nonce(/** @type {string} */ address) {
-    const answer = await this.rpc.call("eth_call", [{ to: this.address, data: this.abi.encodeFunctionData("nonces", [address]) }, "latest"]);
-    return Number(this.abi.decodeFunctionResult("nonces", answer)[0]);
+    const answer = await this.rpc.call("eth_call", [{ to: this.address, data: this.callData("nonces", [address]) }, "latest"]);
+    return Number(this.result(answer, `nonces(${address})`));
   }
 
   /**

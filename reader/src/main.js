@@ -10,7 +10,7 @@ import { cidOf, fetchVerified, sha256 } from "./content.js";
 import { rankListing, rankReplies } from "./rank.js";
 import * as cache from "./cache.js";
 import { initWriting, writeControls } from "./write.js";
-import { proveShown } from "./prove.js";
+import { later } from "./loader.js";
 import { LOG_SPANS, WHOLE_THREAD } from "./plan.js";
 
 const PAGE = 25;
@@ -129,11 +129,11 @@ async function restore() {
   if (since) {
     const logs = /** @type {any[]} */ (votes);
     for (const log of logs) {
-      const parsed = board.abi.parseLog(log);
-      const post = parsed && state.posts.get(Number(parsed.args.postId));
-      if (post) {
-        post.upvotes = Number(parsed.args.upvotes);
-        post.downvotes = Number(parsed.args.downvotes);
+      const voted = board.voted(log);
+      const post = voted && state.posts.get(voted.postId);
+      if (post && voted) {
+        post.upvotes = voted.upvotes;
+        post.downvotes = voted.downvotes;
       }
     }
   }
@@ -245,7 +245,7 @@ function readHistory() {
         if (!first.has(author)) first.set(author, at);
       } else {
         const voter = `0x${log.topics[2].slice(26)}`;
-        const direction = Number(board.abi.parseLog(log)?.args.direction);
+        const direction = Number(board.voted(log)?.direction);
         if (direction && !first.has(voter)) first.set(voter, at); // a withdrawal (0) is no first action
         current.set(`${id}:${voter}`, direction);
       }
@@ -423,10 +423,17 @@ async function settle(/** @type {Post[]} */ posts, /** @type {number} */ mine, /
 async function prove(posts, mine) {
   const started = performance.now();
   const board = state.board;
-  const proof = await proveShown({
-    urls: params.rpc, block: board.block, chainId: board.chainId, address: board.address, facts: board.facts, posts,
-    count: board.count,
-  }); // prettier-ignore
+  /** @type {import("./prove.js").Proof} */
+  let proof;
+  try {
+    const { proveShown } = await later(); // the later module, loaded now that the view is shown
+    proof = await proveShown({
+      urls: params.rpc, block: board.block, chainId: board.chainId, address: board.address, facts: board.facts, posts,
+      count: board.count,
+    }); // prettier-ignore
+  } catch (error) {
+    proof = { status: "unproven", level: "unproven", mark: null, lies: new Map(), summary: `Not proven: ${error.message}.` };
+  }
   if (mine !== generation) return;
   const view = $("view");
   for (const post of posts) {

@@ -8,7 +8,7 @@
 // The pure functions (slots, decoding, code, header hash, proof checks) need no page; provePage() asks the sources
 // and returns what verify.js marks. The one-file reader uses the same exports.
 
-import { AbiCoder, getAddress, getBytes, hexlify, keccak256, toBeHex, toUtf8Bytes } from "/static/vendor/ethers.min.js";
+import { AbiCoder, concat, getAddress, getBytes, hexlify, keccak256, toBeHex, toUtf8Bytes, zeroPadValue } from "/static/vendor/ethers.min.js";
 import LAYOUT from "../board-layout.json" with { type: "json" };
 
 export { LAYOUT };
@@ -18,7 +18,9 @@ export const RELEASE_URL = "/static/vendor/board-release.json";
 export const SOURCES_ITEM = "indelible.rpcs";
 export const MAX_SOURCES = 4;
 
-const abi = AbiCoder.defaultAbiCoder();
+// pure: a bundle that uses none of the functions that encode answers (the one-file reader's first module) leaves
+// the ABI coder out; the code check (expectedCode) encodes its fixed words itself
+const abi = /* @__PURE__ */ AbiCoder.defaultAbiCoder();
 
 /** @type {Promise<typeof import("/static/vendor/ethereumjs.js")> | null} */
 let library = null;
@@ -115,17 +117,13 @@ export function expectedCode(release, chainId, address) {
   const code = getBytes(release.deployedBytecode);
   const hashedName = keccak256(toUtf8Bytes(release.domain.name));
   const hashedVersion = keccak256(toUtf8Bytes(release.domain.version));
-  const separator = keccak256(
-    abi.encode(
-      ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-      [EIP712_TYPEHASH, hashedName, hashedVersion, chainId, address],
-    ),
-  );
+  const at = zeroPadValue(getAddress(address), 32); // abi.encode(address): every field here is one fixed word
+  const separator = keccak256(concat([EIP712_TYPEHASH, hashedName, hashedVersion, word(BigInt(chainId)), at]));
   /** @type {Record<string, string>} */
   const values = {
     _cachedDomainSeparator: separator,
     _cachedChainId: word(BigInt(chainId)),
-    _cachedThis: abi.encode(["address"], [address]),
+    _cachedThis: at,
     _hashedName: hashedName,
     _hashedVersion: hashedVersion,
     _name: shortString(release.domain.name),

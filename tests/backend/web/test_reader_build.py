@@ -31,15 +31,19 @@ def test_the_reader_builds_to_the_same_bytes_twice_even_from_a_fresh_compile(
     assert reader_build.OUT.with_name(reader_build.OUT.name + ".cid").read_text().strip() == first_cid
 
 
-def test_the_file_is_self_contained_and_its_policy_names_its_own_script_and_style():
+def test_the_file_is_self_contained_and_its_policy_names_its_own_scripts_and_style():
     data, _ = reader_build.build()
     html = data.decode()
     scripts = re.findall(r'<script type="module">(.*?)</script>', html, re.S)
     # the small script in the head that sends the first reads while the module loads (reader/src/early.js)
     early = re.findall(r"<script>(.*?)</script>", html, re.S)
     assert len(early) == 1 and html.index(early[0]) < html.index("</head>") < html.index(scripts[0])
+    # the later module (the proofs and writing): inert text, run by the module once the first view is shown
+    later = re.findall(r'<script type="text/plain" id="later">(.*?)</script>', html, re.S)
+    assert len(later) == 1 and html.index(later[0]) < html.index(scripts[0])
+    assert "indelible-reader-later" in later[0] and "eth_getProof" in later[0] and "eth_getProof" not in scripts[0]
     # nothing loaded from anywhere: no element outside the scripts names another resource
-    markup = html.replace(scripts[0], "").replace(early[0], "")
+    markup = html.replace(scripts[0], "").replace(early[0], "").replace(later[0], "")
     assert not re.search(r"<(script|link|img|iframe|object|embed)[^>]+(src|href|data)=", markup)
     styles = re.findall(r"<style>(.*?)</style>", html, re.S)
     assert len(scripts) == 1 and len(styles) == 1
@@ -49,7 +53,7 @@ def test_the_file_is_self_contained_and_its_policy_names_its_own_script_and_styl
     def source(text: str) -> str:
         return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
-    assert f"script-src {source(early[0])} {source(scripts[0])};" in policy.policy
+    assert f"script-src {source(early[0])} {source(scripts[0])} {source(later[0])};" in policy.policy
     assert f"style-src {source(styles[0])};" in policy.policy
     assert "default-src 'none'" in policy.policy and "connect-src http: https:" in policy.policy
     # the release facts: the node's own release record (board-release.json's), Board's seven immutables by name
