@@ -35,6 +35,7 @@ def summarise(run: dict[str, Any]) -> dict[str, Any]:
     return {
         "engine": run["url"],
         "posts": run["posts"],
+        "workers": run.get("workers", 1),
         "load": run["load"],
         "fill_rate": (run.get("fill") or {}).get("rate"),
         "fill_seconds": (run.get("fill") or {}).get("seconds"),
@@ -94,11 +95,12 @@ def growth_table(runs: list[dict[str, Any]]) -> str:
     names = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
     head = "| | " + " | ".join(f"{names[r['engine']]}, {r['posts']:,} posts" for r in runs) + " |"
     rows = [head, "|---|" + "---:|" * len(runs)]
+    rows.append("| API processes (serve --workers) | " + " | ".join(str(r.get("workers", 1)) for r in runs) + " |")
 
     def row(label: str, cells: list[str]) -> None:
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
 
-    row("load average at the reads (1, 5, 15 min)", [", ".join(f"{x:.0f}" for x in r["load"]) for r in runs])
+    row("load average at the reads (1, 5, 15 min)", [", ".join(f"{x:.1f}" for x in r["load"]) for r in runs])
     row("fill, bulk (events/s)", [f"{r['fill_rate']:,.0f}" if r["fill_rate"] else "-" for r in runs])
     row(
         "incremental, store_range (events/s)",

@@ -27,9 +27,12 @@ STATUS_KEY = "status"  # the row of the indexer's published snapshot (JSON)
 STATUS = Table(
     "index_status", MetaData(), Column("key", String(50), primary_key=True), Column("value", Text, nullable=False)
 )
-# the share of the time full counts may take: after a count of d seconds the next one waits at least d / COUNT_DUTY
-# (at 10M posts a count is seconds of database work; every few seconds it would hold a core of the readers')
+# the share of the time full counts may take: after a count of d seconds, if d is at least SLOW_COUNT_SECONDS,
+# the next one waits at least d / COUNT_DUTY (at 10M posts a count is seconds of database work: every few seconds,
+# it would hold a core of the readers'); a faster count is taken whenever the index moved, as the snapshot's counts
+# are then those of its indexed block
 COUNT_DUTY = 0.05
+SLOW_COUNT_SECONDS = 0.25
 _CREATE = "CREATE TABLE IF NOT EXISTS index_status (key VARCHAR(50) PRIMARY KEY, value TEXT NOT NULL)"
 
 
@@ -82,7 +85,7 @@ def timed_counts(conn: Connection) -> tuple[dict[str, Any], float]:
 
 def count_gap(interval: float, cost: float) -> float:
     """Seconds to wait before counting again: ``interval``, or longer when the last count took ``cost`` seconds."""
-    return max(interval, cost / COUNT_DUTY)
+    return interval if cost < SLOW_COUNT_SECONDS else max(interval, cost / COUNT_DUTY)
 
 
 def index_summary(engine: Engine) -> dict[str, Any]:

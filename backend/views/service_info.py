@@ -82,26 +82,37 @@ def relay_document(settings: Settings, chain_link: ChainLink, limits: Limits) ->
 def _counts_here(engine: Engine) -> tuple[dict[str, Any], float]:
     """Counts taken by this process and when (no indexer has published any).
 
-    Reused for ``LOCAL_COUNT_SECONDS``, or longer after a slow count (``count_gap``); while one request counts
-    again, the others answer with the last counts at once instead of queueing behind it.
+    Reused for ``LOCAL_COUNT_SECONDS``, or longer after a slow count (``count_gap``). Only the first count is
+    taken on a request's time; when they are due again, one thread counts in the background while every request
+    answers with the last counts.
     """
     key = id(engine)
     cached = _local_counts.get(key)
-    if cached is not None and time.time() - cached[0] < count_gap(LOCAL_COUNT_SECONDS, cached[2]):
+    if cached is not None:
+        if time.time() - cached[0] >= count_gap(LOCAL_COUNT_SECONDS, cached[2]) and _local_lock.acquire(blocking=False):
+            threading.Thread(target=_count_locally, args=(engine, True), name="status-counts", daemon=True).start()
         return cached[1], cached[0]
-    if not _local_lock.acquire(blocking=cached is None):
-        assert cached is not None  # another request is counting: the last counts meanwhile
-        return cached[1], cached[0]
-    try:
+    with _local_lock:
         cached = _local_counts.get(key)
-        if cached is not None and time.time() - cached[0] < count_gap(LOCAL_COUNT_SECONDS, cached[2]):
-            return cached[1], cached[0]
+        if cached is None:
+            _count_locally(engine, False)
+            cached = _local_counts[key]
+    return cached[1], cached[0]
+
+
+def _count_locally(engine: Engine, release: bool) -> None:
+    """Count the index now for ``_counts_here`` (releasing its lock after, when the caller handed it over)."""
+    try:
         with engine.connect() as conn:
             counts, cost = timed_counts(conn)
-        _local_counts[key] = (time.time(), counts, cost)
-        return counts, _local_counts[key][0]
+        _local_counts[id(engine)] = (time.time(), counts, cost)
+    except SQLAlchemyError:
+        if not release:
+            raise  # a request's first count: the route reports the database down
+        log.warning("status: counting the index failed", exc_info=True)
     finally:
-        _local_lock.release()
+        if release:
+            _local_lock.release()
 
 
 def _database_down(settings: Settings, chain_link: ChainLink, relay: dict[str, Any]) -> dict[str, Any]:
