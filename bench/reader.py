@@ -177,7 +177,8 @@ def p(samples: list[float], q: float) -> float:
 
 
 MARKS = {
-    "early-logs": "the head's script asks the logs", "start": "the module starts", "head": "it has the head",
+    "early-head": "the head's script has the head and asks the code", "early-logs": "the head's script asks the logs",
+    "start": "the module starts", "head": "it has the head",
     "code": "the code", "logs-asked": "it asks the logs", "span": "span {n} in", "posts-read": "every post read",
     "shown": "the tree shown", "ready": "every file in",
 }  # fmt: skip

@@ -68,6 +68,7 @@ async function start() {
   const head = results(await parsed(send(rpc, batchBody(headRequests()))), 2);
   const block = Number(head?.[1]?.number);
   if (!Number.isSafeInteger(block) || block < 1) return;
+  performance.mark("reader:early-head"); // the head is in and the main thread free: the second request goes out
   const points = id >= 1 ? probePoints(0, block) : [];
   const second = [...codeRequests(board, block), ...points.map((at) => countRequest(board, at))];
   if (second.length > batch) return;
