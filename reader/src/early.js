@@ -16,14 +16,30 @@ import {
 const early = { answers: new Map(), asked: new Set(), sent: new Set() };
 /** @type {any} */ (globalThis).indelibleEarly = early;
 
-/** POST ``body`` to ``url`` unless the module asked it already: its answer, kept for the module to take. */
+/**
+ * POST ``body`` to ``url`` unless the module asked it already: its answer, kept for the module to take. Through
+ * XMLHttpRequest, not fetch: its load event is one task, which the browser runs between the parser's tasks, so the
+ * next request goes out while the page is still being parsed; fetch's answer (its promise, then its body, each a
+ * task) was taken only once the page was parsed and the module compiled (the head's answer, in at 70-85 ms, was
+ * taken at 155-160; with XMLHttpRequest at 105-110, and the logs asked at 150 ms instead of 220).
+ */
 function send(/** @type {string} */ url, /** @type {any} */ body) {
   const text = JSON.stringify(body);
   const key = `${url} ${text}`;
   if (early.asked.has(key) || early.answers.has(key)) return Promise.resolve(null);
-  const answer = fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: text, cache: "no-store" })
-    .then(async (response) => ({ status: response.status, text: await response.text() }))
-    .catch(() => null);
+  /** @type {Promise<{status: number, text: string} | null>} */
+  const answer = new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.onload = () => resolve({ status: xhr.status, text: xhr.responseText });
+    xhr.onerror = xhr.onabort = xhr.ontimeout = () => resolve(null); // the module asks again
+    try {
+      xhr.open("POST", url);
+      xhr.setRequestHeader("Content-Type", "application/json");
+      xhr.send(text);
+    } catch {
+      resolve(null);
+    }
+  });
   early.answers.set(key, answer);
   early.sent.add(key);
   return answer;
