@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend.chain_link import ChainLink
@@ -32,6 +32,7 @@ from backend.relay.budget import Policy, gas_left
 log = logging.getLogger(__name__)
 
 LOCAL_COUNT_SECONDS = 10.0
+FIRST_COUNT_WAIT = 1.0  # a serving process's first count is waited for this long, then answered as not counted yet
 # just after startup the in-process indexer has not published yet (and the database may hold a snapshot of a
 # process that is gone): a status request waits this long, once, for its first step
 FIRST_SNAPSHOT_SECONDS = 3.0
@@ -79,40 +80,41 @@ def relay_document(settings: Settings, chain_link: ChainLink, limits: Limits) ->
     return status
 
 
-def _counts_here(engine: Engine) -> tuple[dict[str, Any], float]:
-    """Counts taken by this process and when (no indexer has published any).
+def _counts_here(engine: Engine) -> tuple[dict[str, Any], float | None]:
+    """Counts taken by this process and when (no indexer has published any): ({}, None) until the first is in.
 
-    Reused for ``LOCAL_COUNT_SECONDS``, or longer after a slow count (``count_gap``). Only the first count is
-    taken on a request's time; when they are due again, one thread counts in the background while every request
-    answers with the last counts.
+    Counting is a full scan of the index's tables (20 s at 10M posts on PostgreSQL), so it is never a
+    request's time beyond FIRST_COUNT_WAIT: one thread counts in the background while requests answer with the
+    last counts, or with none ("not counted yet") before the first. Counts are reused for
+    ``LOCAL_COUNT_SECONDS``, or longer after a slow count (``count_gap``).
     """
     key = id(engine)
     cached = _local_counts.get(key)
-    if cached is not None:
-        if time.time() - cached[0] >= count_gap(LOCAL_COUNT_SECONDS, cached[2]) and _local_lock.acquire(blocking=False):
-            threading.Thread(target=_count_locally, args=(engine, True), name="status-counts", daemon=True).start()
-        return cached[1], cached[0]
-    with _local_lock:
-        cached = _local_counts.get(key)
-        if cached is None:
-            _count_locally(engine, False)
-            cached = _local_counts[key]
+    if cached is None or time.time() - cached[0] >= count_gap(LOCAL_COUNT_SECONDS, cached[2]):
+        if _local_lock.acquire(blocking=False):
+            counting = threading.Thread(target=_count_locally, args=(engine,), name="status-counts", daemon=True)
+            counting.start()
+            if cached is None:
+                counting.join(FIRST_COUNT_WAIT)
+                cached = _local_counts.get(key)
+                if cached is None and not counting.is_alive():  # it failed: the database, as the route reports it
+                    with engine.connect() as conn:
+                        conn.execute(text("SELECT 1"))
+    if cached is None:
+        return {}, None
     return cached[1], cached[0]
 
 
-def _count_locally(engine: Engine, release: bool) -> None:
-    """Count the index now for ``_counts_here`` (releasing its lock after, when the caller handed it over)."""
+def _count_locally(engine: Engine) -> None:
+    """Count the index now for ``_counts_here``, then release its lock (taken by the request that started this)."""
     try:
         with engine.connect() as conn:
             counts, cost = timed_counts(conn)
         _local_counts[id(engine)] = (time.time(), counts, cost)
     except SQLAlchemyError:
-        if not release:
-            raise  # a request's first count: the route reports the database down
         log.warning("status: counting the index failed", exc_info=True)
     finally:
-        if release:
-            _local_lock.release()
+        _local_lock.release()
 
 
 def _database_down(settings: Settings, chain_link: ChainLink, relay: dict[str, Any]) -> dict[str, Any]:

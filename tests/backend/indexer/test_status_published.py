@@ -188,4 +188,44 @@ def test_without_an_indexer_counts_due_again_are_taken_in_the_background_and_req
             assert client.get("/api/status").json()["index"]["posts"] == 2
     finally:
         engine.dispose()
-    assert counts[0] != "status-counts" and "status-counts" in counts  # the first on a request, the next apart
+    # every count of the serving process on its own thread, none on a request's (MainThread: the test's indexer)
+    assert "status-counts" in counts and set(counts) <= {"status-counts", "MainThread"}
+
+
+def test_a_first_count_slower_than_its_wait_answers_not_counted_yet_then_the_counts(
+    settings: Settings, board: BoardHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 10M posts the first count of a serving process without an indexer took 20 s: no request waits for it."""
+    board.post(digest_of(b"one"))
+    indexer = Indexer(settings)
+    try:
+        indexer.run(once=True)
+    finally:
+        indexer.close()
+    engine = make_engine(settings.database_url)
+    with engine.begin() as conn:  # no indexer has published: the serving process counts for itself
+        conn.execute(stats.STATUS.delete())
+    engine.dispose()
+    real = stats.index_counts
+
+    def slow_count(conn: Connection) -> dict[str, Any]:
+        time.sleep(1.5)
+        return real(conn)
+
+    monkeypatch.setattr(stats, "index_counts", slow_count)
+    monkeypatch.setattr(service_info, "FIRST_COUNT_WAIT", 0.2)
+    with TestClient(create_app(settings, run_indexer=False)) as client:
+        began = time.monotonic()
+        first = client.get("/api/status")
+        waited = time.monotonic() - began
+        again = client.get("/api/status").json()
+        assert first.status_code == 200 and waited < 1.2
+        assert first.json()["index"]["posts"] is None and first.json()["index"]["counted_at"] is None
+        assert again["index"]["posts"] is None  # the count is still running: not started twice, not waited for
+        page = client.get("/status")
+        assert page.status_code == 200 and "Posts and replies" in page.text  # a 500 before: lag unknown
+        deadline = time.monotonic() + 10
+        while client.get("/api/status").json()["index"]["posts"] is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        body = client.get("/api/status").json()
+        assert body["index"]["posts"] == 1 and body["index"]["counted_at"] is not None
