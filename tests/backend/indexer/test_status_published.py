@@ -66,6 +66,21 @@ def proxy(ganache: Ganache) -> Iterator[_CountingProxy]:
     server.server_close()
 
 
+def _index_once(settings: Settings, unpublished: bool = False) -> None:
+    """What the chain holds now, indexed by a separate indexer; ``unpublished``: its status snapshot removed after,
+    as if no indexer had published (a serving process then counts for itself)."""
+    indexer = Indexer(settings)
+    try:
+        indexer.run(once=True)
+    finally:
+        indexer.close()
+    if unpublished:
+        engine = make_engine(settings.database_url)
+        with engine.begin() as conn:
+            conn.execute(stats.STATUS.delete())
+        engine.dispose()
+
+
 def test_status_requests_make_no_node_call_and_count_no_table(
     settings: Settings, board: BoardHandle, proxy: _CountingProxy
 ) -> None:
@@ -103,11 +118,7 @@ def test_a_slow_count_is_not_repeated_sooner_than_its_duty_allows_even_as_new_bl
 ) -> None:
     """At 10M posts a full count is seconds of database work: recounting on every new block would hold a core."""
     board.post(digest_of(b"one"))
-    indexer = Indexer(settings)
-    try:
-        indexer.run(once=True)
-    finally:
-        indexer.close()
+    _index_once(settings)
     engine = make_engine(settings.database_url)
     counted: list[float] = []
     real = stats.index_counts
@@ -139,14 +150,7 @@ def test_without_an_indexer_counts_due_again_are_taken_in_the_background_and_req
 ) -> None:
     """A serving process with no indexer's snapshot counts for itself; only its first count is a request's time."""
     board.post(digest_of(b"one"))
-    indexer = Indexer(settings)
-    try:
-        indexer.run(once=True)
-    finally:
-        indexer.close()
-    engine = make_engine(settings.database_url)
-    with engine.begin() as conn:  # no indexer has published: each serving process counts for itself
-        conn.execute(stats.STATUS.delete())
+    _index_once(settings, unpublished=True)
     armed, entered, release = threading.Event(), threading.Event(), threading.Event()
     real = stats.index_counts
     counts: list[str] = []
@@ -160,34 +164,25 @@ def test_without_an_indexer_counts_due_again_are_taken_in_the_background_and_req
 
     monkeypatch.setattr(stats, "index_counts", blocking_count)
     monkeypatch.setattr(service_info, "LOCAL_COUNT_SECONDS", 0.0)
-    try:
-        with TestClient(create_app(settings, run_indexer=False)) as client:
-            assert client.get("/api/status").json()["index"]["posts"] == 1
-            board.post(digest_of(b"two"))
-            indexer = Indexer(settings)
-            try:
-                indexer.run(once=True)
-            finally:
-                indexer.close()
-            with engine.begin() as conn:
-                conn.execute(stats.STATUS.delete())
-            time.sleep(0.3)  # past the last count's gap (LOCAL_COUNT_SECONDS is 0 here; a fast count's gap is ms)
-            armed.set()
-            try:
-                began = time.monotonic()
-                due = client.get("/api/status").json()  # finds the counts due: starts a count, does not wait for it
-                assert entered.wait(10)
-                meanwhile = client.get("/api/status").json()
-                waited = time.monotonic() - began
-            finally:
-                release.set()
-            assert waited < 1.0 and due["index"]["posts"] == meanwhile["index"]["posts"] == 1  # the last counts
-            deadline = time.monotonic() + 10
-            while client.get("/api/status").json()["index"]["posts"] != 2 and time.monotonic() < deadline:
-                time.sleep(0.05)  # the background count's result, once it is in
-            assert client.get("/api/status").json()["index"]["posts"] == 2
-    finally:
-        engine.dispose()
+    with TestClient(create_app(settings, run_indexer=False)) as client:
+        assert client.get("/api/status").json()["index"]["posts"] == 1
+        board.post(digest_of(b"two"))
+        _index_once(settings, unpublished=True)
+        time.sleep(0.3)  # past the last count's gap (LOCAL_COUNT_SECONDS is 0 here; a fast count's gap is ms)
+        armed.set()
+        try:
+            began = time.monotonic()
+            due = client.get("/api/status").json()  # finds the counts due: starts a count, does not wait for it
+            assert entered.wait(10)
+            meanwhile = client.get("/api/status").json()
+            waited = time.monotonic() - began
+        finally:
+            release.set()
+        assert waited < 1.0 and due["index"]["posts"] == meanwhile["index"]["posts"] == 1  # the last counts
+        deadline = time.monotonic() + 10
+        while client.get("/api/status").json()["index"]["posts"] != 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the background count's result, once it is in
+        assert client.get("/api/status").json()["index"]["posts"] == 2
     # every count of the serving process on its own thread, none on a request's (MainThread: the test's indexer)
     assert "status-counts" in counts and set(counts) <= {"status-counts", "MainThread"}
 
@@ -197,15 +192,7 @@ def test_a_first_count_slower_than_its_wait_answers_not_counted_yet_then_the_cou
 ) -> None:
     """At 10M posts the first count of a serving process without an indexer took 20 s: no request waits for it."""
     board.post(digest_of(b"one"))
-    indexer = Indexer(settings)
-    try:
-        indexer.run(once=True)
-    finally:
-        indexer.close()
-    engine = make_engine(settings.database_url)
-    with engine.begin() as conn:  # no indexer has published: the serving process counts for itself
-        conn.execute(stats.STATUS.delete())
-    engine.dispose()
+    _index_once(settings, unpublished=True)
     real = stats.index_counts
 
     def slow_count(conn: Connection) -> dict[str, Any]:
