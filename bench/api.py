@@ -245,21 +245,13 @@ def drop_tables(url: str) -> None:
 def serve(url: str, port: int, data_dir: Path, workers: int = 1) -> subprocess.Popen[bytes]:
     """The app under uvicorn on ``port`` as ``python -m backend serve [--workers N]`` runs it; no indexer or access log.
 
-    With ``workers`` > 1, uvicorn's supervisor starts that many processes, each building the app from the
-    environment (``backend.app:serving_app``), as ``serve --workers`` does.
+    Each process builds the app from the environment (``backend.app:serving_app``, the startup heap frozen); with
+    ``workers`` > 1 uvicorn's supervisor starts that many, as ``serve --workers`` does.
     """
-    if workers > 1:
-        code = (
-            "import sys, uvicorn; uvicorn.run('backend.app:serving_app', factory=True, workers=int(sys.argv[2]),"
-            " host='127.0.0.1', port=int(sys.argv[1]), log_level='warning', access_log=False)"
-        )
-    else:
-        code = (
-            "import sys, uvicorn; from backend.app import create_app, freeze_startup_heap;"
-            "from backend.config import Settings; app = create_app(Settings(), run_indexer=False);"
-            " freeze_startup_heap();"
-            "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[1]), log_level='warning', access_log=False)"
-        )
+    code = (
+        "import sys, uvicorn; uvicorn.run('backend.app:serving_app', factory=True, workers=int(sys.argv[2]),"
+        " host='127.0.0.1', port=int(sys.argv[1]), log_level='warning', access_log=False)"
+    )
     env = {
         **os.environ,
         "INDELIBLE_DATABASE_URL": url,
