@@ -10,15 +10,24 @@ minute per unknown CID.
 The route is a coroutine and names no dependency: a file in the pin store is read and checked on the event loop
 (a small file: at most a post's cap), so a reader fetching a thread's hundred files costs no thread-pool hop
 each; only a miss goes to a worker thread (the Kubo look-up blocks).
+
+``GET /api/content/car?cid=...&cid=...`` answers many CIDs at once, as a CARv1 (``application/vnd.ipld.car``,
+the format of the trustless gateway spec): the header's roots are the CIDs asked, in order, and a block follows
+for each one pinned here (verified against its CID first). One not pinned here is left out, not looked up in Kubo:
+a client asks ``/ipfs/{cid}`` for those. The node-free reader asks a node this way for a view's files, one request
+instead of one a file (reader/src/content.js), and checks every block's sha256 against the digest on chain itself.
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import cbor2
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from backend.content.cid import InvalidCid, cid_to_digest
+from backend.content.cid import CID_PREFIX, InvalidCid, cid_to_digest
 from backend.content.service import Busy
 from backend.http.deps import app_state
 from backend.http.errors import ApiRoute, error_responses
@@ -28,6 +37,40 @@ router = APIRouter(tags=["gateway"], route_class=ApiRoute)
 RAW = "application/vnd.ipld.raw"
 IMMUTABLE = "public, max-age=29030400, immutable"
 RETRY = {"Retry-After": "1"}
+CAR = "application/vnd.ipld.car"
+CAR_MAX_CIDS = 100  # a view's files: a thread page's replies arrive in spans of fewer
+# every CIDv1 raw sha2-256 in base32, and nothing else: 01 55 12 20 give "afkrei" and two zero bits, the digest's
+# 256 bits the rest, the last letter carrying three of them and two zero bits (documented; checked by cid_to_digest)
+CID_PATTERN = "^bafkrei[a-h][a-z2-7]{50}[aeimquy4]$"
+
+
+def _varint(n: int) -> bytes:
+    """An unsigned LEB128 varint, as CAR and multiformats write lengths."""
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def car(cids: list[str], found: dict[str, bytes]) -> bytes:
+    """A CARv1 of ``found``'s blocks in the order of ``cids``, whose header names every CID in ``cids`` as a root.
+
+    The header is DAG-CBOR ({"roots": [CID...], "version": 1}, keys in canonical order, each CID tag 42 over its
+    bytes after a 0x00 multibase prefix); each block is varint(length) + the CID's bytes + the data.
+    """
+    header = cbor2.dumps(
+        {"roots": [cbor2.CBORTag(42, b"\0" + CID_PREFIX + cid_to_digest(cid)) for cid in cids], "version": 1},
+        canonical=True,
+    )
+    parts = [_varint(len(header)), header]
+    for cid in cids:
+        data = found.get(cid)
+        if data is not None:
+            section = CID_PREFIX + cid_to_digest(cid)
+            parts += [_varint(len(section) + len(data)), section, data]
+    return b"".join(parts)
 
 
 def _wants_raw(request: Request, format_: str | None) -> bool:
@@ -70,3 +113,40 @@ async def get_ipfs(
         return Response(data, media_type="application/json", headers={**headers, "ETag": f'"{cid}"'})
     headers |= {"ETag": f'"{cid}.raw"', "Content-Disposition": f'attachment; filename="{cid}.bin"', "Vary": "Accept"}
     return Response(data, media_type=RAW, headers=headers)
+
+
+@router.get(
+    "/api/content/car",
+    response_class=Response,
+    responses={200: {"content": {CAR: {}}}, **error_responses(400)},
+)
+async def get_car(
+    request: Request,
+    cid: Annotated[
+        list[str],
+        Query(
+            description=f"1 to {CAR_MAX_CIDS} CIDv1 base32 (bafkrei...), each a post's content; repeat it",
+            min_length=1,
+            max_length=CAR_MAX_CIDS,
+            json_schema_extra={"items": {"type": "string", "pattern": CID_PATTERN}},
+        ),
+    ],
+) -> Response:
+    """The pinned ones of up to 100 CIDs in one CARv1: a block for each CID pinned here, verified first.
+
+    More than 100 (counted before duplicates are dropped) or none is a 422, a CID we cannot hold a 400.
+
+    A CID not pinned here has no block (the header still names it); it is not looked up in Kubo. Each block's
+    bytes are the file whose sha256 the CID names; a client checks them against its own digests.
+    """
+    asked = list(dict.fromkeys(cid))  # each once, in the order asked
+    for one in asked:
+        try:
+            cid_to_digest(one)
+        except InvalidCid as exc:
+            raise HTTPException(status_code=400, detail=f"invalid CID {one[:80]!r}: {exc}") from exc
+    store = app_state(request).content.store
+    # up to 100 files read and hashed (a few MB at most): off the event loop, in one hop
+    found = await run_in_threadpool(lambda: {one: data for one in asked if (data := store.get(one)) is not None})
+    headers = {"Cache-Control": "public, max-age=60", "X-Content-Type-Options": "nosniff", "Vary": "Accept"}
+    return Response(car(asked, found), media_type=CAR, headers=headers)

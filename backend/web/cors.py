@@ -1,9 +1,10 @@
-"""Cross-origin access for the node-free reader, on three routes and no others.
+"""Cross-origin access for the node-free reader, on four routes and no others.
 
 The reader (dist/indelible-reader.html) runs from ``file://``, a static host or another node, so its requests
 come from another origin. ``/ipfs/*`` answers ``Access-Control-Allow-Origin: *`` as IPFS gateways do (public,
-content-addressed bytes); ``POST /api/content`` and ``POST /api/relay`` answer it too, with their preflight, so
-the reader can upload a file and relay a signed action. No credentials are ever allowed (no cookie is read on
+content-addressed bytes), and so does ``GET /api/content/car`` (many of them at once); ``POST /api/content``
+and ``POST /api/relay`` answer it too, with their preflight, so the reader can upload a file and relay a signed
+action. No credentials are ever allowed (no cookie is read on
 those routes), and every other route keeps the browser's same-origin rule.
 """
 
@@ -13,12 +14,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 OPEN_PREFIXES = ("/ipfs/",)
 OPEN_POSTS = ("/api/content", "/api/relay")
+OPEN_GETS = ("/api/content/car",)
 ALLOW = [(b"access-control-allow-origin", b"*"), (b"access-control-expose-headers", b"Retry-After")]
 
 
 def is_open(path: str) -> bool:
     """True for the routes the reader may reach from another origin."""
-    return path.startswith(OPEN_PREFIXES) or path in OPEN_POSTS
+    return path.startswith(OPEN_PREFIXES) or path in OPEN_POSTS or path in OPEN_GETS
 
 
 class CrossOrigin:
@@ -33,7 +35,8 @@ class CrossOrigin:
             await self.app(scope, receive, send)
             return
         if scope["method"] == "OPTIONS":
-            methods = b"GET, HEAD" if scope["path"].startswith(OPEN_PREFIXES) else b"POST"
+            reads = scope["path"].startswith(OPEN_PREFIXES) or scope["path"] in OPEN_GETS
+            methods = b"GET, HEAD" if reads else b"POST"
             headers = [
                 *ALLOW,
                 (b"access-control-allow-methods", methods),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -28,6 +28,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Request
 from sqlalchemy import create_engine, text
 
 from backend import ranking
+from backend.api.gateway import CAR, car
 from backend.app import create_app
 from backend.content.cid import cid_of, digest_to_cid, sha256
 from backend.content.document import encode_document
@@ -282,26 +283,64 @@ def test_each_lens_ranks_counts_and_folds_as_node_a_did(page: Page, nodes: Nodes
 
 
 class LyingGateway(BaseHTTPRequestHandler):
-    """Node B's /ipfs/ behind a proxy that swaps the bytes of one CID (a node whose store was tampered with)."""
+    """Node B's /ipfs/ and /api/content/car behind a proxy that lies (a node whose store was tampered with, or one
+    crafting its CARs against the reader's checks: ``car`` names how, see CAR_LIES)."""
 
     upstream = ""
     tampered: ClassVar[dict[str, bytes]] = {}
+    car: ClassVar[str] = "tampered"
+    asked: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
-        cid = self.path.split("/ipfs/")[-1].split("?")[0]
-        if cid in self.tampered:
+        self.asked.append(self.path)
+        if self.path.startswith("/api/content/car"):
+            status, body = self._car(parse_qs(urlsplit(self.path).query)["cid"])
+        elif (cid := self.path.split("/ipfs/")[-1].split("?")[0]) in self.tampered:
             status, body = 200, self.tampered[cid]
         else:
             answer = httpx.get(self.upstream + self.path, timeout=10)
             status, body = answer.status_code, answer.content
         self.send_response(status)
         self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Content-Type", CAR if self.path.startswith("/api/content/car") and status == 200 else "x/y")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
+    def _car(self, cids: list[str]) -> tuple[int, bytes]:
+        if self.car == "no CAR route (an IPFS gateway)":
+            return 404, b"404 page not found"
+        files = {}
+        for cid in cids:
+            answer = httpx.get(f"{self.upstream}/ipfs/{cid}?format=raw", timeout=10)
+            if answer.status_code == 200:
+                files[cid] = self.tampered.get(cid, answer.content)
+        if self.car == "each block under the next one's CID":
+            order = [cid for cid in cids if cid in files]
+            files = {cid: files[order[(i + 1) % len(order)]] for i, cid in enumerate(order)}
+        body = car(cids, files)  # each block under the CID asked, its bytes as above
+        if self.car == "cut inside its last block":
+            body = body[:-20]
+        elif self.car == "a length that never ends":
+            body += b"\xff" * 12
+        return 200, body
+
     def log_message(self, *args: object) -> None:
         pass
+
+
+@contextmanager
+def lying_gateway(upstream: str, tampered: dict[str, bytes], how: str) -> Iterator[str]:
+    """LyingGateway in front of ``upstream`` on a port of its own; its URL."""
+    LyingGateway.upstream, LyingGateway.tampered, LyingGateway.car = upstream, tampered, how
+    LyingGateway.asked = []
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), LyingGateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
 
 
 def test_a_lying_node_b_changes_nothing_and_a_tampered_file_is_shown_as_not_matching(
@@ -331,22 +370,60 @@ def test_a_lying_node_b_changes_nothing_and_a_tampered_file_is_shown_as_not_matc
     cid = digest_to_cid(
         bytes.fromhex(page.evaluate(f"document.querySelector('#post-{target['id']}').dataset.digest")[2:])
     )
-    LyingGateway.upstream = nodes.b_url
-    LyingGateway.tampered = {cid: encode_document("A changed title", "words the author never wrote")}
-    port = free_port()
-    server = ThreadingHTTPServer(("127.0.0.1", port), LyingGateway)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    # (the view's files come in one CAR: the swapped file is a block under its own CID whose bytes are others)
+    forged = {cid: encode_document("A changed title", "words the author never wrote")}
+    with lying_gateway(nodes.b_url, forged, "tampered") as gateway:
         page.evaluate("indexedDB.deleteDatabase('indelible-reader')")
-        page.goto(reader_url(reader_file, nodes, f"http://127.0.0.1:{port}", "new"))
+        page.goto(reader_url(reader_file, nodes, gateway, "new"))
         posts = {p["id"]: p for p in shown(page)}
-    finally:
-        server.shutdown()
+        # every file asked in one CAR; the one it left out (no gateway has it) asked once more, by itself
+        assert [path.split("?")[0].split("/")[1] for path in LyingGateway.asked] == ["api", "ipfs"]
     lied = posts[target["id"]]
     assert lied["content"] == "unavailable" and "A changed title" not in (lied["title"] or "")
-    assert f"127.0.0.1:{port} served a file that does not match its digest" in lied["note"]
+    assert f"{gateway.removeprefix('http://')} served a file that does not match its digest" in lied["note"]
     assert "never wrote" not in page.inner_text("#view")
     assert sum(p["content"] == "ok" for p in posts.values()) == len(posts) - 2  # the tampered and the missing
+
+
+CAR_LIES = {
+    # how the CAR lies or fails: (how many fewer posts than on B show their text; what their notes say)
+    "no CAR route (an IPFS gateway)": (0, None),
+    "each block under the next one's CID": (0, None),
+    "cut inside its last block": (1, "sent a CAR that could not be read (a block runs past its end)"),
+    "a length that never ends": (0, "sent a CAR that could not be read (a length of more than 7 bytes)"),
+}
+
+
+@pytest.mark.parametrize("how", CAR_LIES)
+def test_a_gateway_whose_car_lies_or_is_missing_shows_no_wrong_text(
+    page: Page, nodes: Nodes, reader_file: Path, how: str
+):
+    """A CAR is believed block by block, for its bytes' sha256 alone: a block under another file's CID, a CAR cut
+    short or one whose lengths never end shows no wrong text, and a gateway with no CAR route is asked file by
+    file."""
+    page.goto(reader_url(reader_file, nodes, nodes.b_url, "new"))
+    truth = {p["id"]: p for p in shown(page)}
+    with lying_gateway(nodes.b_url, {}, how) as gateway:
+        page.evaluate("indexedDB.deleteDatabase('indelible-reader')")
+        page.goto(reader_url(reader_file, nodes, gateway, "new"))
+        posts = {p["id"]: p for p in shown(page)}
+        asked = [path.split("?")[0] for path in LyingGateway.asked]
+    fewer, note = CAR_LIES[how]
+    with_text = [post_id for post_id, p in truth.items() if p["content"] == "ok"]
+    assert posts.keys() == truth.keys() and len(with_text) == len(truth) - 1  # all but the missing one
+    assert sum(p["content"] == "ok" for p in posts.values()) == len(with_text) - fewer
+    for post_id, post in posts.items():
+        if post["content"] == "ok":
+            assert (post["title"], post["body"]) == (truth[post_id]["title"], truth[post_id]["body"])
+        else:
+            assert "content unavailable" in post["note"] and (note is None or note in post["note"])
+    assert asked[0] == "/api/content/car"
+    if how == "no CAR route (an IPFS gateway)":  # the CAR asked once, then each file (the missing one too)
+        assert asked[1:] and all(path.startswith("/ipfs/") for path in asked[1:]) and len(asked) == 1 + len(truth)
+    elif how == "each block under the next one's CID":  # each file believed for its bytes, the missing one asked
+        assert len(asked) == 2 and asked[1].startswith("/ipfs/")
+    else:  # a CAR that cannot be read: that gateway is not asked again for what it left
+        assert asked == ["/api/content/car"]
 
 
 LAYOUT = json.loads((Path(__file__).resolve().parents[2] / "backend" / "static" / "board-layout.json").read_text())
