@@ -334,7 +334,8 @@ def main() -> int:
     print(section)
     if args.write:
         write_section(SECTION, section)
-    print(json.dumps({name: [round(x) for x in s] for name, s, *_ in [*rows, at_once]}), file=sys.stderr)
+    samples = {name: s for name, s, _, _ in rows} | {at_once[0]: at_once[1]}
+    print(json.dumps({name: [round(x) for x in s] for name, s in samples.items()}), file=sys.stderr)
     return 0
 
 
