@@ -55,12 +55,13 @@ from sqlalchemy import DDL, BigInteger, Float, Index, Integer, SmallInteger, Str
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bump when a table changes: the indexer then drops the index and rebuilds it from the chain.
-SCHEMA_VERSION = "12"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
+SCHEMA_VERSION = "13"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
 # 5: full-text search (posts_fts on SQLite, posts.search on PostgreSQL); 6: posts.topic
 # 7: counted tallies and first_activity (the default lens); 8: nonces (NonceUsed, for /api/nonces)
 # 9: the default lens's activity is a post or a vote of direction +-1, in an earlier block than the post
 # 10: topics (each topic's count and newest post, for /api/topics); 11: ix_read_window (top's window)
 # 12: ix_read_replies* (a thread's replies in order: a big thread's page without reading all its replies)
+# 13: ix_read_topic_hot_counted (a topic's page as it opens, walked rather than sorted)
 
 HASH = String(66)  # 0x + 64 hex
 ADDRESS = String(42)  # checksum address
@@ -146,6 +147,20 @@ class Post(Base):
         Index("ix_read_replies", "parent_id", text("wilson DESC"), "id", "score"),
         Index("ix_read_replies_counted", "parent_id", text("counted_wilson DESC"), "id", "counted_score"),
         Index("ix_read_topic", "topic", "parent_id", "id"),
+        # a topic's page as it opens (hot, the default lens) walked in its order, not its posts sorted: at
+        # 10,000,000 posts a topic of 37,848 took 0.6 s p50 to sort. Partial: only top-level posts with a topic,
+        # so that no reply's and no topic-less post's vote touches it; parent_id kept in it for PostgreSQL,
+        # whose planner takes the page's order "parent_id DESC, counted_hot DESC, id DESC" from it
+        Index(
+            "ix_read_topic_hot_counted",
+            "topic",
+            "parent_id",
+            "counted_hot",
+            "id",
+            "counted_score",
+            sqlite_where=text("parent_id IS NULL AND topic IS NOT NULL"),
+            postgresql_where=text("parent_id IS NULL AND topic IS NOT NULL"),
+        ),
         # top's window (day, week, ...) when few top-level posts are in it: found here and sorted, rather than
         # ix_read_feed_top*'s walk through every older post (an empty week read all of them); PostgreSQL's
         # planner picks it from its statistics, SQLite when queries.listing_rows has counted the window

@@ -104,3 +104,14 @@ def test_the_topics_list_reads_the_per_topic_table_in_its_order(engine: Engine) 
         assert "Sort" not in plan and "Index Scan Backward using ix_topics_recent" in plan, plan
     else:
         assert "SCAN topics USING INDEX ix_topics_recent" in plan and "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.parametrize("after", [False, True])
+def test_a_topics_page_as_it_opens_walks_its_own_index_and_sorts_nothing(engine: Engine, after: bool) -> None:
+    """The topic's page sorted hot under the default lens (how /t/<topic> and /api/posts?topic= open) walks
+    ix_read_topic_hot_counted in the page's order, its first page and the next; a big topic is never sorted."""
+    postgres = engine.dialect.name == "postgresql"
+    statement = queries._tier_statement("hot", 0, False, after, True, True, postgres)
+    plan = _explain(engine, statement, {**_params("hot", False, after), "topic": "rust"})
+    assert "ix_read_topic_hot_counted" in plan, plan
+    assert ("Sort" not in plan and "Seq Scan" not in plan) if postgres else "TEMP B-TREE" not in plan, plan
