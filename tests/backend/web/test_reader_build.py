@@ -63,8 +63,10 @@ def test_the_file_is_self_contained_and_its_policy_names_its_own_scripts_and_sty
     assert facts["board"]["deployedBytecode"] in html
 
 
-def test_only_ipfs_content_and_relay_answer_other_origins(client: TestClient):
-    for path, method in (("/api/content", "POST"), ("/api/relay", "POST"), ("/ipfs/bafkreiabc", "GET")):
+def test_only_ipfs_content_car_and_relay_answer_other_origins(client: TestClient):
+    opened = [("/api/content", "POST"), ("/api/relay", "POST"), ("/ipfs/bafkreiabc", "GET")]
+    opened.append(("/api/content/car", "GET"))
+    for path, method in opened:
         answer = client.options(
             path,
             headers={
@@ -80,7 +82,9 @@ def test_only_ipfs_content_and_relay_answer_other_origins(client: TestClient):
     bad = client.post("/api/content", content=b"{}", headers={"Content-Type": "application/json", "Origin": "null"})
     assert bad.status_code == 422 and bad.headers["access-control-allow-origin"] == "*"  # errors readable too
     assert client.get("/ipfs/not-a-cid").headers["access-control-allow-origin"] == "*"
-    for closed in ("/api/posts", "/api/status", "/api/nonces/0x0000000000000000000000000000000000000001", "/"):
+    assert client.get("/api/content/car?cid=x").headers["access-control-allow-origin"] == "*"
+    closed_paths = ("/api/posts", "/api/status", "/api/nonces/0x0000000000000000000000000000000000000001", "/")
+    for closed in (*closed_paths, "/api/content/cars", "/api/content/car/x"):
         assert "access-control-allow-origin" not in client.get(closed, headers={"Origin": "null"}).headers, closed
     assert (
         client.options("/api/posts", headers={"Origin": "null", "Access-Control-Request-Method": "GET"}).status_code
