@@ -20,6 +20,7 @@ instead of one a file (reader/src/content.js), and checks every block's sha256 a
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated
 
 import cbor2
@@ -39,6 +40,12 @@ IMMUTABLE = "public, max-age=29030400, immutable"
 RETRY = {"Retry-After": "1"}
 CAR = "application/vnd.ipld.car"
 CAR_MAX_CIDS = 100  # a view's files: a thread page's replies arrive in spans of fewer
+# CARs put together at once, per process; one over that is answered 503 at once (Retry-After: 1) rather than
+# queued: each reads and hashes up to 100 files in a worker thread, and a flood of them would hold the GIL against
+# the event loop every other request is served on (bench/attack.py's "car" kind). A reader told 503 asks that
+# request's files one by one (reader/src/content.js).
+CAR_SLOTS = 2
+_car_slots = threading.BoundedSemaphore(CAR_SLOTS)
 # every CIDv1 raw sha2-256 in base32, and nothing else: 01 55 12 20 give "afkrei" and two zero bits, the digest's
 # 256 bits the rest, the last letter carrying three of them and two zero bits (documented; checked by cid_to_digest)
 CID_PATTERN = "^bafkrei[a-h][a-z2-7]{50}[aeimquy4]$"
@@ -118,7 +125,7 @@ async def get_ipfs(
 @router.get(
     "/api/content/car",
     response_class=Response,
-    responses={200: {"content": {CAR: {}}}, **error_responses(400)},
+    responses={200: {"content": {CAR: {}}}, **error_responses(400, 503)},
 )
 async def get_car(
     request: Request,
@@ -146,7 +153,12 @@ async def get_car(
         except InvalidCid as exc:
             raise HTTPException(status_code=400, detail=f"invalid CID {one[:80]!r}: {exc}") from exc
     store = app_state(request).content.store
-    # up to 100 files read and hashed (a few MB at most): off the event loop, in one hop
-    found = await run_in_threadpool(lambda: {one: data for one in asked if (data := store.get(one)) is not None})
+    if not _car_slots.acquire(blocking=False):  # never blocks: the event loop only asks
+        raise HTTPException(status_code=503, detail="busy: too many CARs in flight; try again shortly", headers=RETRY)
+    try:
+        # up to 100 files read and hashed (a few MB at most): off the event loop, in one hop
+        found = await run_in_threadpool(lambda: {one: data for one in asked if (data := store.get(one)) is not None})
+    finally:
+        _car_slots.release()
     headers = {"Cache-Control": "public, max-age=60", "X-Content-Type-Options": "nosniff", "Vary": "Accept"}
     return Response(car(asked, found), media_type=CAR, headers=headers)

@@ -310,6 +310,8 @@ class LyingGateway(BaseHTTPRequestHandler):
     def _car(self, cids: list[str]) -> tuple[int, bytes]:
         if self.car == "no CAR route (an IPFS gateway)":
             return 404, b"404 page not found"
+        if self.car == "busy (503, every CAR slot taken)":
+            return 503, b'{"detail": "busy: too many CARs in flight; try again shortly"}'
         files = {}
         for cid in cids:
             answer = httpx.get(f"{self.upstream}/ipfs/{cid}?format=raw", timeout=10)
@@ -388,6 +390,7 @@ def test_a_lying_node_b_changes_nothing_and_a_tampered_file_is_shown_as_not_matc
 CAR_LIES = {
     # how the CAR lies or fails: (how many fewer posts than on B show their text; what their notes say)
     "no CAR route (an IPFS gateway)": (0, None),
+    "busy (503, every CAR slot taken)": (0, None),
     "each block under the next one's CID": (0, None),
     "cut inside its last block": (1, "sent a CAR that could not be read (a block runs past its end)"),
     "a length that never ends": (0, "sent a CAR that could not be read (a length of more than 7 bytes)"),
@@ -418,7 +421,7 @@ def test_a_gateway_whose_car_lies_or_is_missing_shows_no_wrong_text(
         else:
             assert "content unavailable" in post["note"] and (note is None or note in post["note"])
     assert asked[0] == "/api/content/car"
-    if how == "no CAR route (an IPFS gateway)":  # the CAR asked once, then each file (the missing one too)
+    if how.startswith(("no CAR route", "busy")):  # the CAR asked once, then each file (the missing one too)
         assert asked[1:] and all(path.startswith("/ipfs/") for path in asked[1:]) and len(asked) == 1 + len(truth)
     elif how == "each block under the next one's CID":  # each file believed for its bytes, the missing one asked
         assert len(asked) == 2 and asked[1].startswith("/ipfs/")

@@ -105,3 +105,18 @@ def test_the_same_cid_a_hundred_times_is_one_cid(api):
     response = api.get("/api/content/car", params=[("cid", cid)] * 100)
     header, blocks = read_car(response.content)
     assert len(header["roots"]) == 1 and blocks == [(cid, data)]
+
+
+def test_a_car_over_the_slots_in_flight_is_a_503_at_once(api, monkeypatch):
+    """Every slot taken (here: none left): the CAR is refused at once with Retry-After, nothing queued."""
+    from backend.api import gateway
+
+    cid = api.post("/api/content", content=encode_document("Busy", ""), headers=JSON).json()["cid"]
+    taken = gateway.threading.BoundedSemaphore(1)
+    assert taken.acquire(blocking=False)
+    monkeypatch.setattr(gateway, "_car_slots", taken)
+    response = api.get("/api/content/car", params=[("cid", cid)])
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert response.json()["detail"] == "busy: too many CARs in flight; try again shortly"
+    taken.release()
+    assert api.get("/api/content/car", params=[("cid", cid)]).status_code == 200
