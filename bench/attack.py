@@ -497,12 +497,14 @@ or transaction count; the client's relay and upload buckets (shared store) turn 
 429s before a body is parsed. What raises the readers' p99 is the CPU: the attack saturates the server (its closed
 loop of 16 connections sends as fast as it is answered), so a reader's request waits behind the ones queued before it,
 and the two cores are shared with Ganache, the attackers and, on this machine, other engineers' test runs (the load
-average line). Before the "car" kind (2026-12-07) this run met its target, worst p99 35 ms at 1,030 attack requests
-a second; with it, the readers' p99 is 82-130 ms over three runs and the attack gets 380-450 requests a second: a
-`GET /api/content/car` of 100 CIDs (80 of them pinned) costs the server about 2.8 ms of CPU, against 0.6-0.9 for an
-`/ipfs/` request (measured apart, one client), most of it the 100 CIDs parsed and checked, and each goes through a
-worker thread. The same holds for any route that costs more than the rest: the closed loop keeps 16 of them in the
-server, and a reader waits behind them. Split by kind (`--kinds "ipfs random,thread"`: reads only; `--kinds
+average line). On 2026-12-07, the day the "car" kind came in, the five kinds before it (`--kinds` naming them) gave
+a worst p99 of 61-70 ms at 540-600 attack requests a second in two runs (the run recorded before, 35 ms at 1,030 a
+second, was on a faster host); with the "car" kind, 82-130 ms over three runs at 380-450 a second. Alone, a flood
+of CARs (`--kinds car`, nearly all answered 503) gave 1,255-1,358 ms p99, against 198-283 ms for a flood of random
+`/ipfs/` misses (`--kinds "ipfs random"`) run just before it. A `GET /api/content/car` of 100 CIDs costs the
+server 1.9-2.8 ms of CPU when served, against 0.6-0.9 for an `/ipfs/` request (measured apart, one client), and a
+refused one still has its 100 CIDs parsed; why a flood of refused CARs slows readers so much more than a flood of
+404s at the same rate is not yet known. Split by kind (`--kinds "ipfs random,thread"`: reads only; `--kinds
 "relay invalid,relay replay,upload"`: refused writes only, each a shared-store write), either half alone raised p99
 about as much before the "car" kind: it is the request rate and each request's cost. The app cannot tell a reader
 from an attacker on one address; per-client connection and request limits in a reverse proxy in front of it, and
