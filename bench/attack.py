@@ -499,16 +499,18 @@ loop of 16 connections sends as fast as it is answered), so a reader's request w
 and the two cores are shared with Ganache, the attackers and, on this machine, other engineers' test runs (the load
 average line). On 2026-12-07, the day the "car" kind came in, the five kinds before it (`--kinds` naming them) gave
 a worst p99 of 61-70 ms at 540-600 attack requests a second in two runs (the run recorded before, 35 ms at 1,030 a
-second, was on a faster host); with the "car" kind, 82-130 ms over three runs at 380-450 a second. Alone, a flood
-of CARs (`--kinds car`, nearly all answered 503) gave 1,255-1,358 ms p99, against 198-283 ms for a flood of random
-`/ipfs/` misses (`--kinds "ipfs random"`) run just before it. A `GET /api/content/car` of 100 CIDs costs the
-server 1.9-2.8 ms of CPU when served, against 0.6-0.9 for an `/ipfs/` request (measured apart, one client), and a
-refused one still has its 100 CIDs parsed; why a flood of refused CARs slows readers so much more than a flood of
-404s at the same rate is not yet known. Split by kind (`--kinds "ipfs random,thread"`: reads only; `--kinds
-"relay invalid,relay replay,upload"`: refused writes only, each a shared-store write), either half alone raised p99
-about as much before the "car" kind: it is the request rate and each request's cost. The app cannot tell a reader
-from an attacker on one address; per-client connection and request limits in a reverse proxy in front of it, and
-more cores for `serve --workers N`, are what keep reads fast under a flood (docs/threat-model.md)."""
+second, was on a faster host). A flood of CARs alone (`--kinds car`) first gave 1,255-1,358 ms p99 against 198-283
+for a flood of random `/ipfs/` misses (`--kinds "ipfs random"`): the CARs' files were read in worker threads (two
+at a time, the rest 503), which under the flood waited for the GIL behind the busy event loop after every read
+(CPython's convoy), and the stalls reached other requests (with the server profiled: readers' p50 20 ms, p99 0.9-1.2
+s). Now a process reads at most 2,000 CAR files a second, on the event loop, and a CAR past that is answered 503
+before any file is read: a flood of CARs alone gives 283-334 ms p99, against 177-230 for `/ipfs/` misses run right
+after it. A `GET /api/content/car` of 100 CIDs costs the server 1.9-2.8 ms of CPU when served, against 0.6-0.9
+for an `/ipfs/` request (measured apart, one client). Split by kind (`--kinds "ipfs random,thread"`: reads only;
+`--kinds "relay invalid,relay replay,upload"`: refused writes only, each a shared-store write), either half alone
+raised p99 about as much before the "car" kind: it is the request rate and each request's cost. The app cannot
+tell a reader from an attacker on one address; per-client connection and request limits in a reverse proxy in front
+of it, and more cores for `serve --workers N`, are what keep reads fast under a flood (docs/threat-model.md)."""
 
 
 def write_docs(report: list[str], args: Any, kinds: list[str]) -> None:

@@ -20,7 +20,7 @@ instead of one a file (reader/src/content.js), and checks every block's sha256 a
 
 from __future__ import annotations
 
-import threading
+import time
 from typing import Annotated
 
 import cbor2
@@ -40,12 +40,25 @@ IMMUTABLE = "public, max-age=29030400, immutable"
 RETRY = {"Retry-After": "1"}
 CAR = "application/vnd.ipld.car"
 CAR_MAX_CIDS = 100  # a view's files: a thread page's replies arrive in spans of fewer
-# CARs put together at once, per process; one over that is answered 503 at once (Retry-After: 1) rather than
-# queued: each reads and hashes up to 100 files in a worker thread, and a flood of them would hold the GIL against
-# the event loop every other request is served on (bench/attack.py's "car" kind). A reader told 503 asks that
-# request's files one by one (reader/src/content.js).
-CAR_SLOTS = 2
-_car_slots = threading.BoundedSemaphore(CAR_SLOTS)
+# The files a process reads for CARs: CAR_FILES a second on average and at once, counted by CIDs asked. A CAR over
+# that is answered 503 at once (Retry-After: 1), before any file is read; a reader told so asks that request's files
+# one by one (reader/src/content.js). The files are read on the event loop, as /ipfs/ reads a pinned file: in worker
+# threads, under a flood, each read waited for the GIL behind the busy loop (CPython's convoy) and the threads'
+# stalls reached other requests (bench/attack.py's "car" kind, docs/benchmarks.md). 2,000 small files a second cost
+# the loop a few percent; a reader's cold thread asks about 100.
+CAR_FILES = 2_000.0
+_car_budget = [CAR_FILES, time.monotonic()]  # files left, when counted (the event loop's alone: no lock)
+
+
+def _take_car_files(cost: int) -> bool:
+    """True when ``cost`` files fit this second's CAR budget (they are taken); False to refuse the CAR."""
+    now = time.monotonic()
+    left = min(CAR_FILES, _car_budget[0] + (now - _car_budget[1]) * CAR_FILES)
+    fits = left >= cost
+    _car_budget[0], _car_budget[1] = (left - cost if fits else left), now
+    return fits
+
+
 # every CIDv1 raw sha2-256 in base32, and nothing else: 01 55 12 20 give "afkrei" and two zero bits, the digest's
 # 256 bits the rest, the last letter carrying three of them and two zero bits (documented; checked by cid_to_digest)
 CID_PATTERN = "^bafkrei[a-h][a-z2-7]{50}[aeimquy4]$"
@@ -153,12 +166,8 @@ async def get_car(
         except InvalidCid as exc:
             raise HTTPException(status_code=400, detail=f"invalid CID {one[:80]!r}: {exc}") from exc
     store = app_state(request).content.store
-    if not _car_slots.acquire(blocking=False):  # never blocks: the event loop only asks
-        raise HTTPException(status_code=503, detail="busy: too many CARs in flight; try again shortly", headers=RETRY)
-    try:
-        # up to 100 files read and hashed (a few MB at most): off the event loop, in one hop
-        found = await run_in_threadpool(lambda: {one: data for one in asked if (data := store.get(one)) is not None})
-    finally:
-        _car_slots.release()
+    if not _take_car_files(len(asked)):
+        raise HTTPException(status_code=503, detail="busy: too many CARs asked; try again shortly", headers=RETRY)
+    found = {one: data for one in asked if (data := store.get(one)) is not None}  # on the loop (see CAR_FILES)
     headers = {"Cache-Control": "public, max-age=60", "X-Content-Type-Options": "nosniff", "Vary": "Accept"}
     return Response(car(asked, found), media_type=CAR, headers=headers)

@@ -310,8 +310,8 @@ class LyingGateway(BaseHTTPRequestHandler):
     def _car(self, cids: list[str]) -> tuple[int, bytes]:
         if self.car == "no CAR route (an IPFS gateway)":
             return 404, b"404 page not found"
-        if self.car == "busy (503, every CAR slot taken)":
-            return 503, b'{"detail": "busy: too many CARs in flight; try again shortly"}'
+        if self.car == "busy (503, the node's CAR budget spent)":
+            return 503, b'{"detail": "busy: too many CARs asked; try again shortly"}'
         files = {}
         for cid in cids:
             answer = httpx.get(f"{self.upstream}/ipfs/{cid}?format=raw", timeout=10)
@@ -390,7 +390,7 @@ def test_a_lying_node_b_changes_nothing_and_a_tampered_file_is_shown_as_not_matc
 CAR_LIES = {
     # how the CAR lies or fails: (how many fewer posts than on B show their text; what their notes say)
     "no CAR route (an IPFS gateway)": (0, None),
-    "busy (503, every CAR slot taken)": (0, None),
+    "busy (503, the node's CAR budget spent)": (0, None),
     "each block under the next one's CID": (0, None),
     "cut inside its last block": (1, "sent a CAR that could not be read (a block runs past its end)"),
     "a length that never ends": (0, "sent a CAR that could not be read (a length of more than 7 bytes)"),

@@ -107,16 +107,20 @@ def test_the_same_cid_a_hundred_times_is_one_cid(api):
     assert len(header["roots"]) == 1 and blocks == [(cid, data)]
 
 
-def test_a_car_over_the_slots_in_flight_is_a_503_at_once(api, monkeypatch):
-    """Every slot taken (here: none left): the CAR is refused at once with Retry-After, nothing queued."""
+def test_a_car_past_the_process_file_budget_is_a_503_before_any_file_is_read(api, monkeypatch):
+    """CAR_FILES files a second and at once: a CAR past that is refused at once with Retry-After; the budget
+    comes back with time."""
     from backend.api import gateway
 
     cid = api.post("/api/content", content=encode_document("Busy", ""), headers=JSON).json()["cid"]
-    taken = gateway.threading.BoundedSemaphore(1)
-    assert taken.acquire(blocking=False)
-    monkeypatch.setattr(gateway, "_car_slots", taken)
-    response = api.get("/api/content/car", params=[("cid", cid)])
+    many = [("cid", cid)] + [("cid", cid_of(str(i).encode())) for i in range(99)]
+    monkeypatch.setattr(gateway, "CAR_FILES", 150.0)
+    monkeypatch.setattr(gateway, "_car_budget", [150.0, gateway.time.monotonic()])
+    assert api.get("/api/content/car", params=many).status_code == 200  # 100 of 150
+    response = api.get("/api/content/car", params=many)  # 100 more: about 50 left
     assert response.status_code == 503 and response.headers["retry-after"] == "1"
-    assert response.json()["detail"] == "busy: too many CARs in flight; try again shortly"
-    taken.release()
-    assert api.get("/api/content/car", params=[("cid", cid)]).status_code == 200
+    assert response.json()["detail"] == "busy: too many CARs asked; try again shortly"
+    assert api.get("/api/content/car", params=many[:40]).status_code == 200  # 40 still fit
+    gateway._car_budget[1] -= 1.0  # a second later: the budget is whole again
+    header, blocks = read_car(api.get("/api/content/car", params=many).content)
+    assert len(header["roots"]) == 100 and [c for c, _ in blocks] == [cid]
