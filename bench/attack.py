@@ -207,11 +207,6 @@ def attack_requests(
     return {kind: [raw_request(port, *request) for request in made] for kind, made in built.items()}
 
 
-def pinned_cids(pins: PinStore) -> list[str]:
-    """The CIDs of the files in the pin store (its files are named by their CIDs), sorted."""
-    return sorted(path.name for path in pins.root.rglob("b*") if path.is_file() and "." not in path.name)
-
-
 def car_path(pinned: list[str], rng: random.Random) -> str:
     """GET /api/content/car with CAR_CIDS CIDs: as many pinned ones as there are (shuffled), then random ones."""
     cids = rng.sample(pinned, min(len(pinned), CAR_CIDS))
@@ -414,7 +409,7 @@ def main() -> int:
             print(f"reading alone for {args.baseline:.0f} s ...", flush=True)
             load = os.getloadavg()[0]  # the machine is shared: how busy it already was says what the numbers mean
             alone = read_phase(port, paths, args.baseline)
-            built = attack_requests(port, batch, seeded + 1, random.Random(7), pinned_cids(pins))
+            built = attack_requests(port, batch, seeded + 1, random.Random(7), sorted(pins.cids()))
             requests = {k: v for k, v in built.items() if k in kinds}
             budget = args.max_requests // args.attackers
             print(f"reading under attack for up to {args.seconds:.0f} s ...", flush=True)

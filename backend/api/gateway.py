@@ -80,16 +80,13 @@ def car(cids: list[str], found: dict[str, bytes]) -> bytes:
     The header is DAG-CBOR ({"roots": [CID...], "version": 1}, keys in canonical order, each CID tag 42 over its
     bytes after a 0x00 multibase prefix); each block is varint(length) + the CID's bytes + the data.
     """
-    header = cbor2.dumps(
-        {"roots": [cbor2.CBORTag(42, b"\0" + CID_PREFIX + cid_to_digest(cid)) for cid in cids], "version": 1},
-        canonical=True,
-    )
+    binary = [CID_PREFIX + cid_to_digest(cid) for cid in cids]
+    header = cbor2.dumps({"roots": [cbor2.CBORTag(42, b"\0" + one) for one in binary], "version": 1}, canonical=True)
     parts = [_varint(len(header)), header]
-    for cid in cids:
+    for cid, one in zip(cids, binary, strict=True):
         data = found.get(cid)
         if data is not None:
-            section = CID_PREFIX + cid_to_digest(cid)
-            parts += [_varint(len(section) + len(data)), section, data]
+            parts += [_varint(len(one) + len(data)), one, data]
     return b"".join(parts)
 
 

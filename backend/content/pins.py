@@ -62,11 +62,12 @@ class PinStore:
         """
         with self._lock:
             if self._known is None:
-                self._known = self._list()
+                self._known = self.cids()
             known = cid in self._known
         return self.get(cid) if known else None
 
-    def _list(self) -> set[str]:
+    def cids(self) -> set[str]:
+        """Every CID with a file in the store (read from the disk, not verified)."""
         found: set[str] = set()
         for _dirpath, _dirs, files in os.walk(self.root):
             found.update(name for name in files if name.startswith("b") and "." not in name)

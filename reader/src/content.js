@@ -33,21 +33,12 @@ export const hexOf = (/** @type {Uint8Array} */ bytes) =>
 
 /** The CIDv1 raw of a 0x-hex sha256 digest (backend/content/cid.py's digest_to_cid). */
 export function cidOf(/** @type {string} */ digest) {
-  const raw = (digest.replace(/^0x/, "").match(/../g) || []).map((pair) =>
-    parseInt(pair, 16),
-  );
+  const raw = (digest.replace(/^0x/, "").match(/../g) || []).map((pair) => parseInt(pair, 16));
   return `b${base32(Uint8Array.from([...PREFIX, ...raw]))}`;
 }
 
 export async function sha256(/** @type {Uint8Array} */ bytes) {
-  return hexOf(
-    new Uint8Array(
-      await crypto.subtle.digest(
-        "SHA-256",
-        /** @type {BufferSource} */ (bytes),
-      ),
-    ),
-  );
+  return hexOf(new Uint8Array(await crypto.subtle.digest("SHA-256", /** @type {BufferSource} */ (bytes))));
 }
 
 /** A gateway's base URL: a node or an IPFS path gateway, with or without its /ipfs/ suffix. */
@@ -82,8 +73,7 @@ export function fetchVerified(digest, gateways) {
     if (!queued.has(key)) queued.set(key, { gateways, wanted: new Map() });
     const { wanted } = queued.get(key);
     const lower = digest.toLowerCase();
-    if (!wanted.has(lower))
-      wanted.set(lower, { problems: [], mismatch: false, resolve: [] });
+    if (!wanted.has(lower)) wanted.set(lower, { problems: [], mismatch: false, resolve: [] });
     wanted.get(lower).resolve.push(resolve);
   });
 }
@@ -99,16 +89,9 @@ function flush() {
 }
 
 /** Each wanted file from the gateways in order: together where a gateway answers a CAR, else one by one. */
-async function fetchMany(
-  /** @type {Map<string, Wanted>} */ wanted,
-  /** @type {string[]} */ gateways,
-) {
-  const settle = (
-    /** @type {string} */ digest,
-    /** @type {Fetched} */ fetched,
-  ) => {
-    for (const resolve of /** @type {Wanted} */ (wanted.get(digest)).resolve)
-      resolve(fetched);
+async function fetchMany(/** @type {Map<string, Wanted>} */ wanted, /** @type {string[]} */ gateways) {
+  const settle = (/** @type {string} */ digest, /** @type {Fetched} */ fetched) => {
+    for (const resolve of /** @type {Wanted} */ (wanted.get(digest)).resolve) resolve(fetched);
     wanted.delete(digest);
   };
   for (const gateway of gateways) {
@@ -118,19 +101,13 @@ async function fetchMany(
     let single = [...wanted.keys()];
     if (single.length > 1 && !noCar.has(base)) {
       const answer = await fromCar(base, single, wanted);
-      for (const [digest, bytes] of answer.found)
-        settle(digest, { ok: true, bytes, gateway: answer.host });
+      for (const [digest, bytes] of answer.found) settle(digest, { ok: true, bytes, gateway: answer.host });
       single = answer.single;
     }
     await Promise.all(
       single.map(async (digest) => {
-        const got = await fetchOne(
-          base,
-          digest,
-          /** @type {Wanted} */ (wanted.get(digest)),
-        );
-        if (got)
-          settle(digest, { ok: true, bytes: got, gateway: hostOf(base) });
+        const got = await fetchOne(base, digest, /** @type {Wanted} */ (wanted.get(digest)));
+        if (got) settle(digest, { ok: true, bytes: got, gateway: hostOf(base) });
       }),
     );
   }
@@ -155,10 +132,7 @@ async function fromCar(base, digests, wanted) {
   let bytes;
   try {
     const response = await fetch(url, { headers: { Accept: CAR } });
-    if (
-      !response.ok ||
-      !(response.headers.get("content-type") || "").startsWith(CAR)
-    ) {
+    if (!response.ok || !(response.headers.get("content-type") || "").startsWith(CAR)) {
       // an IPFS gateway (no such route), or a node busy or refusing: a file at a time, and for good unless busy
       if (response.status !== 429 && response.status < 500) noCar.add(base);
       return { host, found, single: digests };
@@ -166,9 +140,7 @@ async function fromCar(base, digests, wanted) {
     bytes = new Uint8Array(await response.arrayBuffer());
   } catch (error) {
     for (const digest of digests)
-      /** @type {Wanted} */ (wanted.get(digest)).problems.push(
-        `${host} could not be reached (${error.message})`,
-      );
+      /** @type {Wanted} */ (wanted.get(digest)).problems.push(`${host} could not be reached (${error.message})`);
     return { host, found, single: [] };
   }
   const asked = new Set(digests);
@@ -198,10 +170,7 @@ async function fromCar(base, digests, wanted) {
   for (const digest of digests) {
     if (found.has(digest)) continue;
     const entry = /** @type {Wanted} */ (wanted.get(digest));
-    if (broken !== null)
-      entry.problems.push(
-        `${host} sent a CAR that could not be read (${broken})`,
-      );
+    if (broken !== null) entry.problems.push(`${host} sent a CAR that could not be read (${broken})`);
     else if (!entry.mismatch) single.push(digest); // left out of the CAR: this gateway may still find it
   }
   return { host, found, single };
@@ -225,13 +194,11 @@ export function* carBlocks(bytes) {
     }
   };
   const header = varint();
-  if (header > bytes.length - at)
-    throw new Error("its header runs past its end");
+  if (header > bytes.length - at) throw new Error("its header runs past its end");
   at += header;
   while (at < bytes.length) {
     const length = varint();
-    if (length > bytes.length - at)
-      throw new Error("a block runs past its end");
+    if (length > bytes.length - at) throw new Error("a block runs past its end");
     const section = bytes.subarray(at, at + length);
     at += length;
     if (length >= 36 && PREFIX.every((byte, i) => section[i] === byte))
@@ -240,11 +207,7 @@ export function* carBlocks(bytes) {
 }
 
 /** The verified bytes of ``digest`` from one gateway's /ipfs/, or null with the problem noted in ``entry``. */
-async function fetchOne(
-  /** @type {string} */ base,
-  /** @type {string} */ digest,
-  /** @type {Wanted} */ entry,
-) {
+async function fetchOne(/** @type {string} */ base, /** @type {string} */ digest, /** @type {Wanted} */ entry) {
   const url = `${base}/ipfs/${cidOf(digest)}?format=raw`;
   let bytes;
   try {
@@ -257,23 +220,17 @@ async function fetchOne(
     }
     bytes = new Uint8Array(await response.arrayBuffer());
   } catch (error) {
-    entry.problems.push(
-      `${hostOf(url)} could not be reached (${error.message})`,
-    );
+    entry.problems.push(`${hostOf(url)} could not be reached (${error.message})`);
     return null;
   }
   if (bytes.length > maxFile()) {
-    entry.problems.push(
-      `${hostOf(url)} served ${bytes.length} bytes, more than any post`,
-    );
+    entry.problems.push(`${hostOf(url)} served ${bytes.length} bytes, more than any post`);
     return null;
   }
   const found = await sha256(bytes);
   if (found !== digest) {
     entry.mismatch = true;
-    entry.problems.push(
-      `${hostOf(url)} served a file that does not match its digest (its sha256 is ${found})`,
-    );
+    entry.problems.push(`${hostOf(url)} served a file that does not match its digest (its sha256 is ${found})`);
     return null;
   }
   return bytes;
