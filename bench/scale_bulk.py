@@ -13,6 +13,7 @@ indexer's transactions would leave behind once every range is stored, with the i
   every pair votes once, +1 or -1 (a second vote of a pair fails the primary key, a withdrawal is refused);
 * ``first_activity``: each address's first post or +-1 vote; ``content_queue``: the CIDs left missing;
 * ``topics``: each topic's top-level posts counted, with its newest created_at and id (as ``topics.add`` counts);
+* ``inbox``: each reply under its parent's author, unless that is the reply's author too (as ``_store_posts``);
 * ``blocks`` and the checkpoint: ``checkpoint.advance`` itself, with the last KEEP_BLOCKS blocks' headers.
 
 Posts go to the database only at the end (their tallies move until the last vote): until then their rows wait
@@ -53,6 +54,7 @@ from backend.indexer.map import (
     tally_row,
     vote_event_row,
 )
+from backend.indexer.store import INBOX_COLUMNS
 
 FLUSH_ROWS = 50_000  # vote, vote event and nonce rows buffered before a write (one transaction each)
 POSTS_PER_FILE = 100_000  # posts per marshal file
@@ -66,7 +68,7 @@ DERIVED = (
 )  # fmt: skip
 VOTE_COLUMNS = ("post_id", "voter", "direction", "block_number", "log_index")
 # the tables the load fills; meta, blocks and content_queue keep their keys (the checkpoint's upserts need them)
-LOADED = ("posts", "vote_events", "votes", "nonces", "first_activity")
+LOADED = ("posts", "vote_events", "votes", "nonces", "first_activity", "inbox")
 
 
 class ChainLike(Protocol):
@@ -168,6 +170,7 @@ class _State:
         self.counted_up = array("q", [0])
         self.counted_down = array("q", [0])
         self.topic: list[str | None] = [None]
+        self.author: list[str] = [""]  # post id -> its author (the chain's few address strings, shared)
         self.topics: dict[str, tuple[int, int, int]] = {}  # topic -> (top-level posts, newest created_at, newest id)
         self.first: dict[str, tuple[int, int]] = {}  # address -> (block, log index) of its first activity
 
@@ -180,6 +183,7 @@ class _State:
         ):  # fmt: skip
             column.append(0)
         self.topic.append(None)
+        self.author.append("")
 
     def act(self, address: str, block: int, index: int) -> None:
         position = (block, index)
@@ -208,8 +212,10 @@ def fill(
     remake = _drop_indexes(engine)
     state = _State()
     rss: list[tuple[int, float]] = []
-    buffers: dict[str, list[tuple[Any, ...]]] = {"vote_events": [], "votes": [], "nonces": []}
-    columns = {"vote_events": VOTE_EVENT_COLUMNS, "votes": VOTE_COLUMNS, "nonces": NONCE_COLUMNS}
+    buffers: dict[str, list[tuple[Any, ...]]] = {"vote_events": [], "votes": [], "nonces": [], "inbox": []}
+    columns = {
+        "vote_events": VOTE_EVENT_COLUMNS, "votes": VOTE_COLUMNS, "nonces": NONCE_COLUMNS, "inbox": INBOX_COLUMNS,
+    }  # fmt: skip
     missing: set[str] = set()
     files: list[Path] = []
     pending: list[tuple[Any, ...]] = []
@@ -238,6 +244,9 @@ def fill(
             for event in batch.events:  # in chain order, as fetch returns them
                 if isinstance(event, PostCreated):
                     pending.append(_post(state, batch, documents, event, missing))
+                    parent_author = state.author[event.parent_id]  # "" for a top-level post (id 0)
+                    if parent_author and parent_author != event.author:
+                        buffers["inbox"].append((parent_author, event.post_id))
                     if len(pending) >= POSTS_PER_FILE:
                         spill()
                 elif isinstance(event, VoteCast):
@@ -325,6 +334,7 @@ def _post(
     state.topic[post_id] = row["topic"]
     state.block[post_id], state.created[post_id] = event.at.block_number, created_at
     state.root[post_id], state.depth[post_id] = root, depth
+    state.author[post_id] = event.author
     if fields["content_status"] == "missing":
         missing.add(cid)
     state.act(event.author, event.at.block_number, event.at.log_index)

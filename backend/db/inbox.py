@@ -5,23 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from backend.db.models import Post
+from backend.db.models import InboxEntry, Post
 from backend.db.queries import OUT_FIELDS
 
 _REPLY = Post.__table__
-_PARENT = aliased(Post, name="parent")
-_AUTHOR = bindparam("author", type_=_REPLY.c.author.type)
-# ix_posts_author finds the author's posts, ix_posts_parent their replies; one's own replies are not news
+_ENTRY = InboxEntry.__table__
+_AUTHOR = bindparam("author", type_=_ENTRY.c.recipient.type)
+# the inbox table's key (recipient, reply_id) walked down from the newest, each reply then by its primary key:
+# the author's other posts and their other replies are never read (the indexer leaves out one's own replies)
 _REPLIES_TO = (
     select(*(_REPLY.c[name] for name in OUT_FIELDS))
-    .join(_PARENT, _REPLY.c.parent_id == _PARENT.id)
-    .where(_PARENT.author == _AUTHOR, _REPLY.c.author != _AUTHOR)
-    .order_by(_REPLY.c.id.desc())
+    .select_from(_ENTRY)
+    .join(_REPLY, _REPLY.c.id == _ENTRY.c.reply_id)
+    .where(_ENTRY.c.recipient == _AUTHOR)
+    .order_by(_ENTRY.c.reply_id.desc())
     .limit(bindparam("n"))
 )
-_REPLIES_TO_AFTER = _REPLIES_TO.where(_REPLY.c.id < bindparam("after_id", type_=_REPLY.c.id.type))
+_REPLIES_TO_AFTER = _REPLIES_TO.where(_ENTRY.c.reply_id < bindparam("after_id", type_=_ENTRY.c.reply_id.type))
 
 
 def replies_to(session: Session, address: str, n: int, after_id: int | None = None) -> list[dict[str, Any]]:

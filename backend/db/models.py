@@ -55,13 +55,14 @@ from sqlalchemy import DDL, BigInteger, Float, Index, Integer, SmallInteger, Str
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bump when a table changes: the indexer then drops the index and rebuilds it from the chain.
-SCHEMA_VERSION = "13"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
+SCHEMA_VERSION = "14"  # 2: no nonce_events, no single-column sort indexes; 3: read indexes here; 4: content_error;
 # 5: full-text search (posts_fts on SQLite, posts.search on PostgreSQL); 6: posts.topic
 # 7: counted tallies and first_activity (the default lens); 8: nonces (NonceUsed, for /api/nonces)
 # 9: the default lens's activity is a post or a vote of direction +-1, in an earlier block than the post
 # 10: topics (each topic's count and newest post, for /api/topics); 11: ix_read_window (top's window)
 # 12: ix_read_replies* (a thread's replies in order: a big thread's page without reading all its replies)
 # 13: ix_read_topic_hot_counted (a topic's page as it opens, walked rather than sorted)
+# 14: inbox (each reply under its parent's author: an inbox page without reading all the author's posts)
 
 HASH = String(66)  # 0x + 64 hex
 ADDRESS = String(42)  # checksum address
@@ -184,6 +185,20 @@ class Topic(Base):
 
     # /api/topics: most recently active first, the newest post's id breaking ties
     __table_args__ = (Index("ix_topics_recent", "last_post_at", "last_post_id"),)
+
+
+class InboxEntry(Base):
+    """A reply under the author of the post it answers, unless they wrote both: their inbox, newest first.
+
+    Kept by the indexer in the transaction that writes the reply (and removed with it on a reorganisation):
+    the inbox reads its first rows down this key instead of every post of the author and their replies.
+    """
+
+    __tablename__ = "inbox"
+    recipient: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
+    reply_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+    __table_args__ = ({"sqlite_with_rowid": False},)  # the key is the whole row: the table is its own index
 
 
 class VoteEvent(Base):

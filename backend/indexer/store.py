@@ -17,12 +17,22 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, and_, case, delete, func, or_, select, update
+from sqlalchemy import Table, and_, case, delete, func, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
 from backend.content.cid import digest_to_cid
-from backend.db.models import Base, ContentQueue, FirstActivity, NonceEvent, Post, Topic, Vote, VoteEvent
+from backend.db.models import (
+    Base,
+    ContentQueue,
+    FirstActivity,
+    InboxEntry,
+    NonceEvent,
+    Post,
+    Topic,
+    Vote,
+    VoteEvent,
+)
 from backend.db.write import LIST_CHUNK, ListQuery, chunks, insert_ignore_fast, update_by_key
 from backend.indexer import bulk, topics
 from backend.indexer.content_sync import invalid_fields
@@ -48,9 +58,10 @@ log = logging.getLogger(__name__)
 
 
 # Core's Table objects (a model's __table__ is typed as any FromClause) for the bulk helpers
-_POSTS, _VOTE_EVENTS, _VOTES, _CONTENT_QUEUE, _NONCES = (
-    Base.metadata.tables[model.__tablename__] for model in (Post, VoteEvent, Vote, ContentQueue, NonceEvent)
+_POSTS, _VOTE_EVENTS, _VOTES, _CONTENT_QUEUE, _NONCES, _INBOX = (
+    Base.metadata.tables[model.__tablename__] for model in (Post, VoteEvent, Vote, ContentQueue, NonceEvent, InboxEntry)
 )
+INBOX_COLUMNS = ("recipient", "reply_id")
 
 # (cid, is_reply) -> {"content_status", "title", "body", "content_error"}
 ContentLookup = Callable[[str, bool], dict[str, Any]]
@@ -234,19 +245,21 @@ def _store_posts(
     A post whose row cannot be made goes in as invalid with the reason; returns how many did.
     """
     shape: dict[int, tuple[int, int]] = {}  # post id -> (root id, depth)
+    authors: dict[int, str] = {e.post_id: e.author for e in posts}  # post id -> its author (for the inbox)
     topics: dict[int, str | None] = {}  # post id -> its thread's topic (a reply's is its root's)
     stored_replies: dict[int, int] = {}  # parent outside the range -> its stored reply count
     outside = sorted({e.parent_id for e in posts if e.parent_id} - {e.post_id for e in posts})
     for part in chunks(outside, LIST_CHUNK):
-        for pid, root, depth, reply_count, topic in _PARENTS.run(conn, part):
+        for pid, root, depth, reply_count, topic, author in _PARENTS.run(conn, part):
             shape[pid] = (root, depth)
+            authors[pid] = author
             topics[pid] = topic
             stored_replies[pid] = reply_count
     replies: dict[int, int] = {}
     for event in posts:
         if event.parent_id:
             replies[event.parent_id] = replies.get(event.parent_id, 0) + 1
-    rows, missing, quarantined = [], [], 0
+    rows, missing, inbox, quarantined = [], [], [], 0
     for event in posts:
         if event.parent_id == 0:
             root, depth = event.post_id, 0
@@ -270,6 +283,9 @@ def _store_posts(
             row = post_row(event, root, depth, created_at, {"cid": cid, **fields})
         if event.parent_id:
             row["topic"] = topics.get(event.parent_id)
+            recipient = authors.get(event.parent_id)
+            if recipient is not None and recipient != event.author:  # one's own replies are not news
+                inbox.append((recipient, event.post_id))
         topics[event.post_id] = row["topic"]
         if fresh:
             row["reply_count"] = replies.get(event.post_id, 0)
@@ -283,6 +299,8 @@ def _store_posts(
             missing.append({"cid": cid, "attempts": 0, "next_attempt_at": 0.0, "last_error": None})
     _insert_rows(conn, _POSTS, rows)
     _insert_rows(conn, _CONTENT_QUEUE, missing)
+    if inbox:
+        insert_ignore_fast(conn, _INBOX, INBOX_COLUMNS, inbox)
     _count_topics(conn, rows, fresh)
     if fresh:
         return quarantined, {p: stored_replies[p] + replies[p] for p in sorted(stored_replies)}
@@ -309,7 +327,9 @@ def _count_topics(conn: Connection, rows: list[dict[str, Any]], fresh: bool) -> 
 
 
 _PARENTS = ListQuery(
-    lambda listed: select(Post.id, Post.root_id, Post.depth, Post.reply_count, Post.topic).where(listed(Post.id))
+    lambda listed: select(Post.id, Post.root_id, Post.depth, Post.reply_count, Post.topic, Post.author).where(
+        listed(Post.id)
+    )
 )
 
 
@@ -517,6 +537,7 @@ def rollback_above(conn: Connection, fork_block: int) -> int:
     pairs = list(
         conn.execute(select(VoteEvent.post_id, VoteEvent.voter).where(VoteEvent.block_number > fork_block).distinct())
     )
+    _forget_inbox_above(conn, fork_block)
     removed = 0
     for model in (Post, VoteEvent, NonceEvent):
         removed += conn.execute(delete(model).where(model.block_number > fork_block)).rowcount or 0
@@ -531,7 +552,19 @@ def rollback_above(conn: Connection, fork_block: int) -> int:
     return removed
 
 
+def _forget_inbox_above(conn: Connection, fork_block: int) -> None:
+    """Take the inbox entries of the replies above ``fork_block`` out, by their keys (before the replies go)."""
+    parent = aliased(Post)
+    entries = conn.execute(
+        select(parent.author, Post.id)
+        .join(parent, parent.id == Post.parent_id)
+        .where(Post.block_number > fork_block, Post.author != parent.author)
+    ).all()
+    for part in chunks(sorted((recipient, reply) for recipient, reply in entries)):
+        conn.execute(delete(InboxEntry).where(tuple_(InboxEntry.recipient, InboxEntry.reply_id).in_(part)))
+
+
 def wipe(conn: Connection) -> None:
     """Delete every row of Board's tables (the engine forgets its blocks and checkpoint apart)."""
-    for model in (Post, Topic, VoteEvent, Vote, FirstActivity, NonceEvent, ContentQueue):
+    for model in (Post, Topic, InboxEntry, VoteEvent, Vote, FirstActivity, NonceEvent, ContentQueue):
         conn.execute(delete(model))

@@ -19,6 +19,7 @@ from backend.db.models import Base
 from backend.db.session import make_engine
 from bench import scale, scale_bulk
 from bench.api import drop_tables
+from tests.support.inbox import assert_inbox_kept
 from tests.support.topics import assert_topics_kept
 
 POSTS = 1_200  # past the big thread's start (post 100) and across ~30 ranges; replies reach depth > 2
@@ -81,6 +82,7 @@ def test_bulk_fill_makes_the_rows_store_range_makes(database_url: str, tmp_path:
     engine = make_engine(url)
     real = _everything(engine)
     assert_topics_kept(engine)
+    assert_inbox_kept(engine)
     engine.dispose()
 
     url = _fresh(database_url, tmp_path, "bulk.sqlite3")
@@ -98,7 +100,7 @@ def test_bulk_fill_makes_the_rows_store_range_makes(database_url: str, tmp_path:
     assert max(row[4] for row in posts) > 2  # depth: replies to replies
     assert any(row[20] > 0 for row in posts)  # reply_count
     assert any(row[24] != row[17] for row in posts)  # counted_upvotes differs from upvotes somewhere
-    assert real["content_queue"] and real["first_activity"] and real["nonces"] and real["blocks"]
+    assert real["content_queue"] and real["first_activity"] and real["nonces"] and real["blocks"] and real["inbox"]
     assert len(real["topics"]) == len(scale.TOPICS) and sum(row[1] for row in real["topics"]) > POSTS // 10
     assert all(hits for hits in real["search"][:4])
     for name in real:

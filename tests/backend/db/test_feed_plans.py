@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from backend.db import queries
+from backend.db import inbox, queries
 from backend.db.session import ensure_schema, make_engine
 from tests.support.index import DATABASES, empty_index_url
 
@@ -115,3 +115,22 @@ def test_a_topics_page_as_it_opens_walks_its_own_index_and_sorts_nothing(engine:
     plan = _explain(engine, statement, {**_params("hot", False, after), "topic": "rust"})
     assert "ix_read_topic_hot_counted" in plan, plan
     assert ("Sort" not in plan and "Seq Scan" not in plan) if postgres else "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.parametrize("after", [False, True])
+def test_the_inbox_walks_its_own_key_and_reads_no_other_post_of_the_author(engine: Engine, after: bool) -> None:
+    """An inbox page (the API's, the page's, the Atom feed's) walks the inbox table's key (recipient, reply_id)
+    down and reads each reply by its primary key: not the author's posts, not their replies, no sort."""
+    statement = inbox._REPLIES_TO_AFTER if after else inbox._REPLIES_TO
+    params: dict[str, Any] = {"author": "0x" + "ab" * 20, "n": 51, **({"after_id": 1000} if after else {})}
+    plan = _explain(engine, statement, params)
+    if engine.dialect.name == "postgresql":
+        assert "Sort" not in plan and "Index Only Scan Backward using inbox_pkey" in plan, plan
+        assert "ix_posts_author" not in plan and "ix_posts_parent" not in plan, plan
+    else:
+        inbox_step, posts_step = plan.splitlines()
+        assert inbox_step.startswith("SEARCH inbox USING PRIMARY KEY (recipient=?"), plan
+        assert posts_step in (
+            "SEARCH posts USING INDEX sqlite_autoindex_posts_1 (id=?)",
+            "SEARCH posts USING INTEGER PRIMARY KEY (rowid=?)",
+        ), plan

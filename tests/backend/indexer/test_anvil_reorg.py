@@ -2,7 +2,8 @@
 
 During a backfill and at the head, depth 1 to 10, SQLite and PostgreSQL: after the reorg the
 index equals a fresh rebuild of the same chain, row for row (the per-topic table too, and it equals
-GROUP BY topic over the posts: the posts carry documents in three topics, the new branch's in two).
+GROUP BY topic over the posts: the posts carry documents in three topics, the new branch's in two; and the inbox
+table equals the replies joined to their parents' authors: replies on both branches, one of them to oneself).
 Confirmations do not hide a deeper reorg: the indexer checks its tip's hash whatever the finality rule.
 """
 
@@ -24,11 +25,14 @@ from backend.db.models import Post
 from backend.devchain import Anvil
 from backend.indexer.runner import Indexer
 from tests.support.board import BoardHandle, connect, deploy_board
+from tests.support.inbox import assert_inbox_kept
 from tests.support.index import dump_index, make_settings
 from tests.support.topics import assert_topics_kept
 
 POSTS = 14  # one block each, then votes: the chain above the deployment is ~20 blocks
 TOPICS = ("tide-pools", "rust", None)  # post i's document is in TOPICS[i % 3]
+REPLIES = {5: 1, 9: 5, 10: 5, 13: 2}  # post i (sender i % 5) answers post j: 10 answers its own author's post 5
+SELF_REPLY = Web3.to_hex(sha256(encode_document(None, "reply 10", None)))  # in no inbox
 
 
 def _rpc(w3: Web3, method: str, *params: Any) -> Any:
@@ -44,17 +48,21 @@ def busy(anvil: Anvil, data_dir: Path) -> BoardHandle:
     board = deploy_board(w3, data_dir)
     accounts = w3.eth.accounts
     pins = PinStore(data_dir / "content")
-    ids = [
-        board.post_document(pins, f"before {i}", "text", sender=accounts[i % 5], topic=TOPICS[i % 3])
-        for i in range(POSTS)
-    ]
+    ids: list[int] = []
+    for i in range(POSTS):
+        if i in REPLIES:
+            ids.append(board.post_document(pins, None, f"reply {i}", ids[REPLIES[i]], accounts[i % 5]))
+        else:
+            ids.append(board.post_document(pins, f"before {i}", "text", sender=accounts[i % 5], topic=TOPICS[i % 3]))
     for i, post_id in enumerate(ids[-6:]):
         board.vote(post_id, 1 if i % 2 else -1, accounts[6 + i])
     return board
 
 
 def _branch_document(tag: str, k: int) -> bytes:
-    """The new branch's k-th post: in a topic of the old branch or one of its own."""
+    """The new branch's k-th post: in a topic of the old branch or one of its own; the third is a reply."""
+    if k == 2:
+        return encode_document(None, f"{tag} reply", None)
     return encode_document(f"{tag} {k}", "text", "rust" if k % 2 else "branch")
 
 
@@ -69,8 +77,9 @@ def _replacements(board: BoardHandle, depth: int, tag: str) -> list[list[Any]]:
     """Transactions for the new branch: new posts from other accounts (documents with topics) and a changed vote."""
     functions, accounts = board.contract.functions, board.w3.eth.accounts
     pairs: list[list[Any]] = []
-    for k in range(min(depth, 3)):
-        data = functions.post(sha256(_branch_document(tag, k)), 0, bytes(32))._encode_transaction_data()
+    for k in range(min(depth, 3)):  # the third answers post 2 (by accounts[2]): an inbox entry on this branch only
+        parent, parent_digest = (2, board.digest_of(2)) if k == 2 else (0, bytes(32))
+        data = functions.post(sha256(_branch_document(tag, k)), parent, parent_digest)._encode_transaction_data()
         pairs.append([{"from": accounts[12 + k], "to": board.contract.address, "data": data}, k])
     vote = functions.vote(1, board.digest_of(1), 1)._encode_transaction_data()
     pairs.append([{"from": accounts[15], "to": board.contract.address, "data": vote}, depth - 1])
@@ -111,14 +120,19 @@ def test_an_anvil_reorg_leaves_the_index_equal_to_a_fresh_rebuild(
         indexer.run(once=True)
         followed = dump_index(indexer.engine)
         topics = assert_topics_kept(indexer.engine)
+        inbox = assert_inbox_kept(indexer.engine)
         with indexer.engine.connect() as conn:
             digests = set(conn.execute(select(Post.digest)).scalars())
+            replies = {d: i for d, i in conn.execute(select(Post.digest, Post.id).where(Post.parent_id.is_not(None)))}
     finally:
         indexer.close()
         indexer.engine.dispose()
     assert followed == _fresh_dump(settings, tmp_path)
     assert Web3.to_hex(sha256(_branch_document(f"branch {when} {depth}", 0))) in digests  # the new branch's post
     assert [topic for topic, *_ in topics] == ["branch", "rust", "tide-pools"]
+    branch_reply = Web3.to_hex(sha256(_branch_document(f"branch {when} {depth}", 2)))
+    assert (branch_reply in replies) == (depth >= 3)
+    assert {reply for _, reply in inbox} == {i for d, i in replies.items() if d != SELF_REPLY}
     if when == "head":
         assert indexer.health.reorgs == 1
 
@@ -137,6 +151,7 @@ def test_a_reorg_deeper_than_the_confirmations_is_followed(
         indexer.run(once=True)
         followed = dump_index(indexer.engine)
         assert_topics_kept(indexer.engine)
+        assert len(assert_inbox_kept(indexer.engine)) == len(REPLIES)  # 3 of busy's and the branch's (depth 6)
     finally:
         indexer.close()
         indexer.engine.dispose()

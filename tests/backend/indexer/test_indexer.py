@@ -25,6 +25,7 @@ from backend.indexer.fetch import RangeSizer
 from backend.indexer.rpc import Rpc, RpcError
 from backend.indexer.runner import Indexer
 from tests.support.board import BoardHandle, connect, deploy_board
+from tests.support.inbox import assert_inbox_kept
 from tests.support.index import POSTGRES_URL, dump_index, make_settings, reset_postgres
 from tests.support.topics import assert_topics_kept
 from tests.support.wait import wait_for
@@ -120,6 +121,10 @@ def test_indexing_a_range_twice_changes_nothing(board, settings):
     indexer = run_once(settings)
     before = dump_index(indexer.engine)
     assert [row[:2] for row in assert_topics_kept(indexer.engine)] == [("rust", 1), ("tide-pools", 2)]
+    accounts = board.w3.eth.accounts  # seed's reply answers accounts[0], its nested reply accounts[5]
+    assert sorted(recipient for recipient, _ in assert_inbox_kept(indexer.engine)) == sorted(
+        accounts[i] for i in (0, 5)
+    )
     indexer.sizer.span = indexer.sizer.max_span  # the whole history as one range
     batch = indexer._read_range(board.deployment.block_number, indexer.rpc.block_number(), "", indexer.rpc)
     with indexer.engine.begin() as conn:
@@ -141,6 +146,7 @@ def test_an_index_of_the_previous_schema_is_rebuilt_from_the_chain_with_its_topi
     try:
         assert dump_index(rebuilt.engine) == before
         topics = assert_topics_kept(rebuilt.engine)
+        assert len(assert_inbox_kept(rebuilt.engine)) == 2
     finally:
         rebuilt.close()
         rebuilt.engine.dispose()
