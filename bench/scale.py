@@ -70,6 +70,7 @@ VOCABULARY = [f"w{i}" for i in range(5000)]
 CUM_WEIGHTS = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(VOCABULARY))))
 WORD_POOL = 1 << 20  # Zipf-drawn words once; a body is a slice of them at a random offset (drawing is slow)
 READERS = 8
+ALONE_TIMES = 10  # requests of each route by one reader alone, before the 8
 # the thread that gathers 1% of all replies (Chain._parent)
 BIG_THREAD = "SELECT root_id FROM posts WHERE depth > 0 GROUP BY root_id ORDER BY COUNT(*) DESC, root_id LIMIT 1"
 YEAR = 365 * 86_400
@@ -374,6 +375,23 @@ def read(port: int, paths: dict[str, str], rounds: int) -> dict[str, tuple[float
     return {name: (*percentiles(timings[name]), statuses[name]) for name in paths}
 
 
+def read_alone(client: Client, paths: dict[str, str], times: int = ALONE_TIMES) -> dict[str, float]:
+    """Each route's p50 (ms) with this one reader and nothing else asking: what a request costs, not its queue.
+
+    Every route runs equally often under the 8 readers, so a route's share of the sum of these is about its share
+    of the machine's work there.
+    """
+    alone = {}
+    for name, path in paths.items():
+        spent = []
+        for _ in range(times):
+            began = time.perf_counter()
+            client.get(path)
+            spent.append(time.perf_counter() - began)
+        alone[name] = percentiles(spent)[0]
+    return alone
+
+
 def measure(url: str, rounds: int, lock: Path | None, workers: int = 1) -> dict[str, Any]:
     """``serve``'s cold start, the readers' p50/p99 per route, serve's RSS, with ``lock`` held (flock) if given.
 
@@ -396,6 +414,7 @@ def measure(url: str, rounds: int, lock: Path | None, workers: int = 1) -> dict[
             paths.update(deep_pages(client, paths))
             for path in paths.values():  # warm: each route once
                 client.get(path)
+            alone = read_alone(client, paths)
             client.close()
             print(f"serve cold start {cold:.2f} s; reading {len(paths)} routes ...", flush=True)
             started = time.perf_counter()
@@ -409,6 +428,7 @@ def measure(url: str, rounds: int, lock: Path | None, workers: int = 1) -> dict[
         return {
             "cold_start_s": cold,
             "reads": reads,
+            "alone": alone,
             "paths": paths,
             "read_s": read_s,
             "serve_rss_mb": serve_rss,
@@ -511,13 +531,26 @@ def report(r: dict[str, Any]) -> str:
             + (f" ({workers} API processes and uvicorn's supervisor)" if workers > 1 else "")
             + f". {READERS} concurrent readers (processes), {r['read_s']:.0f} s; slowest p99:"
             f" {worst[0]} {worst[1][1]:.1f} ms.",
+        ]
+        alone = r.get("alone") or {}
+        if alone:
+            whole = sum(alone.values())
+            top = sorted(alone.items(), key=lambda item: -item[1])[:4]
+            lines += [
+                f"Alone (one reader before the 8, each route {ALONE_TIMES} times in a row; p50): {whole:.0f} ms for"
+                f" one of each route, of which "
+                + ", ".join(f"{name} {ms:.1f} ms ({ms / whole:.0%})" for name, ms in top)
+                + ". Each route runs as often under the 8 readers, so that is about its share of the work there.",
+            ]
+        lines += [
             "",
-            "| route | path | p50 ms | p99 ms | responses |",
-            "|---|---|---:|---:|---|",
+            "| route | path | alone p50 ms | p50 ms | p99 ms | responses |",
+            "|---|---|---:|---:|---:|---|",
         ]
         for name, (p50, p99, statuses) in r["reads"].items():
             counts = " ".join(f"{status}: {n}" for status, n in sorted(statuses.items()))
-            lines.append(f"| {name} | `{r['paths'][name][:70]}` | {p50:.1f} | {p99:.1f} | {counts} |")
+            single = f"{alone[name]:.1f}" if name in alone else ""
+            lines.append(f"| {name} | `{r['paths'][name][:70]}` | {single} | {p50:.1f} | {p99:.1f} | {counts} |")
     total = sum(size for _, _, size in r["sizes"])
     lines += ["", f"On disk: {total / 2**20:,.0f} MB in all.", "", "| kind | name | MB |", "|---|---|---:|"]
     lines += [f"| {kind} | {name} | {size / 2**20:,.1f} |" for kind, name, size in r["sizes"][:40]]
