@@ -70,7 +70,7 @@ VOCABULARY = [f"w{i}" for i in range(5000)]
 CUM_WEIGHTS = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(VOCABULARY))))
 WORD_POOL = 1 << 20  # Zipf-drawn words once; a body is a slice of them at a random offset (drawing is slow)
 READERS = 8
-ALONE_TIMES = 10  # requests of each route by one reader alone, before the 8
+ALONE_TIMES = 10  # requests of each route by one reader alone, before the 8 (after as many to warm it)
 # the thread that gathers 1% of all replies (Chain._parent)
 BIG_THREAD = "SELECT root_id FROM posts WHERE depth > 0 GROUP BY root_id ORDER BY COUNT(*) DESC, root_id LIMIT 1"
 YEAR = 365 * 86_400
@@ -379,10 +379,12 @@ def read_alone(client: Client, paths: dict[str, str], times: int = ALONE_TIMES) 
     """Each route's p50 (ms) with this one reader and nothing else asking: what a request costs, not its queue.
 
     Every route runs equally often under the 8 readers, so a route's share of the sum of these is about its share
-    of the machine's work there.
+    of the machine's work there. One keep-alive connection: every request goes to the same API process.
     """
     alone = {}
     for name, path in paths.items():
+        for _ in range(times):  # warm first: psycopg prepares a statement on its 5th run on a connection
+            client.get(path)
         spent = []
         for _ in range(times):
             began = time.perf_counter()
@@ -537,8 +539,8 @@ def report(r: dict[str, Any]) -> str:
             whole = sum(alone.values())
             top = sorted(alone.items(), key=lambda item: -item[1])[:4]
             lines += [
-                f"Alone (one reader before the 8, each route {ALONE_TIMES} times in a row; p50): {whole:.0f} ms for"
-                f" one of each route, of which "
+                f"Alone (one reader before the 8, each route {ALONE_TIMES} times in a row after {ALONE_TIMES} to"
+                f" warm; p50): {whole:.0f} ms for one of each route, of which "
                 + ", ".join(f"{name} {ms:.1f} ms ({ms / whole:.0%})" for name, ms in top)
                 + ". Each route runs as often under the 8 readers, so that is about its share of the work there.",
             ]
