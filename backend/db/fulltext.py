@@ -52,8 +52,9 @@ class SearchTooBroad(BadQuery):
 
     def __init__(self, budget: float) -> None:
         super().__init__(
-            f"q: query too broad: its words are each in too many posts to search within {budget * 1000:.0f} ms;"
-            ' add a rarer word or search a "quoted phrase"'
+            f"q: query too broad: it took more than the {budget * 1000:.0f} ms of database time a search may take"
+            " (its words are each in too many posts, or this node is busy);"
+            ' add a rarer word, search a "quoted phrase" or try again later'
         )
 
 
