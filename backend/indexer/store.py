@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, and_, case, delete, func, or_, select, tuple_, update
+from sqlalchemy import Table, and_, case, delete, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
@@ -58,8 +58,8 @@ log = logging.getLogger(__name__)
 
 
 # Core's Table objects (a model's __table__ is typed as any FromClause) for the bulk helpers
-_POSTS, _VOTE_EVENTS, _VOTES, _CONTENT_QUEUE, _NONCES, _INBOX = (
-    Base.metadata.tables[model.__tablename__] for model in (Post, VoteEvent, Vote, ContentQueue, NonceEvent, InboxEntry)
+_POSTS, _VOTE_EVENTS, _VOTES, _CONTENT_QUEUE, _NONCES = (
+    Base.metadata.tables[model.__tablename__] for model in (Post, VoteEvent, Vote, ContentQueue, NonceEvent)
 )
 INBOX_COLUMNS = ("recipient", "reply_id")
 
@@ -245,21 +245,19 @@ def _store_posts(
     A post whose row cannot be made goes in as invalid with the reason; returns how many did.
     """
     shape: dict[int, tuple[int, int]] = {}  # post id -> (root id, depth)
-    authors: dict[int, str] = {e.post_id: e.author for e in posts}  # post id -> its author (for the inbox)
     topics: dict[int, str | None] = {}  # post id -> its thread's topic (a reply's is its root's)
     stored_replies: dict[int, int] = {}  # parent outside the range -> its stored reply count
     outside = sorted({e.parent_id for e in posts if e.parent_id} - {e.post_id for e in posts})
     for part in chunks(outside, LIST_CHUNK):
-        for pid, root, depth, reply_count, topic, author in _PARENTS.run(conn, part):
+        for pid, root, depth, reply_count, topic in _PARENTS.run(conn, part):
             shape[pid] = (root, depth)
-            authors[pid] = author
             topics[pid] = topic
             stored_replies[pid] = reply_count
     replies: dict[int, int] = {}
     for event in posts:
         if event.parent_id:
             replies[event.parent_id] = replies.get(event.parent_id, 0) + 1
-    rows, missing, inbox, quarantined = [], [], [], 0
+    rows, missing, quarantined = [], [], 0
     for event in posts:
         if event.parent_id == 0:
             root, depth = event.post_id, 0
@@ -283,9 +281,6 @@ def _store_posts(
             row = post_row(event, root, depth, created_at, {"cid": cid, **fields})
         if event.parent_id:
             row["topic"] = topics.get(event.parent_id)
-            recipient = authors.get(event.parent_id)
-            if recipient is not None and recipient != event.author:  # one's own replies are not news
-                inbox.append((recipient, event.post_id))
         topics[event.post_id] = row["topic"]
         if fresh:
             row["reply_count"] = replies.get(event.post_id, 0)
@@ -299,8 +294,7 @@ def _store_posts(
             missing.append({"cid": cid, "attempts": 0, "next_attempt_at": 0.0, "last_error": None})
     _insert_rows(conn, _POSTS, rows)
     _insert_rows(conn, _CONTENT_QUEUE, missing)
-    if inbox:
-        insert_ignore_fast(conn, _INBOX, INBOX_COLUMNS, inbox)
+    _write_inbox(conn, sorted({e.post_id for e in posts if e.parent_id}))
     _count_topics(conn, rows, fresh)
     if fresh:
         return quarantined, {p: stored_replies[p] + replies[p] for p in sorted(stored_replies)}
@@ -327,10 +321,32 @@ def _count_topics(conn: Connection, rows: list[dict[str, Any]], fresh: bool) -> 
 
 
 _PARENTS = ListQuery(
-    lambda listed: select(Post.id, Post.root_id, Post.depth, Post.reply_count, Post.topic, Post.author).where(
-        listed(Post.id)
+    lambda listed: select(Post.id, Post.root_id, Post.depth, Post.reply_count, Post.topic).where(listed(Post.id))
+)
+
+
+_ANSWERED = aliased(Post, name="answered")
+# each listed reply under its parent's author, from the rows as stored (what insert-or-ignore kept, not what a
+# node sent: a reply sent twice under two parents lands in one inbox), one's own replies left out
+_INBOX_OF_STORED = ListQuery(
+    lambda listed: insert(InboxEntry).from_select(
+        INBOX_COLUMNS,
+        select(_ANSWERED.author, Post.id)
+        .join(_ANSWERED, _ANSWERED.id == Post.parent_id)
+        .where(
+            listed(Post.id),
+            Post.author != _ANSWERED.author,
+            ~exists().where(InboxEntry.recipient == _ANSWERED.author, InboxEntry.reply_id == Post.id),
+        ),
     )
 )
+
+
+def _write_inbox(conn: Connection, reply_ids: list[int]) -> None:
+    """The inbox entries of these replies, derived from their stored rows and their parents' (a range applied
+    again adds none twice)."""
+    for part in chunks(reply_ids, LIST_CHUNK):
+        _INBOX_OF_STORED.run(conn, part)
 
 
 def _created_at(headers: dict[int, dict[str, Any]], event: PostCreated) -> int:
