@@ -198,10 +198,10 @@ class ListQuery:
         self._postgres = build(lambda column: column == any_(bindparam(name, type_=ARRAY(column.type))))
         self._other = build(lambda column: column.in_(bindparam(name, expanding=True)))
 
-    def run(self, conn: Connection, values: Sequence[Any]) -> Any:
-        """The result of the statement for ``values`` (at most LIST_CHUNK of them)."""
+    def run(self, conn: Connection, values: Sequence[Any], **params: Any) -> Any:
+        """The result of the statement for ``values`` (at most LIST_CHUNK of them) and its other ``params``."""
         statement = self._postgres if conn.dialect.name == "postgresql" else self._other
-        return conn.execute(statement, {self.name: list(values)})
+        return conn.execute(statement, {self.name: list(values), **params})
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, and_, case, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, case, delete, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
@@ -294,7 +294,7 @@ def _store_posts(
             missing.append({"cid": cid, "attempts": 0, "next_attempt_at": 0.0, "last_error": None})
     _insert_rows(conn, _POSTS, rows)
     _insert_rows(conn, _CONTENT_QUEUE, missing)
-    _write_inbox(conn, sorted({e.post_id for e in posts if e.parent_id}))
+    _write_inbox(conn, sorted({e.post_id for e in posts if e.parent_id} | _early_replies(conn, posts, fresh)))
     _count_topics(conn, rows, fresh)
     if fresh:
         return quarantined, {p: stored_replies[p] + replies[p] for p in sorted(stored_replies)}
@@ -340,6 +340,27 @@ _INBOX_OF_STORED = ListQuery(
         ),
     )
 )
+
+
+_EARLY = ListQuery(lambda listed: select(Post.id).where(listed(Post.parent_id), Post.id < bindparam("first")))
+
+
+def _early_replies(conn: Connection, posts: list[PostCreated], fresh: bool) -> set[int]:
+    """Stored replies from before the range that answer one of its posts: none on the real chain (a reply names
+    a post that exists), only a lying node's reply to a post not made yet; such a reply then joins its parent's
+    author's inbox as any other.
+
+    When ``fresh`` (no post stored before the range is numbered as high as its first), one seek of
+    ``ix_posts_parent`` from the first id on, past this range's own replies to its own posts; otherwise one probe
+    per post, never a walk of the ids between them (a lying range may number its posts far apart).
+    """
+    first = posts[0].post_id
+    if fresh:
+        return set(conn.execute(select(Post.id).where(Post.parent_id >= first, Post.id < first)).scalars())
+    found: set[int] = set()
+    for part in chunks(sorted({e.post_id for e in posts}), LIST_CHUNK):
+        found.update(_EARLY.run(conn, part, first=first).scalars())
+    return found
 
 
 def _write_inbox(conn: Connection, reply_ids: list[int]) -> None:
