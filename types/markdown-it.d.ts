@@ -25,6 +25,8 @@ interface MarkdownIt {
   enable(names: string[]): MarkdownIt;
   linkify: { set(options: object): void; add(schema: string, definition: null): void };
   renderer: { rules: Record<string, MarkdownItRule> };
+  // an inline rule: (state, silent) -> whether it matched at state.pos; `at` replaces the rule of that name
+  inline: { ruler: { at(name: string, rule: (state: any, silent: boolean) => boolean): void } };
 }
 
 declare function markdownit(preset: string, options?: object): MarkdownIt;

@@ -277,6 +277,22 @@ def test_bodies_with_a_byte_order_mark_inside_render_alike_on_both_sides(open_pa
     _render_alike(open_page().page, bodies)
 
 
+def test_code_spans_after_an_unclosed_link_label_render_alike(open_page: Callable[..., Watched]) -> None:
+    """markdown-it 14.1.0's backtick cache, left short by a link label's lookahead, missed the closing run that
+    markdown-it-py 4.3.0 finds (the hypothesis run above, CI, 2026-12-07: `[```> ```js`); the browser now runs
+    markdown-it-py's rule, and code spans of every run length, inside and after labels, render alike."""
+    bodies = [
+        "[```> ```js\n`",
+        "[`a` ``b`` [```c```",
+        "[x ``y`` z `w`",
+        "[[`a`]] `b` ``c`` `d",
+        "[a](`b`) ``c` ``",
+        "`   ` ``  a  `` ` b `",
+        "[``\n``] ```x\n```",
+    ]
+    _render_alike(open_page().page, bodies)
+
+
 def test_bare_urls_end_where_the_server_ends_them(open_page: Callable[..., Watched]) -> None:
     """Where linkify-it versions disagree: a bare URL followed by emphasis runs and an autolink. The hypothesis run
     above found the first (CI, 2026-12-06): markdown-it's UMD dist bundle carries an older linkify-it than the one

@@ -25,6 +25,65 @@ const BLANK = new RegExp(`^[${PY_SPACE}]*$`);
 const escapeHtml = (/** @type {string} */ text) =>
   text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 
+/** Each backtick run length's last position in ``src`` (markdown-it-py 4.3.0's _build_last_runs). @param {string} src */
+function lastRuns(src) {
+  /** @type {Record<number, number>} */
+  const last = {};
+  let pos = 0;
+  let start;
+  while ((start = src.indexOf("`", pos)) !== -1) {
+    pos = start + 1;
+    while (pos < src.length && src.charCodeAt(pos) === 0x60) pos++;
+    last[pos - start] = start;
+  }
+  return last;
+}
+
+/**
+ * markdown-it-py 4.3.0's backtick rule, line by line, in place of markdown-it 14.1.0's: that one caches where a
+ * closing run can be from its first scan, which a link label's lookahead can leave short, so `[```> ```js` got
+ * no code span in the browser and one on the server (found by test_render_parity's Hypothesis).
+ * @param {any} state @param {boolean} silent
+ */
+function backtick(state, silent) {
+  const start = state.pos;
+  if (state.src.charCodeAt(start) !== 0x60) return false;
+  const max = state.posMax;
+  let pos = start + 1;
+  while (pos < max && state.src.charCodeAt(pos) === 0x60) pos++;
+  const marker = state.src.slice(start, pos);
+  const openerLength = marker.length;
+  if (!state.backticksScanned) {
+    // lookaheads may visit runs out of order: the cache is built from the whole source, whatever the position
+    state.backticks = lastRuns(state.src);
+    state.backticksScanned = true;
+  }
+  if ((state.backticks[openerLength] ?? -1) >= pos) {
+    let matchEnd = pos;
+    let matchStart;
+    while ((matchStart = state.src.indexOf("`", matchEnd)) !== -1 && matchStart < max) {
+      matchEnd = matchStart + 1;
+      while (matchEnd < state.src.length && state.src.charCodeAt(matchEnd) === 0x60) matchEnd++;
+      if (matchEnd > max) break; // a run crossing posMax cannot close in this parse range
+      if (matchEnd - matchStart === openerLength) {
+        if (!silent) {
+          const token = state.push("code_inline", "code", 0);
+          token.markup = marker;
+          let content = state.src.slice(pos, matchStart).replaceAll("\n", " ");
+          // one space off each side, unless the content is all spaces
+          if (content.startsWith(" ") && content.endsWith(" ") && /[^ ]/.test(content)) content = content.slice(1, -1);
+          token.content = content;
+        }
+        state.pos = matchEnd;
+        return true;
+      }
+    }
+  }
+  if (!silent) state.pending += marker;
+  state.pos = pos;
+  return true;
+}
+
 /** One markdown-it configured as backend/markdown.py's _parser(tables). @param {boolean} tables */
 function parser(tables) {
   const linkify = rules.linkify_schemes.length > 0;
@@ -39,6 +98,7 @@ function parser(tables) {
     }
   }
   md.enable(extensions);
+  md.inline.ruler.at("backticks", backtick);
   const renderRules = md.renderer.rules;
   renderRules.image = (tokens, idx) => {
     const token = tokens[idx];
