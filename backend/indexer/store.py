@@ -326,16 +326,19 @@ _PARENTS = ListQuery(
 
 
 _ANSWERED = aliased(Post, name="answered")
-# each listed reply under its parent's author, from the rows as stored (what insert-or-ignore kept, not what a
-# node sent: a reply sent twice under two parents lands in one inbox), one's own replies left out
+# (recipient, reply_id) of stored replies: each under its parent's author, one's own replies left out; from the
+# rows as stored (what insert-or-ignore kept, not what a node sent: a reply sent twice under two parents lands in
+# one inbox). Written for a range's replies, taken out for those above a fork.
+_INBOX_ROWS = (
+    select(_ANSWERED.author, Post.id)
+    .join(_ANSWERED, _ANSWERED.id == Post.parent_id)
+    .where(Post.author != _ANSWERED.author)
+)
 _INBOX_OF_STORED = ListQuery(
     lambda listed: insert(InboxEntry).from_select(
         INBOX_COLUMNS,
-        select(_ANSWERED.author, Post.id)
-        .join(_ANSWERED, _ANSWERED.id == Post.parent_id)
-        .where(
+        _INBOX_ROWS.where(
             listed(Post.id),
-            Post.author != _ANSWERED.author,
             ~exists().where(InboxEntry.recipient == _ANSWERED.author, InboxEntry.reply_id == Post.id),
         ),
     )
@@ -591,12 +594,7 @@ def rollback_above(conn: Connection, fork_block: int) -> int:
 
 def _forget_inbox_above(conn: Connection, fork_block: int) -> None:
     """Take the inbox entries of the replies above ``fork_block`` out, by their keys (before the replies go)."""
-    parent = aliased(Post)
-    entries = conn.execute(
-        select(parent.author, Post.id)
-        .join(parent, parent.id == Post.parent_id)
-        .where(Post.block_number > fork_block, Post.author != parent.author)
-    ).all()
+    entries = conn.execute(_INBOX_ROWS.where(Post.block_number > fork_block)).all()
     for part in chunks(sorted((recipient, reply) for recipient, reply in entries)):
         conn.execute(delete(InboxEntry).where(tuple_(InboxEntry.recipient, InboxEntry.reply_id).in_(part)))
 
