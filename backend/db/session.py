@@ -33,14 +33,20 @@ def make_engine(url: str) -> Engine:
 
 
 def _postgres_settings(dbapi_connection: Any, _record: Any) -> None:
-    """Custom plans for every statement of this connection.
+    """Custom plans, and no JIT compilation, for every statement of this connection.
 
     psycopg prepares a statement once it has run five times, and PostgreSQL may then reuse a generic plan,
     one that cannot see the parameters: how common a searched word is, or that nearly every post is over
     the fold threshold; it would then read every match or sort every post instead of walking an index.
+
+    JIT compiles a plan whose estimated cost passes ``jit_above_cost`` (100,000 by default) into machine code
+    before it runs: worth it for a query that scans millions of rows, not for ours, which each read an index
+    range and stop. At 10 million posts a rare word's search plan passes that cost and spent 12 ms of its
+    49 compiling (EXPLAIN ANALYZE's "JIT: Timing"; docs/benchmarks.md, Scale).
     """
     with dbapi_connection.cursor() as cursor:
         cursor.execute("SET plan_cache_mode = force_custom_plan")
+        cursor.execute("SET jit = off")
     dbapi_connection.commit()  # a session setting, kept when the pool rolls back on return
 
 

@@ -134,3 +134,25 @@ def test_the_inbox_walks_its_own_key_and_reads_no_other_post_of_the_author(engin
             "SEARCH posts USING INDEX sqlite_autoindex_posts_1 (id=?)",
             "SEARCH posts USING INTEGER PRIMARY KEY (rowid=?)",
         ), plan
+
+
+def test_postgres_connections_plan_each_statement_afresh_and_compile_none(engine: Engine) -> None:
+    """A pooled PostgreSQL connection plans with the parameters and never JIT-compiles, however costly the plan.
+
+    jit_above_cost is set to 0 here so that JIT would compile this search's plan if it were on (at 10 million
+    posts a rare word's plan passes the default 100,000 and compiling cost 12 ms a search).
+    """
+    if engine.dialect.name != "postgresql":
+        assert engine.dialect.name == "sqlite"  # SQLite has neither plan cache nor JIT
+        return
+    with Session(engine) as session:
+        connection = session.connection()
+        assert connection.exec_driver_sql("SHOW plan_cache_mode").scalar_one() == "force_custom_plan"
+        assert connection.exec_driver_sql("SHOW jit").scalar_one() == "off"
+        connection.exec_driver_sql("SET LOCAL jit_above_cost = 0")
+        plan = connection.exec_driver_sql(
+            "EXPLAIN (ANALYZE, FORMAT JSON) SELECT id FROM posts WHERE search @@ phraseto_tsquery('simple', 'w1')"
+            " ORDER BY id DESC LIMIT 2000"
+        ).scalar_one()
+    assert plan[0]["Plan"]["Node Type"] == "Limit"
+    assert "JIT" not in plan[0]
