@@ -23,7 +23,20 @@ type MarkdownItRule = (
 interface MarkdownIt {
   render(source: string, env?: object): string;
   enable(names: string[]): MarkdownIt;
-  linkify: { set(options: object): void; add(schema: string, definition: null): void };
+  // linkify-it; `re` holds its compiled patterns (markdown.js puts linkify-it-py's in place after compile)
+  linkify: { set(options: object): void; add(schema: string, definition: null): void; re: Record<string, unknown> };
+  // replaced by markdown-it-py's (markdown.js): a link destination's href, and the text shown for a bare URL
+  normalizeLink: (url: string) => string;
+  normalizeLinkText: (url: string) => string;
+  // common/utils (unescapeAll, isValidEntityCode, fromCodePoint) and lib.mdurl (encode, decode, format)
+  utils: {
+    unescapeAll(text: string): string;
+    isValidEntityCode(code: number): boolean;
+    fromCodePoint(code: number): string;
+    lib: { mdurl: object };
+  };
+  // parseLinkLabel, parseLinkDestination and parseLinkTitle, read by the link, image and reference rules
+  helpers: Record<string, (...args: any[]) => any>;
   renderer: { rules: Record<string, MarkdownItRule> };
   // an inline rule: (state, silent) -> whether it matched at state.pos; `at` replaces the rule of that name
   inline: { ruler: { at(name: string, rule: (state: any, silent: boolean) => boolean): void } };

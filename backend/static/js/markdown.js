@@ -19,7 +19,8 @@ const REFUSED_HREF = new RegExp(rules.refused_href, "i"); // punycode or percent
 const DROPPED_WITH_CONTENT = new Set(["script", "style"]); // nh3's clean_content_tags on the server
 // Python's str.isspace(), which the server's plain() and the document rule's strip() use (JS trim() differs:
 // it strips U+FEFF and keeps U+001C..U+001F)
-export const PY_SPACE = "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+export const PY_SPACE =
+  "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
 const BLANK = new RegExp(`^[${PY_SPACE}]*$`);
 
 const escapeHtml = (/** @type {string} */ text) =>
@@ -84,6 +85,545 @@ function backtick(state, silent) {
   return true;
 }
 
+// Python's re.IGNORECASE lets [a-z] match four letters past ASCII (U+0130 İ, U+0131 ı, U+017F ſ, U+212A K: they
+// case-map into ASCII), which JS's /i does not: markdown-it-py's patterns written [a-z] are spelt out with them here
+const PY_AZ = "a-z\\u0130\\u0131\\u017f\\u212a";
+// markdown-it-py 4.3.0's rules_inline/linkify.py SCHEME_RE, as Python's re reads it
+const SCHEME_RE = new RegExp(`(?:^|[^${PY_AZ}0-9.+-])([${PY_AZ}][${PY_AZ}0-9.+-]*)$`, "i");
+
+/**
+ * markdown-it-py 4.3.0's linkify rule (bare http(s) URLs), in place of markdown-it 14.1.0's: the same but for the
+ * scheme's boundary, which Python's case-insensitive [a-z] moves (`ſhttps://e.x` stays text on the server).
+ * @param {any} state @param {boolean} silent
+ */
+function linkifyRule(state, silent) {
+  if (!state.md.options.linkify || state.linkLevel > 0) return false;
+  const pos = state.pos;
+  if (pos + 3 > state.posMax || state.src.slice(pos, pos + 3) !== "://") return false;
+  const match = SCHEME_RE.exec(state.pending);
+  if (!match) return false;
+  const proto = match[1];
+  const link = state.md.linkify.matchAtStart(state.src.slice(pos - proto.length));
+  if (!link) return false;
+  const url = link.url.replace(/\*+$/, ""); // a '*' at the end is emphasis
+  const fullUrl = state.md.normalizeLink(url);
+  if (!state.md.validateLink(fullUrl)) return false;
+  if (!silent) {
+    state.pending = state.pending.slice(0, -proto.length);
+    const open = state.push("link_open", "a", 1);
+    open.attrs = [["href", fullUrl]];
+    open.markup = "linkify";
+    open.info = "auto";
+    state.push("text", "", 0).content = state.md.normalizeLinkText(url);
+    const close = state.push("link_close", "a", -1);
+    close.markup = "linkify";
+    close.info = "auto";
+  }
+  state.pos += url.length - proto.length;
+  return true;
+}
+
+/**
+ * The text of HTML5's named character reference ``&name;``, or null where ``name`` is not one: markdown-it-py's
+ * ``entities[name]`` (Python's html.entities.html5), read from markdown-it's decoder, which also decodes a legacy
+ * prefix (``&oumlx;`` as ``öx;``): a decoding that left the name's tail (ending in ";") was a prefix.
+ * @param {any} md @param {string} name @returns {string | null}
+ */
+function namedEntity(md, name) {
+  if (name.startsWith("#")) return null;
+  const reference = `&${name};`;
+  const decoded = md.utils.unescapeAll(reference);
+  return decoded === reference || (decoded.endsWith(";") && name !== "semi") ? null : decoded;
+}
+
+const DIGITAL_ENTITY = /^&#((?:x[a-f0-9]{1,6}|[0-9]{1,7}));/i;
+const NAMED_ENTITY = /^&([a-z][a-z0-9]{1,31});/i; // [a-z] past ASCII (PY_AZ) never spells an entity's name
+
+/**
+ * markdown-it-py 4.3.0's entity rule: a named reference only as a whole name (markdown-it 14.1.0 decoded
+ * `&oumlx;` as `öx;`, the server leaves it as text). @param {any} state @param {boolean} silent
+ */
+function entityRule(state, silent) {
+  const pos = state.pos;
+  if (state.src.charCodeAt(pos) !== 0x26 || pos + 1 >= state.posMax) return false;
+  const rest = state.src.slice(pos, pos + 40);
+  /** @type {string | null} */
+  let content;
+  let match;
+  if (state.src.charCodeAt(pos + 1) === 0x23) {
+    match = DIGITAL_ENTITY.exec(rest);
+    if (!match) return false;
+    const code = match[1][0].toLowerCase() === "x" ? parseInt(match[1].slice(1), 16) : parseInt(match[1], 10);
+    content = state.md.utils.isValidEntityCode(code) ? state.md.utils.fromCodePoint(code) : "\ufffd";
+  } else {
+    match = NAMED_ENTITY.exec(rest);
+    content = match && namedEntity(state.md, match[1]);
+    if (!match || content === null) return false;
+  }
+  if (!silent) {
+    const token = state.push("text_special", "", 0);
+    token.content = content;
+    token.markup = match[0];
+    token.info = "entity";
+  }
+  state.pos += match[0].length;
+  return true;
+}
+
+const UNESCAPE_ALL = new RegExp(
+  `\\\\([!"#$%&'()*+,\\-./:;<=>?@[\\\\\\]^_\`{|}~])|&([${PY_AZ}#][${PY_AZ}0-9]{1,31});`,
+  "gi",
+);
+
+/**
+ * markdown-it-py 4.3.0's unescapeAll (backslash escapes and references in link destinations and titles):
+ * named references only as whole names, as in the entity rule. @param {any} md @param {string} text
+ */
+function unescapeAll(md, text) {
+  if (!text.includes("\\") && !text.includes("&")) return text;
+  return text.replace(
+    UNESCAPE_ALL,
+    (/** @type {string} */ match, /** @type {string} */ escaped, /** @type {string} */ name) => {
+      if (escaped) return escaped;
+      const named = namedEntity(md, name);
+      if (named !== null) return named;
+      const decimal = /^#([0-9]{1,8})$/.exec(name);
+      const hex = /^#x([a-f0-9]{1,8})$/i.exec(name);
+      const code = decimal ? parseInt(decimal[1], 10) : hex ? parseInt(hex[1], 16) : -1;
+      if (code >= 0 && md.utils.isValidEntityCode(code)) return md.utils.fromCodePoint(code);
+      return match;
+    },
+  );
+}
+
+/**
+ * markdown-it's parseLinkDestination (the same in both) with markdown-it-py's unescapeAll.
+ * @param {any} md @param {string} str @param {number} start @param {number} max
+ */
+function parseLinkDestination(md, str, start, max) {
+  const result = { ok: false, pos: 0, str: "" };
+  let pos = start;
+  if (str.charCodeAt(pos) === 0x3c) {
+    pos++;
+    while (pos < max) {
+      const code = str.charCodeAt(pos);
+      if (code === 0x0a || code === 0x3c) return result;
+      if (code === 0x3e) {
+        result.pos = pos + 1;
+        result.str = unescapeAll(md, str.slice(start + 1, pos));
+        result.ok = true;
+        return result;
+      }
+      pos += code === 0x5c && pos + 1 < max ? 2 : 1;
+    }
+    return result; // no closing '>'
+  }
+  let level = 0;
+  while (pos < max) {
+    const code = str.charCodeAt(pos);
+    if (code <= 0x20 || code === 0x7f) break; // space and ASCII controls
+    if (code === 0x5c && pos + 1 < max) {
+      if (str.charCodeAt(pos + 1) === 0x20) break;
+      pos += 2;
+      continue;
+    }
+    if (code === 0x28 && ++level > 32) return result;
+    if (code === 0x29) {
+      if (level === 0) break;
+      level--;
+    }
+    pos++;
+  }
+  if (start === pos || level !== 0) return result;
+  result.str = unescapeAll(md, str.slice(start, pos));
+  result.pos = pos;
+  result.ok = true;
+  return result;
+}
+
+/**
+ * markdown-it's parseLinkTitle (the same in both) with markdown-it-py's unescapeAll.
+ * @param {any} md @param {string} str @param {number} start @param {number} max @param {any} [prev]
+ */
+function parseLinkTitle(md, str, start, max, prev) {
+  const state = { ok: false, can_continue: false, pos: 0, str: "", marker: 0 };
+  let pos = start;
+  if (prev) {
+    state.str = prev.str;
+    state.marker = prev.marker;
+  } else {
+    if (pos >= max) return state;
+    const marker = str.charCodeAt(pos);
+    if (marker !== 0x22 && marker !== 0x27 && marker !== 0x28) return state;
+    start++;
+    pos++;
+    state.marker = marker === 0x28 ? 0x29 : marker;
+  }
+  while (pos < max) {
+    const code = str.charCodeAt(pos);
+    if (code === state.marker) {
+      state.pos = pos + 1;
+      state.str += unescapeAll(md, str.slice(start, pos));
+      state.ok = true;
+      return state;
+    } else if (code === 0x28 && state.marker === 0x29) {
+      return state;
+    } else if (code === 0x5c && pos + 1 < max) {
+      pos++;
+    }
+    pos++;
+  }
+  state.can_continue = true; // no closing marker: a reference's title may go on on the next line
+  state.str += unescapeAll(md, str.slice(start, pos));
+  return state;
+}
+
+// The server's bare-URL finder is linkify-it-py 2.2.0, a port of linkify-it 5.0 whose patterns read differently
+// in Python's re than the originals do in JS: Python matches code points where JS's (without the u flag) match
+// UTF-16 units, and linkify-it leaves its "any character" ungrouped after a look-ahead, so that every character
+// past U+FFFF, punctuation too, is a letter of a host name there (`http://\u{1144d}` linked in the browser only);
+// Python's \d is any decimal digit (`http://a.b:\u{663}` has a port on the server); the two packages' character
+// classes come from different Unicode versions; case-insensitive [a-z] takes U+0130 and U+0131 in Python. The
+// browser's linkify-it therefore runs linkify-it-py's patterns (linkify_it/ucre.py, for http(s) schemes without
+// fuzzy links: the rule set's), built here with the u flag from the server's own classes: P, Z and Cc as
+// linkify-it-py generated them (Unicode 16.0.0) and \d as Python 3.11's re reads it (Unicode 14.0.0 Nd).
+const PY_P =
+  "\\u{21}-\\u{23}\\u{25}-\\u{2a}\\u{2c}-\\u{2f}\\u{3a}-\\u{3b}\\u{3f}-\\u{40}\\u{5b}-\\u{5d}\\u{5f}\\u{7b}\\u{7d}\\u{a1}\\u{a7}\\u{ab}\\u{b6}-\\u{b7}\\u{bb}\\u{bf}\\u{37e}\\u{387}\\u{55a}-\\u{55f}\\u{589}-\\u{58a}\\u{5be}\\u{5c0}\\u{5c3}\\u{5c6}\\u{5f3}-\\u{5f4}\\u{609}-\\u{60a}\\u{60c}-\\u{60d}\\u{61b}\\u{61d}-\\u{61f}\\u{66a}-\\u{66d}\\u{6d4}\\u{700}-\\u{70d}\\u{7f7}-\\u{7f9}\\u{830}-\\u{83e}\\u{85e}\\u{964}-\\u{965}\\u{970}\\u{9fd}\\u{a76}\\u{af0}\\u{c77}\\u{c84}\\u{df4}\\u{e4f}\\u{e5a}-\\u{e5b}\\u{f04}-\\u{f12}\\u{f14}\\u{f3a}-\\u{f3d}\\u{f85}\\u{fd0}-\\u{fd4}\\u{fd9}-\\u{fda}\\u{104a}-\\u{104f}\\u{10fb}\\u{1360}-\\u{1368}\\u{1400}\\u{166e}\\u{169b}-\\u{169c}\\u{16eb}-\\u{16ed}\\u{1735}-\\u{1736}\\u{17d4}-\\u{17d6}\\u{17d8}-\\u{17da}\\u{1800}-\\u{180a}\\u{1944}-\\u{1945}\\u{1a1e}-\\u{1a1f}\\u{1aa0}-\\u{1aa6}\\u{1aa8}-\\u{1aad}\\u{1b4e}-\\u{1b4f}\\u{1b5a}-\\u{1b60}\\u{1b7d}-\\u{1b7f}\\u{1bfc}-\\u{1bff}\\u{1c3b}-\\u{1c3f}\\u{1c7e}-\\u{1c7f}\\u{1cc0}-\\u{1cc7}\\u{1cd3}\\u{2010}-\\u{2027}\\u{2030}-\\u{2043}\\u{2045}-\\u{2051}\\u{2053}-\\u{205e}\\u{207d}-\\u{207e}\\u{208d}-\\u{208e}\\u{2308}-\\u{230b}\\u{2329}-\\u{232a}\\u{2768}-\\u{2775}\\u{27c5}-\\u{27c6}\\u{27e6}-\\u{27ef}\\u{2983}-\\u{2998}\\u{29d8}-\\u{29db}\\u{29fc}-\\u{29fd}\\u{2cf9}-\\u{2cfc}\\u{2cfe}-\\u{2cff}\\u{2d70}\\u{2e00}-\\u{2e2e}\\u{2e30}-\\u{2e4f}\\u{2e52}-\\u{2e5d}\\u{3001}-\\u{3003}\\u{3008}-\\u{3011}\\u{3014}-\\u{301f}\\u{3030}\\u{303d}\\u{30a0}\\u{30fb}\\u{a4fe}-\\u{a4ff}\\u{a60d}-\\u{a60f}\\u{a673}\\u{a67e}\\u{a6f2}-\\u{a6f7}\\u{a874}-\\u{a877}\\u{a8ce}-\\u{a8cf}\\u{a8f8}-\\u{a8fa}\\u{a8fc}\\u{a92e}-\\u{a92f}\\u{a95f}\\u{a9c1}-\\u{a9cd}\\u{a9de}-\\u{a9df}\\u{aa5c}-\\u{aa5f}\\u{aade}-\\u{aadf}\\u{aaf0}-\\u{aaf1}\\u{abeb}\\u{fd3e}-\\u{fd3f}\\u{fe10}-\\u{fe19}\\u{fe30}-\\u{fe52}\\u{fe54}-\\u{fe61}\\u{fe63}\\u{fe68}\\u{fe6a}-\\u{fe6b}\\u{ff01}-\\u{ff03}\\u{ff05}-\\u{ff0a}\\u{ff0c}-\\u{ff0f}\\u{ff1a}-\\u{ff1b}\\u{ff1f}-\\u{ff20}\\u{ff3b}-\\u{ff3d}\\u{ff3f}\\u{ff5b}\\u{ff5d}\\u{ff5f}-\\u{ff65}\\u{10100}-\\u{10102}\\u{1039f}\\u{103d0}\\u{1056f}\\u{10857}\\u{1091f}\\u{1093f}\\u{10a50}-\\u{10a58}\\u{10a7f}\\u{10af0}-\\u{10af6}\\u{10b39}-\\u{10b3f}\\u{10b99}-\\u{10b9c}\\u{10d6e}\\u{10ead}\\u{10f55}-\\u{10f59}\\u{10f86}-\\u{10f89}\\u{11047}-\\u{1104d}\\u{110bb}-\\u{110bc}\\u{110be}-\\u{110c1}\\u{11140}-\\u{11143}\\u{11174}-\\u{11175}\\u{111c5}-\\u{111c8}\\u{111cd}\\u{111db}\\u{111dd}-\\u{111df}\\u{11238}-\\u{1123d}\\u{112a9}\\u{113d4}-\\u{113d5}\\u{113d7}-\\u{113d8}\\u{1144b}-\\u{1144f}\\u{1145a}-\\u{1145b}\\u{1145d}\\u{114c6}\\u{115c1}-\\u{115d7}\\u{11641}-\\u{11643}\\u{11660}-\\u{1166c}\\u{116b9}\\u{1173c}-\\u{1173e}\\u{1183b}\\u{11944}-\\u{11946}\\u{119e2}\\u{11a3f}-\\u{11a46}\\u{11a9a}-\\u{11a9c}\\u{11a9e}-\\u{11aa2}\\u{11b00}-\\u{11b09}\\u{11be1}\\u{11c41}-\\u{11c45}\\u{11c70}-\\u{11c71}\\u{11ef7}-\\u{11ef8}\\u{11f43}-\\u{11f4f}\\u{11fff}\\u{12470}-\\u{12474}\\u{12ff1}-\\u{12ff2}\\u{16a6e}-\\u{16a6f}\\u{16af5}\\u{16b37}-\\u{16b3b}\\u{16b44}\\u{16d6d}-\\u{16d6f}\\u{16e97}-\\u{16e9a}\\u{16fe2}\\u{1bc9f}\\u{1da87}-\\u{1da8b}\\u{1e5ff}\\u{1e95e}-\\u{1e95f}";
+const PY_Z = "\\u{20}\\u{a0}\\u{1680}\\u{2000}-\\u{200a}\\u{2028}-\\u{2029}\\u{202f}\\u{205f}\\u{3000}";
+const PY_CC = "\\u{0}-\\u{1f}\\u{7f}-\\u{9f}";
+const PY_DIGIT =
+  "[\\u{30}-\\u{39}\\u{660}-\\u{669}\\u{6f0}-\\u{6f9}\\u{7c0}-\\u{7c9}\\u{966}-\\u{96f}\\u{9e6}-\\u{9ef}\\u{a66}-\\u{a6f}\\u{ae6}-\\u{aef}\\u{b66}-\\u{b6f}\\u{be6}-\\u{bef}\\u{c66}-\\u{c6f}\\u{ce6}-\\u{cef}\\u{d66}-\\u{d6f}\\u{de6}-\\u{def}\\u{e50}-\\u{e59}\\u{ed0}-\\u{ed9}\\u{f20}-\\u{f29}\\u{1040}-\\u{1049}\\u{1090}-\\u{1099}\\u{17e0}-\\u{17e9}\\u{1810}-\\u{1819}\\u{1946}-\\u{194f}\\u{19d0}-\\u{19d9}\\u{1a80}-\\u{1a89}\\u{1a90}-\\u{1a99}\\u{1b50}-\\u{1b59}\\u{1bb0}-\\u{1bb9}\\u{1c40}-\\u{1c49}\\u{1c50}-\\u{1c59}\\u{a620}-\\u{a629}\\u{a8d0}-\\u{a8d9}\\u{a900}-\\u{a909}\\u{a9d0}-\\u{a9d9}\\u{a9f0}-\\u{a9f9}\\u{aa50}-\\u{aa59}\\u{abf0}-\\u{abf9}\\u{ff10}-\\u{ff19}\\u{104a0}-\\u{104a9}\\u{10d30}-\\u{10d39}\\u{11066}-\\u{1106f}\\u{110f0}-\\u{110f9}\\u{11136}-\\u{1113f}\\u{111d0}-\\u{111d9}\\u{112f0}-\\u{112f9}\\u{11450}-\\u{11459}\\u{114d0}-\\u{114d9}\\u{11650}-\\u{11659}\\u{116c0}-\\u{116c9}\\u{11730}-\\u{11739}\\u{118e0}-\\u{118e9}\\u{11950}-\\u{11959}\\u{11c50}-\\u{11c59}\\u{11d50}-\\u{11d59}\\u{11da0}-\\u{11da9}\\u{16a60}-\\u{16a69}\\u{16ac0}-\\u{16ac9}\\u{16b50}-\\u{16b59}\\u{1d7ce}-\\u{1d7ff}\\u{1e140}-\\u{1e149}\\u{1e2f0}-\\u{1e2f9}\\u{1e950}-\\u{1e959}\\u{1fbf0}-\\u{1fbf9}]";
+const ZPCC = `[${PY_Z}${PY_P}${PY_CC}]`;
+const ZCC = `[${PY_Z}${PY_CC}]`;
+const SEPARATORS = "[><\\u{ff5c}]";
+const PY_END = "(?:$|(?=\\n$))"; // Python's $: the end, or before a newline that ends the text
+const PY_DOT = "[^\\n]"; // Python's .
+const PSEUDO_LETTER = `(?:(?!${SEPARATORS}|${ZPCC})[\\s\\S])`;
+const AUTH = `(?:(?:(?!${ZCC}|[@/\\[\\]()])${PY_DOT}){1,50}@)?`;
+const D = PY_DIGIT;
+const PORT = `(?::(?:6(?:[0-4]${D}{3}|5(?:[0-4]${D}{2}|5(?:[0-2]${D}|3[0-5])))|[1-5]?${D}{1,4}))?`;
+const XN = "xn--[a-z\\u{130}\\u{131}0-9\\-]{1,59}";
+const DOMAIN = `(?:${XN}|(?:${PSEUDO_LETTER})|(?:${PSEUDO_LETTER}(?:-|${PSEUDO_LETTER}){0,61}${PSEUDO_LETTER}))`;
+const HOST = `(?:(?:(?:${DOMAIN})\\.)*${DOMAIN})`;
+const HOST_TERMINATOR = `(?=${PY_END}|${SEPARATORS}|${ZPCC})(?!-|_|:${D}|\\.-|\\.(?!${PY_END}|${ZPCC}))`;
+const PATH =
+  "(?:[/?#](?:" +
+  [
+    `(?!${ZCC}|${SEPARATORS}|[()[\\]{}.,"'?!\\-;])${PY_DOT}`,
+    `\\[(?:(?!${ZCC}|\\])${PY_DOT})*\\]`,
+    `\\((?:(?!${ZCC}|[)])${PY_DOT})*\\)`,
+    `\\{(?:(?!${ZCC}|[}])${PY_DOT})*\\}`,
+    `"(?:(?!${ZCC}|["])${PY_DOT})+"`,
+    `'(?:(?!${ZCC}|['])${PY_DOT})+'`,
+    `'(?=${PSEUDO_LETTER}|[-])`,
+    "\\.{2,}[a-zA-Z\\u{130}\\u{131}0-9%/&]",
+    `\\.(?!${ZCC}|[.]|${PY_END})`,
+    "-+",
+    `,(?!${ZCC}|${PY_END})`,
+    `;(?!${ZCC}|${PY_END})`,
+    `!+(?!${ZCC}|[!]|${PY_END})`,
+    `\\?(?!${ZCC}|[?]|${PY_END})`,
+  ].join("|") +
+  ")+|\\/)?";
+
+/**
+ * linkify-it-py's patterns in place of linkify-it's (see PY_P): the http(s) validator, the scheme search and the
+ * pretest (with fuzzy links off, test() finds only schemes, so the scheme test is the whole pretest). They are
+ * rebuilt by linkify-it's compile(), which set() and add() call: this runs after them.
+ * @param {any} linkifyIt
+ */
+function pyLinkifyPatterns(linkifyIt) {
+  const re = linkifyIt.re;
+  re.http = new RegExp(`^//${AUTH}${HOST}${PORT}${HOST_TERMINATOR}${PATH}`, "iu");
+  const schemes = rules.linkify_schemes.map((scheme) => `${scheme}:`).join("|");
+  const schemeTest = `(^|(?!_)(?:${SEPARATORS}|${ZPCC}))(${schemes})`;
+  re.schema_test = new RegExp(schemeTest, "iu");
+  re.schema_search = new RegExp(schemeTest, "giu");
+  re.schema_at_start = new RegExp(`^${schemeTest}`, "iu");
+  re.pretest = re.schema_test;
+}
+
+// ---- link destinations: markdown-it-py 4.3.0's normalizeLink / normalizeLinkText over Python's mdurl 0.1.2 and
+// punycode (markdown_it/common/normalize_url.py, mdurl/_parse.py, markdown_it/_punycode.py). markdown-it 14.1.0's
+// differ by their language: JS's trim() keeps U+0085 and U+001C..U+001F that Python's strip() drops (`<http:ß\x85>`
+// linked with a different target), JS's . stops at U+2028, U+2029 and CR where Python's does not (a host part
+// after one was dropped), punycode.js counts UTF-16 units and refuses `xn---x` that Python's codec decodes, and
+// markdown-it-py bracket-encodes IPv6 hosts since 4.3.0. mdurl's format, encode and decode are the same in both.
+
+const PY_STRIP = new RegExp(`^[${PY_SPACE}]+|[${PY_SPACE}]+$`, "g");
+const PROTOCOL = /^([a-z\u0130\u0131\u017f\u212a0-9.+-]+:)/i; // mdurl's, with re.IGNORECASE's [a-z]
+const PORT_PATTERN = /:[0-9]*(?:$|(?=\n$))/;
+const NON_HOST_CHARS = [
+  "%",
+  "/",
+  "?",
+  ";",
+  "#",
+  "'",
+  "{",
+  "}",
+  "|",
+  "\\",
+  "^",
+  "`",
+  "<",
+  ">",
+  '"',
+  "`",
+  " ",
+  "\r",
+  "\n",
+  "\t",
+];
+const HOSTNAME_PART = /^[+a-z0-9A-Z_-]{0,63}(?:$|(?=\n$))/;
+const HOSTNAME_PART_START = /^([+a-z0-9A-Z_-]{0,63})([^\n]*)(?:$|(?=\n$))/;
+const HOSTLESS = new Set(["javascript", "javascript:"]);
+const SLASHED = new Set(["http", "https", "ftp", "gopher", "file", "http:", "https:", "ftp:", "gopher:", "file:"]);
+
+/**
+ * @typedef {{protocol: string | null, slashes: boolean, auth: string | null, port: string | null,
+ *   hostname: string | null, hash: string | null, search: string | null, pathname: string | null}} ParsedUrl
+ */
+
+/** The first of ``chars`` in ``text``, or -1. @param {string} text @param {string[]} chars */
+function firstOf(text, chars) {
+  let end = -1;
+  for (const ch of chars) {
+    const at = text.indexOf(ch);
+    if (at !== -1 && (end === -1 || at < end)) end = at;
+  }
+  return end;
+}
+
+/** mdurl 0.1.2's url_parse(url, slashes_denote_host=True), as Python runs it. @param {string} url @returns {ParsedUrl} */
+function parseUrl(url) {
+  /** @type {ParsedUrl} */
+  const parsed = {
+    protocol: null,
+    slashes: false,
+    auth: null,
+    port: null,
+    hostname: null,
+    hash: null,
+    search: null,
+    pathname: null,
+  };
+  let rest = url.replace(PY_STRIP, "");
+  let proto = "";
+  let lowerProto = "";
+  const protoMatch = PROTOCOL.exec(rest);
+  if (protoMatch) {
+    proto = protoMatch[0];
+    lowerProto = proto.toLowerCase();
+    parsed.protocol = proto;
+    rest = rest.slice(proto.length);
+  }
+  const slashes = rest.startsWith("//");
+  if (slashes && !(proto && HOSTLESS.has(proto))) {
+    rest = rest.slice(2);
+    parsed.slashes = true;
+  }
+  if (!HOSTLESS.has(proto) && (slashes || (proto && !SLASHED.has(proto)))) {
+    const hostEnd = firstOf(rest, ["/", "?", "#"]);
+    const atSign = hostEnd === -1 ? rest.lastIndexOf("@") : rest.lastIndexOf("@", hostEnd);
+    if (atSign !== -1) {
+      parsed.auth = rest.slice(0, atSign);
+      rest = rest.slice(atSign + 1);
+    }
+    let end = firstOf(rest, NON_HOST_CHARS);
+    if (end === -1) end = rest.length;
+    if (end > 0 && rest[end - 1] === ":") end--;
+    let host = rest.slice(0, end);
+    rest = rest.slice(end);
+    const port = PORT_PATTERN.exec(host);
+    if (port) {
+      if (port[0] !== ":") parsed.port = port[0].slice(1);
+      host = host.slice(0, host.length - port[0].length);
+    }
+    if (host) parsed.hostname = host;
+    let hostname = parsed.hostname || "";
+    const ipv6 = hostname.startsWith("[") && hostname.endsWith("]");
+    if (!ipv6) {
+      const parts = hostname.split(".");
+      for (let i = 0; i < parts.length; i++) {
+        const part = parts[i];
+        if (!part || HOSTNAME_PART.test(part)) continue;
+        // Python counts code points: each one past ASCII stands for one letter
+        const ascii = Array.from(part, (ch) => ((ch.codePointAt(0) ?? 0) > 127 ? "x" : ch)).join("");
+        if (HOSTNAME_PART.test(ascii)) continue;
+        const valid = parts.slice(0, i);
+        const notHost = parts.slice(i + 1);
+        const bit = HOSTNAME_PART_START.exec(part);
+        if (bit) {
+          valid.push(bit[1]);
+          notHost.unshift(bit[2]);
+        }
+        if (notHost.length) rest = notHost.join(".") + rest;
+        hostname = valid.join(".");
+        break;
+      }
+    }
+    if (Array.from(hostname).length > 255) hostname = "";
+    if (ipv6) hostname = hostname.slice(1, -1);
+    parsed.hostname = hostname;
+  }
+  const hash = rest.indexOf("#");
+  if (hash !== -1) {
+    parsed.hash = rest.slice(hash);
+    rest = rest.slice(0, hash);
+  }
+  const query = rest.indexOf("?");
+  if (query !== -1) {
+    parsed.search = rest.slice(query);
+    rest = rest.slice(0, query);
+  }
+  if (rest) parsed.pathname = rest;
+  if (SLASHED.has(lowerProto) && parsed.hostname && !parsed.pathname) parsed.pathname = "";
+  return parsed;
+}
+
+/** Python's punycode codec's decoding of ``label`` (RFC 3492), throwing where it raises. @param {string} label */
+function punycodeDecode(label) {
+  if (/[^\0-\x7f]/.test(label)) throw new Error("not ASCII");
+  const dash = label.lastIndexOf("-");
+  const output = dash === -1 ? [] : Array.from(label.slice(0, dash), (ch) => ch.codePointAt(0) ?? 0);
+  const extended = (dash === -1 ? label : label.slice(dash + 1)).toUpperCase();
+  let char = 0x80;
+  let pos = -1;
+  let bias = 72;
+  let at = 0;
+  while (at < extended.length) {
+    const first = at === 0;
+    let delta = 0;
+    let w = 1;
+    for (let j = 0; ; j++) {
+      if (at >= extended.length) throw new Error("incomplete punycode");
+      const code = extended.charCodeAt(at++);
+      const digit = code >= 0x41 && code <= 0x5a ? code - 0x41 : code >= 0x30 && code <= 0x39 ? code - 22 : -1;
+      if (digit < 0) throw new Error("invalid punycode digit");
+      const t = Math.min(Math.max(36 * (j + 1) - bias, 1), 26);
+      delta += digit * w;
+      if (digit < t) break;
+      w *= 36 - t;
+    }
+    pos += delta + 1;
+    char += Math.floor(pos / (output.length + 1));
+    if (char > 0x10ffff) throw new Error("invalid code point");
+    pos %= output.length + 1;
+    output.splice(pos, 0, char);
+    bias = adapt(delta, first, output.length);
+  }
+  return output.map((code) => String.fromCodePoint(code)).join("");
+}
+
+/** RFC 3492's bias adaptation, as Python's codec. @param {number} delta @param {boolean} first @param {number} count */
+function adapt(delta, first, count) {
+  delta = Math.floor(delta / (first ? 700 : 2));
+  delta += Math.floor(delta / count);
+  let divisions = 0;
+  while (delta > 455) {
+    delta = Math.floor(delta / 35);
+    divisions += 36;
+  }
+  return divisions + Math.floor((36 * delta) / (delta + 38));
+}
+
+/** Python's punycode codec's encoding of ``label`` (RFC 3492, code points). @param {string} label */
+function punycodeEncode(label) {
+  const codes = Array.from(label, (ch) => ch.codePointAt(0) ?? 0);
+  const basic = codes.filter((code) => code < 0x80);
+  const output = String.fromCharCode(...basic);
+  const digit = (/** @type {number} */ d) => String.fromCharCode(d < 26 ? 0x61 + d : d + 22);
+  let n = 0x80;
+  let delta = 0;
+  let bias = 72;
+  let handled = basic.length;
+  let encoded = "";
+  while (handled < codes.length) {
+    const m = Math.min(...codes.filter((code) => code >= n));
+    delta += (m - n) * (handled + 1);
+    n = m;
+    for (const code of codes) {
+      if (code < n) delta++;
+      if (code !== n) continue;
+      let q = delta;
+      for (let k = 36; ; k += 36) {
+        const t = Math.min(Math.max(k - bias, 1), 26);
+        if (q < t) break;
+        encoded += digit(t + ((q - t) % (36 - t)));
+        q = Math.floor((q - t) / (36 - t));
+      }
+      encoded += digit(q);
+      bias = adapt(delta, handled === basic.length, handled + 1);
+      delta = 0;
+      handled++;
+    }
+    delta++;
+    n++;
+  }
+  return basic.length ? `${output}-${encoded}` : encoded;
+}
+
+/** markdown-it-py's _punycode.map_domain. @param {string} domain @param {(label: string) => string} fn */
+function mapDomain(domain, fn) {
+  const parts = domain.split("@");
+  const local = parts.length > 1 ? `${parts[0]}@` : "";
+  return (
+    local +
+    (parts.length > 1 ? parts[1] : domain)
+      .split(/[.\u3002\uff0e\uff61]/)
+      .map(fn)
+      .join(".")
+  );
+}
+
+const RECODE_HOSTNAME_FOR = ["http:", "https:", "mailto:"];
+
+/** Whether markdown-it-py recodes this URL's host name. @param {ParsedUrl} parsed */
+const recodesHost = (parsed) =>
+  Boolean(parsed.hostname) && (!parsed.protocol || RECODE_HOSTNAME_FOR.includes(parsed.protocol));
+
+/** markdown-it-py 4.3.0's normalizeLink. @param {any} mdurl @param {string} url */
+function normalizeLink(mdurl, url) {
+  const parsed = parseUrl(url);
+  if (recodesHost(parsed)) {
+    try {
+      parsed.hostname = mapDomain(String(parsed.hostname), (label) =>
+        /[^\0-\x7e]/.test(label) ? `xn--${punycodeEncode(label)}` : label,
+      );
+    } catch {
+      // kept as it was, as markdown-it-py's suppress(Exception)
+    }
+  }
+  if (!parsed.hostname || !parsed.hostname.includes(":")) return mdurl.encode(mdurl.format(parsed));
+  /** @param {string | null} part */
+  const encode = (part) => (part ? mdurl.encode(part) : part);
+  return mdurl.format({
+    ...parsed,
+    protocol: encode(parsed.protocol),
+    auth: encode(parsed.auth),
+    hostname: encode(parsed.hostname),
+    pathname: encode(parsed.pathname),
+    search: encode(parsed.search),
+    hash: encode(parsed.hash),
+  });
+}
+
+/** markdown-it-py 4.3.0's normalizeLinkText. @param {any} mdurl @param {string} url */
+function normalizeLinkText(mdurl, url) {
+  const parsed = parseUrl(url);
+  if (recodesHost(parsed)) {
+    try {
+      parsed.hostname = mapDomain(String(parsed.hostname), (label) =>
+        label.startsWith("xn--") ? punycodeDecode(label.slice(4).toLowerCase()) : label,
+      );
+    } catch {
+      // kept as it was
+    }
+  }
+  return mdurl.decode(mdurl.format(parsed), `${mdurl.decode.defaultChars}%`);
+}
+
 /** One markdown-it configured as backend/markdown.py's _parser(tables). @param {boolean} tables */
 function parser(tables) {
   const linkify = rules.linkify_schemes.length > 0;
@@ -96,9 +636,25 @@ function parser(tables) {
     for (const schema of ["http:", "https:", "ftp:", "mailto:", "//"]) {
       if (!rules.linkify_schemes.includes(schema.replace(/:$/, ""))) md.linkify.add(schema, null);
     }
+    pyLinkifyPatterns(md.linkify);
   }
   md.enable(extensions);
+  md.normalizeLink = (/** @type {string} */ url) => normalizeLink(md.utils.lib.mdurl, url);
+  md.normalizeLinkText = (/** @type {string} */ url) => normalizeLinkText(md.utils.lib.mdurl, url);
   md.inline.ruler.at("backticks", backtick);
+  md.inline.ruler.at("linkify", linkifyRule);
+  md.inline.ruler.at("entity", entityRule);
+  md.helpers.parseLinkDestination = (
+    /** @type {string} */ str,
+    /** @type {number} */ start,
+    /** @type {number} */ max,
+  ) => parseLinkDestination(md, str, start, max);
+  md.helpers.parseLinkTitle = (
+    /** @type {string} */ str,
+    /** @type {number} */ start,
+    /** @type {number} */ max,
+    /** @type {any} */ prev,
+  ) => parseLinkTitle(md, str, start, max, prev);
   const renderRules = md.renderer.rules;
   renderRules.image = (tokens, idx) => {
     const token = tokens[idx];
