@@ -8,7 +8,9 @@ it, as a peer would hand it over), and posted on a real Ganache; the app's own
 indexer writes it to SQLite and PostgreSQL. After each batch a canary post must
 show within 2 s, and every drawn post must read back through ``/api/posts``,
 ``/api/posts/{id}``, ``/``, ``/posts/{id}`` and the Atom feeds (strictly parsed)
-as pinned with its text or invalid with the rule's reason.
+as pinned with its text or invalid with the rule's reason. Drawn replies come from a second account, so they
+also reach the parent's author's inbox (``/api/authors/{a}/replies``, ``/inbox``, its Atom feed) and the
+replier's author page.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class FuzzWorld:
     board: BoardHandle
     pins: PinStore
     parent: int  # a valid top-level post that drawn replies answer
+    author: str  # the parent's author (and of the drawn top-level posts): the drawn replies are in its inbox
+    replier: str  # the drawn replies' author
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -62,7 +66,7 @@ def fuzz_world(
         pins.put(parent_document)
         parent = board.post(sha256(parent_document))
         wait_indexed(client, w3)
-        yield FuzzWorld(client, board, pins, parent)
+        yield FuzzWorld(client, board, pins, parent, board.sender(0), board.sender(1))
 
 
 # -- strategies ---------------------------------------------------------------------------------------------------
@@ -134,7 +138,9 @@ def _upload_pin_and_post(world: FuzzWorld, data: bytes, reply: bool) -> int:
         assert response.status_code in (200, 201), (data, response.text)
     if response.status_code >= 400:
         world.pins.put(data)
-    return world.board.post(sha256(data), world.parent if reply else 0)
+    if reply:
+        return world.board.post(sha256(data), world.parent, sender=world.replier)
+    return world.board.post(sha256(data))
 
 
 def _canary_shows_within_two_seconds(world: FuzzWorld, batch: int) -> None:
@@ -154,10 +160,20 @@ def _strict_xml(world: FuzzWorld, path: str) -> ET.Element:
 
 def _check_served(world: FuzzWorld, drawn: list[tuple[int, bytes, bool]]) -> None:
     listed = {p["id"]: p for p in world.client.get("/api/posts?sort=new&limit=100").json()["posts"]}
-    for page in ("/", "/new"):
+    inbox = world.client.get(f"/api/authors/{world.author}/replies?limit=100").json()["replies"]
+    inbox_ids = [reply["id"] for reply in inbox]
+    for page in (
+        "/",
+        "/new",
+        f"/inbox?address={world.author}",
+        f"/authors/{world.author}",
+        f"/authors/{world.replier}",
+    ):
         assert world.client.get(page).status_code == 200, page
     feed = _strict_xml(world, "/feeds/posts.atom")
     assert feed.findall(f"{ATOM}entry")
+    for path in (f"/feeds/authors/{world.author}/replies.atom", f"/feeds/authors/{world.replier}.atom"):
+        _strict_xml(world, path)
     for post_id, data, reply in drawn:
         expected = _expected(data, reply)
         response = world.client.get(f"/api/posts/{post_id}")
@@ -167,6 +183,9 @@ def _check_served(world: FuzzWorld, drawn: list[tuple[int, bytes, bool]]) -> Non
         assert fields == expected, data
         if not reply:
             assert {name: listed[post_id][name] for name in expected} == expected
+        else:  # in the parent's author's inbox, newest first, with the same fields
+            assert post_id in inbox_ids, (post_id, data)
+            assert {name: inbox[inbox_ids.index(post_id)][name] for name in expected} == expected
         assert world.client.get(f"/posts/{post_id}").status_code == 200, data
         _strict_xml(world, f"/feeds/posts/{post_id}.atom")
     _strict_xml(world, f"/feeds/posts/{world.parent}.atom")
