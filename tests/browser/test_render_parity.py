@@ -20,10 +20,11 @@ from html.entities import html5 as html5_entities
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from markdown_it.common.utils import isMdAsciiPunct
 from playwright.sync_api import Page, expect
 
 from backend.content.document import MAX_BYTES, encode_document, scrub_text
-from backend.markdown import MAX_TABLE_PIPES, plain, render
+from backend.markdown import MAX_TABLE_PIPES, _punct_as_the_browser_sees_it, plain, render
 from bench.markdown import BODIES
 from tests.support.browser import Stack, Watched
 
@@ -489,3 +490,56 @@ def test_bodies_dense_in_the_constructs_where_the_parsers_diverged_render_alike(
             assert browser == served, json.dumps({"body": body, "server": html})
 
     same()
+
+
+def test_delimiters_beside_symbols_new_since_unicode_14_render_alike(open_page: Callable[..., Watched]) -> None:
+    """A delimiter run's flanking asks whether its neighbours are punctuation: uc.micro 2.1.0 (Unicode 15.1) says so
+    of U+2FFC..U+2FFF and U+31EF, the server's Python 3.11 (Unicode 14.0) does not know them (found comparing the two
+    tables): `\\u31ef_a_` had emphasis in the browser only. markdown.js's delimiter scan leaves them out."""
+    bodies = [
+        "\u31ef_a_ \u2ffd__a__ x\u2ffc_y_",
+        "a_b_\u2ffc \u2ffe*a* *a*\u2fff",
+        "~~a~~\u31efx x\u31ef~~a~~ \u2fff**b**\u2fff",
+    ]
+    _render_alike(open_page().page, bodies)
+
+
+def test_the_delimiter_scan_reads_every_bmp_character_as_the_server_does(open_page: Callable[..., Watched]) -> None:
+    """The whole table behind emphasis, one UTF-16 unit at a time (characters past U+FFFF are two units and
+    never punctuation on either side): markdown.js's punctuation test against the server's."""
+    page = open_page().page
+    page.goto("/compose")
+    browser = page.evaluate(
+        """async () => {
+          const { delimiterPunctuation } = await import("/static/js/markdown.js");
+          const found = [];
+          for (let code = 0; code < 0x10000; code++) if (delimiterPunctuation(code)) found.push(code);
+          return found;
+        }"""
+    )
+    server = [
+        code
+        for code in range(0x10000)
+        if not 0xD800 <= code <= 0xDFFF and (isMdAsciiPunct(code) or _punct_as_the_browser_sees_it(chr(code)))
+    ]
+    assert browser == server
+
+
+def test_bare_urls_inside_emphasis_render_alike_whatever_else_the_paragraph_holds(
+    open_page: Callable[..., Watched],
+) -> None:
+    """markdown-it's core linkify asks linkify-it's pretest of the whole paragraph, then tests each text token:
+    `_https://e.x_` alone stays text (`_` may not precede a scheme), but a paragraph that also holds a fuzzy host
+    (`a.com`, `www.`, `localhost`, `@`) passes the pretest and the emphasised `https://e.x` becomes a link. The
+    pretest must be linkify-it-py's, fuzzy parts and all (the differential run found `(www.` after such a URL;
+    markdown.js's first port of the patterns, which tested schemes only, had lost `a.com`)."""
+    bodies = [
+        "_https://e.x_ a.com",
+        "_hTtPs://\u00e4_\n(www.",
+        "_https://e.x_ a@b _https://f.x_",
+        "_https://e.x_ localhost",
+        "_https://e.x_ x.\u0663. and *https://g.x* a.\u0131nfo",
+        "_https://e.x_ a.xn--\u0131 _https://h.x_ a.info",
+        "_https://e.x_ alone",
+    ]
+    _render_alike(open_page().page, bodies)

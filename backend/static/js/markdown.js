@@ -327,9 +327,19 @@ const PATH =
   ")+|\\/)?";
 
 /**
+ * ``src`` with its letter i as Python's re.IGNORECASE reads it, also U+0130 and U+0131 (JS's iu takes neither), in
+ * and out of character classes. @param {string} src
+ */
+const pyDottedI = (src) =>
+  src.replace(/\[[^\]]*\]|i/g, (part) =>
+    part === "i" ? "[i\\u{130}\\u{131}]" : part.includes("i") ? `${part.slice(0, -1)}\\u{130}\\u{131}]` : part,
+  );
+
+/**
  * linkify-it-py's patterns in place of linkify-it's (see PY_P): the http(s) validator, the scheme search and the
- * pretest (with fuzzy links off, test() finds only schemes, so the scheme test is the whole pretest). They are
- * rebuilt by linkify-it's compile(), which set() and add() call: this runs after them.
+ * pretest, which markdown-it's core rule asks of a whole paragraph before it tests its text tokens one by one (a
+ * fuzzy host such as `www.` there lets `_https://ä_` be tested as `https://ä`). They are rebuilt by linkify-it's
+ * compile(), which set() and add() call: this runs after them.
  * @param {any} linkifyIt
  */
 function pyLinkifyPatterns(linkifyIt) {
@@ -340,7 +350,11 @@ function pyLinkifyPatterns(linkifyIt) {
   re.schema_test = new RegExp(schemeTest, "iu");
   re.schema_search = new RegExp(schemeTest, "giu");
   re.schema_at_start = new RegExp(`^${schemeTest}`, "iu");
-  re.pretest = re.schema_test;
+  // linkify-it's top-level domains (the same list in both packages), with linkify-it-py's xn-- and Python's i
+  if (!String(re.src_tlds).endsWith(`|${re.src_xn}`)) throw new Error("linkify-it's TLD list changed");
+  const tlds = `${pyDottedI(String(re.src_tlds).slice(0, -String(re.src_xn).length - 1))}|${XN}`;
+  const hostFuzzyTest = `localhost|www\\.|\\.${D}{1,3}\\.|(?:\\.(?:${tlds})(?:${ZPCC}|>|${PY_END}))`;
+  re.pretest = new RegExp(`(${schemeTest})|(${hostFuzzyTest})|@`, "iu");
 }
 
 // ---- link destinations: markdown-it-py 4.3.0's normalizeLink / normalizeLinkText over Python's mdurl 0.1.2 and
@@ -624,6 +638,52 @@ function normalizeLinkText(mdurl, url) {
   return mdurl.decode(mdurl.format(parsed), `${mdurl.decode.defaultChars}%`);
 }
 
+// ---- emphasis and strikethrough delimiters: whether a neighbour is punctuation. markdown-it asks uc.micro 2.1.0
+// (Unicode 15.1), markdown-it-py Python 3.11's unicodedata (Unicode 14.0, and nothing past U+FFFF: the server reads
+// a delimiter's neighbours as the browser does, backend/markdown.py). Five symbols are new since 14.0, so
+// `\u31ef_a_` had emphasis in the browser only.
+const UNASSIGNED_IN_PYTHON = /[\u2ffc-\u2fff\u31ef]/;
+
+/**
+ * Whether ``ch``, one UTF-16 unit, is punctuation or a symbol as the server's delimiter scan reads it.
+ * @param {any} utils markdown-it's utils @param {string} ch
+ */
+function punctuation(utils, ch) {
+  return utils.isPunctChar(ch) && !UNASSIGNED_IN_PYTHON.test(ch);
+}
+
+/**
+ * markdown-it's StateInline.scanDelims (markdown-it-py's line for line) with the server's punctuation.
+ * @this {any} @param {number} start @param {boolean} canSplitWord
+ */
+function scanDelims(start, canSplitWord) {
+  const utils = this.md.utils;
+  const max = this.posMax;
+  const marker = this.src.charCodeAt(start);
+  const lastChar = start > 0 ? this.src.charCodeAt(start - 1) : 0x20; // the start of the line as white space
+  let pos = start;
+  while (pos < max && this.src.charCodeAt(pos) === marker) pos++;
+  const nextChar = pos < max ? this.src.charCodeAt(pos) : 0x20; // and its end
+  const lastPunct = utils.isMdAsciiPunct(lastChar) || punctuation(utils, String.fromCharCode(lastChar));
+  const nextPunct = utils.isMdAsciiPunct(nextChar) || punctuation(utils, String.fromCharCode(nextChar));
+  const lastSpace = utils.isWhiteSpace(lastChar);
+  const nextSpace = utils.isWhiteSpace(nextChar);
+  const leftFlanking = !nextSpace && (!nextPunct || lastSpace || lastPunct);
+  const rightFlanking = !lastSpace && (!lastPunct || nextSpace || nextPunct);
+  return {
+    can_open: leftFlanking && (canSplitWord || !rightFlanking || lastPunct),
+    can_close: rightFlanking && (canSplitWord || !leftFlanking || nextPunct),
+    length: pos - start,
+  };
+}
+
+/** The punctuation test of delimiter scans, for tests: a UTF-16 unit's code. @param {number} code */
+export function delimiterPunctuation(code) {
+  parsers ??= { tables: parser(true), plain: parser(false) };
+  const utils = parsers.tables.utils;
+  return utils.isMdAsciiPunct(code) || punctuation(utils, String.fromCharCode(code));
+}
+
 /** One markdown-it configured as backend/markdown.py's _parser(tables). @param {boolean} tables */
 function parser(tables) {
   const linkify = rules.linkify_schemes.length > 0;
@@ -641,6 +701,7 @@ function parser(tables) {
   md.enable(extensions);
   md.normalizeLink = (/** @type {string} */ url) => normalizeLink(md.utils.lib.mdurl, url);
   md.normalizeLinkText = (/** @type {string} */ url) => normalizeLinkText(md.utils.lib.mdurl, url);
+  md.inline.State.prototype.scanDelims = scanDelims; // one class for every markdown-it: both parsers
   md.inline.ruler.at("backticks", backtick);
   md.inline.ruler.at("linkify", linkifyRule);
   md.inline.ruler.at("entity", entityRule);
