@@ -36,12 +36,17 @@ interface MarkdownIt {
     isPunctChar(ch: string): boolean;
     isMdAsciiPunct(code: number): boolean;
     isWhiteSpace(code: number): boolean;
+    isSpace(code: number): boolean;
     lib: { mdurl: object };
   };
   // parseLinkLabel, parseLinkDestination and parseLinkTitle, read by the link, image and reference rules
   helpers: Record<string, (...args: any[]) => any>;
   renderer: { rules: Record<string, MarkdownItRule> };
   // an inline rule: (state, silent) -> whether it matched at state.pos; `at` replaces the rule of that name
+  // the block rules: markdown.js replaces "reference"
+  block: {
+    ruler: { at(name: string, rule: (state: any, start: number, end: number, silent: boolean) => boolean): void };
+  };
   // State: StateInline, whose prototype's scanDelims markdown.js replaces
   inline: { ruler: { at(name: string, rule: (state: any, silent: boolean) => boolean): void }; State: any };
 }

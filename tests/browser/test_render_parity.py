@@ -21,6 +21,7 @@ from html.entities import html5 as html5_entities
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from markdown_it.common.utils import isMdAsciiPunct
+from markdown_it.common.utils import normalizeReference as normalize_reference
 from playwright.sync_api import Page, expect
 
 from backend.content.document import MAX_BYTES, encode_document, scrub_text
@@ -543,3 +544,46 @@ def test_bare_urls_inside_emphasis_render_alike_whatever_else_the_paragraph_hold
         "_https://e.x_ alone",
     ]
     _render_alike(open_page().page, bodies)
+
+
+def test_reference_labels_match_as_python_folds_their_case(open_page: Callable[..., Watched]) -> None:
+    """A reference label matches its definition by lower() then upper(): JS's follow the browser's Unicode, Python
+    3.11's Unicode 14.0, so `[\\ua7da]` found `[\\ua7db]: ...` in the browser only (Chromium 156 knows that pair
+    since Unicode 16, and U+019B's new capital U+A7DC; found comparing the two foldings of every code point).
+    markdown.js's link, image and reference rules fold only what Python 3.11 folds."""
+    bodies = [
+        "[\ua7da]: https://e.x/a\n\n[\ua7db] [\ua7da]",
+        "[\u019b]: https://e.x/b\n\n[\ua7dc] ![\u019b][] [x][\ua7dc]",
+        "[\u0264]: https://e.x/c\n\n[\ua7cb]",
+        "[\U00010d50]: https://e.x/d\n\n[\U00010d70]",
+        "[\u00df]: https://e.x/e\n\n[SS] [ss] [\u1e9e] [\u03a3\u03c3][] [\u0130] [i\u0307]",
+        "[a  b]: https://e.x/f\n\n[a\u00a0b] ![A b][] [a\u2000 b][]",
+    ]
+    _render_alike(open_page().page, bodies)
+
+
+def test_reference_labels_fold_every_code_point_as_the_server_does(open_page: Callable[..., Watched]) -> None:
+    """markdown.js's normalizeReference against markdown-it-py's, for each code point alone (the folding is one
+    code point at a time, Final_Sigma aside, which folds to the same capital): the browser's, whichever its
+    Unicode version, must give Python 3.11's."""
+    page = open_page().page
+    page.goto("/compose")
+    browser = page.evaluate(
+        """async () => {
+          const { normalizeReference } = await import("/static/js/markdown.js");
+          const changed = [];
+          for (let code = 0; code <= 0x10ffff; code++) {
+            if (code >= 0xd800 && code <= 0xdfff) continue;
+            const ch = String.fromCodePoint(code);
+            const folded = normalizeReference(ch);
+            if (folded !== ch) changed.push([code, folded]);
+          }
+          return changed;
+        }"""
+    )
+    server = [
+        [code, folded]
+        for code in range(0x110000)
+        if not 0xD800 <= code <= 0xDFFF and (folded := normalize_reference(chr(code))) != chr(code)
+    ]
+    assert browser == server

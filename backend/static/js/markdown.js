@@ -684,6 +684,310 @@ export function delimiterPunctuation(code) {
   return utils.isMdAsciiPunct(code) || punctuation(utils, String.fromCharCode(code));
 }
 
+// ---- reference labels: markdown-it-py 4.3.0's normalizeReference, `[label]` against `[label]: url`. Both fold case
+// by lower() then upper(); JS's follow the browser's Unicode (Unicode 17 in Chromium 156) and Python 3.11's Unicode
+// 14.0, so a label in a letter cased since (Garay, U+A7CB..., U+019B's new capital) matched its other case in the
+// browser only. The code points Python 3.11 folds, generated from it (gaps and lengths in base 36): only those
+// are folded here, by JS's toLowerCase().toUpperCase(), whose result for each is Python's (the test checks every
+// code point). The white space trimmed and collapsed is markdown-it-py's fixed set, not the browser's \s.
+const PY_CASED_RANGES =
+  "2p.p 1m 15.n 1.7 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1.2 1 1 1 2 1 1 1 1 1 1 1.1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 2 1 1.2 2 1 2 3 5 2 3.1 3 2 1 1 2 4 2 3 1 2 3 1 5.1 1.1 1.1 1 1 1 1 1 1 1 1.1 1 1 1 1 1 1 1 1 1.1 1.1 1 3 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 3 1 1 1 1 1 1 1 1 8 2.1 1 4 1 1 1 1.5 1.1 1 1.1 3.1 1 1.1 1.4 2 1.1 2 7 2 1.1 3.5 5 a.1 4m 17 1 3 3.2 i r.y 1.1 3.2 1 1 1 1 1 1 1 1 1 1 1 1.6 2 2 1g.1b 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 9 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 2 1 1 1 1 1 1.1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1d.12 288.16 2.2 l4.5 1oi.8 6o 3 g 36 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1.6 2 2 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1.8 8.5 a.7 8.7 8.5 a.7 8.7 8.d 2.1g 1.1 4 1 3.2 1.1 4 3.3 2.1 8.7 a.2 1.1 4 89 3.1 y x.f 4 nf.p 1fq.1b 1 3.1 1 1 1 6 2 a 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 8 1 4 c.11 1 5 nwz 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 j 1 1 1 1 1 1 1 1 1 1 1 1 1 3r 1 1 1 1 1 1 3 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 a 1 2 1 1 1 1 4 4 1.1 2 1 1 1 1 1 1 1 1 1 b 1 1 1 1 1 1 1 4 1 6 5 1 s nw s.27 fnk.6 c.4 tl.p y5.13 3s.z 4b.a 1.e 1.6 1.1 1dv.1e 2bx.v gw0.v o82.x";
+/** @type {Set<number>} */
+const PY_CASED = new Set();
+{
+  let previous = -1;
+  for (const token of PY_CASED_RANGES.split(" ")) {
+    const [gap, length = "0"] = token.split(".");
+    const first = previous + 1 + parseInt(gap, 36);
+    previous = first + parseInt(length, 36);
+    for (let code = first; code <= previous; code++) PY_CASED.add(code);
+  }
+}
+const MD_TRIM = "\\t\\n\\x0b\\x0c\\r \\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+const MD_TRIM_EDGES = new RegExp(`^[${MD_TRIM}]+|[${MD_TRIM}]+$`, "g");
+const MD_TRIM_RUNS = new RegExp(`[${MD_TRIM}]+`, "g");
+
+/** markdown-it-py 4.3.0's normalizeReference, as Python 3.11 folds case. @param {string} label */
+export function normalizeReference(label) {
+  let folded = "";
+  for (const ch of label.replace(MD_TRIM_EDGES, "").replace(MD_TRIM_RUNS, " ")) {
+    folded += PY_CASED.has(ch.codePointAt(0) ?? 0) ? ch.toLowerCase().toUpperCase() : ch;
+  }
+  return folded;
+}
+
+/**
+ * Skips spaces and newlines from ``pos`` (the link rules' loop). @param {any} state @param {number} pos
+ * @param {number} max
+ */
+function skipSpaceAndNewlines(state, pos, max) {
+  while (pos < max) {
+    const code = state.src.charCodeAt(pos);
+    if (!state.md.utils.isSpace(code) && code !== 0x0a) break;
+    pos++;
+  }
+  return pos;
+}
+
+/**
+ * The end of a reference link's label after ``labelEnd`` (`[text][label]`, `[text][]` or `[text]`), and the
+ * reference it names, or null. markdown-it's, shared by the link and image rules.
+ * @param {any} state @param {number} pos @param {number} labelStart @param {number} labelEnd
+ * @returns {{pos: number, ref: {href: string, title: string}} | null}
+ */
+function referenceAt(state, pos, labelStart, labelEnd) {
+  if (typeof state.env.references === "undefined") return null;
+  let label;
+  if (pos < state.posMax && state.src.charCodeAt(pos) === 0x5b) {
+    const start = pos + 1;
+    pos = state.md.helpers.parseLinkLabel(state, pos);
+    if (pos >= 0) label = state.src.slice(start, pos++);
+    else pos = labelEnd + 1;
+  } else {
+    pos = labelEnd + 1;
+  }
+  if (!label) label = state.src.slice(labelStart, labelEnd); // collapsed `[]` and shortcut references
+  const ref = state.env.references[normalizeReference(label)];
+  return ref ? { pos, ref } : null;
+}
+
+/**
+ * markdown-it's link rule (markdown-it-py's line for line) with the server's normalizeReference.
+ * @param {any} state @param {boolean} silent
+ */
+function linkRule(state, silent) {
+  if (state.src.charCodeAt(state.pos) !== 0x5b) return false;
+  const oldPos = state.pos;
+  const max = state.posMax;
+  const labelStart = state.pos + 1;
+  const labelEnd = state.md.helpers.parseLinkLabel(state, state.pos, true);
+  if (labelEnd < 0) return false;
+  let href = "";
+  let title = "";
+  let parseReference = true;
+  let pos = labelEnd + 1;
+  if (pos < max && state.src.charCodeAt(pos) === 0x28) {
+    // an inline link: [text](  <href>  "title"  )
+    parseReference = false;
+    pos = skipSpaceAndNewlines(state, pos + 1, max);
+    if (pos >= max) return false;
+    let res = state.md.helpers.parseLinkDestination(state.src, pos, state.posMax);
+    if (res.ok) {
+      href = state.md.normalizeLink(res.str);
+      if (state.md.validateLink(href)) pos = res.pos;
+      else href = "";
+      const start = pos;
+      pos = skipSpaceAndNewlines(state, pos, max);
+      res = state.md.helpers.parseLinkTitle(state.src, pos, state.posMax);
+      if (pos < max && start !== pos && res.ok) {
+        title = res.str;
+        pos = skipSpaceAndNewlines(state, res.pos, max);
+      }
+    }
+    if (pos >= max || state.src.charCodeAt(pos) !== 0x29) parseReference = true; // no closing ')': a reference?
+    pos++;
+  }
+  if (parseReference) {
+    const found = referenceAt(state, pos, labelStart, labelEnd);
+    if (!found) {
+      state.pos = oldPos;
+      return false;
+    }
+    ({ pos } = found);
+    href = found.ref.href;
+    title = found.ref.title;
+  }
+  if (!silent) {
+    state.pos = labelStart;
+    state.posMax = labelEnd;
+    const open = state.push("link_open", "a", 1);
+    open.attrs = [["href", href]];
+    if (title) open.attrs.push(["title", title]);
+    state.linkLevel++;
+    state.md.inline.tokenize(state);
+    state.linkLevel--;
+    state.push("link_close", "a", -1);
+  }
+  state.pos = pos;
+  state.posMax = max;
+  return true;
+}
+
+/**
+ * markdown-it's image rule (markdown-it-py's line for line) with the server's normalizeReference.
+ * @param {any} state @param {boolean} silent
+ */
+function imageRule(state, silent) {
+  if (state.src.charCodeAt(state.pos) !== 0x21 || state.src.charCodeAt(state.pos + 1) !== 0x5b) return false;
+  const oldPos = state.pos;
+  const max = state.posMax;
+  const labelStart = state.pos + 2;
+  const labelEnd = state.md.helpers.parseLinkLabel(state, state.pos + 1, false);
+  if (labelEnd < 0) return false;
+  let href = "";
+  let title = "";
+  let pos = labelEnd + 1;
+  if (pos < max && state.src.charCodeAt(pos) === 0x28) {
+    // an inline image: ![alt](  <src>  "title"  )
+    pos = skipSpaceAndNewlines(state, pos + 1, max);
+    if (pos >= max) return false;
+    let res = state.md.helpers.parseLinkDestination(state.src, pos, state.posMax);
+    if (res.ok) {
+      href = state.md.normalizeLink(res.str);
+      if (state.md.validateLink(href)) pos = res.pos;
+      else href = "";
+    }
+    const start = pos;
+    pos = skipSpaceAndNewlines(state, pos, max);
+    res = state.md.helpers.parseLinkTitle(state.src, pos, state.posMax);
+    if (pos < max && start !== pos && res.ok) {
+      title = res.str;
+      pos = skipSpaceAndNewlines(state, res.pos, max);
+    }
+    if (pos >= max || state.src.charCodeAt(pos) !== 0x29) {
+      state.pos = oldPos;
+      return false;
+    }
+    pos++;
+  } else {
+    const found = referenceAt(state, pos, labelStart, labelEnd);
+    if (!found) {
+      state.pos = oldPos;
+      return false;
+    }
+    ({ pos } = found);
+    href = found.ref.href;
+    title = found.ref.title;
+  }
+  if (!silent) {
+    const content = state.src.slice(labelStart, labelEnd);
+    /** @type {any[]} */
+    const tokens = [];
+    state.md.inline.parse(content, state.md, state.env, tokens);
+    const token = state.push("image", "img", 0);
+    token.attrs = [
+      ["src", href],
+      ["alt", ""],
+    ];
+    token.children = tokens;
+    token.content = content;
+    if (title) token.attrs.push(["title", title]);
+  }
+  state.pos = pos;
+  state.posMax = max;
+  return true;
+}
+
+/**
+ * markdown-it's reference rule (`[label]: url "title"`, markdown-it-py's line for line) with the server's
+ * normalizeReference. @param {any} state @param {number} startLine @param {number} _endLine @param {boolean} silent
+ */
+function referenceRule(state, startLine, _endLine, silent) {
+  const isSpace = state.md.utils.isSpace;
+  let pos = state.bMarks[startLine] + state.tShift[startLine];
+  let max = state.eMarks[startLine];
+  let nextLine = startLine + 1;
+  if (state.sCount[startLine] - state.blkIndent >= 4) return false; // a code block
+  if (state.src.charCodeAt(pos) !== 0x5b) return false;
+
+  /** The next line of the definition, or null where a block ends it. @param {number} line */
+  const getNextLine = (line) => {
+    const endLine = state.lineMax;
+    if (line >= endLine || state.isEmpty(line)) return null;
+    // a code block's indent, or a block quote's lazy line, continues it whatever it holds
+    const isContinuation = state.sCount[line] - state.blkIndent > 3 || state.sCount[line] < 0;
+    if (!isContinuation) {
+      const terminators = state.md.block.ruler.getRules("reference");
+      const oldParentType = state.parentType;
+      state.parentType = "reference";
+      const terminate = terminators.some((/** @type {any} */ rule) => rule(state, line, endLine, true));
+      state.parentType = oldParentType;
+      if (terminate) return null;
+    }
+    return state.src.slice(state.bMarks[line] + state.tShift[line], state.eMarks[line] + 1); // with its newline
+  };
+  /** Appends the next line to ``str`` when there is one. */
+  const extend = () => {
+    const lineContent = getNextLine(nextLine);
+    if (lineContent === null) return false;
+    str += lineContent;
+    max = str.length;
+    nextLine++;
+    return true;
+  };
+
+  let str = state.src.slice(pos, max + 1);
+  max = str.length;
+  let labelEnd = -1;
+  for (pos = 1; pos < max; pos++) {
+    const ch = str.charCodeAt(pos);
+    if (ch === 0x5b) return false;
+    if (ch === 0x5d) {
+      labelEnd = pos;
+      break;
+    } else if (ch === 0x0a) {
+      extend();
+    } else if (ch === 0x5c) {
+      pos++;
+      if (pos < max && str.charCodeAt(pos) === 0x0a) extend();
+    }
+  }
+  if (labelEnd < 0 || str.charCodeAt(labelEnd + 1) !== 0x3a) return false;
+  // [label]:   destination   'title'
+  //         ^^^ optional white space, newlines too
+  for (pos = labelEnd + 2; pos < max; pos++) {
+    const ch = str.charCodeAt(pos);
+    if (ch === 0x0a) extend();
+    else if (!isSpace(ch)) break;
+  }
+  const destRes = state.md.helpers.parseLinkDestination(str, pos, max);
+  if (!destRes.ok) return false;
+  const href = state.md.normalizeLink(destRes.str);
+  if (!state.md.validateLink(href)) return false;
+  pos = destRes.pos;
+  // where to roll back to without a title
+  const destEndPos = pos;
+  const destEndLineNo = nextLine;
+  const start = pos;
+  for (; pos < max; pos++) {
+    const ch = str.charCodeAt(pos);
+    if (ch === 0x0a) extend();
+    else if (!isSpace(ch)) break;
+  }
+  let titleRes = state.md.helpers.parseLinkTitle(str, pos, max);
+  while (titleRes.can_continue) {
+    const before = max;
+    if (!extend()) break;
+    pos = before;
+    titleRes = state.md.helpers.parseLinkTitle(str, pos, max, titleRes);
+  }
+  let title;
+  if (pos < max && start !== pos && titleRes.ok) {
+    title = titleRes.str;
+    pos = titleRes.pos;
+  } else {
+    title = "";
+    pos = destEndPos;
+    nextLine = destEndLineNo;
+  }
+  while (pos < max && isSpace(str.charCodeAt(pos))) pos++; // trailing spaces
+  if (pos < max && str.charCodeAt(pos) !== 0x0a && title) {
+    // garbage after the title: a reference without it, if the line ends after the destination
+    title = "";
+    pos = destEndPos;
+    nextLine = destEndLineNo;
+    while (pos < max && isSpace(str.charCodeAt(pos))) pos++;
+  }
+  if (pos < max && str.charCodeAt(pos) !== 0x0a) return false; // garbage at the end of the line
+  const label = normalizeReference(str.slice(1, labelEnd));
+  if (!label) return false; // empty labels are not references (CommonMark 0.20)
+  if (silent) return true;
+  if (typeof state.env.references === "undefined") state.env.references = {};
+  if (typeof state.env.references[label] === "undefined") state.env.references[label] = { title, href };
+  state.line = nextLine;
+  return true;
+}
+
 /** One markdown-it configured as backend/markdown.py's _parser(tables). @param {boolean} tables */
 function parser(tables) {
   const linkify = rules.linkify_schemes.length > 0;
@@ -704,6 +1008,9 @@ function parser(tables) {
   md.inline.State.prototype.scanDelims = scanDelims; // one class for every markdown-it: both parsers
   md.inline.ruler.at("backticks", backtick);
   md.inline.ruler.at("linkify", linkifyRule);
+  md.inline.ruler.at("link", linkRule);
+  md.inline.ruler.at("image", imageRule);
+  md.block.ruler.at("reference", referenceRule);
   md.inline.ruler.at("entity", entityRule);
   md.helpers.parseLinkDestination = (
     /** @type {string} */ str,
