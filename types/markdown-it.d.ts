@@ -6,6 +6,7 @@ interface MarkdownItToken {
   tag: string;
   nesting: number;
   content: string;
+  info: string;
   attrs: [string, string][] | null;
   children: MarkdownItToken[] | null;
   attrGet(name: string): string | null;
@@ -17,7 +18,10 @@ type MarkdownItRule = (
   idx: number,
   options: object,
   env: object,
-  self: { renderToken(tokens: MarkdownItToken[], idx: number, options: object): string },
+  self: {
+    renderToken(tokens: MarkdownItToken[], idx: number, options: object): string;
+    renderAttrs(token: { attrs: [string, string][] | null }): string;
+  },
 ) => string;
 
 interface MarkdownIt {
@@ -37,6 +41,7 @@ interface MarkdownIt {
     isMdAsciiPunct(code: number): boolean;
     isWhiteSpace(code: number): boolean;
     isSpace(code: number): boolean;
+    escapeHtml(text: string): string;
     lib: { mdurl: object };
   };
   // parseLinkLabel, parseLinkDestination and parseLinkTitle, read by the link, image and reference rules

@@ -25,7 +25,7 @@ from markdown_it.common.utils import normalizeReference as normalize_reference
 from playwright.sync_api import Page, expect
 
 from backend.content.document import MAX_BYTES, encode_document, scrub_text
-from backend.markdown import MAX_TABLE_PIPES, _punct_as_the_browser_sees_it, plain, render
+from backend.markdown import MAX_HTML, MAX_TABLE_PIPES, _punct_as_the_browser_sees_it, plain, render
 from bench.markdown import BODIES
 from tests.support.browser import Stack, Watched
 
@@ -587,3 +587,15 @@ def test_reference_labels_fold_every_code_point_as_the_server_does(open_page: Ca
         if not 0xD800 <= code <= 0xDFFF and (folded := normalize_reference(chr(code))) != chr(code)
     ]
     assert browser == server
+
+
+def test_a_fences_language_counts_alike_towards_the_html_cap(open_page: Callable[..., Watched]) -> None:
+    """A fence's info string becomes its code's class: dropped by both sanitisers, but its length counts towards
+    max_html_chars before them. markdown-it 14.1.0 decoded `&oumlx;` there as `öx;` (8 characters shorter than
+    markdown-it-py's `&amp;oumlx;`, found comparing the raw HTML of both), so ten such fences just over the cap
+    on the server were under it in the browser: plain text against a rendered body. markdown.js renders fences as
+    markdown-it-py does."""
+    fence = "```&oumlx;\n" + "a" * ((MAX_HTML - 10 * 55) // 10 + 4) + "\n```\n\n"
+    body = fence * 10
+    assert render(body, seconds=math.inf) == plain(body)  # the server's HTML is just over the cap
+    _render_alike(open_page().page, [body, "```&oumlx; b\nx\n```", "~~~ a&amp;b\u00a0c\nz\n~~~"])

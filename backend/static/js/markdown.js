@@ -1034,6 +1034,21 @@ function parser(tables) {
     const level = Math.min(Number(token.tag.slice(1)) + rules.heading_shift, 6);
     return token.nesting === 1 ? `<h${level}>` : `</h${level}>\n`;
   };
+  // markdown-it-py's fence: its language class from markdown-it-py's unescapeAll (`&oumlx;` stays as written) and
+  // white space; the class never survives sanitising, but its length counts towards max_html_chars on both sides
+  renderRules.fence = (tokens, idx, options, _env, self) => {
+    const token = tokens[idx];
+    const info = token.info ? unescapeAll(md, token.info).replace(MD_TRIM_EDGES, "") : "";
+    const code = md.utils.escapeHtml(token.content);
+    if (!info) return `<pre><code${self.renderAttrs(token)}>${code}</code></pre>\n`;
+    const langName = info.split(MD_TRIM_RUNS)[0];
+    /** @type {[string, string][]} */
+    const attrs = (token.attrs || []).map(([name, value]) => [name, value]);
+    const at = attrs.findIndex(([name]) => name === "class");
+    if (at < 0) attrs.push(["class", `language-${langName}`]);
+    else attrs[at][1] += ` language-${langName}`;
+    return `<pre><code${self.renderAttrs({ attrs })}>${code}</code></pre>\n`;
+  };
   renderRules.th_open = renderRules.td_open = (tokens, idx, options, _env, self) => {
     const token = tokens[idx];
     const style = String(token.attrGet("style") || "");
