@@ -20,6 +20,7 @@ from html.entities import html5 as html5_entities
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from linkify_it._ucre_data import SRC_CC, SRC_P, SRC_Z  # type: ignore[import-untyped]
 from markdown_it.common.utils import isMdAsciiPunct
 from markdown_it.common.utils import normalizeReference as normalize_reference
 from playwright.sync_api import Page, expect
@@ -599,3 +600,29 @@ def test_a_fences_language_counts_alike_towards_the_html_cap(open_page: Callable
     body = fence * 10
     assert render(body, seconds=math.inf) == plain(body)  # the server's HTML is just over the cap
     _render_alike(open_page().page, [body, "```&oumlx; b\nx\n```", "~~~ a&amp;b\u00a0c\nz\n~~~"])
+
+
+def test_linkify_patterns_hold_the_servers_character_classes(open_page: Callable[..., Watched]) -> None:
+    """The classes markdown.js compiles linkify-it-py's patterns from, against the server's own for every code
+    point: Python's \\d and linkify-it-py's P, Z and Cc (linkify_it/_ucre_data.py)."""
+    page = open_page().page
+    page.goto("/compose")
+    browser = page.evaluate(
+        """async () => {
+          const { LINKIFY_CLASSES } = await import("/static/js/markdown.js");
+          const found = {};
+          for (const [name, source] of Object.entries(LINKIFY_CLASSES)) {
+            const re = new RegExp(`^${source}$`, "u");
+            found[name] = [];
+            for (let code = 0; code <= 0x10ffff; code++) {
+              if ((code < 0xd800 || code > 0xdfff) && re.test(String.fromCodePoint(code))) found[name].push(code);
+            }
+          }
+          return found;
+        }"""
+    )
+    sources = {"digit": r"\d", "punctuation": SRC_P, "space": SRC_Z, "control": SRC_CC}
+    for name, source in sources.items():
+        pattern = re.compile(source)
+        server = [code for code in range(0x110000) if not 0xD800 <= code <= 0xDFFF and pattern.fullmatch(chr(code))]
+        assert browser[name] == server, name

@@ -294,6 +294,7 @@ const PY_CC = "\\u{0}-\\u{1f}\\u{7f}-\\u{9f}";
 const PY_DIGIT =
   "[\\u{30}-\\u{39}\\u{660}-\\u{669}\\u{6f0}-\\u{6f9}\\u{7c0}-\\u{7c9}\\u{966}-\\u{96f}\\u{9e6}-\\u{9ef}\\u{a66}-\\u{a6f}\\u{ae6}-\\u{aef}\\u{b66}-\\u{b6f}\\u{be6}-\\u{bef}\\u{c66}-\\u{c6f}\\u{ce6}-\\u{cef}\\u{d66}-\\u{d6f}\\u{de6}-\\u{def}\\u{e50}-\\u{e59}\\u{ed0}-\\u{ed9}\\u{f20}-\\u{f29}\\u{1040}-\\u{1049}\\u{1090}-\\u{1099}\\u{17e0}-\\u{17e9}\\u{1810}-\\u{1819}\\u{1946}-\\u{194f}\\u{19d0}-\\u{19d9}\\u{1a80}-\\u{1a89}\\u{1a90}-\\u{1a99}\\u{1b50}-\\u{1b59}\\u{1bb0}-\\u{1bb9}\\u{1c40}-\\u{1c49}\\u{1c50}-\\u{1c59}\\u{a620}-\\u{a629}\\u{a8d0}-\\u{a8d9}\\u{a900}-\\u{a909}\\u{a9d0}-\\u{a9d9}\\u{a9f0}-\\u{a9f9}\\u{aa50}-\\u{aa59}\\u{abf0}-\\u{abf9}\\u{ff10}-\\u{ff19}\\u{104a0}-\\u{104a9}\\u{10d30}-\\u{10d39}\\u{11066}-\\u{1106f}\\u{110f0}-\\u{110f9}\\u{11136}-\\u{1113f}\\u{111d0}-\\u{111d9}\\u{112f0}-\\u{112f9}\\u{11450}-\\u{11459}\\u{114d0}-\\u{114d9}\\u{11650}-\\u{11659}\\u{116c0}-\\u{116c9}\\u{11730}-\\u{11739}\\u{118e0}-\\u{118e9}\\u{11950}-\\u{11959}\\u{11c50}-\\u{11c59}\\u{11d50}-\\u{11d59}\\u{11da0}-\\u{11da9}\\u{16a60}-\\u{16a69}\\u{16ac0}-\\u{16ac9}\\u{16b50}-\\u{16b59}\\u{1d7ce}-\\u{1d7ff}\\u{1e140}-\\u{1e149}\\u{1e2f0}-\\u{1e2f9}\\u{1e950}-\\u{1e959}\\u{1fbf0}-\\u{1fbf9}]";
 const ZPCC = `[${PY_Z}${PY_P}${PY_CC}]`;
+
 const ZCC = `[${PY_Z}${PY_CC}]`;
 const SEPARATORS = "[><\\u{ff5c}]";
 const PY_END = "(?:$|(?=\\n$))"; // Python's $: the end, or before a newline that ends the text
@@ -325,6 +326,9 @@ const PATH =
     `\\?(?!${ZCC}|[?]|${PY_END})`,
   ].join("|") +
   ")+|\\/)?";
+
+/** The server's character classes as linkify's patterns here hold them, for tests. */
+export const LINKIFY_CLASSES = { digit: PY_DIGIT, punctuation: `[${PY_P}]`, space: `[${PY_Z}]`, control: `[${PY_CC}]` };
 
 /**
  * ``src`` with its letter i as Python's re.IGNORECASE reads it, also U+0130 and U+0131 (JS's iu takes neither), in
