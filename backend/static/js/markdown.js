@@ -1105,11 +1105,52 @@ export function plainHtml(/** @type {string} */ body) {
     .join("");
 }
 
+// Chromium's URL parser keeps hosts that nh3's (Rust's url crate, by WHATWG's rules) refuses, when a link leaves
+// out the slashes (`http:a b`, which the refused_href pattern does not see): white space, escaped or mapped from
+// U+00A0, it keeps as %20, and an xn-- label it takes as written, decodable or not. The server drops such hrefs.
+const FORBIDDEN_IN_DOMAIN = /[\0-\x20#/:<>?@[\\\]^|%\x7f]/; // WHATWG's forbidden domain code points
+
+/** ``hostname``'s %XX escapes decoded as UTF-8 (WHATWG's percent-decode, lossy). @param {string} hostname */
+function percentDecoded(hostname) {
+  /** @type {number[]} */
+  const bytes = [];
+  for (let i = 0; i < hostname.length; i++) {
+    const escape = hostname.slice(i + 1, i + 3);
+    if (hostname[i] === "%" && /^[0-9a-f]{2}$/i.test(escape)) {
+      bytes.push(parseInt(escape, 16));
+      i += 2;
+    } else {
+      bytes.push(...new TextEncoder().encode(hostname[i]));
+    }
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes));
+}
+
+/**
+ * Whether the url crate takes the host the browser parsed as ``hostname``: no forbidden code point once decoded,
+ * and every xn-- label one that decodes (Python's codec, as the url crate's) to what the browser encodes back to it.
+ * @param {string} hostname
+ */
+function hostAsTheServerTakesIt(hostname) {
+  if (hostname.startsWith("[") && hostname.endsWith("]")) return true; // IPv6, which both parse strictly
+  if (FORBIDDEN_IN_DOMAIN.test(percentDecoded(hostname))) return false;
+  return hostname.split(".").every((label) => {
+    if (!label.startsWith("xn--")) return true;
+    try {
+      const decoded = punycodeDecode(label.slice(4));
+      return decoded !== "" && new URL(`http://${decoded}`).hostname === label;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Whether ``href`` is kept by nh3: an absolute URL (WHATWG parse) of an allowed scheme; relative is denied. */
 function allowedUrl(/** @type {string} */ href) {
   if (REFUSED_HREF.test(href)) return false;
   try {
-    return SCHEMES.has(new URL(href).protocol.slice(0, -1));
+    const url = new URL(href);
+    return SCHEMES.has(url.protocol.slice(0, -1)) && hostAsTheServerTakesIt(url.hostname);
   } catch {
     return false;
   }
