@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
+import mdurl
 import nh3
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import isPunctChar
@@ -175,9 +176,30 @@ def _punct_as_the_browser_sees_it(ch: str) -> bool:
 state_inline.isPunctChar = _punct_as_the_browser_sees_it  # type: ignore[attr-defined]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _PostMarkdown(MarkdownIt):
+    """markdown-it-py, but a link's text never holds a lone surrogate."""
+
+    def normalizeLinkText(self, link: str) -> str:
+        """An autolink's or bare URL's text, its host decoded from punycode, unless that gives a lone surrogate.
+
+        Python's punycode codec decodes some labels to a code point no text can hold (``xn--a-rc4g`` is U+D800),
+        and nh3 then raised on the page's HTML: every page showing such a post answered 500. markdown-it-py
+        keeps the host as written when decoding fails; this is one more failure, and the browser's port
+        (markdown.js) fails there too, so both show ``xn--a-rc4g`` as written.
+        """
+        text = super().normalizeLinkText(link)
+        if _SURROGATE.search(text) is None:
+            return text
+        return mdurl.decode(mdurl.format(mdurl.parse(link, slashes_denote_host=True)), mdurl.DECODE_DEFAULT_CHARS + "%")
+
+
 def _parser(tables: bool = True) -> MarkdownIt:
     linkify = bool(RULES["linkify_schemes"])
-    md = MarkdownIt("commonmark", {"html": False, "linkify": linkify, "typographer": False, "maxNesting": MAX_NESTING})
+    options = {"html": False, "linkify": linkify, "typographer": False, "maxNesting": MAX_NESTING}
+    md = _PostMarkdown("commonmark", options)
     extensions = ["strikethrough"] if RULES["strikethrough"] else []
     if tables and RULES["tables"]:
         extensions.append("table")
@@ -241,6 +263,8 @@ def render(body: str | None, seconds: float = RENDER_SECONDS, max_html: int = MA
     except (RenderBudgetExceeded, RecursionError):
         return plain(body)
     if len(html) > max_html:
+        return plain(body)
+    if _SURROGATE.search(html) is not None:  # nh3 cannot take one: plain text, never a page's 500 (_PostMarkdown)
         return plain(body)
     return sanitise(html)
 

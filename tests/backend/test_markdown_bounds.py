@@ -121,3 +121,46 @@ def test_thread_page_renders_each_body_once(client: TestClient, board: BoardHand
     for _ in range(3):
         assert "<em>unique</em>" in client.get(f"/posts/{post_id}", headers={"Accept": "text/html"}).text
     assert markdown.CACHE.misses == misses + 1
+
+
+# Python's punycode codec decodes these labels to lone surrogates (U+D800, U+DFFF), which nh3 cannot take: an
+# autolink or bare URL naming one raised UnicodeEncodeError, and every page showing the post answered 500
+SURROGATE_HOSTS = [
+    "<http://xn--a-rc4g.x>",
+    "http://xn--a-rc4g.x",
+    "<mailto:a@xn--a-rc4g.x>",
+    "x https://xn--zy0c.y/p",
+    "http://a.xn--ab-rv1l.b",
+]
+
+
+@pytest.mark.parametrize("body", SURROGATE_HOSTS)
+def test_a_host_whose_punycode_decodes_to_a_surrogate_is_shown_as_written(body: str):
+    html = markdown.render(body)
+    host = body.split("//")[-1].split("@")[-1].rstrip(">").split("/")[0]
+    assert f">{body.split()[-1].strip('<>')}</a>" in html and host in html
+    html.encode("utf-8")  # no lone surrogate left
+
+
+def test_the_other_hosts_of_such_a_link_stay_as_written_too_and_a_fine_one_is_still_decoded():
+    html = markdown.render("<http://xn--a-rc4g.xn--bcher-kva.x/p> and https://xn--bcher-kva.example/")
+    assert ">http://xn--a-rc4g.xn--bcher-kva.x/p</a>" in html  # the host is decoded whole or not at all
+    assert ">https://b\u00fccher.example/</a>" in html
+
+
+def test_html_holding_a_lone_surrogate_by_any_other_path_is_plain_text(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(markdown._PostMarkdown, "normalizeLinkText", lambda self, link: "\ud800")
+    assert markdown.render("<http://e.x>") == markdown.plain("<http://e.x>")
+
+
+def test_a_post_linking_a_surrogate_host_shows_on_its_page(client: TestClient, board: BoardHandle):
+    body = f"see http://xn--a-rc4g.x {secrets.token_hex(8)}"
+    digest = client.post(
+        "/api/content", content=f'{{"title": "t", "body": "{body}"}}', headers={"Content-Type": "application/json"}
+    ).json()["digest"]
+    post_id = board.post(bytes.fromhex(digest[2:]))
+    wait_for(lambda: client.get(f"/api/posts/{post_id}").json().get("post", {}).get("content_status") == "pinned")
+    for path in (f"/posts/{post_id}", "/new", f"/feeds/posts/{post_id}.atom"):
+        response = client.get(path, headers={"Accept": "text/html"})
+        assert response.status_code == 200, path
+    assert ">http://xn--a-rc4g.x</a>" in client.get(f"/posts/{post_id}").text

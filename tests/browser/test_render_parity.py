@@ -460,6 +460,23 @@ def test_bare_urls_end_where_linkify_it_py_ends_them(open_page: Callable[..., Wa
     _render_alike(open_page().page, bodies)
 
 
+def test_a_host_whose_punycode_decodes_to_a_lone_surrogate_is_kept_as_written_on_both_sides(
+    open_page: Callable[..., Watched],
+) -> None:
+    """Python's punycode codec decodes `xn--a-rc4g` to U+D800, which no text can hold: the server raised (nh3),
+    and every page showing such a post answered 500 (found by the parity helper's differential run). Both sides
+    now keep the whole host as written, as they do when decoding fails."""
+    bodies = [
+        "<http://xn--a-rc4g.x>",
+        "see http://xn--a-rc4g.x and https://xn--bcher-kva.example/",
+        "<http://xn--a-rc4g.xn--bcher-kva.x/p>",
+        "<mailto:a@xn--a-rc4g.x>",
+        "https://xn--zy0c.y/p",
+        "http://a.xn--ab-rv1l.b and http://xn--8c9b.x",
+    ]
+    _render_alike(open_page().page, bodies)
+
+
 def test_link_targets_and_texts_are_normalised_as_on_the_server(open_page: Callable[..., Watched]) -> None:
     """markdown-it 14.1.0's normalizeLink and normalizeLinkText differ from markdown-it-py 4.3.0's by language and
     version (found by a differential run of both parsers): JS's trim() keeps U+0085 that Python's strip() drops

@@ -527,6 +527,9 @@ function punycodeDecode(label) {
     pos += delta + 1;
     char += Math.floor(pos / (output.length + 1));
     if (char > 0x10ffff) throw new Error("invalid code point");
+    // a lone surrogate (`xn--a-rc4g` is U+D800): Python's codec gives it, but no text can hold it, and the
+    // server's normalizeLinkText keeps such a host as written (backend/markdown.py, _PostMarkdown)
+    if (char >= 0xd800 && char <= 0xdfff) throw new Error("a surrogate code point");
     pos %= output.length + 1;
     output.splice(pos, 0, char);
     bias = adapt(delta, first, output.length);
