@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import re
 import threading
 import time
@@ -176,6 +177,7 @@ def _punct_as_the_browser_sees_it(ch: str) -> bool:
 state_inline.isPunctChar = _punct_as_the_browser_sees_it  # type: ignore[attr-defined]
 
 
+log = logging.getLogger(__name__)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -262,11 +264,18 @@ def render(body: str | None, seconds: float = RENDER_SECONDS, max_html: int = MA
         html = md.renderer.render(md.parse(body.translate(BOM_AS_WORD_JOINER), env), md.options, env)
     except (RenderBudgetExceeded, RecursionError):
         return plain(body)
+    except Exception:  # a crafted body that trips a parser bug not known today: its text, never a page's 500
+        log.exception("Markdown render failed; the body is shown as plain text")
+        return plain(body)
     if len(html) > max_html:
         return plain(body)
     if _SURROGATE.search(html) is not None:  # nh3 cannot take one: plain text, never a page's 500 (_PostMarkdown)
         return plain(body)
-    return sanitise(html)
+    try:
+        return sanitise(html)
+    except Exception:  # as above, for the sanitiser
+        log.exception("sanitising a rendered body failed; the body is shown as plain text")
+        return plain(body)
 
 
 def plain(body: str) -> str:

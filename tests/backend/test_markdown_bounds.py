@@ -148,6 +148,21 @@ def test_the_other_hosts_of_such_a_link_stay_as_written_too_and_a_fine_one_is_st
     assert ">https://b\u00fccher.example/</a>" in html
 
 
+@pytest.mark.parametrize("stage", ["parse", "sanitise"])
+def test_a_body_that_trips_an_unknown_bug_is_plain_text_not_an_error(
+    stage: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    def broken(*_args: object) -> str:
+        raise ValueError("a bug a crafted body found")
+
+    if stage == "parse":
+        monkeypatch.setattr(markdown._PostMarkdown, "parse", broken)
+    else:
+        monkeypatch.setattr(markdown, "sanitise", broken)
+    assert markdown.render("*a* <b>") == markdown.plain("*a* <b>") == "<p>*a* &lt;b&gt;</p>"
+    assert "shown as plain text" in caplog.text
+
+
 def test_html_holding_a_lone_surrogate_by_any_other_path_is_plain_text(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(markdown._PostMarkdown, "normalizeLinkText", lambda self, link: "\ud800")
     assert markdown.render("<http://e.x>") == markdown.plain("<http://e.x>")
