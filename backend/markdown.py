@@ -262,19 +262,12 @@ def render(body: str | None, seconds: float = RENDER_SECONDS, max_html: int = MA
     md = _MD if body.count("|") <= MAX_TABLE_PIPES else _MD_NO_TABLES
     try:
         html = md.renderer.render(md.parse(body.translate(BOM_AS_WORD_JOINER), env), md.options, env)
+        return plain(body) if len(html) > max_html else sanitise(html)
     except (RenderBudgetExceeded, RecursionError):
         return plain(body)
-    except Exception:  # a crafted body that trips a parser bug not known today: its text, never a page's 500
+    except Exception:  # a crafted body that trips a bug not known today (nh3 refusing a lone surrogate, say):
+        # its text, never a 500 for every page showing it
         log.exception("Markdown render failed; the body is shown as plain text")
-        return plain(body)
-    if len(html) > max_html:
-        return plain(body)
-    if _SURROGATE.search(html) is not None:  # nh3 cannot take one: plain text, never a page's 500 (_PostMarkdown)
-        return plain(body)
-    try:
-        return sanitise(html)
-    except Exception:  # as above, for the sanitiser
-        log.exception("sanitising a rendered body failed; the body is shown as plain text")
         return plain(body)
 
 

@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backend.devchain import free_port
 from bench.api import Client
+from bench.backfill_rss import held
 from bench.scale import READERS, read, read_alone
 
 SPIN_APP = """
@@ -81,14 +83,13 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="server processes (as bench/scale.py --workers)")
     parser.add_argument("--lock", type=Path, help="hold this file's flock while measuring")
     args = parser.parse_args()
-    if args.lock is not None:
-        import fcntl
+    with held(args.lock), tempfile.TemporaryDirectory(prefix="queue-floor-") as directory:
+        _measure(args, Path(directory))
+    return 0
 
-        handle = args.lock.open("a")
-        fcntl.flock(handle, fcntl.LOCK_EX)
+
+def _measure(args: argparse.Namespace, directory: Path) -> None:
     port = free_port()
-    directory = Path(os.environ.get("TMPDIR", "/tmp")) / f"queue-floor-{os.getpid()}"
-    directory.mkdir(parents=True, exist_ok=True)
     server = _serve(port, args.workers, directory)
     try:
         print(f"{READERS} readers, {args.workers} server processes, {os.cpu_count()} cores, load {os.getloadavg()}")
@@ -124,7 +125,6 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait()
-    return 0
 
 
 if __name__ == "__main__":
